@@ -1,0 +1,98 @@
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/format.hpp"
+#include "models/toml_reader.hpp"
+#include "sim/predict.hpp"
+#include "sim/report_json.hpp"
+#include "sim/results_file.hpp"
+#include "sim/timeline_trace.hpp"
+
+namespace parallax::cli {
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw InputError(path + ": cannot write the file");
+    out << text;
+    if (!out.flush()) throw InputError(path + ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+namespace {
+
+struct PredictArgs {
+  std::string experiment;
+  std::vector<std::string> sets;
+  std::string format = "table";
+  std::string timeline;
+  std::string out;
+};
+
+void print_table(const Experiment& e, const sim::Prediction& p) {
+  const auto& b = p.breakdown;
+  const double T = p.iteration_time_s;
+  std::printf("%s\n", e.name.c_str());
+  std::printf("  model   %s: %d layers, hidden %d, %d heads (%d kv), ffn %d, seq %d, vocab %d\n", e.model.name.c_str(),
+              e.model.layers, e.model.hidden, e.model.heads, e.model.kv_heads, e.model.ffn_hidden, e.model.seq_len,
+              e.model.vocab);
+  std::printf("  system  %s: %d x %s (%d per node)\n", e.system.name.c_str(), e.system.gpus,
+              e.system.device.name.c_str(), e.system.gpus_per_node);
+  std::printf("  plan    %s, %s schedule, micro-batch %d x %d per replica, global batch %d, recompute %s, %s%s%s\n\n",
+              plan_name(e).c_str(), to_string(e.parallel.schedule).c_str(), e.training.micro_batch,
+              e.micro_batches(), e.training.global_batch, to_string(e.training.recompute).c_str(),
+              to_string(e.training.precision).c_str(), e.parallel.sequence_parallel ? ", sequence parallel" : "",
+              e.parallel.distributed_optimizer ? ", distributed optimizer" : "");
+  std::printf("  iteration time        %12.4f s\n", T);
+  std::printf("  throughput            %12.0f tokens/s\n", p.tokens_per_s);
+  std::printf("  model TFLOP/s/GPU     %12.1f   MFU %5.1f %%\n", p.model_tflops_per_gpu, 100 * p.mfu);
+  std::printf("  hardware TFLOP/s/GPU  %12.1f   HFU %5.1f %%\n", p.hardware_tflops_per_gpu, 100 * p.hfu);
+  std::printf("  SC21 (\"96\") TFLOP/s  %12.1f\n\n", p.megatron96_tflops_per_gpu);
+  std::printf("  breakdown (pipeline stage %d, which finishes last)\n", p.critical_stage);
+  const std::pair<const char*, double> parts[] = {
+      {"compute", b.compute},          {"recompute", b.recompute},           {"bubble", b.bubble},
+      {"TP comm exposed", b.tp_comm_exposed}, {"PP comm exposed", b.pp_comm_exposed},
+      {"DP comm exposed", b.dp_comm_exposed}, {"optimizer", b.optimizer}};
+  for (const auto& [name, v] : parts) std::printf("    %-18s %10.4f s  %5.1f %%\n", name, v, 100 * v / T);
+  std::printf("\n  memory per device (GiB)        weights  gradients  optimizer  activations  other   total\n");
+  for (const auto& s : p.memory)
+    std::printf("    stage %-3d                 %10.2f %10.2f %10.2f %12.2f %6.2f %7.2f\n", s.stage, gib(s.weights),
+                gib(s.gradients), gib(s.optimizer), gib(s.activations), gib(s.other), gib(s.total()));
+  std::printf("  peak %.2f GiB of %.2f GiB: %s\n", gib(p.peak_memory_bytes), gib(p.device_memory_bytes),
+              p.fits ? "fits" : "DOES NOT FIT");
+}
+
+}  // namespace
+
+Runner add_predict(CLI::App& app) {
+  auto args = std::make_shared<PredictArgs>();
+  app.add_option("experiment", args->experiment, "Experiment TOML file")->required();
+  app.add_option("--set", args->sets, "Override a key: section.key=value (repeatable)");
+  app.add_option("--format", args->format, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
+  app.add_option("--timeline", args->timeline, "Write the simulated timeline as Chrome-trace JSON");
+  app.add_option("--out", args->out, "Add the prediction to an HDF5 results file");
+  return [args] {
+    const Experiment e = load_experiment_file(args->experiment, args->sets);
+    sim::PredictOptions options;
+    options.timeline = !args->timeline.empty() || !args->out.empty();
+    const sim::Prediction p = sim::predict(e, options);
+    if (!args->timeline.empty()) write_file_atomically(args->timeline, sim::chrome_trace(p.timeline, e.name + " " + plan_name(e)));
+    if (!args->out.empty()) {
+      const std::string id = results::add_predicted_run(args->out, e, p);
+      std::cerr << "parallax: added run " << id << " to " << args->out << "\n";
+    }
+    if (args->format == "json")
+      std::cout << sim::prediction_json(e, p).dump(2) << "\n";
+    else
+      print_table(e, p);
+    return 0;
+  };
+}
+
+}  // namespace parallax::cli

@@ -1,0 +1,132 @@
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/format.hpp"
+#include "sim/validation.hpp"
+
+namespace parallax::cli {
+
+namespace {
+
+struct ValidateArgs {
+  std::string csv;
+  std::string format = "table";
+  double max_mean_time = -1, max_max_time = -1, max_mean_memory = -1;
+  bool require_oom = false;
+};
+
+nlohmann::json stats_json(const sim::ErrorStats& s) {
+  return {{"rows", s.rows}, {"mean_abs_error_pct", s.mean_abs_pct}, {"max_abs_error_pct", s.max_abs_pct}};
+}
+
+nlohmann::json report_json(const sim::ValidationReport& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : r.rows) {
+    nlohmann::json j = {{"row_id", row.row_id}, {"source", row.source}, {"model", row.model}};
+    if (!row.skipped.empty()) {
+      j["skipped"] = row.skipped;
+    } else {
+      j["plan"] = plan_name(row.experiment);
+      j["searched"] = row.searched;
+      j["recompute"] = to_string(row.experiment.training.recompute);
+      j["predicted_iteration_time_s"] = row.predicted_time_s;
+      j["predicted_memory_gib"] = row.predicted_memory_gib;
+      j["fits"] = row.fits;
+      if (row.published_time_s) {
+        j["published_iteration_time_s"] = *row.published_time_s;
+        j["time_measured"] = row.time_measured;
+        j["time_error_pct"] = *row.time_error_pct();
+      }
+      if (row.measured_memory_gib) {
+        j["measured_memory_gib"] = *row.measured_memory_gib;
+        j["memory_error_pct"] = *row.memory_error_pct();
+      }
+      if (row.oom) j["measured_oom"] = true;
+    }
+    rows.push_back(j);
+  }
+  nlohmann::json sources = nlohmann::json::object();
+  for (const auto& [name, s] : r.time_by_source) sources[name] = stats_json(s);
+  return {{"rows", rows},
+          {"time", stats_json(r.time)},
+          {"time_by_source", sources},
+          {"memory", stats_json(r.memory)},
+          {"oom_rows", r.oom_rows},
+          {"oom_predicted_not_to_fit", r.oom_predicted},
+          {"skipped", r.skipped}};
+}
+
+void print_report(const sim::ValidationReport& r) {
+  std::printf("%-5s %-26s %-22s %-13s %9s %9s %7s %8s %8s %7s  %s\n", "row", "source", "model", "plan", "pub(s)",
+              "pred(s)", "err%", "mem(GiB)", "pred", "err%", "notes");
+  for (const auto& row : r.rows) {
+    if (!row.skipped.empty()) {
+      std::printf("%-5s %-26.26s %-22.22s skipped: %s\n", row.row_id.c_str(), row.source.c_str(), row.model.c_str(),
+                  row.skipped.c_str());
+      continue;
+    }
+    char pub[16] = "-", err[16] = "-", mem[16] = "-", merr[16] = "-";
+    if (row.published_time_s) {
+      std::snprintf(pub, sizeof pub, "%.3f%s", *row.published_time_s, row.time_measured ? "" : "*");
+      std::snprintf(err, sizeof err, "%+.1f", *row.time_error_pct());
+    }
+    if (row.measured_memory_gib) {
+      std::snprintf(mem, sizeof mem, "%.1f", *row.measured_memory_gib);
+      std::snprintf(merr, sizeof merr, "%+.1f", *row.memory_error_pct());
+    }
+    if (row.oom) std::snprintf(mem, sizeof mem, "OOM");
+    std::string notes = row.searched;
+    if (!row.fits) notes += (notes.empty() ? "" : "; ") + std::string("predicted not to fit");
+    std::printf("%-5s %-26.26s %-22.22s %-13s %9s %9.3f %7s %8s %8.1f %7s  %s\n", row.row_id.c_str(),
+                row.source.c_str(), row.model.c_str(), plan_name(row.experiment).c_str(), pub, row.predicted_time_s,
+                err, mem, row.predicted_memory_gib, merr, notes.c_str());
+  }
+  std::printf("\n(* = iteration time derived from the published throughput)\n\n");
+  std::printf("iteration time, by source          rows   mean |err|   max |err|\n");
+  for (const auto& [name, s] : r.time_by_source)
+    std::printf("  %-32s %4d   %8.2f %%   %8.2f %%\n", name.c_str(), s.rows, s.mean_abs_pct, s.max_abs_pct);
+  std::printf("  %-32s %4d   %8.2f %%   %8.2f %%\n", "all", r.time.rows, r.time.mean_abs_pct, r.time.max_abs_pct);
+  std::printf("memory (measured rows)             %4d   %8.2f %%   %8.2f %%\n", r.memory.rows, r.memory.mean_abs_pct,
+              r.memory.max_abs_pct);
+  std::printf("OOM rows predicted not to fit      %d of %d\n", r.oom_predicted, r.oom_rows);
+  std::printf("skipped rows                       %d\n", r.skipped);
+}
+
+}  // namespace
+
+Runner add_validate(CLI::App& app) {
+  auto args = std::make_shared<ValidateArgs>();
+  app.add_option("runs", args->csv, "Published-runs CSV (columns of experiments/validation/published_runs.csv)")
+      ->required();
+  app.add_option("--format", args->format, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
+  app.add_option("--max-mean-time-error", args->max_mean_time, "Fail (exit 1) if the mean |error| of iteration time exceeds this %");
+  app.add_option("--max-time-error", args->max_max_time, "Fail (exit 1) if any row's |error| of iteration time exceeds this %");
+  app.add_option("--max-mean-memory-error", args->max_mean_memory, "Fail (exit 1) if the mean |error| of memory exceeds this %");
+  app.add_flag("--require-oom", args->require_oom, "Fail (exit 1) unless every OOM row is predicted not to fit");
+  return [args] {
+    const sim::ValidationReport report = sim::validate_runs(read_csv_file(args->csv));
+    if (args->format == "json")
+      std::cout << report_json(report).dump(2) << "\n";
+    else
+      print_report(report);
+    int status = 0;
+    auto fail = [&](const std::string& what) {
+      std::cerr << "parallax validate: " << what << "\n";
+      status = 1;
+    };
+    if (args->max_mean_time >= 0 && report.time.mean_abs_pct > args->max_mean_time)
+      fail("mean iteration-time error " + std::to_string(report.time.mean_abs_pct) + "% exceeds " + std::to_string(args->max_mean_time) + "%");
+    if (args->max_max_time >= 0 && report.time.max_abs_pct > args->max_max_time)
+      fail("max iteration-time error " + std::to_string(report.time.max_abs_pct) + "% exceeds " + std::to_string(args->max_max_time) + "%");
+    if (args->max_mean_memory >= 0 && report.memory.mean_abs_pct > args->max_mean_memory)
+      fail("mean memory error " + std::to_string(report.memory.mean_abs_pct) + "% exceeds " + std::to_string(args->max_mean_memory) + "%");
+    if (args->require_oom && report.oom_predicted < report.oom_rows)
+      fail(std::to_string(report.oom_rows - report.oom_predicted) + " OOM rows are predicted to fit");
+    return status;
+  };
+}
+
+}  // namespace parallax::cli

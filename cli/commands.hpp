@@ -1,0 +1,19 @@
+// The `parallax` subcommands. Each registers its options on the CLI11 app and returns the
+// callback that runs it; main() maps InputError to exit status 2.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace parallax::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_predict(CLI::App& app);
+Runner add_validate(CLI::App& app);
+Runner add_models(CLI::App& app);
+Runner add_systems(CLI::App& app);
+
+// Writes `text` to `path` through a temporary file and a rename.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace parallax::cli

@@ -1,0 +1,44 @@
+// parallax: predict, sweep, validate and run parallel training plans.
+#include <iostream>
+#include <map>
+
+#include "cli/commands.hpp"
+#include "models/experiment.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Parallax: predict, sweep and run parallel LLM training plans", "parallax"};
+  app.set_version_flag("--version", std::string(PARALLAX_VERSION));
+  app.require_subcommand(1);
+  std::map<CLI::App*, parallax::cli::Runner> runners;
+  auto add = [&](const char* name, const char* help, parallax::cli::Runner (*make)(CLI::App&)) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    runners[sub] = make(*sub);
+  };
+  add("predict", "Predict iteration time, throughput and memory of one configuration", parallax::cli::add_predict);
+  add("validate", "Predict every row of a published-runs table and report the errors", parallax::cli::add_validate);
+  add("models", "List the model presets", parallax::cli::add_models);
+  add("systems", "List the system presets", parallax::cli::add_systems);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "parallax: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    for (auto& [sub, run] : runners)
+      if (sub->parsed()) return run();
+  } catch (const parallax::InputError& e) {
+    std::cerr << "parallax: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "parallax: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 2;
+}

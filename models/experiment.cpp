@@ -1,0 +1,138 @@
+#include "models/experiment.hpp"
+
+#include <string>
+
+namespace parallax {
+
+std::string to_string(Norm v) { return v == Norm::layernorm ? "layernorm" : "rmsnorm"; }
+std::string to_string(Activation v) { return v == Activation::gelu ? "gelu" : "swiglu"; }
+std::string to_string(Position v) {
+  switch (v) {
+    case Position::learned: return "learned";
+    case Position::rope: return "rope";
+    case Position::alibi: return "alibi";
+  }
+  return "?";
+}
+std::string to_string(Schedule v) {
+  switch (v) {
+    case Schedule::gpipe: return "gpipe";
+    case Schedule::one_f_one_b: return "1f1b";
+    case Schedule::interleaved: return "interleaved-1f1b";
+  }
+  return "?";
+}
+std::string to_string(Recompute v) {
+  switch (v) {
+    case Recompute::none: return "none";
+    case Recompute::selective: return "selective";
+    case Recompute::full: return "full";
+  }
+  return "?";
+}
+std::string to_string(Precision v) {
+  switch (v) {
+    case Precision::fp32: return "fp32";
+    case Precision::fp16: return "fp16";
+    case Precision::bf16: return "bf16";
+  }
+  return "?";
+}
+
+int bytes_per_element(Precision p) { return p == Precision::fp32 ? 4 : 2; }
+
+double peak_flops(const DeviceSpec& d, Precision p) {
+  switch (p) {
+    case Precision::fp32: return d.peak_tflops_fp32 * 1e12;
+    case Precision::fp16: return d.peak_tflops_fp16 * 1e12;
+    case Precision::bf16: return d.peak_tflops_bf16 * 1e12;
+  }
+  return 0;
+}
+
+int Experiment::layers_on_stage(int stage) const {
+  if (!parallel.stage_layers.empty()) return parallel.stage_layers.at(stage);
+  return model.layers / parallel.pp;
+}
+
+namespace {
+void require(bool ok, const std::string& message) {
+  if (!ok) throw InputError(message);
+}
+void positive(int v, const std::string& key) {
+  require(v > 0, key + " = " + std::to_string(v) + " must be a positive integer");
+}
+void positive(double v, const std::string& key) {
+  require(v > 0, key + " = " + std::to_string(v) + " must be positive");
+}
+}  // namespace
+
+void validate(const Experiment& e) {
+  const auto& m = e.model;
+  positive(m.layers, "model.layers");
+  positive(m.hidden, "model.hidden");
+  positive(m.heads, "model.heads");
+  positive(m.kv_heads, "model.kv_heads");
+  positive(m.ffn_hidden, "model.ffn_hidden");
+  positive(m.seq_len, "model.seq_len");
+  positive(m.vocab, "model.vocab");
+  require(m.hidden % m.heads == 0, "model.hidden = " + std::to_string(m.hidden) +
+                                       " must be a multiple of model.heads = " + std::to_string(m.heads));
+  require(m.heads % m.kv_heads == 0, "model.kv_heads = " + std::to_string(m.kv_heads) +
+                                         " must divide model.heads = " + std::to_string(m.heads));
+
+  const auto& s = e.system;
+  positive(s.gpus, "system.gpus");
+  positive(s.gpus_per_node, "system.gpus_per_node");
+  positive(s.device.memory_gib, "system.device.memory_gib");
+  positive(s.device.memory_gbps, "system.device.memory_gbps");
+  positive(peak_flops(s.device, e.training.precision) / 1e12,
+           "system.device.peak_tflops_" + to_string(e.training.precision));
+  positive(s.intra_node.bandwidth_gbps, "system.intra_node.bandwidth_gbps");
+  positive(s.inter_node.bandwidth_gbps, "system.inter_node.bandwidth_gbps");
+
+  const auto& p = e.parallel;
+  positive(p.tp, "parallel.tp");
+  positive(p.pp, "parallel.pp");
+  positive(p.dp, "parallel.dp");
+  positive(p.vpp, "parallel.vpp");
+  require(m.heads % p.tp == 0, "parallel.tp = " + std::to_string(p.tp) + " must divide model.heads = " +
+                                   std::to_string(m.heads) + " (allowed: divisors of the head count)");
+  require(m.kv_heads % p.tp == 0 || p.tp % m.kv_heads == 0,
+          "parallel.tp = " + std::to_string(p.tp) + " and model.kv_heads = " + std::to_string(m.kv_heads) +
+              ": one must divide the other");
+  require(p.tp * p.pp * p.dp == s.gpus,
+          "parallel: tp*pp*dp = " + std::to_string(p.tp) + "*" + std::to_string(p.pp) + "*" +
+              std::to_string(p.dp) + " = " + std::to_string(p.tp * p.pp * p.dp) +
+              " must equal the devices in the job (system.gpus = " + std::to_string(s.gpus) + ")");
+  if (p.stage_layers.empty()) {
+    require(m.layers % (p.pp * p.vpp) == 0,
+            "model.layers = " + std::to_string(m.layers) + " must be divisible by parallel.pp*parallel.vpp = " +
+                std::to_string(p.pp * p.vpp));
+  } else {
+    require(static_cast<int>(p.stage_layers.size()) == p.pp && p.vpp == 1,
+            "parallel.stage_layers needs one entry per pipeline stage and vpp = 1");
+    int total = 0;
+    for (int l : p.stage_layers) total += l;
+    require(total == m.layers, "parallel.stage_layers must add up to model.layers");
+  }
+  require(!(p.schedule == Schedule::interleaved && p.vpp < 2),
+          "parallel.schedule = \"interleaved-1f1b\" needs parallel.vpp >= 2 (got vpp = " + std::to_string(p.vpp) + ")");
+  require(!(p.vpp > 1 && p.schedule != Schedule::interleaved),
+          "parallel.vpp = " + std::to_string(p.vpp) + " needs parallel.schedule = \"interleaved-1f1b\" (got \"" +
+              to_string(p.schedule) + "\")");
+
+  const auto& t = e.training;
+  positive(t.global_batch, "training.global_batch");
+  positive(t.micro_batch, "training.micro_batch");
+  require(t.global_batch % (t.micro_batch * p.dp) == 0,
+          "training.global_batch = " + std::to_string(t.global_batch) +
+              " must be divisible by training.micro_batch*parallel.dp = " + std::to_string(t.micro_batch * p.dp));
+  if (p.schedule == Schedule::interleaved) {
+    require(e.micro_batches() >= p.pp,
+            "interleaved-1f1b needs at least pp micro-batches per iteration: global_batch/(micro_batch*dp) = " +
+                std::to_string(e.micro_batches()) + " < pp = " + std::to_string(p.pp));
+  }
+}
+
+}  // namespace parallax

@@ -1,0 +1,150 @@
+// The plain value types that describe one experiment: model, system, parallel plan, training.
+// Read once from TOML (models/toml_reader.cpp); everything downstream takes them by const&.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace parallax {
+
+// Input that a user can fix: reported as one line on stderr with exit status 2.
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class Norm { layernorm, rmsnorm };
+enum class Activation { gelu, swiglu };
+enum class Position { learned, rope, alibi };
+enum class Schedule { gpipe, one_f_one_b, interleaved };
+enum class Recompute { none, selective, full };
+enum class Precision { fp32, fp16, bf16 };
+
+struct ModelConfig {
+  std::string name = "custom";
+  int layers = 0;
+  int hidden = 0;
+  int heads = 0;
+  int kv_heads = 0;     // query groups (GQA); = heads for multi-head attention
+  int ffn_hidden = 0;   // 4*hidden by default
+  int seq_len = 0;
+  int vocab = 0;
+  Norm norm = Norm::layernorm;
+  Activation activation = Activation::gelu;
+  Position position = Position::learned;
+  bool tied_embeddings = true;
+
+  int head_dim() const { return hidden / heads; }
+};
+
+// A device: peak dense FLOP/s per precision, memory size and bandwidth.
+struct DeviceSpec {
+  std::string name;
+  int sms = 1;                 // streaming multiprocessors (cores on a CPU): GEMM wave quantisation
+  double peak_tflops_fp32 = 0;
+  double peak_tflops_fp16 = 0; // dense tensor-core peak
+  double peak_tflops_bf16 = 0;
+  double peak_tflops_vector_fp16 = 0;  // non-tensor-core 16-bit peak (misaligned GEMMs fall back to it)
+  double memory_gib = 0;
+  double memory_gbps = 0;      // GB/s
+};
+
+struct LinkSpec {
+  double bandwidth_gbps = 0;   // GB/s per direction per device
+  double latency_us = 0;
+};
+
+// Constants fitted against published runs (docs/cost-model.md lists the data for each).
+struct Calibration {
+  double gemm_efficiency = 0.8;        // fraction of peak reached by a large, aligned GEMM
+  double gemm_k_half = 64;             // K at which the K-loop reaches half its asymptotic speed
+  double gemm_tile = 128;              // output tile edge used for wave quantisation
+  double misaligned_gemm_efficiency = 0.5;  // of the vector peak, for dims not a multiple of 8
+  double memory_efficiency = 0.8;      // fraction of memory bandwidth reached by element-wise kernels
+  double kernel_launch_us = 5;         // fixed cost per kernel
+  double flash_attention_efficiency = 0.5;  // fraction of peak for fused attention
+  double busbw_efficiency_intra = 0.8; // NCCL busbw / link bandwidth inside a node
+  double busbw_efficiency_inter = 0.8; // NCCL busbw / NIC bandwidth across nodes
+  double memory_overhead_gib = 2.0;    // CUDA context, NCCL buffers, allocator reserve
+};
+
+struct SystemConfig {
+  std::string name = "custom";
+  int gpus_per_node = 1;
+  int gpus = 0;  // devices in the job
+  DeviceSpec device;
+  LinkSpec intra_node;
+  LinkSpec inter_node;  // per device: the node's NIC bandwidth divided by its devices
+  Calibration calibration;
+
+  int nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
+};
+
+struct ParallelConfig {
+  int tp = 1;
+  int pp = 1;
+  int dp = 1;
+  int vpp = 1;
+  Schedule schedule = Schedule::one_f_one_b;
+  bool sequence_parallel = false;
+  bool distributed_optimizer = false;
+  // How the framework runs the plan (extensions of contract v1; defaults are Megatron-Core's).
+  bool overlap_grad_reduce = true;   // DP reduction of the last micro-batch overlaps its backward
+  bool overlap_param_gather = true;  // distributed optimizer's all-gather overlaps the next forward
+  bool tp_comm_overlap = false;      // TP collectives pipelined with their GEMMs (userbuffers)
+  // Layers per pipeline stage when uneven (DeepSpeed-style balanced partition); empty = L/pp each.
+  std::vector<int> stage_layers;
+};
+
+struct TrainingConfig {
+  int global_batch = 0;
+  int micro_batch = 1;
+  Recompute recompute = Recompute::none;
+  Precision precision = Precision::bf16;
+  bool flash_attention = false;  // fused attention kernel (no s×s score tensor in memory)
+  // Executor-only settings.
+  int steps = 10;
+  double lr = 6e-4;
+  double min_lr = 6e-5;
+  int warmup_steps = 0;
+  std::string lr_schedule = "cosine";
+  double weight_decay = 0.1;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.95;
+  double adam_eps = 1e-8;
+  double grad_clip = 1.0;
+  std::uint64_t seed = 1234;
+  std::string data = "synthetic";
+  std::string init_from;
+  int log_every = 1;
+};
+
+struct Experiment {
+  std::string name;
+  ModelConfig model;
+  SystemConfig system;
+  ParallelConfig parallel;
+  TrainingConfig training;
+
+  int micro_batches() const {
+    return training.global_batch / (training.micro_batch * parallel.dp);
+  }
+  // Layers on pipeline stage `stage` (all chunks together).
+  int layers_on_stage(int stage) const;
+};
+
+std::string to_string(Norm);
+std::string to_string(Activation);
+std::string to_string(Position);
+std::string to_string(Schedule);
+std::string to_string(Recompute);
+std::string to_string(Precision);
+
+int bytes_per_element(Precision);
+double peak_flops(const DeviceSpec&, Precision);  // FLOP/s
+
+// Checks every structural constraint; throws InputError naming the key and what is allowed.
+void validate(const Experiment&);
+
+}  // namespace parallax

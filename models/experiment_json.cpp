@@ -1,0 +1,80 @@
+#include "models/experiment_json.hpp"
+
+namespace parallax {
+
+nlohmann::json to_json(const Experiment& e) {
+  using nlohmann::json;
+  const auto& m = e.model;
+  const auto& s = e.system;
+  const auto& d = s.device;
+  const auto& c = s.calibration;
+  const auto& p = e.parallel;
+  const auto& t = e.training;
+  json j;
+  j["name"] = e.name;
+  j["model"] = {{"name", m.name},        {"layers", m.layers},         {"hidden", m.hidden},
+                {"heads", m.heads},      {"kv_heads", m.kv_heads},     {"ffn_hidden", m.ffn_hidden},
+                {"seq_len", m.seq_len},  {"vocab", m.vocab},           {"norm", to_string(m.norm)},
+                {"activation", to_string(m.activation)}, {"position", to_string(m.position)},
+                {"tied_embeddings", m.tied_embeddings}};
+  j["system"] = {
+      {"name", s.name},
+      {"gpus", s.gpus},
+      {"nodes", s.nodes()},
+      {"gpus_per_node", s.gpus_per_node},
+      {"device",
+       {{"name", d.name},
+        {"sms", d.sms},
+        {"peak_tflops_fp32", d.peak_tflops_fp32},
+        {"peak_tflops_fp16", d.peak_tflops_fp16},
+        {"peak_tflops_bf16", d.peak_tflops_bf16},
+        {"peak_tflops_vector_fp16", d.peak_tflops_vector_fp16},
+        {"memory_gib", d.memory_gib},
+        {"memory_gbps", d.memory_gbps}}},
+      {"intra_node", {{"bandwidth_gbps", s.intra_node.bandwidth_gbps}, {"latency_us", s.intra_node.latency_us}}},
+      {"inter_node", {{"bandwidth_gbps", s.inter_node.bandwidth_gbps}, {"latency_us", s.inter_node.latency_us}}},
+      {"calibration",
+       {{"gemm_efficiency", c.gemm_efficiency},
+        {"gemm_k_half", c.gemm_k_half},
+        {"gemm_tile", c.gemm_tile},
+        {"misaligned_gemm_efficiency", c.misaligned_gemm_efficiency},
+        {"memory_efficiency", c.memory_efficiency},
+        {"kernel_launch_us", c.kernel_launch_us},
+        {"flash_attention_efficiency", c.flash_attention_efficiency},
+        {"busbw_efficiency_intra", c.busbw_efficiency_intra},
+        {"busbw_efficiency_inter", c.busbw_efficiency_inter},
+        {"memory_overhead_gib", c.memory_overhead_gib}}}};
+  j["parallel"] = {{"tp", p.tp},
+                   {"pp", p.pp},
+                   {"dp", p.dp},
+                   {"vpp", p.vpp},
+                   {"schedule", to_string(p.schedule)},
+                   {"sequence_parallel", p.sequence_parallel},
+                   {"distributed_optimizer", p.distributed_optimizer},
+                   {"overlap_grad_reduce", p.overlap_grad_reduce},
+                   {"overlap_param_gather", p.overlap_param_gather},
+                   {"tp_comm_overlap", p.tp_comm_overlap}};
+  if (!p.stage_layers.empty()) j["parallel"]["stage_layers"] = p.stage_layers;
+  j["training"] = {{"global_batch", t.global_batch},
+                   {"micro_batch", t.micro_batch},
+                   {"recompute", to_string(t.recompute)},
+                   {"precision", to_string(t.precision)},
+                   {"flash_attention", t.flash_attention},
+                   {"steps", t.steps},
+                   {"lr", t.lr},
+                   {"min_lr", t.min_lr},
+                   {"warmup_steps", t.warmup_steps},
+                   {"lr_schedule", t.lr_schedule},
+                   {"weight_decay", t.weight_decay},
+                   {"adam_beta1", t.adam_beta1},
+                   {"adam_beta2", t.adam_beta2},
+                   {"adam_eps", t.adam_eps},
+                   {"grad_clip", t.grad_clip},
+                   {"seed", t.seed},
+                   {"data", t.data},
+                   {"init_from", t.init_from},
+                   {"log_every", t.log_every}};
+  return j;
+}
+
+}  // namespace parallax

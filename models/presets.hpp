@@ -1,0 +1,25 @@
+// Model, system and device presets: TOML files under models/presets/, embedded at build time.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace parallax {
+
+struct EmbeddedPreset {
+  const char* name;
+  const char* toml;
+};
+
+namespace presets_data {
+const std::vector<EmbeddedPreset>& models();
+const std::vector<EmbeddedPreset>& systems();
+const std::vector<EmbeddedPreset>& devices();
+}  // namespace presets_data
+
+enum class PresetKind { model, system, device };
+
+// The TOML text of a preset; throws InputError naming the key and the presets available.
+const char* preset_text(PresetKind kind, const std::string& name, const std::string& key);
+std::vector<std::string> preset_names(PresetKind kind);
+
+}  // namespace parallax

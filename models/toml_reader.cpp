@@ -1,0 +1,392 @@
+#include "models/toml_reader.hpp"
+
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+#include <utility>
+
+#include "models/presets.hpp"
+
+namespace parallax {
+namespace {
+
+// A TOML table being read: typed getters that name the full key in their errors, and a
+// finish() that rejects keys nobody asked for.
+class Section {
+ public:
+  Section(const toml::table* table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
+
+  std::string key(const std::string& k) const { return prefix_.empty() ? k : prefix_ + "." + k; }
+
+  const toml::node* node(const std::string& k) {
+    known_.insert(k);
+    return table_ ? table_->get(k) : nullptr;
+  }
+  std::optional<long long> integer(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (!n->is_integer()) throw InputError(key(k) + " must be an integer");
+    return n->as_integer()->get();
+  }
+  std::optional<int> int32(const std::string& k) {
+    auto v = integer(k);
+    if (!v) return std::nullopt;
+    if (*v > 2147483647LL || *v < -2147483647LL) throw InputError(key(k) + " = " + std::to_string(*v) + " is out of range");
+    return static_cast<int>(*v);
+  }
+  std::optional<double> number(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
+    if (!n->is_floating_point()) throw InputError(key(k) + " must be a number");
+    return n->as_floating_point()->get();
+  }
+  std::optional<bool> boolean(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) throw InputError(key(k) + " must be true or false");
+    return n->as_boolean()->get();
+  }
+  std::optional<std::string> string(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (!n->is_string()) throw InputError(key(k) + " must be a string");
+    return n->as_string()->get();
+  }
+  template <typename E>
+  std::optional<E> choice(const std::string& k, std::initializer_list<std::pair<const char*, E>> options) {
+    auto s = string(k);
+    if (!s) return std::nullopt;
+    std::string allowed;
+    for (const auto& [name, value] : options) {
+      if (*s == name) return value;
+      allowed += (allowed.empty() ? "\"" : ", \"") + std::string(name) + "\"";
+    }
+    throw InputError(key(k) + " = \"" + *s + "\" is not allowed (allowed: " + allowed + ")");
+  }
+  const toml::table* table(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return nullptr;
+    if (!n->is_table()) throw InputError(key(k) + " must be a table");
+    return n->as_table();
+  }
+  void finish() const {
+    if (!table_) return;
+    for (auto&& [k, v] : *table_) {
+      std::string name(k.str());
+      if (!known_.count(name)) {
+        std::string allowed;
+        for (const auto& n : known_) allowed += (allowed.empty() ? "" : ", ") + n;
+        throw InputError("unknown key " + key(name) + " (allowed: " + allowed + ")");
+      }
+    }
+  }
+
+ private:
+  const toml::table* table_;
+  std::string prefix_;
+  std::set<std::string> known_;
+};
+
+template <typename T, typename U>
+void set_if(T& field, const std::optional<U>& v) {
+  if (v) field = static_cast<T>(*v);
+}
+
+toml::table parse_toml(const std::string& text, const std::string& source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& err) {
+    std::ostringstream msg;
+    msg << source << ":" << err.source().begin.line << ":" << err.source().begin.column
+        << ": malformed TOML: " << err.description();
+    throw InputError(msg.str());
+  }
+}
+
+void read_model_fields(Section& s, ModelConfig& m) {
+  set_if(m.name, s.string("name"));
+  s.string("description");
+  set_if(m.layers, s.int32("layers"));
+  set_if(m.hidden, s.int32("hidden"));
+  set_if(m.heads, s.int32("heads"));
+  set_if(m.kv_heads, s.int32("kv_heads"));
+  set_if(m.ffn_hidden, s.int32("ffn_hidden"));
+  set_if(m.seq_len, s.int32("seq_len"));
+  set_if(m.vocab, s.int32("vocab"));
+  set_if(m.norm, s.choice<Norm>("norm", {{"layernorm", Norm::layernorm}, {"rmsnorm", Norm::rmsnorm}}));
+  set_if(m.activation,
+         s.choice<Activation>("activation", {{"gelu", Activation::gelu}, {"swiglu", Activation::swiglu}}));
+  set_if(m.position, s.choice<Position>("position", {{"learned", Position::learned},
+                                                     {"rope", Position::rope},
+                                                     {"alibi", Position::alibi}}));
+  set_if(m.tied_embeddings, s.boolean("tied_embeddings"));
+}
+
+ModelConfig read_model(Section& s) {
+  ModelConfig m;
+  if (auto preset = s.string("preset")) m = model_preset(*preset);
+  const ModelConfig base = m;
+  read_model_fields(s, m);
+  // kv_heads and ffn_hidden follow heads and hidden unless given (here, or by an unchanged preset).
+  if (!s.node("kv_heads") && (m.kv_heads == 0 || m.heads != base.heads)) m.kv_heads = m.heads;
+  if (!s.node("ffn_hidden") && (m.ffn_hidden == 0 || m.hidden != base.hidden)) m.ffn_hidden = 4 * m.hidden;
+  s.finish();
+  return m;
+}
+
+void read_calibration(Section& s, Calibration& c) {
+  set_if(c.gemm_efficiency, s.number("gemm_efficiency"));
+  set_if(c.gemm_k_half, s.number("gemm_k_half"));
+  set_if(c.gemm_tile, s.number("gemm_tile"));
+  set_if(c.misaligned_gemm_efficiency, s.number("misaligned_gemm_efficiency"));
+  set_if(c.memory_efficiency, s.number("memory_efficiency"));
+  set_if(c.kernel_launch_us, s.number("kernel_launch_us"));
+  set_if(c.flash_attention_efficiency, s.number("flash_attention_efficiency"));
+  set_if(c.busbw_efficiency_intra, s.number("busbw_efficiency_intra"));
+  set_if(c.busbw_efficiency_inter, s.number("busbw_efficiency_inter"));
+  set_if(c.memory_overhead_gib, s.number("memory_overhead_gib"));
+}
+
+void read_device_fields(Section& s, DeviceSpec& d, Calibration& c) {
+  set_if(d.name, s.string("name"));
+  s.string("description");
+  set_if(d.sms, s.int32("sms"));
+  set_if(d.peak_tflops_fp32, s.number("peak_tflops_fp32"));
+  set_if(d.peak_tflops_fp16, s.number("peak_tflops_fp16"));
+  set_if(d.peak_tflops_bf16, s.number("peak_tflops_bf16"));
+  set_if(d.peak_tflops_vector_fp16, s.number("peak_tflops_vector_fp16"));
+  set_if(d.memory_gib, s.number("memory_gib"));
+  set_if(d.memory_gbps, s.number("memory_gbps"));
+  if (const toml::table* t = s.table("calibration")) {
+    Section cs(t, s.key("calibration"));
+    read_calibration(cs, c);
+    cs.finish();
+  }
+}
+
+void read_device(Section& parent, DeviceSpec& d, Calibration& c) {
+  const toml::node* n = parent.node("device");
+  if (!n) return;
+  if (n->is_string()) {
+    const std::string name = n->as_string()->get();
+    const toml::table preset = parse_toml(preset_text(PresetKind::device, name, parent.key("device")), name + ".toml");
+    Section ps(&preset, "device preset " + name);
+    read_device_fields(ps, d, c);
+    ps.finish();
+    return;
+  }
+  if (!n->is_table()) throw InputError(parent.key("device") + " must be a preset name or a table");
+  Section s(n->as_table(), parent.key("device"));
+  if (auto preset = s.string("preset")) {
+    const toml::table pt = parse_toml(preset_text(PresetKind::device, *preset, s.key("preset")), *preset + ".toml");
+    Section ps(&pt, "device preset " + *preset);
+    read_device_fields(ps, d, c);
+    ps.finish();
+  }
+  read_device_fields(s, d, c);
+  s.finish();
+}
+
+void read_link(Section& parent, const char* name, LinkSpec& link) {
+  if (const toml::table* t = parent.table(name)) {
+    Section s(t, parent.key(name));
+    set_if(link.bandwidth_gbps, s.number("bandwidth_gbps"));
+    set_if(link.latency_us, s.number("latency_us"));
+    s.string("source");
+    s.finish();
+  }
+}
+
+void read_system_fields(Section& s, SystemConfig& sys) {
+  set_if(sys.name, s.string("name"));
+  s.string("description");
+  set_if(sys.gpus_per_node, s.int32("gpus_per_node"));
+  read_device(s, sys.device, sys.calibration);
+  read_link(s, "intra_node", sys.intra_node);
+  read_link(s, "inter_node", sys.inter_node);
+  if (const toml::table* t = s.table("calibration")) {
+    Section cs(t, s.key("calibration"));
+    read_calibration(cs, sys.calibration);
+    cs.finish();
+  }
+}
+
+SystemConfig read_system(Section& s, int& nodes, int& gpus) {
+  SystemConfig sys;
+  if (auto preset = s.string("preset")) sys = system_preset(*preset);
+  read_system_fields(s, sys);
+  auto n = s.int32("nodes");
+  auto g = s.int32("gpus");
+  if (n && g) throw InputError("system.nodes and system.gpus are both set: give one of them");
+  nodes = n.value_or(0);
+  gpus = g.value_or(0);
+  if (n && *n <= 0) throw InputError("system.nodes = " + std::to_string(*n) + " must be a positive integer");
+  if (g && *g <= 0) throw InputError("system.gpus = " + std::to_string(*g) + " must be a positive integer");
+  s.finish();
+  return sys;
+}
+
+ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
+  ParallelConfig p;
+  set_if(p.tp, s.int32("tp"));
+  set_if(p.pp, s.int32("pp"));
+  auto dp = s.int32("dp");
+  dp_given = dp.has_value();
+  set_if(p.dp, dp);
+  set_if(p.vpp, s.int32("vpp"));
+  auto sched = s.choice<Schedule>("schedule", {{"gpipe", Schedule::gpipe},
+                                                {"1f1b", Schedule::one_f_one_b},
+                                                {"interleaved-1f1b", Schedule::interleaved}});
+  schedule_given = sched.has_value();
+  set_if(p.schedule, sched);
+  set_if(p.sequence_parallel, s.boolean("sequence_parallel"));
+  set_if(p.distributed_optimizer, s.boolean("distributed_optimizer"));
+  set_if(p.overlap_grad_reduce, s.boolean("overlap_grad_reduce"));
+  set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));
+  set_if(p.tp_comm_overlap, s.boolean("tp_comm_overlap"));
+  s.finish();
+  return p;
+}
+
+TrainingConfig read_training(Section& s) {
+  TrainingConfig t;
+  set_if(t.global_batch, s.int32("global_batch"));
+  set_if(t.micro_batch, s.int32("micro_batch"));
+  set_if(t.recompute, s.choice<Recompute>("recompute", {{"none", Recompute::none},
+                                                        {"selective", Recompute::selective},
+                                                        {"full", Recompute::full}}));
+  set_if(t.precision, s.choice<Precision>("precision", {{"fp32", Precision::fp32},
+                                                        {"fp16", Precision::fp16},
+                                                        {"bf16", Precision::bf16}}));
+  set_if(t.flash_attention, s.boolean("flash_attention"));
+  set_if(t.steps, s.int32("steps"));
+  set_if(t.lr, s.number("lr"));
+  set_if(t.min_lr, s.number("min_lr"));
+  set_if(t.warmup_steps, s.int32("warmup_steps"));
+  set_if(t.lr_schedule, s.choice<std::string>("lr_schedule", {{"cosine", std::string("cosine")},
+                                                               {"linear", std::string("linear")},
+                                                               {"constant", std::string("constant")}}));
+  set_if(t.weight_decay, s.number("weight_decay"));
+  set_if(t.adam_beta1, s.number("adam_beta1"));
+  set_if(t.adam_beta2, s.number("adam_beta2"));
+  set_if(t.adam_eps, s.number("adam_eps"));
+  set_if(t.grad_clip, s.number("grad_clip"));
+  if (auto seed = s.integer("seed")) {
+    if (*seed < 0) throw InputError("training.seed must be a non-negative integer");
+    t.seed = static_cast<std::uint64_t>(*seed);
+  }
+  set_if(t.data, s.string("data"));
+  set_if(t.init_from, s.string("init_from"));
+  set_if(t.log_every, s.int32("log_every"));
+  s.finish();
+  return t;
+}
+
+// `section.key=value`: the value is read as a TOML value, or as a bare string if it is not one.
+void apply_override(toml::table& root, const std::string& arg) {
+  const auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError("--set \"" + arg + "\" must have the form section.key=value");
+  const std::string path = arg.substr(0, eq);
+  const std::string value = arg.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};
+  }
+  toml::table* target = &root;
+  std::string rest = path;
+  for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+    const std::string part = rest.substr(0, dot);
+    rest = rest.substr(dot + 1);
+    toml::node* n = target->get(part);
+    if (!n) {
+      target->insert_or_assign(part, toml::table{});
+      n = target->get(part);
+    }
+    if (!n->is_table()) throw InputError("--set " + path + ": " + part + " is not a table");
+    target = n->as_table();
+  }
+  if (rest.empty()) throw InputError("--set \"" + arg + "\" names no key");
+  target->insert_or_assign(rest, *parsed.get("v"));
+}
+
+}  // namespace
+
+ModelConfig model_preset(const std::string& name) {
+  const toml::table t = parse_toml(preset_text(PresetKind::model, name, "model.preset"), name + ".toml");
+  Section s(&t, "model preset " + name);
+  ModelConfig m;
+  m.name = name;
+  read_model_fields(s, m);
+  s.finish();
+  if (m.kv_heads == 0) m.kv_heads = m.heads;
+  if (m.ffn_hidden == 0) m.ffn_hidden = 4 * m.hidden;
+  return m;
+}
+
+SystemConfig system_preset(const std::string& name) {
+  const toml::table t = parse_toml(preset_text(PresetKind::system, name, "system.preset"), name + ".toml");
+  Section s(&t, "system preset " + name);
+  SystemConfig sys;
+  sys.name = name;
+  read_system_fields(s, sys);
+  s.finish();
+  sys.gpus = sys.gpus_per_node;
+  return sys;
+}
+
+Experiment load_experiment_text(const std::string& text, const std::string& source,
+                                const std::vector<std::string>& overrides) {
+  toml::table root = parse_toml(text, source);
+  for (const auto& o : overrides) apply_override(root, o);
+
+  Section top(&root, "");
+  Experiment e;
+  set_if(e.name, top.string("name"));
+  Section model(top.table("model"), "model");
+  e.model = read_model(model);
+  int nodes = 0, gpus = 0;
+  Section system(top.table("system"), "system");
+  e.system = read_system(system, nodes, gpus);
+  bool dp_given = false, schedule_given = false;
+  Section parallel(top.table("parallel"), "parallel");
+  e.parallel = read_parallel(parallel, dp_given, schedule_given);
+  Section training(top.table("training"), "training");
+  e.training = read_training(training);
+  top.table("sweep");  // read by `parallax sweep`
+  top.finish();
+
+  // Devices in the job: nodes, gpus, or tp*pp*dp; dp from the devices when omitted.
+  if (nodes > 0) gpus = nodes * e.system.gpus_per_node;
+  const int tp_pp = e.parallel.tp * e.parallel.pp;
+  if (gpus == 0) gpus = dp_given ? tp_pp * e.parallel.dp : (tp_pp > 0 ? tp_pp : 1);
+  e.system.gpus = gpus;
+  if (!dp_given && tp_pp > 0) {
+    if (gpus % tp_pp != 0)
+      throw InputError("system: " + std::to_string(gpus) + " devices are not divisible by parallel.tp*parallel.pp = " +
+                       std::to_string(tp_pp));
+    e.parallel.dp = gpus / tp_pp;
+  }
+  if (!schedule_given && e.parallel.vpp > 1) e.parallel.schedule = Schedule::interleaved;
+  if (e.training.global_batch == 0) e.training.global_batch = e.training.micro_batch * e.parallel.dp;
+  if (e.name.empty()) e.name = e.model.name + "-on-" + e.system.name;
+  validate(e);
+  return e;
+}
+
+Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open the experiment file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return load_experiment_text(buffer.str(), path, overrides);
+}
+
+}  // namespace parallax

@@ -1,0 +1,20 @@
+// Reads the experiment TOML of the contract (docs: interfaces §1) into an Experiment,
+// filling presets and defaults, applying `--set section.key=value` overrides, and
+// rejecting unknown keys and ill-typed values with one line that names the key.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "models/experiment.hpp"
+
+namespace parallax {
+
+Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides = {});
+Experiment load_experiment_text(const std::string& text, const std::string& source,
+                                const std::vector<std::string>& overrides = {});
+
+ModelConfig model_preset(const std::string& name);
+// One node of the system preset (gpus = gpus_per_node) unless the caller sets gpus.
+SystemConfig system_preset(const std::string& name);
+
+}  // namespace parallax

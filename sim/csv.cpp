@@ -1,0 +1,79 @@
+#include "sim/csv.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "models/experiment.hpp"
+
+namespace parallax {
+
+CsvTable parse_csv(const std::string& text, const std::string& source) {
+  std::vector<std::vector<std::string>> records;
+  std::vector<std::string> record;
+  std::string field;
+  bool quoted = false, field_started = false;
+  int line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+      continue;
+    }
+    if (c == '"' && !field_started) {
+      quoted = true;
+      field_started = true;
+    } else if (c == ',') {
+      record.push_back(field);
+      field.clear();
+      field_started = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      record.push_back(field);
+      field.clear();
+      field_started = false;
+      if (!(record.size() == 1 && record[0].empty())) records.push_back(record);
+      record.clear();
+      ++line;
+    } else {
+      field += c;
+      field_started = true;
+    }
+  }
+  if (quoted) throw InputError(source + ": unterminated quoted field");
+  if (field_started || !record.empty()) {
+    record.push_back(field);
+    records.push_back(record);
+  }
+  if (records.empty()) throw InputError(source + ": empty CSV file");
+  CsvTable table;
+  table.header = records[0];
+  for (size_t r = 1; r < records.size(); ++r) {
+    if (records[r].size() != table.header.size())
+      throw InputError(source + ": record " + std::to_string(r + 1) + " has " + std::to_string(records[r].size()) +
+                       " fields, the header has " + std::to_string(table.header.size()));
+    std::map<std::string, std::string> row;
+    for (size_t c = 0; c < table.header.size(); ++c) row[table.header[c]] = records[r][c];
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
+CsvTable read_csv_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open the CSV file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_csv(buffer.str(), path);
+}
+
+}  // namespace parallax

@@ -1,0 +1,43 @@
+#include "sim/flops.hpp"
+
+namespace parallax::sim {
+
+namespace {
+double weight_flops_per_token(const ModelConfig& m) {
+  const double h = m.hidden;
+  const double kv_width = static_cast<double>(m.kv_heads) * m.head_dim();
+  const double qkv = h * (h + 2.0 * kv_width);
+  const double proj = h * h;
+  const double mlp = (m.activation == Activation::swiglu ? 3.0 : 2.0) * h * m.ffn_hidden;
+  return 2.0 * (qkv + proj + mlp);
+}
+double tokens(const Experiment& e) { return static_cast<double>(e.training.global_batch) * e.model.seq_len; }
+double head_flops_per_token(const ModelConfig& m) { return 2.0 * m.hidden * m.vocab; }
+}  // namespace
+
+double attention_core_flops_per_token(const ModelConfig& m) { return 4.0 * m.seq_len * m.hidden; }
+
+double layer_forward_flops_per_token(const ModelConfig& m) {
+  return weight_flops_per_token(m) + attention_core_flops_per_token(m);
+}
+
+double model_flops(const Experiment& e) {
+  const auto& m = e.model;
+  return 3.0 * tokens(e) * (m.layers * layer_forward_flops_per_token(m) + head_flops_per_token(m));
+}
+
+double hardware_flops(const Experiment& e) {
+  const auto& m = e.model;
+  double recompute_per_token = 0;
+  if (e.training.recompute == Recompute::full) recompute_per_token = m.layers * layer_forward_flops_per_token(m);
+  if (e.training.recompute == Recompute::selective) recompute_per_token = m.layers * attention_core_flops_per_token(m);
+  return model_flops(e) + tokens(e) * recompute_per_token;
+}
+
+double megatron96_flops(const Experiment& e) {
+  const auto& m = e.model;
+  const double h = m.hidden, s = m.seq_len, L = m.layers, V = m.vocab;
+  return 96.0 * tokens(e) * L * h * h * (1.0 + s / (6.0 * h) + V / (16.0 * L * h));
+}
+
+}  // namespace parallax::sim

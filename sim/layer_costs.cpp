@@ -1,0 +1,209 @@
+#include "sim/layer_costs.hpp"
+
+#include <algorithm>
+
+#include "sim/collectives.hpp"
+#include "sim/gemm_model.hpp"
+
+namespace parallax::sim {
+
+long long padded_vocab(const ModelConfig& m, int tp) {
+  const long long multiple = 128LL * tp;
+  return (m.vocab + multiple - 1) / multiple * multiple;
+}
+
+namespace {
+
+// Accumulates the kernels of one pass (forward or backward).
+struct KernelSum {
+  const Experiment& e;
+  double gemm = 0;     // GEMM time
+  double other = 0;    // element-wise and attention kernels
+  double comm = 0;     // TP collectives
+  double kernels = 0;
+
+  void matmul(const Gemm& g) {
+    gemm += gemm_time(g, e.system, e.training.precision);
+    kernels += 1;
+  }
+  // Backward of Y = X*W: dX = dY*W^T and dW = X^T*dY.
+  void matmul_backward(const Gemm& g) {
+    matmul({g.m, g.k, g.n, g.batch});
+    matmul({g.k, g.n, g.m, g.batch});
+  }
+  void memory(double bytes) {
+    other += memory_time(bytes, e.system) + e.system.calibration.kernel_launch_us * 1e-6;
+    kernels += 1;
+  }
+  void compute(double flops, double efficiency) {
+    other += flops / (peak_flops(e.system.device, e.training.precision) * efficiency) +
+             e.system.calibration.kernel_launch_us * 1e-6;
+    kernels += 1;
+  }
+  void collective(Collective c, double bytes) {
+    const int tp = e.parallel.tp;
+    comm += collective_time(c, bytes, tp, group_link(e.system, tp, 1));
+  }
+  double compute_time() const { return gemm + other; }
+};
+
+struct Shape {
+  double b, s, h, a, kv, d, f, t, E, tok, act;
+  bool sp, swiglu, flash, biases;
+};
+
+Shape shape_of(const Experiment& e) {
+  const auto& m = e.model;
+  Shape x{};
+  x.b = e.training.micro_batch;
+  x.s = m.seq_len;
+  x.h = m.hidden;
+  x.a = m.heads;
+  x.t = e.parallel.tp;
+  x.kv = std::max(static_cast<double>(m.kv_heads), x.t);  // K/V heads are replicated when tp > groups
+  x.d = m.head_dim();
+  x.f = m.ffn_hidden;
+  x.E = bytes_per_element(e.training.precision);
+  x.tok = x.b * x.s;
+  x.sp = e.parallel.sequence_parallel && e.parallel.tp > 1;
+  x.act = x.sp ? x.tok * x.h / x.t : x.tok * x.h;  // elements outside the TP regions, per device
+  x.swiglu = m.activation == Activation::swiglu;
+  x.flash = e.training.flash_attention;
+  x.biases = m.norm == Norm::layernorm;
+  return x;
+}
+
+// The attention core (QK^T, softmax, dropout, AV) forward or backward.
+void attention_core(KernelSum& p, const Shape& x, bool backward, const Experiment& e) {
+  const double heads = x.a / x.t;
+  if (x.flash) {
+    // FlashAttention (Dao 2022): causal blocks skipped (half the FLOPs); backward does 2.5x forward.
+    const double fwd = 4.0 * x.b * x.s * x.s * x.d * heads * 0.5;
+    p.compute(backward ? 2.5 * fwd : fwd, e.system.calibration.flash_attention_efficiency);
+    return;
+  }
+  const double scores = x.b * heads * x.s * x.s;  // elements of the s x s score tensor
+  const Gemm qk{x.s, x.s, x.d, x.b * heads};
+  const Gemm av{x.s, x.d, x.s, x.b * heads};
+  if (!backward) {
+    p.matmul(qk);
+    p.memory(2 * x.E * scores);           // fused scale + causal mask + softmax
+    p.memory(2 * x.E * scores + scores);  // dropout: read, write, 1-byte mask
+    p.matmul(av);
+  } else {
+    p.matmul_backward(av);
+    p.memory(2 * x.E * scores + scores);
+    p.memory(3 * x.E * scores);
+    p.matmul_backward(qk);
+  }
+}
+
+// Everything of the layer except the attention core, forward or backward. Element-wise
+// backward kernels read the saved input and the incoming gradient and write one gradient.
+void layer_body(KernelSum& p, const Shape& x, bool backward) {
+  const double qkv_n = (x.h + 2.0 * x.kv * x.d) / x.t;
+  const double up_n = (x.swiglu ? 2.0 : 1.0) * x.f / x.t;
+  const Gemm qkv{x.tok, qkv_n, x.h}, proj{x.tok, x.h, x.h / x.t};
+  const Gemm up{x.tok, up_n, x.h}, down{x.tok, x.h, x.f / x.t};
+  const double k = backward ? 1.5 : 1.0;  // element-wise backward moves about 1.5x the bytes
+  const double norm = 2 * x.E * x.act;
+  const double residual = 3 * x.E * x.act + x.act;  // bias + dropout + residual add, 1-byte mask
+  const double activation = (x.swiglu ? 3.0 : 2.0) * x.E * x.tok * x.f / x.t;
+  auto gemm = [&](const Gemm& g) { backward ? p.matmul_backward(g) : p.matmul(g); };
+  p.memory(k * norm);
+  gemm(qkv);
+  gemm(proj);
+  p.memory(k * residual);
+  p.memory(k * norm);
+  gemm(up);
+  p.memory(k * activation);
+  gemm(down);
+  p.memory(k * residual);
+  // Two TP collectives per pass (Shoeybi et al. 2019 f/g operators): all-reduce, or with
+  // sequence parallelism all-gather + reduce-scatter (Korthikanti et al. 2022 sec. 4.2.2).
+  const double bytes = x.E * x.tok * x.h;
+  for (int i = 0; i < 2; ++i) {
+    if (x.sp) {
+      p.collective(Collective::all_gather, bytes);
+      p.collective(Collective::reduce_scatter, bytes);
+    } else {
+      p.collective(Collective::all_reduce, bytes);
+    }
+  }
+}
+
+// TP communication left on the critical path. With tp_comm_overlap the collectives are
+// pipelined with their GEMMs in chunks (Megatron-Core userbuffers); a quarter stays exposed.
+double exposed_tp(const KernelSum& p, bool overlap) {
+  if (!overlap) return p.comm;
+  return std::max(0.25 * p.comm, p.comm - p.gemm);
+}
+
+}  // namespace
+
+LayerCost transformer_layer_cost(const Experiment& e) {
+  const Shape x = shape_of(e);
+  const bool overlap = e.parallel.tp_comm_overlap;
+  KernelSum fwd{e}, core_fwd{e}, bwd{e};
+  layer_body(fwd, x, false);
+  attention_core(core_fwd, x, false, e);
+  layer_body(bwd, x, true);
+  attention_core(bwd, x, true, e);
+
+  LayerCost c;
+  c.forward.compute = fwd.compute_time() + core_fwd.compute_time();
+  c.forward.tp_comm = exposed_tp(fwd, overlap);
+  c.backward.compute = bwd.compute_time();
+  c.backward.tp_comm = exposed_tp(bwd, overlap);
+  switch (e.training.recompute) {
+    case Recompute::none: break;
+    case Recompute::selective: c.backward.recompute = core_fwd.compute_time(); break;
+    case Recompute::full:
+      c.backward.recompute = c.forward.compute;
+      c.backward.tp_comm += c.forward.tp_comm;
+      break;
+  }
+  c.kernels = fwd.kernels + core_fwd.kernels + bwd.kernels;
+  return c;
+}
+
+LayerCost embedding_cost(const Experiment& e) {
+  const Shape x = shape_of(e);
+  KernelSum fwd{e}, bwd{e};
+  // Lookup, position add and dropout; the vocab-parallel lookup ends in an all-reduce
+  // (a reduce-scatter with sequence parallelism).
+  fwd.memory(4 * x.E * x.tok * x.h);
+  const double bytes = x.E * x.tok * x.h;
+  fwd.collective(x.sp ? Collective::reduce_scatter : Collective::all_reduce, bytes);
+  bwd.memory(3 * 4.0 * x.tok * x.h);  // gradient scattered into the fp32 embedding gradient
+  if (x.sp) bwd.collective(Collective::all_gather, bytes);
+  LayerCost c;
+  c.forward = {fwd.compute_time(), 0, fwd.comm};
+  c.backward = {bwd.compute_time(), 0, bwd.comm};
+  return c;
+}
+
+LayerCost head_cost(const Experiment& e) {
+  const Shape x = shape_of(e);
+  const double vocab = static_cast<double>(padded_vocab(e.model, e.parallel.tp)) / x.t;
+  const Gemm logits{x.tok, vocab, x.h};
+  KernelSum fwd{e}, bwd{e};
+  fwd.memory(2 * x.E * x.act);  // final norm
+  if (x.sp) fwd.collective(Collective::all_gather, x.E * x.tok * x.h);
+  fwd.matmul(logits);
+  // Vocab-parallel cross-entropy in fp32 (Megatron): max, exp-sum, target logit, three
+  // all-reduces of one float per token.
+  fwd.memory(x.tok * vocab * (x.E + 3 * 4.0));
+  for (int i = 0; i < 3; ++i) fwd.collective(Collective::all_reduce, 4.0 * x.tok);
+  bwd.memory(x.tok * vocab * (4.0 + x.E));  // softmax - one-hot
+  bwd.matmul_backward(logits);
+  if (x.sp) bwd.collective(Collective::reduce_scatter, x.E * x.tok * x.h);
+  else bwd.collective(Collective::all_reduce, x.E * x.tok * x.h);
+  bwd.memory(3 * x.E * x.act);
+  LayerCost c;
+  c.forward = {fwd.compute_time(), 0, fwd.comm};
+  c.backward = {bwd.compute_time(), 0, bwd.comm};
+  return c;
+}
+
+}  // namespace parallax::sim

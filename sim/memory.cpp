@@ -1,0 +1,126 @@
+#include "sim/memory.hpp"
+
+#include <algorithm>
+
+#include "sim/layer_costs.hpp"
+
+namespace parallax::sim {
+
+double layer_params_per_device(const ModelConfig& m, int tp) {
+  const double h = m.hidden, f = m.ffn_hidden;
+  const double kv_width = static_cast<double>(std::max(m.kv_heads, tp)) * m.head_dim();
+  const bool biases = m.norm == Norm::layernorm;
+  const double qkv = h * (h + 2 * kv_width) + (biases ? h + 2 * kv_width : 0);
+  const double proj = h * h;
+  const double mlp = (m.activation == Activation::swiglu ? 3 : 2) * h * f + (biases ? f : 0);
+  const double replicated = (biases ? 4 * h : 2 * h) + (biases ? 2 * h : 0);  // norms; proj and down biases
+  return (qkv + proj + mlp) / tp + replicated;
+}
+
+double stage_params_per_device(const Experiment& e, int stage) {
+  const auto& m = e.model;
+  const int tp = e.parallel.tp, pp = e.parallel.pp;
+  double params = e.layers_on_stage(stage) * layer_params_per_device(m, tp);
+  const double embedding = static_cast<double>(padded_vocab(m, tp)) * m.hidden / tp;
+  if (stage == 0) {
+    params += embedding;
+    if (m.position == Position::learned) params += static_cast<double>(m.seq_len) * m.hidden;
+  }
+  if (stage == pp - 1) {
+    params += (m.norm == Norm::layernorm ? 2.0 : 1.0) * m.hidden;
+    // Untied LM head, or the tied copy Megatron keeps on the last stage when pp > 1.
+    if (!m.tied_embeddings || pp > 1) params += embedding;
+  }
+  return params;
+}
+
+namespace {
+struct Bytes {
+  double E, s, b, h, a, d, kv, f, t;
+  bool sp, flash, swiglu;
+};
+Bytes bytes_of(const Experiment& e) {
+  const auto& m = e.model;
+  return {static_cast<double>(bytes_per_element(e.training.precision)),
+          static_cast<double>(m.seq_len),
+          static_cast<double>(e.training.micro_batch),
+          static_cast<double>(m.hidden),
+          static_cast<double>(m.heads),
+          static_cast<double>(m.head_dim()),
+          static_cast<double>(std::max(m.kv_heads, e.parallel.tp)),
+          static_cast<double>(m.ffn_hidden),
+          static_cast<double>(e.parallel.tp),
+          e.parallel.sequence_parallel && e.parallel.tp > 1,
+          e.training.flash_attention,
+          m.activation == Activation::swiglu};
+}
+
+// Korthikanti Table 2 term by term: LN inputs, QKV and MLP inputs, dropout masks outside
+// the TP regions (split by t with sequence parallelism); Q, K, V, projection input, MLP
+// activations and the s x s softmax/dropout tensors inside them (always split by t).
+double activations(const Bytes& x, bool keep_attention_scores) {
+  const double sbh = x.s * x.b * x.h;
+  const double outside = (4 * x.E + 2) * sbh / (x.sp ? x.t : 1);
+  double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t  // Q, K, V
+                  + x.E * sbh / x.t                               // projection input
+                  + x.E * x.s * x.b * x.f * (x.swiglu ? 3 : 2) / x.t;  // MLP activation in/out
+  if (x.flash)
+    inside += 4.0 * x.a * x.s * x.b / x.t;  // softmax statistics (fp32)
+  else if (keep_attention_scores)
+    inside += (2 * x.E + 1) * x.a * x.s * x.s * x.b / x.t;  // softmax out, dropout mask and out
+  return outside + inside;
+}
+}  // namespace
+
+double layer_working_bytes(const Experiment& e) { return activations(bytes_of(e), true); }
+
+double layer_activation_bytes(const Experiment& e) {
+  const Bytes x = bytes_of(e);
+  switch (e.training.recompute) {
+    case Recompute::none: return activations(x, true);
+    case Recompute::selective: return activations(x, false);
+    case Recompute::full: return x.E * x.s * x.b * x.h / (x.sp ? x.t : 1);  // the layer's input
+  }
+  return 0;
+}
+
+std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedule& s) {
+  const auto& p = e.parallel;
+  const auto& t = e.training;
+  const auto& m = e.model;
+  const bool mixed = t.precision != Precision::fp32;
+  // Megatron mixed precision: 16-bit weights, fp32 main gradients for bf16 (fp16 keeps
+  // 16-bit gradients), fp32 master weights + Adam moments (ZeRO paper: 12 bytes/param),
+  // sharded over DP with the distributed optimizer. fp32 training: 4 + 4 + 8.
+  const double weight_bytes = mixed ? 2 : 4;
+  const double grad_bytes = t.precision == Precision::fp16 ? 2 : 4;
+  const double optimizer_bytes = (mixed ? 12.0 : 8.0) / (p.distributed_optimizer ? p.dp : 1);
+  const double per_layer = layer_activation_bytes(e);
+  const double working = t.recompute == Recompute::full ? layer_working_bytes(e) : 0;
+  const double E = bytes_per_element(t.precision);
+  const double tok = static_cast<double>(t.micro_batch) * m.seq_len;
+  const double vocab = static_cast<double>(padded_vocab(m, p.tp)) / p.tp;
+
+  std::vector<StageMemory> out;
+  for (int stage = 0; stage < p.pp; ++stage) {
+    StageMemory sm;
+    sm.stage = stage;
+    const double params = stage_params_per_device(e, stage);
+    sm.weights = params * weight_bytes;
+    sm.gradients = params * grad_bytes;
+    sm.optimizer = params * optimizer_bytes;
+    const int in_flight = peak_in_flight(s.ranks[stage]);  // (micro-batch, chunk) pairs
+    const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / s.chunks;
+    sm.activations = in_flight * layers_per_chunk * per_layer + working;
+    if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
+    if (stage == p.pp - 1) {
+      // Logits in 16-bit and fp32 for the loss, and their gradient: one micro-batch at a time.
+      sm.activations += tok * vocab * (E + 4 + 4);
+    }
+    sm.other = e.system.calibration.memory_overhead_gib * 1024.0 * 1024.0 * 1024.0;
+    out.push_back(sm);
+  }
+  return out;
+}
+
+}  // namespace parallax::sim

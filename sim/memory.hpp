@@ -1,0 +1,28 @@
+// Memory of each pipeline stage's devices: weights, gradients, optimizer state, activations
+// (Korthikanti et al. 2022, sec. 4 and Table 2, generalised term by term), other.
+#pragma once
+#include <vector>
+
+#include "models/experiment.hpp"
+#include "sim/pipeline_schedule.hpp"
+
+namespace parallax::sim {
+
+struct StageMemory {
+  int stage = 0;
+  double weights = 0, gradients = 0, optimizer = 0, activations = 0, other = 0;
+  double total() const { return weights + gradients + optimizer + activations + other; }
+};
+
+// Parameters of one transformer layer held by one TP rank.
+double layer_params_per_device(const ModelConfig& m, int tp);
+// Parameters held by one device of pipeline stage `stage`.
+double stage_params_per_device(const Experiment& e, int stage);
+// Activation bytes one layer keeps for one micro-batch until its backward.
+double layer_activation_bytes(const Experiment& e);
+// Bytes of one layer's full (not recomputed) activations: the working set while it recomputes.
+double layer_working_bytes(const Experiment& e);
+
+std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedule& s);
+
+}  // namespace parallax::sim

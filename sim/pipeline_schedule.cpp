@@ -1,0 +1,140 @@
+#include "sim/pipeline_schedule.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace parallax::sim {
+
+namespace {
+
+std::vector<Action> gpipe(int m) {
+  std::vector<Action> list;
+  for (int i = 0; i < m; ++i) list.push_back({Pass::forward, i, 0});
+  for (int i = 0; i < m; ++i) list.push_back({Pass::backward, i, 0});
+  return list;
+}
+
+// Megatron-LM schedules.py forward_backward_pipelining_without_interleaving.
+std::vector<Action> one_f_one_b(int p, int m, int rank) {
+  const int warmup = warmup_forwards(Schedule::one_f_one_b, p, 1, m, rank);
+  std::vector<Action> list;
+  int f = 0, b = 0;
+  for (int i = 0; i < warmup; ++i) list.push_back({Pass::forward, f++, 0});
+  for (int i = 0; i < m - warmup; ++i) {
+    list.push_back({Pass::forward, f++, 0});
+    list.push_back({Pass::backward, b++, 0});
+  }
+  while (b < m) list.push_back({Pass::backward, b++, 0});
+  return list;
+}
+
+// Megatron-Core schedules.py get_schedule_table: micro-batches in groups of p, each group
+// visiting every chunk in turn; the last group takes whatever micro-batches remain.
+std::vector<std::pair<int, int>> interleaved_table(int p, int v, int m) {
+  std::vector<std::pair<int, int>> table;  // (microbatch, chunk)
+  for (int first = 0; first < m; first += p) {
+    const int last = std::min(first + p, m);
+    for (int c = 0; c < v; ++c)
+      for (int mb = first; mb < last; ++mb) table.emplace_back(mb, c);
+  }
+  return table;
+}
+
+// Megatron-Core forward_backward_pipelining_with_interleaving: warm-up forwards, then
+// one forward and one backward per step, then the cooldown backwards. Backward k runs the
+// table's entry k on the chunks in reverse order.
+std::vector<Action> interleaved(int p, int v, int m, int rank) {
+  const auto table = interleaved_table(p, v, m);
+  const int total = m * v;
+  const int warmup = warmup_forwards(Schedule::interleaved, p, v, m, rank);
+  std::vector<Action> list;
+  auto fwd = [&](int k) { list.push_back({Pass::forward, table[k].first, table[k].second}); };
+  auto bwd = [&](int k) { list.push_back({Pass::backward, table[k].first, v - 1 - table[k].second}); };
+  int f = 0, b = 0;
+  for (int i = 0; i < warmup; ++i) fwd(f++);
+  for (int i = 0; i < total - warmup; ++i) {
+    fwd(f++);
+    bwd(b++);
+  }
+  while (b < total) bwd(b++);
+  return list;
+}
+
+}  // namespace
+
+int warmup_forwards(Schedule type, int p, int v, int m, int rank) {
+  switch (type) {
+    case Schedule::gpipe: return m;
+    case Schedule::one_f_one_b: return std::min(p - rank - 1, m);
+    case Schedule::interleaved: {
+      const int total = m * v;
+      if (m == p) return total;  // Megatron: all-warm-up when micro-batches equal stages
+      return std::min((p - rank - 1) * 2 + (v - 1) * p, total);
+    }
+  }
+  return 0;
+}
+
+PipelineSchedule make_schedule(Schedule type, int pp, int vpp, int microbatches) {
+  PipelineSchedule s;
+  s.type = type;
+  s.stages = pp;
+  s.chunks = type == Schedule::interleaved ? vpp : 1;
+  s.microbatches = microbatches;
+  for (int r = 0; r < pp; ++r) {
+    switch (type) {
+      case Schedule::gpipe: s.ranks.push_back(gpipe(microbatches)); break;
+      case Schedule::one_f_one_b: s.ranks.push_back(one_f_one_b(pp, microbatches, r)); break;
+      case Schedule::interleaved: s.ranks.push_back(interleaved(pp, s.chunks, microbatches, r)); break;
+    }
+  }
+  return s;
+}
+
+int peak_in_flight(const std::vector<Action>& actions) {
+  int live = 0, peak = 0;
+  for (const auto& a : actions) {
+    live += a.pass == Pass::forward ? 1 : -1;
+    peak = std::max(peak, live);
+  }
+  return peak;
+}
+
+std::optional<std::string> find_deadlock(const PipelineSchedule& s) {
+  const int V = s.virtual_stages();
+  const int m = s.microbatches;
+  std::vector<char> fdone(static_cast<size_t>(V) * m, 0), bdone(static_cast<size_t>(V) * m, 0);
+  auto at = [&](int mb, int vs) { return static_cast<size_t>(mb) * V + vs; };
+  std::vector<size_t> next(s.stages, 0);
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (int r = 0; r < s.stages; ++r) {
+      while (next[r] < s.ranks[r].size()) {
+        const Action& a = s.ranks[r][next[r]];
+        const int vs = s.virtual_stage(r, a.chunk);
+        bool ready;
+        if (a.pass == Pass::forward)
+          ready = vs == 0 || fdone[at(a.microbatch, vs - 1)];
+        else
+          ready = fdone[at(a.microbatch, vs)] && (vs == V - 1 || bdone[at(a.microbatch, vs + 1)]);
+        if (!ready) break;
+        (a.pass == Pass::forward ? fdone : bdone)[at(a.microbatch, vs)] = 1;
+        ++next[r];
+        progress = true;
+      }
+    }
+  }
+  std::string stuck;
+  for (int r = 0; r < s.stages; ++r)
+    if (next[r] < s.ranks[r].size())
+      stuck += (stuck.empty() ? "" : ", ") + ("rank " + std::to_string(r) + " waits at " + describe(s.ranks[r][next[r]]));
+  if (stuck.empty()) return std::nullopt;
+  return stuck;
+}
+
+std::string describe(const Action& a) {
+  return std::string(a.pass == Pass::forward ? "F" : "B") + std::to_string(a.microbatch) + "." + std::to_string(a.chunk);
+}
+
+}  // namespace parallax::sim

@@ -1,0 +1,177 @@
+#include "sim/predict.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/collectives.hpp"
+#include "sim/flops.hpp"
+#include "sim/gemm_model.hpp"
+#include "sim/layer_costs.hpp"
+#include "sim/pipeline_schedule.hpp"
+#include "sim/placement.hpp"
+
+namespace parallax::sim {
+
+namespace {
+
+PassCost scaled(const PassCost& c, double k) { return {c.compute * k, c.recompute * k, c.tp_comm * k}; }
+void add(PassCost& a, const PassCost& b) {
+  a.compute += b.compute;
+  a.recompute += b.recompute;
+  a.tp_comm += b.tp_comm;
+}
+
+// Megatron-Core DDP bucket: max(40M, 1M * dp) parameters.
+double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
+
+struct DataParallelCost {
+  double exposed = 0;  // on the critical path after the last backward
+  double total = 0;    // all DP traffic of the stage
+};
+
+// Gradient reduction (all-reduce, or reduce-scatter + parameter all-gather with the
+// distributed optimizer), bucketed; with overlap_grad_reduce the buckets are reduced while
+// the last micro-batch's backward is still running, so only what outlasts it is exposed.
+DataParallelCost data_parallel_cost(const Experiment& e, int stage, double last_backward) {
+  const auto& p = e.parallel;
+  DataParallelCost c;
+  const double params = stage_params_per_device(e, stage);
+  if (p.dp > 1) {
+    const double grad_bytes = e.training.precision == Precision::fp16 ? 2 : 4;
+    const GroupLink link = group_link(e.system, p.dp, p.tp);
+    const double grads = params * grad_bytes;
+    const double reduce = collective_time(
+        p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce, grads, p.dp, link);
+    const double gather = p.distributed_optimizer
+                              ? collective_time(Collective::all_gather, params * bytes_per_element(e.training.precision),
+                                                p.dp, link)
+                              : 0.0;
+    const double buckets = std::max(1.0, std::ceil(params / bucket_params(p.dp)));
+    c.total = reduce + gather;
+    c.exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
+    c.exposed += p.overlap_param_gather ? gather / buckets : gather;
+  }
+  // Tied embeddings: first and last stage all-reduce the embedding gradient (Megatron's
+  // embedding group), after the pipeline has drained.
+  if (p.pp > 1 && e.model.tied_embeddings && (stage == 0 || stage == p.pp - 1)) {
+    const double grad_bytes = e.training.precision == Precision::fp16 ? 2 : 4;
+    const double bytes = static_cast<double>(padded_vocab(e.model, p.tp)) * e.model.hidden / p.tp * grad_bytes;
+    const bool inter = pipeline_hop_inter_node(p.pp - 1, p, e.system.gpus_per_node);
+    const GroupLink link{inter ? e.system.inter_node.bandwidth_gbps * 1e9 * e.system.calibration.busbw_efficiency_inter
+                               : e.system.intra_node.bandwidth_gbps * 1e9 * e.system.calibration.busbw_efficiency_intra,
+                         (inter ? e.system.inter_node.latency_us : e.system.intra_node.latency_us) * 1e-6, inter};
+    const double sync = collective_time(Collective::all_reduce, bytes, 2, link);
+    c.exposed += sync;
+    c.total += sync;
+  }
+  return c;
+}
+
+// AdamW over the parameters this device updates: fp32 master weights, moments and main
+// gradients streamed once (about 34 bytes per parameter in mixed precision), plus the
+// gradient-norm pass and the zeroing of the full gradient buffer.
+double optimizer_time(const Experiment& e, int stage) {
+  const double params = stage_params_per_device(e, stage);
+  const double updated = e.parallel.distributed_optimizer ? params / e.parallel.dp : params;
+  const double per_param = e.training.precision == Precision::fp32 ? 28.0 : 34.0;
+  return memory_time(per_param * updated + 8.0 * params, e.system);
+}
+
+}  // namespace
+
+Prediction predict(const Experiment& e, const PredictOptions& options) {
+  const auto& p = e.parallel;
+  const auto& t = e.training;
+  const auto& m = e.model;
+  const PipelineSchedule schedule = make_schedule(p.schedule, p.pp, p.vpp, e.micro_batches());
+  const int V = schedule.virtual_stages();
+
+  const LayerCost layer = transformer_layer_cost(e);
+  const LayerCost embedding = embedding_cost(e);
+  const LayerCost head = head_cost(e);
+
+  SimInput in;
+  in.schedule = &schedule;
+  in.forward.resize(V);
+  in.backward.resize(V);
+  in.hop.assign(V, 0.0);
+  const double E = bytes_per_element(t.precision);
+  // Activations cross stages split over the TP ranks (Megatron's scatter/gather optimisation,
+  // or sequence parallelism) and are gathered again over NVLink.
+  const double activation_bytes = E * t.micro_batch * m.seq_len * m.hidden;
+  const double regather = p.tp > 1 && !p.sequence_parallel
+                              ? collective_time(Collective::all_gather, activation_bytes, p.tp, group_link(e.system, p.tp, 1))
+                              : 0.0;
+  for (int vs = 0; vs < V; ++vs) {
+    const int rank = schedule.rank_of_virtual(vs);
+    const double layers = static_cast<double>(e.layers_on_stage(rank)) / schedule.chunks;
+    in.forward[vs] = scaled(layer.forward, layers);
+    in.backward[vs] = scaled(layer.backward, layers);
+    if (vs == 0) {
+      add(in.forward[vs], embedding.forward);
+      add(in.backward[vs], embedding.backward);
+    }
+    if (vs == V - 1) {
+      add(in.forward[vs], head.forward);
+      add(in.backward[vs], head.backward);
+    }
+    const bool inter = pipeline_hop_inter_node(rank, p, e.system.gpus_per_node);
+    in.hop[vs] = p2p_time(activation_bytes / p.tp, e.system, inter) + regather;
+  }
+  in.dp_exposed.resize(p.pp);
+  in.optimizer.resize(p.pp);
+  for (int r = 0; r < p.pp; ++r) {
+    double last_backward = 0;
+    for (int c = 0; c < schedule.chunks; ++c) last_backward += in.backward[schedule.virtual_stage(r, c)].total();
+    const DataParallelCost dp = data_parallel_cost(e, r, last_backward);
+    in.dp_exposed[r] = dp.exposed;
+    in.optimizer[r] = optimizer_time(e, r);
+  }
+  in.record_timeline = options.timeline;
+  SimResult with_p2p = simulate(in);
+
+  SimInput no_p2p = in;
+  no_p2p.hop.assign(V, 0.0);
+  no_p2p.record_timeline = false;
+  const SimResult ideal = simulate(no_p2p);
+
+  Prediction out;
+  out.iteration_time_s = with_p2p.makespan;
+  out.stages = with_p2p.ranks;
+  out.timeline = std::move(with_p2p.timeline);
+  int crit = 0;
+  for (int r = 0; r < p.pp; ++r)
+    if (out.stages[r].finish > out.stages[crit].finish) crit = r;
+  out.critical_stage = crit;
+  const RankTotals& rt = out.stages[crit];
+  Breakdown& b = out.breakdown;
+  b.compute = rt.compute();
+  b.recompute = rt.recompute;
+  b.tp_comm_exposed = rt.tp_comm;
+  b.dp_comm_exposed = rt.dp_comm;
+  b.optimizer = rt.optimizer;
+  const double waiting = rt.finish - (b.compute + b.recompute + b.tp_comm_exposed + b.dp_comm_exposed + b.optimizer);
+  b.pp_comm_exposed = std::clamp(with_p2p.makespan - ideal.makespan, 0.0, std::max(0.0, waiting));
+  b.bubble = waiting - b.pp_comm_exposed;
+
+  const double gpus = e.system.gpus;
+  const double T = out.iteration_time_s;
+  out.tokens_per_s = static_cast<double>(t.global_batch) * m.seq_len / T;
+  out.model_flops = model_flops(e);
+  out.hardware_flops = hardware_flops(e);
+  out.megatron96_flops = megatron96_flops(e);
+  out.model_tflops_per_gpu = out.model_flops / (T * gpus) / 1e12;
+  out.hardware_tflops_per_gpu = out.hardware_flops / (T * gpus) / 1e12;
+  out.megatron96_tflops_per_gpu = out.megatron96_flops / (T * gpus) / 1e12;
+  const double peak = peak_flops(e.system.device, t.precision) / 1e12;
+  out.mfu = out.model_tflops_per_gpu / peak;
+  out.hfu = out.hardware_tflops_per_gpu / peak;
+
+  out.memory = stage_memory(e, schedule);
+  for (const auto& s : out.memory) out.peak_memory_bytes = std::max(out.peak_memory_bytes, s.total());
+  out.device_memory_bytes = e.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;
+  out.fits = out.peak_memory_bytes <= out.device_memory_bytes;
+  return out;
+}
+
+}  // namespace parallax::sim

@@ -1,0 +1,42 @@
+// One configuration's prediction: iteration time with its breakdown, throughput, FLOP
+// rates, and memory per pipeline stage. A pure function of the resolved experiment.
+#pragma once
+#include <vector>
+
+#include "models/experiment.hpp"
+#include "sim/event_sim.hpp"
+#include "sim/memory.hpp"
+
+namespace parallax::sim {
+
+struct Breakdown {
+  double compute = 0, recompute = 0, bubble = 0, tp_comm_exposed = 0, pp_comm_exposed = 0,
+         dp_comm_exposed = 0, optimizer = 0;
+  double sum() const {
+    return compute + recompute + bubble + tp_comm_exposed + pp_comm_exposed + dp_comm_exposed + optimizer;
+  }
+};
+
+struct Prediction {
+  double iteration_time_s = 0;
+  double tokens_per_s = 0;
+  double model_flops = 0, hardware_flops = 0, megatron96_flops = 0;  // per iteration, whole job
+  double model_tflops_per_gpu = 0, hardware_tflops_per_gpu = 0, megatron96_tflops_per_gpu = 0;
+  double mfu = 0, hfu = 0;
+  Breakdown breakdown;  // of the rank that finishes last
+  int critical_stage = 0;
+  std::vector<StageMemory> memory;
+  double peak_memory_bytes = 0;
+  double device_memory_bytes = 0;
+  bool fits = true;
+  std::vector<RankTotals> stages;        // per pipeline rank
+  std::vector<TimelineEvent> timeline;   // filled when asked for
+};
+
+struct PredictOptions {
+  bool timeline = false;
+};
+
+Prediction predict(const Experiment& e, const PredictOptions& options = {});
+
+}  // namespace parallax::sim

@@ -1,0 +1,67 @@
+// The contract's HDF5 results file (interfaces §3): a study of runs and sweeps. Adding to a
+// file never rewrites what it holds, and never leaves a half-written file: the new content is
+// written into a copy that then replaces the original in one rename.
+#pragma once
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <hdf5.h>
+
+#include "models/experiment.hpp"
+#include "sim/predict.hpp"
+
+namespace parallax::results {
+
+using Value = std::variant<long long, double, std::string>;
+enum class ColumnType { int64, float64, string };
+struct Column {
+  std::string name;
+  ColumnType type;
+};
+
+// A 1-D, chunked, extendible compound dataset.
+class Table {
+ public:
+  Table(hid_t parent, const std::string& name, std::vector<Column> columns);
+  ~Table();
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+  void append(const std::vector<std::vector<Value>>& rows);
+
+ private:
+  hid_t dataset_ = -1;
+  hid_t type_ = -1;
+  std::vector<Column> columns_;
+  std::vector<size_t> offsets_;
+  size_t row_size_ = 0;
+  hsize_t rows_ = 0;
+};
+
+void write_attribute(hid_t object, const std::string& name, const Value& value);
+
+// An open results file (a staging copy until commit()).
+class ResultsFile {
+ public:
+  explicit ResultsFile(const std::string& path);  // opens or creates; InputError if not ours
+  ~ResultsFile();                                  // without commit(): the original is untouched
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  hid_t handle() const { return file_; }
+  // Creates /runs/<id> (or /sweeps/<id>) with a fresh id starting with `prefix`.
+  hid_t create_group(const std::string& parent, const std::string& prefix, std::string& id);
+  void commit();
+
+ private:
+  std::string path_, staging_;
+  hid_t file_ = -1;
+};
+
+std::string utc_now();  // ISO 8601, seconds, "Z"
+
+// Adds a predicted run: attributes, iterations (one row), phases and timeline per pipeline
+// stage, ranks, and memory per stage. Returns the run id.
+std::string add_predicted_run(const std::string& path, const Experiment& e, const sim::Prediction& p);
+
+}  // namespace parallax::results

@@ -1,0 +1,256 @@
+#include "sim/validation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "models/toml_reader.hpp"
+
+namespace parallax::sim {
+
+namespace {
+
+bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
+
+std::optional<double> number(const std::map<std::string, std::string>& row, const std::string& key) {
+  auto it = row.find(key);
+  if (it == row.end() || it->second.empty()) return std::nullopt;
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == 0) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+int integer(const std::map<std::string, std::string>& row, const std::string& key, int fallback = 0) {
+  auto v = number(row, key);
+  return v ? static_cast<int>(std::lround(*v)) : fallback;
+}
+std::string text(const std::map<std::string, std::string>& row, const std::string& key) {
+  auto it = row.find(key);
+  return it == row.end() ? std::string() : it->second;
+}
+
+// The system file for a row's machine: one per machine, no per-row adjustment.
+std::optional<std::string> system_for(const std::string& gpu) {
+  if (starts(gpu, "H100")) return "dgx-h100";
+  if (starts(gpu, "H200")) return "dgx-h200";
+  if (starts(gpu, "V100")) return "dgx2-v100";
+  if (has(gpu, "Jean Zay")) return "jean-zay-a100-80g";
+  if (starts(gpu, "A100") && has(gpu, "80GB")) return "dgx-a100-80g";
+  if (starts(gpu, "A100") && (has(gpu, "40GB") || has(gpu, "DGX-A100"))) return "dgx-a100-40g";
+  return std::nullopt;
+}
+
+struct Knobs {
+  bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false;
+};
+
+std::vector<int> divisors_up_to(int n, int limit) {
+  std::vector<int> out;
+  for (int d = 1; d <= std::min(n, limit); ++d)
+    if (n % d == 0) out.push_back(d);
+  return out;
+}
+
+// Best throughput over the knobs the row leaves blank, among plans that fit (as the people
+// who ran it would have tuned it); if none fits, the fastest.
+Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction& best, std::string& searched) {
+  const int per_replica = base.training.global_batch / base.parallel.dp;
+  std::vector<int> mbs = k.micro_batch ? divisors_up_to(per_replica, 16) : std::vector<int>{base.training.micro_batch};
+  std::vector<int> vpps{base.parallel.vpp};
+  if (k.vpp) {
+    vpps = {1};
+    const int per_stage = base.model.layers / base.parallel.pp;
+    if (base.parallel.pp > 1 && base.model.layers % base.parallel.pp == 0)
+      for (int v = 2; v <= per_stage; ++v)
+        if (per_stage % v == 0) vpps.push_back(v);
+  }
+  std::vector<Recompute> recs{base.training.recompute};
+  if (k.recompute) recs = {Recompute::none, Recompute::selective, Recompute::full};
+  std::vector<bool> sps{base.parallel.sequence_parallel};
+  if (k.sequence_parallel) sps = {false, true};
+
+  std::optional<Experiment> chosen;
+  bool chosen_fits = false;
+  for (int mb : mbs)
+    for (int v : vpps)
+      for (Recompute r : recs)
+        for (bool sp : sps) {
+          Experiment e = base;
+          e.training.micro_batch = mb;
+          e.parallel.vpp = v;
+          e.parallel.schedule = v > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
+          e.training.recompute = r;
+          e.parallel.sequence_parallel = sp;
+          if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
+          if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
+          const Prediction p = predict(e);
+          const bool better = !chosen || (p.fits && !chosen_fits) ||
+                              (p.fits == chosen_fits && p.iteration_time_s < best.iteration_time_s);
+          if (better) {
+            chosen = e;
+            best = p;
+            chosen_fits = p.fits;
+          }
+        }
+  if (k.micro_batch) searched += " micro_batch=" + std::to_string(chosen->training.micro_batch);
+  if (k.vpp) searched += " vpp=" + std::to_string(chosen->parallel.vpp);
+  if (k.recompute) searched += " recompute=" + to_string(chosen->training.recompute);
+  if (k.sequence_parallel) searched += std::string(" sequence_parallel=") + (chosen->parallel.sequence_parallel ? "true" : "false");
+  if (!searched.empty()) searched = "best of blank knobs:" + searched;
+  return *chosen;
+}
+
+ValidationRow check_row(const std::map<std::string, std::string>& row) {
+  ValidationRow out;
+  out.row_id = text(row, "row_id");
+  out.source = text(row, "source_id");
+  out.model = text(row, "model");
+
+  if (auto t = number(row, "iteration_time_s_reported")) {
+    out.published_time_s = *t;
+    out.time_measured = true;
+  } else if (auto d = number(row, "iteration_time_s_derived")) {
+    out.published_time_s = *d;
+  }
+  const std::string mem = text(row, "mem_measured_GB");
+  out.oom = mem == "OOM";
+  out.measured_memory_gib = number(row, "mem_measured_GB");
+  out.tflops_reported = number(row, "tflops_per_gpu_reported").value_or(0);
+
+  if (!number(row, "global_batch")) {
+    out.skipped = "no global batch";
+    return out;
+  }
+  if (!out.published_time_s && !out.measured_memory_gib && !out.oom) {
+    out.skipped = "no published time or memory";
+    return out;
+  }
+  const auto system = system_for(text(row, "gpu"));
+  if (!system) {
+    out.skipped = "no system file for GPU \"" + text(row, "gpu") + "\"";
+    return out;
+  }
+
+  Experiment e;
+  ModelConfig& m = e.model;
+  m.name = out.model;
+  m.layers = integer(row, "layers");
+  m.hidden = integer(row, "hidden");
+  m.heads = integer(row, "heads");
+  m.kv_heads = integer(row, "kv_heads", m.heads);
+  m.ffn_hidden = integer(row, "ffn_hidden", 4 * m.hidden);
+  m.seq_len = integer(row, "seq_len");
+  m.vocab = integer(row, "vocab");
+  const std::string arch = text(row, "arch_notes");
+  m.tied_embeddings = !has(arch, "untied");
+  if (has(arch, "SwiGLU")) m.activation = Activation::swiglu;
+  if (has(arch, "RMSNorm")) m.norm = Norm::rmsnorm;
+  if (has(arch, "ALiBi")) m.position = Position::alibi;
+
+  e.system = system_preset(*system);
+  e.system.gpus = integer(row, "num_gpus");
+  auto& p = e.parallel;
+  p.tp = integer(row, "tp", 1);
+  p.pp = integer(row, "pp", 1);
+  p.dp = integer(row, "dp", 1);
+  Knobs blank;
+  blank.vpp = !number(row, "vpp");
+  p.vpp = integer(row, "vpp", 1);
+  p.schedule = p.vpp > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
+  const std::string sp = text(row, "seq_parallel");
+  blank.sequence_parallel = sp.empty() && p.tp > 1;
+  p.sequence_parallel = starts(sp, "yes");
+  const std::string sharding = text(row, "optimizer_sharding");
+  p.distributed_optimizer = has(sharding, "distributed optimizer") || has(sharding, "ZeRO-1");
+
+  // How the framework runs the plan: gradient reduction overlapped with the backward in
+  // torch DDP and Megatron-Core (--overlap-grad-reduce), not in Megatron's 2020-22 local DDP
+  // nor in DeepSpeed's pipeline engine; fused (flash) attention and TP overlap in Megatron-Core.
+  const std::string framework = text(row, "framework");
+  const bool mcore = has(framework, "Megatron-Core");
+  p.overlap_grad_reduce = has(framework, "DDP impl=torch") || has(framework, "--overlap-grad-reduce");
+  p.overlap_param_gather = has(framework, "--overlap-param-gather");
+  p.tp_comm_overlap = has(framework, "--tp-comm-overlap");
+  e.training.flash_attention = mcore;
+  if (m.layers % p.pp != 0) {
+    // DeepSpeed's balanced partition: the first L mod pp stages take one layer more.
+    for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(m.layers / p.pp + (s < m.layers % p.pp ? 1 : 0));
+  }
+
+  auto& t = e.training;
+  t.global_batch = integer(row, "global_batch");
+  blank.micro_batch = !number(row, "micro_batch");
+  t.micro_batch = integer(row, "micro_batch", 1);
+  const std::string rec = text(row, "recompute");
+  blank.recompute = rec.empty();
+  t.recompute = starts(rec, "full") ? Recompute::full : starts(rec, "selective") ? Recompute::selective : Recompute::none;
+  const std::string prec = text(row, "precision");
+  t.precision = starts(prec, "bf16") ? Precision::bf16 : starts(prec, "fp32") ? Precision::fp32 : Precision::fp16;
+  e.name = out.model;
+
+  try {
+    validate(e);
+  } catch (const InputError& err) {
+    out.skipped = std::string("inconsistent row: ") + err.what();
+    return out;
+  }
+  Prediction pred;
+  out.experiment = search_blank_knobs(e, blank, pred, out.searched);
+  out.predicted_time_s = pred.iteration_time_s;
+  out.fits = pred.fits;
+  const double first = pred.memory.front().total(), last = pred.memory.back().total();
+  out.predicted_memory_gib = std::max(first, last) / (1024.0 * 1024.0 * 1024.0);
+  return out;
+}
+
+void accumulate(ErrorStats& s, double err) {
+  s.mean_abs_pct = (s.mean_abs_pct * s.rows + std::fabs(err)) / (s.rows + 1);
+  s.max_abs_pct = std::max(s.max_abs_pct, std::fabs(err));
+  ++s.rows;
+}
+
+}  // namespace
+
+std::optional<double> ValidationRow::time_error_pct() const {
+  if (!skipped.empty() || !published_time_s) return std::nullopt;
+  return 100.0 * (predicted_time_s - *published_time_s) / *published_time_s;
+}
+
+std::optional<double> ValidationRow::memory_error_pct() const {
+  if (!skipped.empty() || !measured_memory_gib) return std::nullopt;
+  return 100.0 * (predicted_memory_gib - *measured_memory_gib) / *measured_memory_gib;
+}
+
+ValidationReport validate_runs(const CsvTable& table) {
+  for (const char* column : {"row_id", "source_id", "layers", "hidden", "heads", "seq_len", "vocab", "gpu", "num_gpus",
+                             "tp", "pp", "dp", "global_batch", "iteration_time_s_reported", "iteration_time_s_derived"})
+    if (std::find(table.header.begin(), table.header.end(), column) == table.header.end())
+      throw InputError(std::string("published-runs table has no column \"") + column + "\"");
+  ValidationReport report;
+  std::map<std::string, ErrorStats> by_source;
+  std::vector<std::string> order;
+  for (const auto& row : table.rows) {
+    ValidationRow r = check_row(row);
+    if (!r.skipped.empty()) ++report.skipped;
+    if (auto err = r.time_error_pct()) {
+      accumulate(report.time, *err);
+      if (!by_source.count(r.source)) order.push_back(r.source);
+      accumulate(by_source[r.source], *err);
+    }
+    if (auto err = r.memory_error_pct()) accumulate(report.memory, *err);
+    if (r.skipped.empty() && r.oom) {
+      ++report.oom_rows;
+      if (!r.fits) ++report.oom_predicted;
+    }
+    report.rows.push_back(std::move(r));
+  }
+  for (const auto& s : order) report.time_by_source.emplace_back(s, by_source[s]);
+  return report;
+}
+
+}  // namespace parallax::sim

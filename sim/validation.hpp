@@ -1,0 +1,48 @@
+// `parallax validate`: predict every row of a published-runs table (the columns of
+// experiments/validation/published_runs.csv) and compare with the published iteration time
+// (measured, else derived from the published throughput) and measured memory.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/experiment.hpp"
+#include "sim/csv.hpp"
+#include "sim/predict.hpp"
+
+namespace parallax::sim {
+
+struct ValidationRow {
+  std::string row_id, source, model;
+  std::string skipped;           // why the row cannot be checked; empty if it can
+  Experiment experiment;         // the plan predicted (best over the knobs the row leaves blank)
+  std::string searched;          // knobs chosen by search, e.g. "micro_batch=2 recompute=selective"
+  std::optional<double> published_time_s;
+  bool time_measured = false;    // false: derived from the published throughput
+  std::optional<double> measured_memory_gib;
+  bool oom = false;
+  double predicted_time_s = 0;
+  double predicted_memory_gib = 0;  // the largest of the first and last stages (where BigScience measured)
+  bool fits = true;
+  double tflops_reported = 0;
+  double predicted_tflops_same_formula = 0;
+  std::optional<double> time_error_pct() const;
+  std::optional<double> memory_error_pct() const;
+};
+
+struct ErrorStats {
+  int rows = 0;
+  double mean_abs_pct = 0, max_abs_pct = 0;
+};
+
+struct ValidationReport {
+  std::vector<ValidationRow> rows;
+  ErrorStats time, memory;
+  int oom_rows = 0, oom_predicted = 0;
+  int skipped = 0;
+  std::vector<std::pair<std::string, ErrorStats>> time_by_source;
+};
+
+ValidationReport validate_runs(const CsvTable& table);
+
+}  // namespace parallax::sim
