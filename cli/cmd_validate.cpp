@@ -16,6 +16,7 @@ struct ValidateArgs {
   std::string format = "table";
   double max_mean_time = -1, max_max_time = -1, max_mean_memory = -1;
   bool require_oom = false;
+  std::vector<std::string> sets;
 };
 
 nlohmann::json stats_json(const sim::ErrorStats& s) {
@@ -105,9 +106,12 @@ Runner add_validate(CLI::App& app) {
   app.add_option("--max-mean-time-error", args->max_mean_time, "Fail (exit 1) if the mean |error| of iteration time exceeds this %");
   app.add_option("--max-time-error", args->max_max_time, "Fail (exit 1) if any row's |error| of iteration time exceeds this %");
   app.add_option("--max-mean-memory-error", args->max_mean_memory, "Fail (exit 1) if the mean |error| of memory exceeds this %");
+  app.add_option("--set", args->sets, "Replace a calibration constant: SYSTEM.KEY=VALUE (SYSTEM may be *)");
   app.add_flag("--require-oom", args->require_oom, "Fail (exit 1) unless every OOM row is predicted not to fit");
   return [args] {
-    const sim::ValidationReport report = sim::validate_runs(read_csv_file(args->csv));
+    std::vector<sim::CalibrationOverride> overrides;
+    for (const auto& s : args->sets) overrides.push_back(sim::parse_calibration_override(s));
+    const sim::ValidationReport report = sim::validate_runs(read_csv_file(args->csv), overrides);
     if (args->format == "json")
       std::cout << report_json(report).dump(2) << "\n";
     else

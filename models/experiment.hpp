@@ -59,7 +59,8 @@ struct LinkSpec {
 struct Calibration {
   double gemm_efficiency = 0.8;        // fraction of peak reached by a large, aligned GEMM
   double gemm_k_half = 64;             // K at which the K-loop reaches half its asymptotic speed
-  double gemm_tile = 128;              // output tile edge used for wave quantisation
+  double gemm_tile_m = 256;            // output tile (rows x columns) used for wave quantisation
+  double gemm_tile_n = 128;
   double misaligned_gemm_efficiency = 0.5;  // of the vector peak, for dims not a multiple of 8
   double memory_efficiency = 0.8;      // fraction of memory bandwidth reached by element-wise kernels
   double kernel_launch_us = 5;         // fixed cost per kernel
@@ -67,6 +68,8 @@ struct Calibration {
   double busbw_efficiency_intra = 0.8; // NCCL busbw / link bandwidth inside a node
   double busbw_efficiency_inter = 0.8; // NCCL busbw / NIC bandwidth across nodes
   double memory_overhead_gib = 2.0;    // CUDA context, NCCL buffers, allocator reserve
+  double activation_memory_factor = 1.0;  // allocator fragmentation and framework buffers on activations
+  double pass_overhead_us = 0;         // host-side cost of one pipeline pass (one micro-batch, one stage)
 };
 
 struct SystemConfig {
@@ -93,6 +96,7 @@ struct ParallelConfig {
   bool overlap_grad_reduce = true;   // DP reduction of the last micro-batch overlaps its backward
   bool overlap_param_gather = true;  // distributed optimizer's all-gather overlaps the next forward
   bool tp_comm_overlap = false;      // TP collectives pipelined with their GEMMs (userbuffers)
+  bool pipeline_scatter_gather = true;  // stages exchange 1/tp of an activation each, then all-gather
   // Layers per pipeline stage when uneven (DeepSpeed-style balanced partition); empty = L/pp each.
   std::vector<int> stage_layers;
 };
@@ -103,6 +107,9 @@ struct TrainingConfig {
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
   bool flash_attention = false;  // fused attention kernel (no s×s score tensor in memory)
+  // Weight gradients written straight into the fp32 main-gradient buffer (Megatron's
+  // --gradient-accumulation-fusion); without it bf16 keeps a 16-bit .grad beside the buffer.
+  bool gradient_accumulation_fusion = true;
   // Executor-only settings.
   int steps = 10;
   double lr = 6e-4;

@@ -36,14 +36,17 @@ nlohmann::json to_json(const Experiment& e) {
       {"calibration",
        {{"gemm_efficiency", c.gemm_efficiency},
         {"gemm_k_half", c.gemm_k_half},
-        {"gemm_tile", c.gemm_tile},
+        {"gemm_tile_m", c.gemm_tile_m},
+        {"gemm_tile_n", c.gemm_tile_n},
         {"misaligned_gemm_efficiency", c.misaligned_gemm_efficiency},
         {"memory_efficiency", c.memory_efficiency},
         {"kernel_launch_us", c.kernel_launch_us},
         {"flash_attention_efficiency", c.flash_attention_efficiency},
         {"busbw_efficiency_intra", c.busbw_efficiency_intra},
         {"busbw_efficiency_inter", c.busbw_efficiency_inter},
-        {"memory_overhead_gib", c.memory_overhead_gib}}}};
+        {"memory_overhead_gib", c.memory_overhead_gib},
+        {"pass_overhead_us", c.pass_overhead_us},
+        {"activation_memory_factor", c.activation_memory_factor}}}};
   j["parallel"] = {{"tp", p.tp},
                    {"pp", p.pp},
                    {"dp", p.dp},
@@ -53,13 +56,15 @@ nlohmann::json to_json(const Experiment& e) {
                    {"distributed_optimizer", p.distributed_optimizer},
                    {"overlap_grad_reduce", p.overlap_grad_reduce},
                    {"overlap_param_gather", p.overlap_param_gather},
-                   {"tp_comm_overlap", p.tp_comm_overlap}};
+                   {"tp_comm_overlap", p.tp_comm_overlap},
+                   {"pipeline_scatter_gather", p.pipeline_scatter_gather}};
   if (!p.stage_layers.empty()) j["parallel"]["stage_layers"] = p.stage_layers;
   j["training"] = {{"global_batch", t.global_batch},
                    {"micro_batch", t.micro_batch},
                    {"recompute", to_string(t.recompute)},
                    {"precision", to_string(t.precision)},
                    {"flash_attention", t.flash_attention},
+                   {"gradient_accumulation_fusion", t.gradient_accumulation_fusion},
                    {"steps", t.steps},
                    {"lr", t.lr},
                    {"min_lr", t.min_lr},

@@ -142,7 +142,8 @@ ModelConfig read_model(Section& s) {
 void read_calibration(Section& s, Calibration& c) {
   set_if(c.gemm_efficiency, s.number("gemm_efficiency"));
   set_if(c.gemm_k_half, s.number("gemm_k_half"));
-  set_if(c.gemm_tile, s.number("gemm_tile"));
+  set_if(c.gemm_tile_m, s.number("gemm_tile_m"));
+  set_if(c.gemm_tile_n, s.number("gemm_tile_n"));
   set_if(c.misaligned_gemm_efficiency, s.number("misaligned_gemm_efficiency"));
   set_if(c.memory_efficiency, s.number("memory_efficiency"));
   set_if(c.kernel_launch_us, s.number("kernel_launch_us"));
@@ -150,6 +151,8 @@ void read_calibration(Section& s, Calibration& c) {
   set_if(c.busbw_efficiency_intra, s.number("busbw_efficiency_intra"));
   set_if(c.busbw_efficiency_inter, s.number("busbw_efficiency_inter"));
   set_if(c.memory_overhead_gib, s.number("memory_overhead_gib"));
+  set_if(c.pass_overhead_us, s.number("pass_overhead_us"));
+  set_if(c.activation_memory_factor, s.number("activation_memory_factor"));
 }
 
 void read_device_fields(Section& s, DeviceSpec& d, Calibration& c) {
@@ -249,6 +252,7 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   set_if(p.overlap_grad_reduce, s.boolean("overlap_grad_reduce"));
   set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));
   set_if(p.tp_comm_overlap, s.boolean("tp_comm_overlap"));
+  set_if(p.pipeline_scatter_gather, s.boolean("pipeline_scatter_gather"));
   s.finish();
   return p;
 }
@@ -264,6 +268,7 @@ TrainingConfig read_training(Section& s) {
                                                         {"fp16", Precision::fp16},
                                                         {"bf16", Precision::bf16}}));
   set_if(t.flash_attention, s.boolean("flash_attention"));
+  set_if(t.gradient_accumulation_fusion, s.boolean("gradient_accumulation_fusion"));
   set_if(t.steps, s.int32("steps"));
   set_if(t.lr, s.number("lr"));
   set_if(t.min_lr, s.number("min_lr"));
@@ -340,6 +345,13 @@ SystemConfig system_preset(const std::string& name) {
   s.finish();
   sys.gpus = sys.gpus_per_node;
   return sys;
+}
+
+void set_calibration(Calibration& c, const std::string& key, double value) {
+  const toml::table t{{key, value}};
+  Section s(&t, "calibration");
+  read_calibration(s, c);
+  s.finish();
 }
 
 Experiment load_experiment_text(const std::string& text, const std::string& source,

@@ -17,4 +17,7 @@ ModelConfig model_preset(const std::string& name);
 // One node of the system preset (gpus = gpus_per_node) unless the caller sets gpus.
 SystemConfig system_preset(const std::string& name);
 
+// Sets one calibration constant by its TOML key (InputError for an unknown key).
+void set_calibration(Calibration& c, const std::string& key, double value);
+
 }  // namespace parallax

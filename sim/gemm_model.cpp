@@ -15,13 +15,12 @@ double gemm_time(const Gemm& g, const SystemConfig& sys, Precision precision) {
   if (g.m <= 0 || g.n <= 0 || g.k <= 0 || g.batch <= 0) return 0.0;
   const auto& cal = sys.calibration;
   const auto& dev = sys.device;
-  const double tile = cal.gemm_tile;
-  const double tiles_m = std::ceil(g.m / tile);
-  const double tiles_n = std::ceil(g.n / tile);
+  const double tiles_m = std::ceil(g.m / cal.gemm_tile_m);
+  const double tiles_n = std::ceil(g.n / cal.gemm_tile_n);
   const double tiles = tiles_m * tiles_n * g.batch;
   const double sms = std::max(1, dev.sms);
   const double waves = std::ceil(tiles / sms);
-  const double wave_util = (g.m * g.n * g.batch) / (waves * sms * tile * tile);
+  const double wave_util = (g.m * g.n * g.batch) / (waves * sms * cal.gemm_tile_m * cal.gemm_tile_n);
   const double k_util = g.k / (g.k + cal.gemm_k_half);
 
   double peak = peak_flops(dev, precision) * cal.gemm_efficiency;

@@ -89,12 +89,16 @@ std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedul
   const auto& t = e.training;
   const auto& m = e.model;
   const bool mixed = t.precision != Precision::fp32;
-  // Megatron mixed precision: 16-bit weights, fp32 main gradients for bf16 (fp16 keeps
-  // 16-bit gradients), fp32 master weights + Adam moments (ZeRO paper: 12 bytes/param),
+  // Mixed precision (ZeRO paper sec. 3.1, as Megatron and DeepSpeed implement it): 16-bit
+  // weights; gradients accumulated in 16-bit for fp16 and in an fp32 main-gradient buffer for
+  // bf16 (plus the 16-bit .grad without gradient-accumulation fusion); optimizer state of fp32
+  // master weights and Adam moments (12 bytes), plus an fp32 gradient copy for fp16 (4),
   // sharded over DP with the distributed optimizer. fp32 training: 4 + 4 + 8.
   const double weight_bytes = mixed ? 2 : 4;
-  const double grad_bytes = t.precision == Precision::fp16 ? 2 : 4;
-  const double optimizer_bytes = (mixed ? 12.0 : 8.0) / (p.distributed_optimizer ? p.dp : 1);
+  double grad_bytes = t.precision == Precision::fp16 ? 2 : 4;
+  if (t.precision == Precision::bf16 && !t.gradient_accumulation_fusion) grad_bytes += 2;
+  const double optimizer_bytes =
+      (!mixed ? 8.0 : t.precision == Precision::fp16 ? 16.0 : 12.0) / (p.distributed_optimizer ? p.dp : 1);
   const double per_layer = layer_activation_bytes(e);
   const double working = t.recompute == Recompute::full ? layer_working_bytes(e) : 0;
   const double E = bytes_per_element(t.precision);
@@ -117,6 +121,7 @@ std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedul
       // Logits in 16-bit and fp32 for the loss, and their gradient: one micro-batch at a time.
       sm.activations += tok * vocab * (E + 4 + 4);
     }
+    sm.activations *= e.system.calibration.activation_memory_factor;
     sm.other = e.system.calibration.memory_overhead_gib * 1024.0 * 1024.0 * 1024.0;
     out.push_back(sm);
   }

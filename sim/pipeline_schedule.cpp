@@ -43,10 +43,9 @@ std::vector<std::pair<int, int>> interleaved_table(int p, int v, int m) {
 // Megatron-Core forward_backward_pipelining_with_interleaving: warm-up forwards, then
 // one forward and one backward per step, then the cooldown backwards. Backward k runs the
 // table's entry k on the chunks in reverse order.
-std::vector<Action> interleaved(int p, int v, int m, int rank) {
+std::vector<Action> interleaved(int p, int v, int m, int warmup) {
   const auto table = interleaved_table(p, v, m);
   const int total = m * v;
-  const int warmup = warmup_forwards(Schedule::interleaved, p, v, m, rank);
   std::vector<Action> list;
   auto fwd = [&](int k) { list.push_back({Pass::forward, table[k].first, table[k].second}); };
   auto bwd = [&](int k) { list.push_back({Pass::backward, table[k].first, v - 1 - table[k].second}); };
@@ -58,6 +57,36 @@ std::vector<Action> interleaved(int p, int v, int m, int rank) {
   }
   while (b < total) bwd(b++);
   return list;
+}
+
+// Runs the lists through a message exchange with unbounded buffers; returns, per rank, the
+// index of the first action that can never run (the list's size if it completes).
+std::vector<size_t> run_dataflow(const PipelineSchedule& s) {
+  const int V = s.virtual_stages();
+  const int m = s.microbatches;
+  std::vector<char> fdone(static_cast<size_t>(V) * m, 0), bdone(static_cast<size_t>(V) * m, 0);
+  auto at = [&](int mb, int vs) { return static_cast<size_t>(mb) * V + vs; };
+  std::vector<size_t> next(s.stages, 0);
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (int r = 0; r < s.stages; ++r) {
+      while (next[r] < s.ranks[r].size()) {
+        const Action& a = s.ranks[r][next[r]];
+        const int vs = s.virtual_stage(r, a.chunk);
+        bool ready;
+        if (a.pass == Pass::forward)
+          ready = vs == 0 || fdone[at(a.microbatch, vs - 1)];
+        else
+          ready = fdone[at(a.microbatch, vs)] && (vs == V - 1 || bdone[at(a.microbatch, vs + 1)]);
+        if (!ready) break;
+        (a.pass == Pass::forward ? fdone : bdone)[at(a.microbatch, vs)] = 1;
+        ++next[r];
+        progress = true;
+      }
+    }
+  }
+  return next;
 }
 
 }  // namespace
@@ -85,8 +114,30 @@ PipelineSchedule make_schedule(Schedule type, int pp, int vpp, int microbatches)
     switch (type) {
       case Schedule::gpipe: s.ranks.push_back(gpipe(microbatches)); break;
       case Schedule::one_f_one_b: s.ranks.push_back(one_f_one_b(pp, microbatches, r)); break;
-      case Schedule::interleaved: s.ranks.push_back(interleaved(pp, s.chunks, microbatches, r)); break;
+      case Schedule::interleaved:
+        s.ranks.push_back(interleaved(pp, s.chunks, microbatches, warmup_forwards(type, pp, s.chunks, microbatches, r)));
+        break;
     }
+  }
+  if (type != Schedule::interleaved) return s;
+  // When the last group of micro-batches is smaller than p, Megatron's warm-up counts can
+  // leave a rank waiting on a backward whose input needs one of its own later forwards. Such
+  // a rank takes one more warm-up forward until the lists run through; all-forward-first
+  // always does, so this ends.
+  std::vector<int> warmup(pp);
+  for (int r = 0; r < pp; ++r) warmup[r] = warmup_forwards(type, pp, s.chunks, microbatches, r);
+  for (auto next = run_dataflow(s);;) {
+    bool stuck = false;
+    for (int r = 0; r < pp; ++r) {
+      if (next[r] >= s.ranks[r].size()) continue;
+      stuck = true;
+      if (s.ranks[r][next[r]].pass == Pass::backward && warmup[r] < microbatches * s.chunks) {
+        ++warmup[r];
+        s.ranks[r] = interleaved(pp, s.chunks, microbatches, warmup[r]);
+      }
+    }
+    if (!stuck) break;
+    next = run_dataflow(s);
   }
   return s;
 }
@@ -101,30 +152,7 @@ int peak_in_flight(const std::vector<Action>& actions) {
 }
 
 std::optional<std::string> find_deadlock(const PipelineSchedule& s) {
-  const int V = s.virtual_stages();
-  const int m = s.microbatches;
-  std::vector<char> fdone(static_cast<size_t>(V) * m, 0), bdone(static_cast<size_t>(V) * m, 0);
-  auto at = [&](int mb, int vs) { return static_cast<size_t>(mb) * V + vs; };
-  std::vector<size_t> next(s.stages, 0);
-  bool progress = true;
-  while (progress) {
-    progress = false;
-    for (int r = 0; r < s.stages; ++r) {
-      while (next[r] < s.ranks[r].size()) {
-        const Action& a = s.ranks[r][next[r]];
-        const int vs = s.virtual_stage(r, a.chunk);
-        bool ready;
-        if (a.pass == Pass::forward)
-          ready = vs == 0 || fdone[at(a.microbatch, vs - 1)];
-        else
-          ready = fdone[at(a.microbatch, vs)] && (vs == V - 1 || bdone[at(a.microbatch, vs + 1)]);
-        if (!ready) break;
-        (a.pass == Pass::forward ? fdone : bdone)[at(a.microbatch, vs)] = 1;
-        ++next[r];
-        progress = true;
-      }
-    }
-  }
+  const auto next = run_dataflow(s);
   std::string stuck;
   for (int r = 0; r < s.stages; ++r)
     if (next[r] < s.ranks[r].size())

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "sim/collectives.hpp"
 #include "sim/flops.hpp"
@@ -21,6 +22,10 @@ void add(PassCost& a, const PassCost& b) {
   a.tp_comm += b.tp_comm;
 }
 
+// Gradients are reduced in 16-bit for fp16 (Megatron's default without
+// --accumulate-allreduce-grads-in-fp32, and DeepSpeed's) and in fp32 for bf16 and fp32.
+double reduce_bytes(Precision p) { return p == Precision::fp16 ? 2.0 : 4.0; }
+
 // Megatron-Core DDP bucket: max(40M, 1M * dp) parameters.
 double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
 
@@ -37,7 +42,7 @@ DataParallelCost data_parallel_cost(const Experiment& e, int stage, double last_
   DataParallelCost c;
   const double params = stage_params_per_device(e, stage);
   if (p.dp > 1) {
-    const double grad_bytes = e.training.precision == Precision::fp16 ? 2 : 4;
+    const double grad_bytes = reduce_bytes(e.training.precision);
     const GroupLink link = group_link(e.system, p.dp, p.tp);
     const double grads = params * grad_bytes;
     const double reduce = collective_time(
@@ -54,7 +59,7 @@ DataParallelCost data_parallel_cost(const Experiment& e, int stage, double last_
   // Tied embeddings: first and last stage all-reduce the embedding gradient (Megatron's
   // embedding group), after the pipeline has drained.
   if (p.pp > 1 && e.model.tied_embeddings && (stage == 0 || stage == p.pp - 1)) {
-    const double grad_bytes = e.training.precision == Precision::fp16 ? 2 : 4;
+    const double grad_bytes = reduce_bytes(e.training.precision);
     const double bytes = static_cast<double>(padded_vocab(e.model, p.tp)) * e.model.hidden / p.tp * grad_bytes;
     const bool inter = pipeline_hop_inter_node(p.pp - 1, p, e.system.gpus_per_node);
     const GroupLink link{inter ? e.system.inter_node.bandwidth_gbps * 1e9 * e.system.calibration.busbw_efficiency_inter
@@ -67,13 +72,15 @@ DataParallelCost data_parallel_cost(const Experiment& e, int stage, double last_
   return c;
 }
 
-// AdamW over the parameters this device updates: fp32 master weights, moments and main
-// gradients streamed once (about 34 bytes per parameter in mixed precision), plus the
-// gradient-norm pass and the zeroing of the full gradient buffer.
+// The optimizer step over the parameters this device updates, memory-bound. Bytes per
+// parameter in Megatron's mixed-precision optimizer: gradients to fp32 (6), unscale and inf
+// check (8), global norm (4), clipping (8), Adam reading weights, gradient and both moments and
+// writing weights and moments (28), fp32 -> 16-bit weight copy (6): 60. In fp32: 44 (no
+// copies). Plus zeroing the whole gradient buffer (8 bytes per parameter held).
 double optimizer_time(const Experiment& e, int stage) {
   const double params = stage_params_per_device(e, stage);
   const double updated = e.parallel.distributed_optimizer ? params / e.parallel.dp : params;
-  const double per_param = e.training.precision == Precision::fp32 ? 28.0 : 34.0;
+  const double per_param = e.training.precision == Precision::fp32 ? 44.0 : 60.0;
   return memory_time(per_param * updated + 8.0 * params, e.system);
 }
 
@@ -99,7 +106,8 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
   // Activations cross stages split over the TP ranks (Megatron's scatter/gather optimisation,
   // or sequence parallelism) and are gathered again over NVLink.
   const double activation_bytes = E * t.micro_batch * m.seq_len * m.hidden;
-  const double regather = p.tp > 1 && !p.sequence_parallel
+  const bool split = p.tp > 1 && (p.sequence_parallel || p.pipeline_scatter_gather);
+  const double regather = split && !p.sequence_parallel
                               ? collective_time(Collective::all_gather, activation_bytes, p.tp, group_link(e.system, p.tp, 1))
                               : 0.0;
   for (int vs = 0; vs < V; ++vs) {
@@ -116,7 +124,10 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
       add(in.backward[vs], head.backward);
     }
     const bool inter = pipeline_hop_inter_node(rank, p, e.system.gpus_per_node);
-    in.hop[vs] = p2p_time(activation_bytes / p.tp, e.system, inter) + regather;
+    in.hop[vs] = p2p_time(split ? activation_bytes / p.tp : activation_bytes, e.system, inter) + regather;
+    const double overhead = e.system.calibration.pass_overhead_us * 1e-6;
+    in.forward[vs].compute += overhead;
+    in.backward[vs].compute += overhead;
   }
   in.dp_exposed.resize(p.pp);
   in.optimizer.resize(p.pp);
@@ -129,6 +140,7 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
   }
   in.record_timeline = options.timeline;
   SimResult with_p2p = simulate(in);
+  if (with_p2p.deadlock) throw std::logic_error("pipeline schedule deadlocked in the event simulation");
 
   SimInput no_p2p = in;
   no_p2p.hop.assign(V, 0.0);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 
 namespace parallax::sim {
@@ -105,7 +106,7 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
   return *chosen;
 }
 
-ValidationRow check_row(const std::map<std::string, std::string>& row) {
+ValidationRow check_row(const std::map<std::string, std::string>& row, const std::vector<CalibrationOverride>& overrides) {
   ValidationRow out;
   out.row_id = text(row, "row_id");
   out.source = text(row, "source_id");
@@ -153,6 +154,8 @@ ValidationRow check_row(const std::map<std::string, std::string>& row) {
   if (has(arch, "ALiBi")) m.position = Position::alibi;
 
   e.system = system_preset(*system);
+  for (const auto& o : overrides)
+    if (o.system == "*" || o.system == *system) set_calibration(e.system.calibration, o.key, o.value);
   e.system.gpus = integer(row, "num_gpus");
   auto& p = e.parallel;
   p.tp = integer(row, "tp", 1);
@@ -169,13 +172,16 @@ ValidationRow check_row(const std::map<std::string, std::string>& row) {
   p.distributed_optimizer = has(sharding, "distributed optimizer") || has(sharding, "ZeRO-1");
 
   // How the framework runs the plan: gradient reduction overlapped with the backward in
-  // torch DDP and Megatron-Core (--overlap-grad-reduce), not in Megatron's 2020-22 local DDP
-  // nor in DeepSpeed's pipeline engine; fused (flash) attention and TP overlap in Megatron-Core.
+  // Megatron (torch DDP, Megatron-Core --overlap-grad-reduce), not in DeepSpeed's pipeline
+  // engine, which reduces after the last micro-batch; fused (flash) attention and TP overlap
+  // in Megatron-Core.
   const std::string framework = text(row, "framework");
   const bool mcore = has(framework, "Megatron-Core");
-  p.overlap_grad_reduce = has(framework, "DDP impl=torch") || has(framework, "--overlap-grad-reduce");
+  p.overlap_grad_reduce = !has(framework, "DeepSpeed");
   p.overlap_param_gather = has(framework, "--overlap-param-gather");
   p.tp_comm_overlap = has(framework, "--tp-comm-overlap");
+  p.pipeline_scatter_gather = !has(framework, "DeepSpeed");  // DeepSpeed's pipe engine sends whole activations
+  e.training.gradient_accumulation_fusion = !has(framework, "DeepSpeed");
   e.training.flash_attention = mcore;
   if (m.layers % p.pp != 0) {
     // DeepSpeed's balanced partition: the first L mod pp stages take one layer more.
@@ -226,7 +232,23 @@ std::optional<double> ValidationRow::memory_error_pct() const {
   return 100.0 * (predicted_memory_gib - *measured_memory_gib) / *measured_memory_gib;
 }
 
-ValidationReport validate_runs(const CsvTable& table) {
+CalibrationOverride parse_calibration_override(const std::string& arg) {
+  const auto dot = arg.find('.'), eq = arg.find('=');
+  if (dot == std::string::npos || eq == std::string::npos || eq < dot)
+    throw InputError("--set \"" + arg + "\" must have the form SYSTEM.KEY=VALUE (SYSTEM may be *)");
+  CalibrationOverride o{arg.substr(0, dot), arg.substr(dot + 1, eq - dot - 1), 0};
+  try {
+    o.value = std::stod(arg.substr(eq + 1));
+  } catch (const std::exception&) {
+    throw InputError("--set \"" + arg + "\": the value must be a number");
+  }
+  if (o.system != "*") preset_text(PresetKind::system, o.system, "--set " + o.system);
+  Calibration probe;
+  set_calibration(probe, o.key, o.value);
+  return o;
+}
+
+ValidationReport validate_runs(const CsvTable& table, const std::vector<CalibrationOverride>& overrides) {
   for (const char* column : {"row_id", "source_id", "layers", "hidden", "heads", "seq_len", "vocab", "gpu", "num_gpus",
                              "tp", "pp", "dp", "global_batch", "iteration_time_s_reported", "iteration_time_s_derived"})
     if (std::find(table.header.begin(), table.header.end(), column) == table.header.end())
@@ -235,7 +257,7 @@ ValidationReport validate_runs(const CsvTable& table) {
   std::map<std::string, ErrorStats> by_source;
   std::vector<std::string> order;
   for (const auto& row : table.rows) {
-    ValidationRow r = check_row(row);
+    ValidationRow r = check_row(row, overrides);
     if (!r.skipped.empty()) ++report.skipped;
     if (auto err = r.time_error_pct()) {
       accumulate(report.time, *err);

@@ -43,6 +43,13 @@ struct ValidationReport {
   std::vector<std::pair<std::string, ErrorStats>> time_by_source;
 };
 
-ValidationReport validate_runs(const CsvTable& table);
+// A calibration constant replaced for every row on `system` ("*" for all): SYSTEM.KEY=VALUE.
+struct CalibrationOverride {
+  std::string system, key;
+  double value = 0;
+};
+CalibrationOverride parse_calibration_override(const std::string& arg);
+
+ValidationReport validate_runs(const CsvTable& table, const std::vector<CalibrationOverride>& overrides = {});
 
 }  // namespace parallax::sim

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Fit the simulator's calibration constants to a published-runs table.
+
+Coordinate descent over a small set of named constants (one value per machine or device
+family, never per row), minimising  mean|time error| + the root mean square over sources of
+their mean |time error| + 0.5 * max|time error|  (memory constants: mean + 0.25 * max |memory error|), by running `parallax validate --format json --set ...`.
+Prints the fitted values; copy them into models/presets/ (docs/cost-model.md lists them).
+
+usage: scripts/fit_calibration.py build/parallax experiments/validation/published_runs.csv
+"""
+import json
+import subprocess
+import sys
+
+A100 = ["dgx-a100-80g", "dgx-a100-40g", "jean-zay-a100-80g"]
+H100 = ["dgx-h100", "dgx-h200"]
+# (systems, key, start, low, high, objective)
+PARAMS = [
+    (A100, "gemm_efficiency", 0.74, 0.5, 0.95, "time"),
+    (A100, "gemm_k_half", 128, 0, 512, "time"),
+    (A100, "memory_efficiency", 0.74, 0.4, 0.95, "time"),
+    (A100, "kernel_launch_us", 1, 1, 20, "time"),
+    (A100, "misaligned_gemm_efficiency", 0.28, 0.05, 1.0, "time"),
+    (["jean-zay-a100-80g"], "pass_overhead_us", 8000, 0, 100000, "time"),
+    (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.32, 0.2, 1.0, "time"),
+    (H100, "gemm_efficiency", 0.60, 0.4, 0.95, "time"),
+    (H100, "flash_attention_efficiency", 0.20, 0.1, 0.8, "time"),
+    (["dgx2-v100"], "gemm_efficiency", 0.82, 0.5, 0.95, "time"),
+    (["jean-zay-a100-80g"], "activation_memory_factor", 1.0, 1.0, 2.0, "memory"),
+    (["jean-zay-a100-80g"], "memory_overhead_gib", 3.0, 0.5, 10.0, "memory"),
+]
+
+
+def evaluate(parallax, csv, values):
+    sets = []
+    for (systems, key, *_), v in zip(PARAMS, values):
+        for s in systems:
+            sets += ["--set", f"{s}.{key}={v}"]
+    out = subprocess.run([parallax, "validate", csv, "--format", "json", *sets],
+                         check=True, capture_output=True, text=True).stdout
+    report = json.loads(out)
+    t, m = report["time"], report["memory"]
+    sources = report["time_by_source"].values()
+    per_source = (sum(s["mean_abs_error_pct"] ** 2 for s in sources) / max(1, len(sources))) ** 0.5
+    return {"time": t["mean_abs_error_pct"] + per_source + 0.5 * t["max_abs_error_pct"],
+            "memory": m["mean_abs_error_pct"] + 0.25 * m["max_abs_error_pct"]}, report
+
+
+def main():
+    parallax, csv = sys.argv[1], sys.argv[2]
+    values = [p[2] for p in PARAMS]
+    best, _ = evaluate(parallax, csv, values)
+    for sweep in range(4):
+        for i, (systems, key, _, low, high, objective) in enumerate(PARAMS):
+            for factor in (1.25, 0.8, 1.1, 0.9, 1.03, 0.97):
+                while True:
+                    trial = list(values)
+                    base = trial[i] if trial[i] != 0 else (high - low) * 0.01
+                    trial[i] = min(high, max(low, round(base * factor, 4)))
+                    if trial[i] == values[i]:
+                        break
+                    score, _ = evaluate(parallax, csv, trial)
+                    if score[objective] < best[objective] - 1e-4:
+                        values, best = trial, score
+                    else:
+                        break
+        print(f"sweep {sweep}: time objective {best['time']:.3f}, memory objective {best['memory']:.3f}", file=sys.stderr)
+    _, report = evaluate(parallax, csv, values)
+    for (systems, key, *_), v in zip(PARAMS, values):
+        print(f"{','.join(systems):45s} {key:28s} {v}")
+    print(json.dumps({"time": report["time"], "memory": report["memory"], "by_source": report["time_by_source"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
