@@ -1,5 +1,6 @@
 #include "models/toml_reader.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <initializer_list>
 #include <map>
@@ -380,12 +381,9 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   const int tp_pp = e.parallel.tp * e.parallel.pp;
   if (gpus == 0) gpus = dp_given ? tp_pp * e.parallel.dp : (tp_pp > 0 ? tp_pp : 1);
   e.system.gpus = gpus;
-  if (!dp_given && tp_pp > 0) {
-    if (gpus % tp_pp != 0)
-      throw InputError("system: " + std::to_string(gpus) + " devices are not divisible by parallel.tp*parallel.pp = " +
-                       std::to_string(tp_pp));
-    e.parallel.dp = gpus / tp_pp;
-  }
+  // When tp*pp does not divide the devices, validate() names the mismatch (after the checks
+  // on tp and pp themselves).
+  if (!dp_given && tp_pp > 0) e.parallel.dp = std::max(1, gpus / tp_pp);
   if (!schedule_given && e.parallel.vpp > 1) e.parallel.schedule = Schedule::interleaved;
   if (e.training.global_batch == 0) e.training.global_batch = e.training.micro_batch * e.parallel.dp;
   if (e.name.empty()) e.name = e.model.name + "-on-" + e.system.name;

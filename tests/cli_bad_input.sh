@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every bad input exits with status 2, one line on stderr naming what is wrong, and writes
+# no output file.
+set -u
+parallax=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+good=../experiments/example.toml
+fails=0
+
+expect() {  # expect "<what stderr names>" args...
+  local what=$1; shift
+  "$parallax" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$tmp/err")
+  if [[ $rc -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$what" "$tmp/err"; then
+    echo "FAIL (rc=$rc, $lines stderr lines): parallax $*"; cat "$tmp/err"; fails=$((fails + 1))
+  else
+    echo "ok: parallax $* -> $(cat "$tmp/err")"
+  fi
+}
+
+printf '[model\nlayers=2\n' >"$tmp/malformed.toml"
+expect "malformed TOML" predict "$tmp/malformed.toml"
+expect "cannot open" predict "$tmp/missing.toml"
+expect "model.preset" predict $good --set model.preset=gpt5
+expect "unknown key model.colour" predict $good --set model.colour=3
+expect "must divide model.heads" predict $good --set parallel.tp=5
+expect "divisible by parallel.pp*parallel.vpp" predict $good --set parallel.pp=5 --set parallel.vpp=1 --set system.nodes=40
+expect "training.global_batch" predict $good --set training.global_batch=1000
+expect "must equal the devices" predict $good --set parallel.dp=3
+expect "model.hidden = -8" predict $good --set model.hidden=-8
+expect "needs parallel.vpp >= 2" predict $good --set parallel.vpp=1 --set parallel.schedule=interleaved-1f1b
+expect "--format" predict $good --format yaml
+expect "not an HDF5 file" predict $good --out $good
+expect "no column" validate $good
+expect "SYSTEM.KEY=VALUE" validate ../experiments/validation/published_runs.csv --set gemm_efficiency
+[[ -e $tmp/out.h5 || -e $good.tmp ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
+echo "$fails failed"
+exit $((fails > 0))

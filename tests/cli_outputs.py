@@ -1,0 +1,73 @@
+"""parallax predict: the contract's JSON keys, the Chrome trace, and the HDF5 results schema."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+parallax, example = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(condition, what):
+    print(("ok: " if condition else "FAIL: ") + what)
+    if not condition:
+        failures.append(what)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "results.h5")
+    trace = os.path.join(tmp, "trace.json")
+    res = subprocess.run([parallax, "predict", example, "--format", "json", "--timeline", trace, "--out", out],
+                         capture_output=True, text=True, check=True)
+    j = json.loads(res.stdout)
+    for key in ["config", "fits", "iteration_time_s", "tokens_per_s", "model_tflops_per_gpu", "mfu",
+                "hardware_tflops_per_gpu", "hfu", "breakdown_s", "memory_bytes"]:
+        check(key in j, f"predict json has {key}")
+    b = j["breakdown_s"]
+    check(set(b) == {"compute", "recompute", "bubble", "tp_comm_exposed", "pp_comm_exposed", "dp_comm_exposed",
+                     "optimizer"}, "breakdown keys")
+    check(abs(sum(b.values()) - j["iteration_time_s"]) < 1e-6 * j["iteration_time_s"], "breakdown sums to the time")
+    stages = j["memory_bytes"]["per_stage"]
+    check(len(stages) == j["config"]["parallel"]["pp"], "one memory entry per stage")
+    check(all(s["total"] == s["weights"] + s["gradients"] + s["optimizer"] + s["activations"] + s["other"] or
+              abs(s["total"] - (s["weights"] + s["gradients"] + s["optimizer"] + s["activations"] + s["other"])) <= 5
+              for s in stages), "stage totals add up")
+    check(j["memory_bytes"]["peak"] == max(s["total"] for s in stages), "peak is the largest stage")
+    tokens = j["config"]["training"]["global_batch"] * j["config"]["model"]["seq_len"]
+    check(abs(j["tokens_per_s"] - tokens / j["iteration_time_s"]) < 1e-6 * j["tokens_per_s"], "tokens/s")
+
+    events = json.load(open(trace))["traceEvents"]
+    spans = [e for e in events if e.get("ph") == "X"]
+    check(len(spans) > 0 and all(e["dur"] >= 0 for e in spans), "chrome trace has complete events")
+
+    subprocess.run([parallax, "predict", example, "--set", "parallel.vpp=1", "--out", out],
+                   capture_output=True, text=True, check=True)
+    with h5py.File(out, "r") as f:
+        check(f.attrs["schema"] == "parallax-results" and f.attrs["schema_version"] == 1, "root schema attributes")
+        runs = list(f["runs"])
+        check(len(runs) == 2, "second --out added a run and kept the first")
+        run = f["runs"][runs[0]]
+        for a in ["kind", "config_json", "config_hash", "world_size", "tp", "pp", "dp", "vpp", "micro_batch",
+                  "global_batch", "recompute", "precision", "system", "started_utc", "finished_utc"]:
+            check(a in run.attrs, f"run attribute {a}")
+        check(run.attrs["kind"] == "predicted", "kind = predicted")
+        it = run["iterations"][:]
+        check(abs(it["iteration_time_s"][0] - j["iteration_time_s"]) < 1e-9 * j["iteration_time_s"],
+              "iterations row holds the predicted time")
+        for table, cols in {"phases": ["step", "rank", "forward_s", "backward_s", "recompute_s", "tp_comm_s",
+                                       "pp_comm_s", "dp_comm_s", "optimizer_s", "idle_s"],
+                            "timeline": ["rank", "stage", "chunk", "microbatch", "kind", "start_s", "duration_s"],
+                            "ranks": ["rank", "host", "local_rank", "tp_rank", "pp_rank", "dp_rank", "device"]}.items():
+            check(list(run[table].dtype.names) == cols, f"{table} columns")
+        check(len(run["ranks"]) == j["config"]["system"]["gpus"], "one ranks row per device")
+        tl = run["timeline"][:]
+        check(len(tl) == len(spans), "HDF5 timeline has the trace's events")
+        check(np.all(tl["start_s"] >= 0), "timeline starts are non-negative")
+        check(json.loads(run.attrs["config_json"])["parallel"]["tp"] == j["config"]["parallel"]["tp"], "config_json")
+
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)

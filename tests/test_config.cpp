@@ -1,0 +1,80 @@
+// The experiment TOML: presets, defaults, overrides, and one clear error per bad input.
+#define BOOST_TEST_MODULE config
+#include <boost/test/unit_test.hpp>
+#include <string>
+
+#include "models/presets.hpp"
+#include "models/toml_reader.hpp"
+
+using namespace parallax;
+
+namespace {
+const std::string base =
+    "[model]\npreset = \"gpt3-175b\"\n[system]\npreset = \"dgx-a100-80g\"\nnodes = 16\n"
+    "[parallel]\ntp = 8\npp = 4\n[training]\nglobal_batch = 64\nmicro_batch = 1\n";
+
+std::string error_of(const std::string& text, const std::vector<std::string>& sets = {}) {
+  try {
+    load_experiment_text(text, "exp.toml", sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+bool mentions(const std::string& message, const std::string& what) { return message.find(what) != std::string::npos; }
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(presets_and_defaults) {
+  const Experiment e = load_experiment_text(base, "exp.toml");
+  BOOST_TEST(e.model.layers == 96);
+  BOOST_TEST(e.model.ffn_hidden == 4 * 12288);
+  BOOST_TEST(e.model.kv_heads == 96);
+  BOOST_TEST(e.system.gpus == 128);
+  BOOST_TEST(e.parallel.dp == 4);  // devices / (tp * pp)
+  BOOST_TEST(e.system.device.peak_tflops_bf16 == 312);
+  BOOST_TEST(e.micro_batches() == 16);
+}
+
+BOOST_AUTO_TEST_CASE(every_listed_preset_loads) {
+  for (const auto& name : preset_names(PresetKind::model)) BOOST_TEST(model_preset(name).layers > 0, name);
+  for (const auto& name : preset_names(PresetKind::system)) BOOST_TEST(system_preset(name).gpus_per_node > 0, name);
+  for (const char* name : {"gpt2-124m", "gpt2-350m", "gpt2-774m", "gpt2-1.5b", "gpt3-175b", "megatron-22b",
+                           "megatron-530b", "megatron-1t", "llama3-8b", "llama3-70b", "llama3-405b"})
+    BOOST_TEST(model_preset(name).layers > 0, name);
+  const ModelConfig llama = model_preset("llama3-70b");
+  BOOST_TEST(llama.kv_heads == 8);
+  BOOST_TEST((llama.activation == Activation::swiglu && llama.norm == Norm::rmsnorm && llama.position == Position::rope));
+}
+
+BOOST_AUTO_TEST_CASE(overrides_win) {
+  const Experiment e = load_experiment_text(base, "exp.toml", {"parallel.tp=4", "training.recompute=selective",
+                                                                "model.hidden=9216", "parallel.sequence_parallel=true"});
+  BOOST_TEST(e.parallel.tp == 4);
+  BOOST_TEST(e.parallel.dp == 8);
+  BOOST_TEST((e.training.recompute == Recompute::selective));
+  BOOST_TEST(e.model.hidden == 9216);
+  BOOST_TEST(e.model.ffn_hidden == 4 * 9216);  // follows hidden unless given
+  BOOST_TEST(e.parallel.sequence_parallel);
+}
+
+BOOST_AUTO_TEST_CASE(vpp_selects_interleaving) {
+  const Experiment e = load_experiment_text(base, "exp.toml", {"parallel.vpp=2"});
+  BOOST_TEST((e.parallel.schedule == Schedule::interleaved));
+}
+
+BOOST_AUTO_TEST_CASE(bad_inputs_name_the_key) {
+  BOOST_TEST(mentions(error_of("[model\nlayers = 2"), "exp.toml:1"));
+  BOOST_TEST(mentions(error_of(base, {"model.preset=gpt5"}), "model.preset"));
+  BOOST_TEST(mentions(error_of(base, {"model.colour=1"}), "unknown key model.colour"));
+  BOOST_TEST(mentions(error_of(base, {"turbo.x=1"}), "unknown key turbo"));
+  BOOST_TEST(mentions(error_of(base, {"parallel.tp=5", "system.nodes=5"}), "parallel.tp = 5 must divide model.heads"));
+  BOOST_TEST(mentions(error_of(base, {"parallel.pp=5", "system.nodes=5"}), "divisible by parallel.pp*parallel.vpp"));
+  BOOST_TEST(mentions(error_of(base, {"training.global_batch=63"}), "training.global_batch = 63"));
+  BOOST_TEST(mentions(error_of(base, {"parallel.dp=3"}), "must equal the devices"));
+  BOOST_TEST(mentions(error_of(base, {"model.layers=0"}), "model.layers = 0 must be a positive"));
+  BOOST_TEST(mentions(error_of(base, {"training.micro_batch=-2"}), "training.micro_batch"));
+  BOOST_TEST(mentions(error_of(base, {"parallel.schedule=interleaved-1f1b"}), "needs parallel.vpp >= 2"));
+  BOOST_TEST(mentions(error_of(base, {"parallel.schedule=zigzag"}), "parallel.schedule = \"zigzag\" is not allowed"));
+  BOOST_TEST(mentions(error_of(base, {"parallel.tp=\"eight\""}), "parallel.tp must be an integer"));
+  BOOST_TEST(mentions(error_of(base, {"system.gpus=96"}), "system.nodes and system.gpus are both set"));
+}

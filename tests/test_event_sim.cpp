@@ -1,0 +1,64 @@
+// The event simulation against closed-form pipeline times.
+#define BOOST_TEST_MODULE event_sim
+#include <boost/test/unit_test.hpp>
+
+#include "models/toml_reader.hpp"
+#include "sim/event_sim.hpp"
+#include "sim/predict.hpp"
+
+using namespace parallax;
+using namespace parallax::sim;
+using boost::test_tools::tolerance;
+
+namespace {
+SimResult run(const PipelineSchedule& s, double f, double b, double hop = 0) {
+  SimInput in;
+  in.schedule = &s;
+  in.forward.assign(s.virtual_stages(), PassCost{f, 0, 0});
+  in.backward.assign(s.virtual_stages(), PassCost{b, 0, 0});
+  in.hop.assign(s.virtual_stages(), hop);
+  in.blocking_p2p = false;
+  return simulate(in);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(one_f_one_b_takes_m_plus_p_minus_1_slots) {
+  // Narayanan et al. SC21 sec. 2.2: (m + p - 1) * (tf + tb), bubble (p - 1)/m of the ideal.
+  for (int p : {1, 2, 4, 8})
+    for (int m : {p, 3 * p, 16}) {
+      const auto s = make_schedule(Schedule::one_f_one_b, p, 1, m);
+      BOOST_TEST(run(s, 1.0, 2.0).makespan == (m + p - 1) * 3.0, tolerance(1e-12));
+      BOOST_TEST(run(make_schedule(Schedule::gpipe, p, 1, m), 1.0, 2.0).makespan == (m + p - 1) * 3.0,
+                 tolerance(1e-12));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(interleaving_divides_the_bubble_by_v) {
+  // Per chunk tf/v and tb/v: makespan m*(tf+tb) + (p-1)*(tf+tb)/v (SC21 sec. 2.2.2).
+  const int p = 4, v = 2, m = 8;
+  const auto s = make_schedule(Schedule::interleaved, p, v, m);
+  BOOST_TEST(run(s, 1.0 / v, 2.0 / v).makespan == m * 3.0 + (p - 1) * 3.0 / v, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(transfers_delay_the_pipeline) {
+  // With a transfer time c per hop, the first micro-batch's round trip gains 2(p-1)c.
+  const int p = 4, m = 4;
+  const auto s = make_schedule(Schedule::one_f_one_b, p, 1, m);
+  BOOST_TEST(run(s, 1.0, 2.0, 0.5).makespan >= (m + p - 1) * 3.0 + 2 * (p - 1) * 0.5 - 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(breakdown_adds_up_to_the_iteration_time) {
+  const Experiment e = load_experiment_text(
+      "[model]\npreset=\"gpt3-175b\"\n[system]\npreset=\"dgx-a100-80g\"\ngpus=512\n[parallel]\ntp=8\npp=8\nvpp=2\n"
+      "distributed_optimizer=true\n[training]\nglobal_batch=512\nmicro_batch=1\nrecompute=\"selective\"\n",
+      "test");
+  const Prediction p = predict(e, {true});
+  BOOST_TEST(p.breakdown.sum() == p.iteration_time_s, tolerance(1e-9));
+  BOOST_TEST(p.breakdown.bubble > 0);
+  BOOST_TEST(!p.timeline.empty());
+  // The bubble of interleaved 1F1B is (p-1)/(v*m) of the ideal time for balanced stages; the
+  // last stage's LM head makes the others wait a little longer.
+  const double ideal = p.breakdown.compute + p.breakdown.recompute + p.breakdown.tp_comm_exposed;
+  BOOST_TEST(p.breakdown.bubble / ideal >= 7.0 / (2 * 64));
+  BOOST_TEST(p.breakdown.bubble / ideal < 2 * 7.0 / (2 * 64));
+}

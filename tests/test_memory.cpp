@@ -1,0 +1,79 @@
+// Activation and parameter memory against Korthikanti et al. 2022 (Table 2) by hand.
+#define BOOST_TEST_MODULE memory
+#include <boost/test/unit_test.hpp>
+
+#include "sim/memory.hpp"
+#include "sim/pipeline_schedule.hpp"
+
+using namespace parallax;
+using boost::test_tools::tolerance;
+
+namespace {
+Experiment gpt22b(int tp, bool sp, Recompute r) {
+  Experiment e;
+  e.model = {"22b", 48, 6144, 64, 64, 4 * 6144, 2048, 51200, Norm::layernorm, Activation::gelu, Position::learned, true};
+  e.parallel.tp = tp;
+  e.parallel.sequence_parallel = sp;
+  e.training.micro_batch = 4;
+  e.training.recompute = r;
+  e.training.precision = Precision::fp16;
+  return e;
+}
+const double s = 2048, b = 4, h = 6144, a = 64;
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(no_parallelism_is_34sbh_plus_5as2b) {
+  BOOST_TEST(sim::layer_activation_bytes(gpt22b(1, false, Recompute::none)) == s * b * h * (34 + 5 * a * s / h),
+             tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(tensor_parallel_is_eq2) {
+  const double t = 8;
+  BOOST_TEST(sim::layer_activation_bytes(gpt22b(8, false, Recompute::none)) ==
+                 s * b * h * (10 + 24 / t + 5 * a * s / (h * t)),
+             tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(sequence_parallel_is_eq4) {
+  const double t = 8;
+  BOOST_TEST(sim::layer_activation_bytes(gpt22b(8, true, Recompute::none)) == s * b * h / t * (34 + 5 * a * s / h),
+             tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(selective_recompute_drops_the_attention_scores) {
+  const double t = 8;
+  BOOST_TEST(sim::layer_activation_bytes(gpt22b(8, true, Recompute::selective)) == 34 * s * b * h / t,
+             tolerance(1e-12));
+  BOOST_TEST(sim::layer_activation_bytes(gpt22b(8, false, Recompute::selective)) == s * b * h * (10 + 24 / t),
+             tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(full_recompute_keeps_the_layer_input) {
+  BOOST_TEST(sim::layer_activation_bytes(gpt22b(8, false, Recompute::full)) == 2 * s * b * h, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(gpt_layer_has_12h2_plus_13h_parameters) {
+  const ModelConfig m = gpt22b(1, false, Recompute::none).model;
+  BOOST_TEST(sim::layer_params_per_device(m, 1) == 12 * h * h + 13 * h, tolerance(1e-12));
+  // TP splits the matrices and their biases except the row-parallel biases and the norms.
+  BOOST_TEST(sim::layer_params_per_device(m, 8) == (12 * h * h + 7 * h) / 8 + 6 * h, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(first_stage_of_1f1b_holds_p_microbatches) {
+  Experiment e = gpt22b(8, true, Recompute::selective);
+  e.parallel.pp = 4;
+  e.parallel.dp = 1;
+  e.training.global_batch = 64;
+  e.system.device.memory_gib = 80;
+  e.system.calibration.memory_overhead_gib = 0;
+  const auto sched = sim::make_schedule(Schedule::one_f_one_b, 4, 1, 16);
+  const auto mem = sim::stage_memory(e, sched);
+  const double per_layer = sim::layer_activation_bytes(e);
+  // Stage 1 (no embedding, no head): 3 micro-batches of 12 layers in flight.
+  BOOST_TEST(mem[1].activations == 3 * 12 * per_layer, tolerance(1e-12));
+  // Mixed fp16: 2-byte weights and gradients, 16 bytes of optimizer state per parameter.
+  const double params = sim::stage_params_per_device(e, 1);
+  BOOST_TEST(mem[1].weights == 2 * params, tolerance(1e-12));
+  BOOST_TEST(mem[1].gradients == 2 * params, tolerance(1e-12));
+  BOOST_TEST(mem[1].optimizer == 16 * params, tolerance(1e-12));
+}

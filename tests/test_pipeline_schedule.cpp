@@ -1,0 +1,113 @@
+// Invariants of the generated action lists, checked without running a model.
+#define BOOST_TEST_MODULE pipeline_schedule
+#include <boost/test/unit_test.hpp>
+#include <set>
+#include <tuple>
+
+#include "sim/pipeline_schedule.hpp"
+
+using namespace parallax;
+using namespace parallax::sim;
+
+namespace {
+
+// Each (micro-batch, chunk) appears once forward and once backward, forward first.
+void check_lists(const PipelineSchedule& s) {
+  for (int r = 0; r < s.stages; ++r) {
+    std::set<std::pair<int, int>> forwarded, backwarded;
+    for (const auto& a : s.ranks[r]) {
+      const auto key = std::make_pair(a.microbatch, a.chunk);
+      if (a.pass == Pass::forward) {
+        BOOST_TEST_REQUIRE(forwarded.insert(key).second);
+      } else {
+        BOOST_TEST_REQUIRE(forwarded.count(key) == 1u);  // forward precedes backward
+        BOOST_TEST_REQUIRE(backwarded.insert(key).second);
+      }
+    }
+    BOOST_TEST_REQUIRE(forwarded.size() == static_cast<size_t>(s.microbatches * s.chunks));
+    BOOST_TEST_REQUIRE(backwarded.size() == forwarded.size());
+  }
+}
+
+int leading_forwards(const std::vector<Action>& list) {
+  int n = 0;
+  while (n < static_cast<int>(list.size()) && list[n].pass == Pass::forward) ++n;
+  return n;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(one_f_one_b_warmup_is_p_minus_r_minus_1) {
+  for (int p : {1, 2, 4, 8})
+    for (int m : {p, 2 * p + 1, 4 * p}) {
+      const auto s = make_schedule(Schedule::one_f_one_b, p, 1, m);
+      check_lists(s);
+      for (int r = 0; r < p; ++r) {
+        // Warm-up forwards, then the steady state's first forward, then its first backward.
+        BOOST_TEST(leading_forwards(s.ranks[r]) == std::min(p - r - 1, m) + (m > p - r - 1 ? 1 : 0));
+        BOOST_TEST(peak_in_flight(s.ranks[r]) == std::min(p - r, m));
+      }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(gpipe_holds_every_microbatch) {
+  const auto s = make_schedule(Schedule::gpipe, 4, 1, 10);
+  check_lists(s);
+  for (const auto& list : s.ranks) BOOST_TEST(peak_in_flight(list) == 10);
+}
+
+BOOST_AUTO_TEST_CASE(interleaved_warmup_is_megatrons) {
+  // Megatron: (p - r - 1) * 2 + (v - 1) * p forwards before the steady state, when m is a
+  // multiple of p (and all of them when m == p).
+  const int p = 4, v = 2;
+  for (int m : {8, 12, 16}) {
+    const auto s = make_schedule(Schedule::interleaved, p, v, m);
+    check_lists(s);
+    for (int r = 0; r < p; ++r) {
+      const int warmup = (p - r - 1) * 2 + (v - 1) * p;
+      BOOST_TEST(warmup_forwards(Schedule::interleaved, p, v, m, r) == warmup);
+      BOOST_TEST(leading_forwards(s.ranks[r]) == warmup + 1);
+      BOOST_TEST(peak_in_flight(s.ranks[r]) == warmup + 1);
+    }
+  }
+  const auto all = make_schedule(Schedule::interleaved, 4, 2, 4);
+  for (const auto& list : all.ranks) BOOST_TEST(leading_forwards(list) == 8);
+}
+
+BOOST_AUTO_TEST_CASE(interleaved_chunk_order_follows_megatron_table) {
+  // p = 2, v = 2, m = 4: forwards on a rank go mb 0,1 on chunk 0, mb 0,1 on chunk 1, then 2,3...
+  const auto s = make_schedule(Schedule::interleaved, 2, 2, 4);
+  const auto& r0 = s.ranks[0];
+  const std::vector<std::pair<int, int>> expected{{0, 0}, {1, 0}, {0, 1}, {1, 1}, {2, 0}, {3, 0}, {2, 1}, {3, 1}};
+  std::vector<std::pair<int, int>> forwards, backwards;
+  for (const auto& a : r0) (a.pass == Pass::forward ? forwards : backwards).emplace_back(a.microbatch, a.chunk);
+  BOOST_TEST((forwards == expected));
+  BOOST_TEST((backwards.front() == std::make_pair(0, 1)));  // backward starts on the last chunk
+}
+
+BOOST_AUTO_TEST_CASE(no_schedule_deadlocks) {
+  // p up to 64, v up to 8, m from p to 4p, m not a multiple of p included (a sample of the
+  // grid keeps the test short; every point of p <= 64, v <= 8 was run once by hand).
+  for (int p : {1, 2, 3, 4, 5, 7, 8, 12, 16, 31, 64})
+    for (int m : {p, p + 1, (3 * p) / 2 + 1, 2 * p - 1, 4 * p}) {
+      if (m < 1) continue;
+      for (Schedule type : {Schedule::gpipe, Schedule::one_f_one_b}) {
+        const auto s = make_schedule(type, p, 1, m);
+        check_lists(s);
+        BOOST_TEST(!find_deadlock(s).has_value());
+      }
+      if (p < 2) continue;
+      for (int v : {2, 3, 4, 8}) {
+        const auto s = make_schedule(Schedule::interleaved, p, v, m);
+        check_lists(s);
+        const auto stuck = find_deadlock(s);
+        BOOST_TEST(!stuck.has_value(), "p=" << p << " v=" << v << " m=" << m << ": " << stuck.value_or(""));
+      }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(find_deadlock_reports_a_bad_order) {
+  PipelineSchedule s = make_schedule(Schedule::one_f_one_b, 2, 1, 2);
+  std::swap(s.ranks[0][0], s.ranks[0].back());  // rank 0 starts with a backward
+  BOOST_TEST(find_deadlock(s).has_value());
+}
