@@ -16,18 +16,18 @@ A100 = ["dgx-a100-80g", "dgx-a100-40g", "jean-zay-a100-80g"]
 H100 = ["dgx-h100", "dgx-h200"]
 # (systems, key, start, low, high, objective)
 PARAMS = [
-    (A100, "gemm_efficiency", 0.74, 0.5, 0.95, "time"),
-    (A100, "gemm_k_half", 128, 0, 512, "time"),
-    (A100, "memory_efficiency", 0.74, 0.4, 0.95, "time"),
+    (A100, "gemm_efficiency", 0.762, 0.5, 0.95, "time"),
+    (A100, "gemm_k_half", 89, 0, 512, "time"),
+    (A100, "memory_efficiency", 0.696, 0.4, 0.95, "time"),
     (A100, "kernel_launch_us", 1, 1, 20, "time"),
-    (A100, "misaligned_gemm_efficiency", 0.28, 0.05, 1.0, "time"),
-    (["jean-zay-a100-80g"], "pass_overhead_us", 8000, 0, 100000, "time"),
-    (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.32, 0.2, 1.0, "time"),
+    (A100, "misaligned_gemm_efficiency", 0.272, 0.05, 1.0, "time"),
+    (["jean-zay-a100-80g"], "pass_overhead_us", 7047, 0, 100000, "time"),
+    (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.288, 0.2, 1.0, "time"),
     (H100, "gemm_efficiency", 0.60, 0.4, 0.95, "time"),
-    (H100, "flash_attention_efficiency", 0.20, 0.1, 0.8, "time"),
-    (["dgx2-v100"], "gemm_efficiency", 0.82, 0.5, 0.95, "time"),
-    (["jean-zay-a100-80g"], "activation_memory_factor", 1.0, 1.0, 2.0, "memory"),
-    (["jean-zay-a100-80g"], "memory_overhead_gib", 3.0, 0.5, 10.0, "memory"),
+    (H100, "flash_attention_efficiency", 0.181, 0.1, 0.8, "time"),
+    (["dgx2-v100"], "gemm_efficiency", 0.870, 0.5, 0.95, "time"),
+    (["jean-zay-a100-80g"], "activation_memory_factor", 1.4, 1.0, 2.0, "memory"),
+    (["jean-zay-a100-80g"], "memory_overhead_gib", 5.0, 0.5, 10.0, "memory"),
 ]
 
 
