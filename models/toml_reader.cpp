@@ -156,6 +156,14 @@ void read_calibration(Section& s, Calibration& c) {
   set_if(c.activation_memory_factor, s.number("activation_memory_factor"));
 }
 
+void read_calibration_table(Section& parent, Calibration& c) {
+  if (const toml::table* t = parent.table("calibration")) {
+    Section cs(t, parent.key("calibration"));
+    read_calibration(cs, c);
+    cs.finish();
+  }
+}
+
 void read_device_fields(Section& s, DeviceSpec& d, Calibration& c) {
   set_if(d.name, s.string("name"));
   s.string("description");
@@ -166,32 +174,24 @@ void read_device_fields(Section& s, DeviceSpec& d, Calibration& c) {
   set_if(d.peak_tflops_vector_fp16, s.number("peak_tflops_vector_fp16"));
   set_if(d.memory_gib, s.number("memory_gib"));
   set_if(d.memory_gbps, s.number("memory_gbps"));
-  if (const toml::table* t = s.table("calibration")) {
-    Section cs(t, s.key("calibration"));
-    read_calibration(cs, c);
-    cs.finish();
-  }
+  read_calibration_table(s, c);
 }
 
+void read_device_preset(const std::string& name, const std::string& key, DeviceSpec& d, Calibration& c) {
+  const toml::table preset = parse_toml(preset_text(PresetKind::device, name, key), name + ".toml");
+  Section ps(&preset, "device preset " + name);
+  read_device_fields(ps, d, c);
+  ps.finish();
+}
+
+// `device = "preset-name"`, or a table of fields with an optional `preset` under them.
 void read_device(Section& parent, DeviceSpec& d, Calibration& c) {
   const toml::node* n = parent.node("device");
   if (!n) return;
-  if (n->is_string()) {
-    const std::string name = n->as_string()->get();
-    const toml::table preset = parse_toml(preset_text(PresetKind::device, name, parent.key("device")), name + ".toml");
-    Section ps(&preset, "device preset " + name);
-    read_device_fields(ps, d, c);
-    ps.finish();
-    return;
-  }
+  if (n->is_string()) return read_device_preset(n->as_string()->get(), parent.key("device"), d, c);
   if (!n->is_table()) throw InputError(parent.key("device") + " must be a preset name or a table");
   Section s(n->as_table(), parent.key("device"));
-  if (auto preset = s.string("preset")) {
-    const toml::table pt = parse_toml(preset_text(PresetKind::device, *preset, s.key("preset")), *preset + ".toml");
-    Section ps(&pt, "device preset " + *preset);
-    read_device_fields(ps, d, c);
-    ps.finish();
-  }
+  if (auto preset = s.string("preset")) read_device_preset(*preset, s.key("preset"), d, c);
   read_device_fields(s, d, c);
   s.finish();
 }
@@ -213,11 +213,7 @@ void read_system_fields(Section& s, SystemConfig& sys) {
   read_device(s, sys.device, sys.calibration);
   read_link(s, "intra_node", sys.intra_node);
   read_link(s, "inter_node", sys.inter_node);
-  if (const toml::table* t = s.table("calibration")) {
-    Section cs(t, s.key("calibration"));
-    read_calibration(cs, sys.calibration);
-    cs.finish();
-  }
+  read_calibration_table(s, sys.calibration);
 }
 
 SystemConfig read_system(Section& s, int& nodes, int& gpus) {
