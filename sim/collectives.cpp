@@ -46,11 +46,16 @@ double collective_time(Collective c, double bytes, int ranks, const GroupLink& l
   return link.latency * ring_steps(c, ranks) + bytes * busbw_factor(c, ranks) / link.busbw;
 }
 
-double p2p_time(double bytes, const SystemConfig& sys, bool inter_node) {
+GroupLink pair_link(const SystemConfig& sys, bool inter_node) {
   const auto& cal = sys.calibration;
   const LinkSpec& l = inter_node ? sys.inter_node : sys.intra_node;
   const double eff = inter_node ? cal.busbw_efficiency_inter : cal.busbw_efficiency_intra;
-  return l.latency_us * 1e-6 + bytes / (l.bandwidth_gbps * 1e9 * eff);
+  return {l.bandwidth_gbps * 1e9 * eff, l.latency_us * 1e-6, inter_node};
+}
+
+double p2p_time(double bytes, const SystemConfig& sys, bool inter_node) {
+  const GroupLink link = pair_link(sys, inter_node);
+  return link.latency + bytes / link.busbw;
 }
 
 }  // namespace parallax::sim

@@ -23,6 +23,8 @@ GroupLink group_link(const SystemConfig& sys, int size, int stride);
 
 double collective_time(Collective c, double bytes, int ranks, const GroupLink& link);
 
+// The link between two ranks, inside a node or across nodes.
+GroupLink pair_link(const SystemConfig& sys, bool inter_node);
 // One message of `bytes` between two ranks.
 double p2p_time(double bytes, const SystemConfig& sys, bool inter_node);
 

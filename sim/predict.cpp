@@ -29,17 +29,13 @@ double reduce_bytes(Precision p) { return p == Precision::fp16 ? 2.0 : 4.0; }
 // Megatron-Core DDP bucket: max(40M, 1M * dp) parameters.
 double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
 
-struct DataParallelCost {
-  double exposed = 0;  // on the critical path after the last backward
-  double total = 0;    // all DP traffic of the stage
-};
-
 // Gradient reduction (all-reduce, or reduce-scatter + parameter all-gather with the
 // distributed optimizer), bucketed; with overlap_grad_reduce the buckets are reduced while
 // the last micro-batch's backward is still running, so only what outlasts it is exposed.
-DataParallelCost data_parallel_cost(const Experiment& e, int stage, double last_backward) {
+// Returns the time left on the critical path after the stage's last backward.
+double exposed_data_parallel_time(const Experiment& e, int stage, double last_backward) {
   const auto& p = e.parallel;
-  DataParallelCost c;
+  double exposed = 0;
   const double params = stage_params_per_device(e, stage);
   if (p.dp > 1) {
     const double grad_bytes = reduce_bytes(e.training.precision);
@@ -52,9 +48,8 @@ DataParallelCost data_parallel_cost(const Experiment& e, int stage, double last_
                                                 p.dp, link)
                               : 0.0;
     const double buckets = std::max(1.0, std::ceil(params / bucket_params(p.dp)));
-    c.total = reduce + gather;
-    c.exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
-    c.exposed += p.overlap_param_gather ? gather / buckets : gather;
+    exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
+    exposed += p.overlap_param_gather ? gather / buckets : gather;
   }
   // Tied embeddings: first and last stage all-reduce the embedding gradient (Megatron's
   // embedding group), after the pipeline has drained.
@@ -62,14 +57,9 @@ DataParallelCost data_parallel_cost(const Experiment& e, int stage, double last_
     const double grad_bytes = reduce_bytes(e.training.precision);
     const double bytes = static_cast<double>(padded_vocab(e.model, p.tp)) * e.model.hidden / p.tp * grad_bytes;
     const bool inter = pipeline_hop_inter_node(p.pp - 1, p, e.system.gpus_per_node);
-    const GroupLink link{inter ? e.system.inter_node.bandwidth_gbps * 1e9 * e.system.calibration.busbw_efficiency_inter
-                               : e.system.intra_node.bandwidth_gbps * 1e9 * e.system.calibration.busbw_efficiency_intra,
-                         (inter ? e.system.inter_node.latency_us : e.system.intra_node.latency_us) * 1e-6, inter};
-    const double sync = collective_time(Collective::all_reduce, bytes, 2, link);
-    c.exposed += sync;
-    c.total += sync;
+    exposed += collective_time(Collective::all_reduce, bytes, 2, pair_link(e.system, inter));
   }
-  return c;
+  return exposed;
 }
 
 // The optimizer step over the parameters this device updates, memory-bound. Bytes per
@@ -134,8 +124,7 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
   for (int r = 0; r < p.pp; ++r) {
     double last_backward = 0;
     for (int c = 0; c < schedule.chunks; ++c) last_backward += in.backward[schedule.virtual_stage(r, c)].total();
-    const DataParallelCost dp = data_parallel_cost(e, r, last_backward);
-    in.dp_exposed[r] = dp.exposed;
+    in.dp_exposed[r] = exposed_data_parallel_time(e, r, last_backward);
     in.optimizer[r] = optimizer_time(e, r);
   }
   in.record_timeline = options.timeline;
