@@ -1,6 +1,7 @@
 #include "models/toml_reader.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <map>
@@ -359,6 +360,7 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   Section top(&root, "");
   Experiment e;
   set_if(e.name, top.string("name"));
+  if (!root.get("model")) throw InputError(source + ": no [model] section (give model.preset or the model's fields)");
   Section model(top.table("model"), "model");
   e.model = read_model(model);
   int nodes = 0, gpus = 0;
@@ -388,6 +390,8 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
 }
 
 Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path + " is a directory, not an experiment file");
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot open the experiment file");
   std::stringstream buffer;

@@ -1,5 +1,6 @@
 #include "sim/csv.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -69,6 +70,8 @@ CsvTable parse_csv(const std::string& text, const std::string& source) {
 }
 
 CsvTable read_csv_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path + " is a directory, not a CSV file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open the CSV file");
   std::stringstream buffer;

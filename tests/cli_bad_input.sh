@@ -24,6 +24,9 @@ expect() {  # expect "<what stderr names>" args...
 printf '[model\nlayers=2\n' >"$tmp/malformed.toml"
 expect "malformed TOML" predict "$tmp/malformed.toml"
 expect "cannot open" predict "$tmp/missing.toml"
+expect "is a directory" predict "$tmp"
+: >"$tmp/empty.toml"
+expect "no [model] section" predict "$tmp/empty.toml"
 expect "model.preset" predict $good --set model.preset=gpt5
 expect "unknown key model.colour" predict $good --set model.colour=3
 expect "must divide model.heads" predict $good --set parallel.tp=5
