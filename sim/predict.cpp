@@ -4,77 +4,13 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "sim/collectives.hpp"
 #include "sim/flops.hpp"
-#include "sim/gemm_model.hpp"
 #include "sim/layer_costs.hpp"
 #include "sim/pipeline_schedule.hpp"
-#include "sim/placement.hpp"
+#include "sim/plan_costs.hpp"
 
 namespace parallax::sim {
 
-namespace {
-
-PassCost scaled(const PassCost& c, double k) { return {c.compute * k, c.recompute * k, c.tp_comm * k}; }
-void add(PassCost& a, const PassCost& b) {
-  a.compute += b.compute;
-  a.recompute += b.recompute;
-  a.tp_comm += b.tp_comm;
-}
-
-// Gradients are reduced in 16-bit for fp16 (Megatron's default without
-// --accumulate-allreduce-grads-in-fp32, and DeepSpeed's) and in fp32 for bf16 and fp32.
-double reduce_bytes(Precision p) { return p == Precision::fp16 ? 2.0 : 4.0; }
-
-// Megatron-Core DDP bucket: max(40M, 1M * dp) parameters.
-double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
-
-// Gradient reduction (all-reduce, or reduce-scatter + parameter all-gather with the
-// distributed optimizer), bucketed; with overlap_grad_reduce the buckets are reduced while
-// the last micro-batch's backward is still running, so only what outlasts it is exposed.
-// Returns the time left on the critical path after the stage's last backward.
-double exposed_data_parallel_time(const Experiment& e, int stage, double last_backward) {
-  const auto& p = e.parallel;
-  double exposed = 0;
-  const double params = stage_params_per_device(e, stage);
-  if (p.dp > 1) {
-    const double grad_bytes = reduce_bytes(e.training.precision);
-    const GroupLink link = group_link(e.system, p.dp, p.tp);
-    const double grads = params * grad_bytes;
-    const double reduce = collective_time(
-        p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce, grads, p.dp, link);
-    const double gather = p.distributed_optimizer
-                              ? collective_time(Collective::all_gather, params * bytes_per_element(e.training.precision),
-                                                p.dp, link)
-                              : 0.0;
-    const double buckets = std::max(1.0, std::ceil(params / bucket_params(p.dp)));
-    exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
-    exposed += p.overlap_param_gather ? gather / buckets : gather;
-  }
-  // Tied embeddings: first and last stage all-reduce the embedding gradient (Megatron's
-  // embedding group), after the pipeline has drained.
-  if (p.pp > 1 && e.model.tied_embeddings && (stage == 0 || stage == p.pp - 1)) {
-    const double grad_bytes = reduce_bytes(e.training.precision);
-    const double bytes = static_cast<double>(padded_vocab(e.model, p.tp)) * e.model.hidden / p.tp * grad_bytes;
-    const bool inter = pipeline_hop_inter_node(p.pp - 1, p, e.system.gpus_per_node);
-    exposed += collective_time(Collective::all_reduce, bytes, 2, pair_link(e.system, inter));
-  }
-  return exposed;
-}
-
-// The optimizer step over the parameters this device updates, memory-bound. Bytes per
-// parameter in Megatron's mixed-precision optimizer: gradients to fp32 (6), unscale and inf
-// check (8), global norm (4), clipping (8), Adam reading weights, gradient and both moments and
-// writing weights and moments (28), fp32 -> 16-bit weight copy (6): 60. In fp32: 44 (no
-// copies). Plus zeroing the whole gradient buffer (8 bytes per parameter held).
-double optimizer_time(const Experiment& e, int stage) {
-  const double params = stage_params_per_device(e, stage);
-  const double updated = e.parallel.distributed_optimizer ? params / e.parallel.dp : params;
-  const double per_param = e.training.precision == Precision::fp32 ? 44.0 : 60.0;
-  return memory_time(per_param * updated + 8.0 * params, e.system);
-}
-
-}  // namespace
 
 Prediction predict(const Experiment& e, const PredictOptions& options) {
   const auto& p = e.parallel;
@@ -87,46 +23,7 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
   const LayerCost embedding = embedding_cost(e);
   const LayerCost head = head_cost(e);
 
-  SimInput in;
-  in.schedule = &schedule;
-  in.forward.resize(V);
-  in.backward.resize(V);
-  in.hop.assign(V, 0.0);
-  const double E = bytes_per_element(t.precision);
-  // Activations cross stages split over the TP ranks (Megatron's scatter/gather optimisation,
-  // or sequence parallelism) and are gathered again over NVLink.
-  const double activation_bytes = E * t.micro_batch * m.seq_len * m.hidden;
-  const bool split = p.tp > 1 && (p.sequence_parallel || p.pipeline_scatter_gather);
-  const double regather = split && !p.sequence_parallel
-                              ? collective_time(Collective::all_gather, activation_bytes, p.tp, group_link(e.system, p.tp, 1))
-                              : 0.0;
-  for (int vs = 0; vs < V; ++vs) {
-    const int rank = schedule.rank_of_virtual(vs);
-    const double layers = static_cast<double>(e.layers_on_stage(rank)) / schedule.chunks;
-    in.forward[vs] = scaled(layer.forward, layers);
-    in.backward[vs] = scaled(layer.backward, layers);
-    if (vs == 0) {
-      add(in.forward[vs], embedding.forward);
-      add(in.backward[vs], embedding.backward);
-    }
-    if (vs == V - 1) {
-      add(in.forward[vs], head.forward);
-      add(in.backward[vs], head.backward);
-    }
-    const bool inter = pipeline_hop_inter_node(rank, p, e.system.gpus_per_node);
-    in.hop[vs] = p2p_time(split ? activation_bytes / p.tp : activation_bytes, e.system, inter) + regather;
-    const double overhead = e.system.calibration.pass_overhead_us * 1e-6;
-    in.forward[vs].compute += overhead;
-    in.backward[vs].compute += overhead;
-  }
-  in.dp_exposed.resize(p.pp);
-  in.optimizer.resize(p.pp);
-  for (int r = 0; r < p.pp; ++r) {
-    double last_backward = 0;
-    for (int c = 0; c < schedule.chunks; ++c) last_backward += in.backward[schedule.virtual_stage(r, c)].total();
-    in.dp_exposed[r] = exposed_data_parallel_time(e, r, last_backward);
-    in.optimizer[r] = optimizer_time(e, r);
-  }
+  SimInput in = sim_input(e, schedule, layer, embedding, head);
   in.record_timeline = options.timeline;
   SimResult with_p2p = simulate(in);
   if (with_p2p.deadlock) throw std::logic_error("pipeline schedule deadlocked in the event simulation");
