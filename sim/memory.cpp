@@ -84,7 +84,7 @@ double layer_activation_bytes(const Experiment& e) {
   return 0;
 }
 
-std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedule& s) {
+StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int chunks) {
   const auto& p = e.parallel;
   const auto& t = e.training;
   const auto& m = e.model;
@@ -99,32 +99,33 @@ std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedul
   if (t.precision == Precision::bf16 && !t.gradient_accumulation_fusion) grad_bytes += 2;
   const double optimizer_bytes =
       (!mixed ? 8.0 : t.precision == Precision::fp16 ? 16.0 : 12.0) / (p.distributed_optimizer ? p.dp : 1);
-  const double per_layer = layer_activation_bytes(e);
-  const double working = t.recompute == Recompute::full ? layer_working_bytes(e) : 0;
   const double E = bytes_per_element(t.precision);
   const double tok = static_cast<double>(t.micro_batch) * m.seq_len;
-  const double vocab = static_cast<double>(padded_vocab(m, p.tp)) / p.tp;
 
-  std::vector<StageMemory> out;
-  for (int stage = 0; stage < p.pp; ++stage) {
-    StageMemory sm;
-    sm.stage = stage;
-    const double params = stage_params_per_device(e, stage);
-    sm.weights = params * weight_bytes;
-    sm.gradients = params * grad_bytes;
-    sm.optimizer = params * optimizer_bytes;
-    const int in_flight = peak_in_flight(s.ranks[stage]);  // (micro-batch, chunk) pairs
-    const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / s.chunks;
-    sm.activations = in_flight * layers_per_chunk * per_layer + working;
-    if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
-    if (stage == p.pp - 1) {
-      // Logits in 16-bit and fp32 for the loss, and their gradient: one micro-batch at a time.
-      sm.activations += tok * vocab * (E + 4 + 4);
-    }
-    sm.activations *= e.system.calibration.activation_memory_factor;
-    sm.other = e.system.calibration.memory_overhead_gib * 1024.0 * 1024.0 * 1024.0;
-    out.push_back(sm);
+  StageMemory sm;
+  sm.stage = stage;
+  const double params = stage_params_per_device(e, stage);
+  sm.weights = params * weight_bytes;
+  sm.gradients = params * grad_bytes;
+  sm.optimizer = params * optimizer_bytes;
+  const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / chunks;
+  sm.activations = in_flight * layers_per_chunk * layer_activation_bytes(e);
+  if (t.recompute == Recompute::full) sm.activations += layer_working_bytes(e);
+  if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
+  if (stage == p.pp - 1) {
+    // Logits in 16-bit and fp32 for the loss, and their gradient: one micro-batch at a time.
+    const double vocab = static_cast<double>(padded_vocab(m, p.tp)) / p.tp;
+    sm.activations += tok * vocab * (E + 4 + 4);
   }
+  sm.activations *= e.system.calibration.activation_memory_factor;
+  sm.other = e.system.calibration.memory_overhead_gib * 1024.0 * 1024.0 * 1024.0;
+  return sm;
+}
+
+std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedule& s) {
+  std::vector<StageMemory> out;
+  for (int stage = 0; stage < e.parallel.pp; ++stage)
+    out.push_back(stage_memory_at(e, stage, peak_in_flight(s.ranks[stage]), s.chunks));
   return out;
 }
 

@@ -23,6 +23,8 @@ double layer_activation_bytes(const Experiment& e);
 // Bytes of one layer's full (not recomputed) activations: the working set while it recomputes.
 double layer_working_bytes(const Experiment& e);
 
+// One stage's memory when it holds `in_flight` (micro-batch, chunk) activations of `chunks` chunks.
+StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int chunks);
 std::vector<StageMemory> stage_memory(const Experiment& e, const PipelineSchedule& s);
 
 }  // namespace parallax::sim

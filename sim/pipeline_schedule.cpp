@@ -28,14 +28,26 @@ std::vector<Action> one_f_one_b(int p, int m, int rank) {
   return list;
 }
 
-// Megatron-Core schedules.py get_schedule_table: micro-batches in groups of p, each group
-// visiting every chunk in turn; the last group takes whatever micro-batches remain.
+// Micro-batches per group of the interleaved table: Megatron-Core's groups of p
+// (microbatch_group_size_per_vp_stage) when p divides m; otherwise floor(m/p) groups as even
+// as possible, so that no group is smaller than p. (Megatron's short last group stalls the
+// steady state: a rank waits for a chunk its neighbour has not reached.)
+std::vector<int> group_sizes(int p, int m) {
+  const int groups = std::max(1, m / p);
+  std::vector<int> sizes(groups, m / groups);
+  for (int i = 0; i < m % groups; ++i) ++sizes[i];
+  return sizes;
+}
+
+// Megatron-Core schedules.py get_schedule_table: each group of micro-batches visits every
+// chunk in turn.
 std::vector<std::pair<int, int>> interleaved_table(int p, int v, int m) {
   std::vector<std::pair<int, int>> table;  // (microbatch, chunk)
-  for (int first = 0; first < m; first += p) {
-    const int last = std::min(first + p, m);
+  int first = 0;
+  for (int size : group_sizes(p, m)) {
     for (int c = 0; c < v; ++c)
-      for (int mb = first; mb < last; ++mb) table.emplace_back(mb, c);
+      for (int mb = first; mb < first + size; ++mb) table.emplace_back(mb, c);
+    first += size;
   }
   return table;
 }
@@ -98,7 +110,7 @@ int warmup_forwards(Schedule type, int p, int v, int m, int rank) {
     case Schedule::interleaved: {
       const int total = m * v;
       if (m == p) return total;  // Megatron: all-warm-up when micro-batches equal stages
-      return std::min((p - rank - 1) * 2 + (v - 1) * p, total);
+      return std::min((p - rank - 1) * 2 + (v - 1) * group_sizes(p, m).front(), total);
     }
   }
   return 0;
@@ -120,10 +132,9 @@ PipelineSchedule make_schedule(Schedule type, int pp, int vpp, int microbatches)
     }
   }
   if (type != Schedule::interleaved) return s;
-  // When the last group of micro-batches is smaller than p, Megatron's warm-up counts can
-  // leave a rank waiting on a backward whose input needs one of its own later forwards. Such
-  // a rank takes one more warm-up forward until the lists run through; all-forward-first
-  // always does, so this ends.
+  // Safety net: should a rank wait on a backward whose input needs one of its own later
+  // forwards, it takes one more warm-up forward until the lists run through (all-forward-first
+  // always does, so this ends). No case of p <= 64, v <= 8, m in [p, 4p] needs it.
   std::vector<int> warmup(pp);
   for (int r = 0; r < pp; ++r) warmup[r] = warmup_forwards(type, pp, s.chunks, microbatches, r);
   for (auto next = run_dataflow(s);;) {

@@ -72,7 +72,7 @@ double optimizer_time(const Experiment& e, int stage) {
 }
 
 
-double pipeline_hop_time(const Experiment& e, int rank) {
+double pipeline_hop_time(const Experiment& e, bool inter) {
   const auto& p = e.parallel;
   // Activations cross stages split over the TP ranks (Megatron's scatter/gather optimisation,
   // or sequence parallelism) and are gathered again over NVLink.
@@ -83,8 +83,11 @@ double pipeline_hop_time(const Experiment& e, int rank) {
       split && !p.sequence_parallel
           ? collective_time(Collective::all_gather, activation_bytes, p.tp, group_link(e.system, p.tp, 1))
           : 0.0;
-  const bool inter = pipeline_hop_inter_node(rank, p, e.system.gpus_per_node);
   return p2p_time(split ? activation_bytes / p.tp : activation_bytes, e.system, inter) + regather;
+}
+
+double pipeline_hop_time(const Experiment& e, int rank) {
+  return pipeline_hop_time(e, pipeline_hop_inter_node(rank, e.parallel, e.system.gpus_per_node));
 }
 
 SimInput sim_input(const Experiment& e, const PipelineSchedule& schedule, const LayerCost& layer,

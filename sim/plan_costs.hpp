@@ -9,7 +9,9 @@
 
 namespace parallax::sim {
 
-// Time of one activation (or gradient) transfer from pipeline rank `rank` to the next.
+// Time of one activation (or gradient) transfer between neighbouring pipeline stages.
+double pipeline_hop_time(const Experiment& e, bool inter_node);
+// ... from pipeline rank `rank` to the next.
 double pipeline_hop_time(const Experiment& e, int rank);
 // DP gradient reduction (and parameter gather) left exposed after the stage's last backward.
 double exposed_data_parallel_time(const Experiment& e, int stage, double last_backward);

@@ -102,8 +102,24 @@ BOOST_AUTO_TEST_CASE(no_schedule_deadlocks) {
         check_lists(s);
         const auto stuck = find_deadlock(s);
         BOOST_TEST(!stuck.has_value(), "p=" << p << " v=" << v << " m=" << m << ": " << stuck.value_or(""));
+        // The warm-up counts are the formula's, with no repair needed.
+        for (int r = 0; r < p; ++r) {
+          const int warmup = warmup_forwards(Schedule::interleaved, p, v, m, r);
+          BOOST_TEST(peak_in_flight(s.ranks[r]) == std::min(warmup + 1, m * v));
+        }
       }
     }
+}
+
+BOOST_AUTO_TEST_CASE(partial_groups_are_spread_evenly) {
+  // p = 4, m = 10: two groups of 5 (not 4, 4, 2); warm-up counts the first group.
+  const auto s = make_schedule(Schedule::interleaved, 4, 2, 10);
+  std::vector<std::pair<int, int>> forwards;
+  for (const auto& a : s.ranks[3])
+    if (a.pass == Pass::forward) forwards.emplace_back(a.microbatch, a.chunk);
+  BOOST_TEST((forwards[4] == std::make_pair(4, 0)));
+  BOOST_TEST((forwards[5] == std::make_pair(0, 1)));
+  BOOST_TEST(warmup_forwards(Schedule::interleaved, 4, 2, 10, 3) == 5);
 }
 
 BOOST_AUTO_TEST_CASE(find_deadlock_reports_a_bad_order) {
