@@ -1,6 +1,7 @@
 #include "models/experiment.hpp"
 
 #include <string>
+#include <utility>
 
 namespace parallax {
 
@@ -39,6 +40,16 @@ std::string to_string(Precision v) {
   return "?";
 }
 
+std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp) {
+  std::string s;
+  for (auto [letter, value] : {std::pair{'t', tp}, {'p', pp}, {'d', dp}, {'m', micro_batch}, {'v', vpp}}) {
+    if (letter == 'v' && value <= 1) continue;
+    s += letter;
+    s += std::to_string(value);
+  }
+  return s;
+}
+
 int bytes_per_element(Precision p) { return p == Precision::fp32 ? 4 : 2; }
 
 double peak_flops(const DeviceSpec& d, Precision p) {
@@ -68,6 +79,11 @@ void positive(double v, const std::string& key) {
 }  // namespace
 
 void validate(const Experiment& e) {
+  validate_model_and_system(e);
+  validate_plan(e);
+}
+
+void validate_model_and_system(const Experiment& e) {
   const auto& m = e.model;
   positive(m.layers, "model.layers");
   positive(m.hidden, "model.hidden");
@@ -90,7 +106,13 @@ void validate(const Experiment& e) {
            "system.device.peak_tflops_" + to_string(e.training.precision));
   positive(s.intra_node.bandwidth_gbps, "system.intra_node.bandwidth_gbps");
   positive(s.inter_node.bandwidth_gbps, "system.inter_node.bandwidth_gbps");
+  positive(e.training.global_batch, "training.global_batch");
+  positive(e.training.micro_batch, "training.micro_batch");
+}
 
+void validate_plan(const Experiment& e) {
+  const auto& m = e.model;
+  const auto& s = e.system;
   const auto& p = e.parallel;
   positive(p.tp, "parallel.tp");
   positive(p.pp, "parallel.pp");
@@ -118,13 +140,13 @@ void validate(const Experiment& e) {
   }
   require(!(p.schedule == Schedule::interleaved && p.vpp < 2),
           "parallel.schedule = \"interleaved-1f1b\" needs parallel.vpp >= 2 (got vpp = " + std::to_string(p.vpp) + ")");
+  require(!(p.schedule == Schedule::interleaved && p.pp < 2),
+          "parallel.schedule = \"interleaved-1f1b\" needs parallel.pp >= 2 (got pp = " + std::to_string(p.pp) + ")");
   require(!(p.vpp > 1 && p.schedule != Schedule::interleaved),
           "parallel.vpp = " + std::to_string(p.vpp) + " needs parallel.schedule = \"interleaved-1f1b\" (got \"" +
               to_string(p.schedule) + "\")");
 
   const auto& t = e.training;
-  positive(t.global_batch, "training.global_batch");
-  positive(t.micro_batch, "training.micro_batch");
   require(t.global_batch % (t.micro_batch * p.dp) == 0,
           "training.global_batch = " + std::to_string(t.global_batch) +
               " must be divisible by training.micro_batch*parallel.dp = " + std::to_string(t.micro_batch * p.dp));

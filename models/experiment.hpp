@@ -141,6 +141,12 @@ struct Experiment {
   int layers_on_stage(int stage) const;
 };
 
+// Compact plan name, e.g. "t8p4d2m1v2": tp, pp, dp, micro-batch, and vpp when interleaved.
+std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp);
+inline std::string plan_name(const Experiment& e) {
+  return plan_name(e.parallel.tp, e.parallel.pp, e.parallel.dp, e.training.micro_batch, e.parallel.vpp);
+}
+
 std::string to_string(Norm);
 std::string to_string(Activation);
 std::string to_string(Position);
@@ -153,5 +159,7 @@ double peak_flops(const DeviceSpec&, Precision);  // FLOP/s
 
 // Checks every structural constraint; throws InputError naming the key and what is allowed.
 void validate(const Experiment&);
+void validate_model_and_system(const Experiment&);  // everything but the parallel plan
+void validate_plan(const Experiment&);              // tp, pp, dp, vpp, schedule, batch split
 
 }  // namespace parallax

@@ -12,103 +12,10 @@
 #include <utility>
 
 #include "models/presets.hpp"
+#include "models/toml_section.hpp"
 
 namespace parallax {
 namespace {
-
-// A TOML table being read: typed getters that name the full key in their errors, and a
-// finish() that rejects keys nobody asked for.
-class Section {
- public:
-  Section(const toml::table* table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
-
-  std::string key(const std::string& k) const { return prefix_.empty() ? k : prefix_ + "." + k; }
-
-  const toml::node* node(const std::string& k) {
-    known_.insert(k);
-    return table_ ? table_->get(k) : nullptr;
-  }
-  std::optional<long long> integer(const std::string& k) {
-    const toml::node* n = node(k);
-    if (!n) return std::nullopt;
-    if (!n->is_integer()) throw InputError(key(k) + " must be an integer");
-    return n->as_integer()->get();
-  }
-  std::optional<int> int32(const std::string& k) {
-    auto v = integer(k);
-    if (!v) return std::nullopt;
-    if (*v > 2147483647LL || *v < -2147483647LL) throw InputError(key(k) + " = " + std::to_string(*v) + " is out of range");
-    return static_cast<int>(*v);
-  }
-  std::optional<double> number(const std::string& k) {
-    const toml::node* n = node(k);
-    if (!n) return std::nullopt;
-    if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
-    if (!n->is_floating_point()) throw InputError(key(k) + " must be a number");
-    return n->as_floating_point()->get();
-  }
-  std::optional<bool> boolean(const std::string& k) {
-    const toml::node* n = node(k);
-    if (!n) return std::nullopt;
-    if (!n->is_boolean()) throw InputError(key(k) + " must be true or false");
-    return n->as_boolean()->get();
-  }
-  std::optional<std::string> string(const std::string& k) {
-    const toml::node* n = node(k);
-    if (!n) return std::nullopt;
-    if (!n->is_string()) throw InputError(key(k) + " must be a string");
-    return n->as_string()->get();
-  }
-  template <typename E>
-  std::optional<E> choice(const std::string& k, std::initializer_list<std::pair<const char*, E>> options) {
-    auto s = string(k);
-    if (!s) return std::nullopt;
-    std::string allowed;
-    for (const auto& [name, value] : options) {
-      if (*s == name) return value;
-      allowed += (allowed.empty() ? "\"" : ", \"") + std::string(name) + "\"";
-    }
-    throw InputError(key(k) + " = \"" + *s + "\" is not allowed (allowed: " + allowed + ")");
-  }
-  const toml::table* table(const std::string& k) {
-    const toml::node* n = node(k);
-    if (!n) return nullptr;
-    if (!n->is_table()) throw InputError(key(k) + " must be a table");
-    return n->as_table();
-  }
-  void finish() const {
-    if (!table_) return;
-    for (auto&& [k, v] : *table_) {
-      std::string name(k.str());
-      if (!known_.count(name)) {
-        std::string allowed;
-        for (const auto& n : known_) allowed += (allowed.empty() ? "" : ", ") + n;
-        throw InputError("unknown key " + key(name) + " (allowed: " + allowed + ")");
-      }
-    }
-  }
-
- private:
-  const toml::table* table_;
-  std::string prefix_;
-  std::set<std::string> known_;
-};
-
-template <typename T, typename U>
-void set_if(T& field, const std::optional<U>& v) {
-  if (v) field = static_cast<T>(*v);
-}
-
-toml::table parse_toml(const std::string& text, const std::string& source) {
-  try {
-    return toml::parse(text, source);
-  } catch (const toml::parse_error& err) {
-    std::ostringstream msg;
-    msg << source << ":" << err.source().begin.line << ":" << err.source().begin.column
-        << ": malformed TOML: " << err.description();
-    throw InputError(msg.str());
-  }
-}
 
 void read_model_fields(Section& s, ModelConfig& m) {
   set_if(m.name, s.string("name"));
@@ -352,10 +259,26 @@ void set_calibration(Calibration& c, const std::string& key, double value) {
   s.finish();
 }
 
-Experiment load_experiment_text(const std::string& text, const std::string& source,
-                                const std::vector<std::string>& overrides) {
+toml::table parse_with_overrides(const std::string& text, const std::string& source,
+                                 const std::vector<std::string>& overrides) {
   toml::table root = parse_toml(text, source);
   for (const auto& o : overrides) apply_override(root, o);
+  return root;
+}
+
+std::string read_text_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path + " is a directory, not " + what);
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open " + what);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+Experiment load_experiment_text(const std::string& text, const std::string& source,
+                                const std::vector<std::string>& overrides, bool check_plan) {
+  toml::table root = parse_with_overrides(text, source, overrides);
 
   Section top(&root, "");
   Experiment e;
@@ -385,18 +308,16 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   if (!schedule_given && e.parallel.vpp > 1) e.parallel.schedule = Schedule::interleaved;
   if (e.training.global_batch == 0) e.training.global_batch = e.training.micro_batch * e.parallel.dp;
   if (e.name.empty()) e.name = e.model.name + "-on-" + e.system.name;
-  validate(e);
+  if (check_plan)
+    validate(e);
+  else
+    validate_model_and_system(e);
   return e;
 }
 
-Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path + " is a directory, not an experiment file");
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot open the experiment file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return load_experiment_text(buffer.str(), path, overrides);
+Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides,
+                                bool check_plan) {
+  return load_experiment_text(read_text_file(path, "an experiment file"), path, overrides, check_plan);
 }
 
 }  // namespace parallax

@@ -9,9 +9,11 @@
 
 namespace parallax {
 
-Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides = {});
+// check_plan = false skips the parallel plan's checks (for `sweep`, which chooses the plan).
+Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides = {},
+                                bool check_plan = true);
 Experiment load_experiment_text(const std::string& text, const std::string& source,
-                                const std::vector<std::string>& overrides = {});
+                                const std::vector<std::string>& overrides = {}, bool check_plan = true);
 
 ModelConfig model_preset(const std::string& name);
 // One node of the system preset (gpus = gpus_per_node) unless the caller sets gpus.

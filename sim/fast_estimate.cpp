@@ -15,32 +15,25 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs) {
   const auto& p = e.parallel;
   const int P = p.pp;
   const int v = p.schedule == Schedule::interleaved ? p.vpp : 1;
-  const int V = P * v;
   const double m = e.micro_batches();
   const double overhead = e.system.calibration.pass_overhead_us * 1e-6;
   const double hop_intra = pipeline_hop_time(e, false);
-  const double hop_inter = pipeline_hop_time(e, true);
+  const double hop_inter = P > 1 ? pipeline_hop_time(e, true) : 0.0;
   auto hop = [&](int r) {  // r -> r+1 (mod P)
     return pipeline_hop_inter_node(r, p, e.system.gpus_per_node) ? hop_inter : hop_intra;
   };
-  auto fwd = [&](int vs) {
-    const double layers = static_cast<double>(e.layers_on_stage(vs % P)) / v;
-    double t = layers * costs.layer.forward.total() + overhead;
-    if (vs == 0) t += costs.embedding.forward.total();
-    if (vs == V - 1) t += costs.head.forward.total();
-    return t;
+  // One chunk's passes on rank r; the first virtual stage adds the embedding, the last the head.
+  auto chunk_forward = [&](int r) {
+    return static_cast<double>(e.layers_on_stage(r)) / v * costs.layer.forward.total() + overhead;
   };
-  auto bwd = [&](int vs) {
-    const double layers = static_cast<double>(e.layers_on_stage(vs % P)) / v;
-    double t = layers * costs.layer.backward.total() + overhead;
-    if (vs == 0) t += costs.embedding.backward.total();
-    if (vs == V - 1) t += costs.head.backward.total();
-    return t;
+  auto chunk_backward = [&](int r) {
+    return static_cast<double>(e.layers_on_stage(r)) / v * costs.layer.backward.total() + overhead;
   };
-
-  // Blocking sends after each pass (to the next virtual stage forward, the previous backward).
-  auto send_forward = [&](int vs) { return vs < V - 1 ? hop(vs % P) : 0.0; };
-  auto send_backward = [&](int vs) { return vs > 0 ? hop((vs - 1) % P) : 0.0; };
+  const double embed_f = costs.embedding.forward.total(), embed_b = costs.embedding.backward.total();
+  const double head_f = costs.head.forward.total(), head_b = costs.head.backward.total();
+  // Blocking sends: every pass sends on, except the last virtual stage's forward and the
+  // first one's backward. hop_out(r) goes to r+1, hop_in(r) is the link from r-1.
+  auto hop_in = [&](int r) { return hop((r + P - 1) % P); };
 
   double pipeline = 0;
   if (p.schedule == Schedule::gpipe || warmup_forwards(p.schedule, P, v, static_cast<int>(m), 0) >= m * v) {
@@ -48,16 +41,15 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs) {
     // makespan is one job's path plus (J - 1) times the slowest rank's time per job.
     double forward_path = 0, backward_path = 0, forward_slowest = 0, backward_slowest = 0;
     for (int r = 0; r < P; ++r) {
-      forward_path += fwd(r) + send_forward(r);
-      backward_path += bwd(r) + send_backward(r);
-      double f = 0, b = 0;
-      for (int c = 0; c < v; ++c) {
-        f += fwd(c * P + r) + send_forward(c * P + r);
-        b += bwd(c * P + r) + send_backward(c * P + r);
-      }
-      forward_slowest = std::max(forward_slowest, f / v);
-      backward_slowest = std::max(backward_slowest, b / v);
+      const double f = chunk_forward(r), b = chunk_backward(r), out = hop(r), in = hop_in(r);
+      forward_path += f + (r == 0 ? embed_f : 0.0) + (r < P - 1 || v > 1 ? out : 0.0);
+      backward_path += b + (r == 0 ? embed_b : 0.0) + (r > 0 ? in : 0.0);
+      const double fj = v * (f + out) + (r == 0 ? embed_f : 0.0) + (r == P - 1 ? head_f - out : 0.0);
+      const double bj = v * (b + in) + (r == 0 ? embed_b - in : 0.0) + (r == P - 1 ? head_b : 0.0);
+      forward_slowest = std::max(forward_slowest, fj / v);
+      backward_slowest = std::max(backward_slowest, bj / v);
     }
+    if (v == 1) backward_path += head_b, forward_path += head_f;
     pipeline = forward_path + backward_path + (m * v - 1) * (forward_slowest + backward_slowest);
   } else {
     // 1F1B steady state: every micro-batch after the first costs the slowest rank's period
@@ -65,26 +57,25 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs) {
     // rank fills and drains the pipeline, and the other chunks add their share once.
     double period = 0, fill = 0;
     for (int r = 0; r < P; ++r) {
-      double t = 0;
-      for (int c = 0; c < v; ++c) {
-        const int vs = c * P + r;
-        t += fwd(vs) + bwd(vs) + send_forward(vs) + send_backward(vs);
-      }
+      const double f = chunk_forward(r), b = chunk_backward(r), out = hop(r), in = hop_in(r);
+      double t = v * (f + b + out + in);
+      if (r == 0) t += embed_f + embed_b - in;
+      if (r == P - 1) t += head_f + head_b - out;
       period = std::max(period, t);
-      fill += fwd(r) + bwd(r) + (r < P - 1 ? 2 * hop(r) : 0.0);
+      fill += f + b + (r < P - 1 ? 2 * out : 0.0);
     }
+    fill += embed_f + embed_b + (v == 1 ? head_f + head_b : 0.0);
     pipeline = (m - 1) * period + fill + (v - 1) * period / v;
   }
 
-  // Rank r's last backward ends before rank 0's by the drain behind it.
+  // Rank r's last backward (chunk 0) ends before rank 0's by the drain behind it.
   auto finish = [&](int r) {
     double t = pipeline;
-    for (int j = 0; j < r; ++j) t -= bwd(j) + (j > 0 ? hop(j - 1) : 0.0);
+    for (int j = 0; j < r; ++j) t -= chunk_backward(j) + (j == 0 ? embed_b : 0.0) + (j > 0 ? hop(j - 1) : 0.0);
     return t;
   };
   auto tail = [&](int r) {
-    double last_backward = 0;
-    for (int c = 0; c < v; ++c) last_backward += bwd(c * P + r);
+    double last_backward = v * chunk_backward(r) + (r == 0 ? embed_b : 0.0) + (r == P - 1 ? head_b : 0.0);
     return exposed_data_parallel_time(e, r, last_backward) + optimizer_time(e, r);
   };
   double total = finish(0) + tail(0);

@@ -10,6 +10,7 @@
 
 #include "models/experiment.hpp"
 #include "sim/predict.hpp"
+#include "sim/sweep.hpp"
 
 namespace parallax::results {
 
@@ -63,5 +64,9 @@ std::string utc_now();  // ISO 8601, seconds, "Z"
 // Adds a predicted run: attributes, iterations (one row), phases and timeline per pipeline
 // stage, ranks, and memory per stage. Returns the run id.
 std::string add_predicted_run(const std::string& path, const Experiment& e, const sim::Prediction& p);
+
+// Adds /sweeps/<id>/configs (one row per plan that reached the memory check) with the
+// base experiment and the counts as attributes. Returns the sweep id.
+std::string add_sweep(const std::string& path, const Experiment& base, const sim::SweepResult& sweep);
 
 }  // namespace parallax::results

@@ -1,0 +1,95 @@
+#include "models/sweep_spec.hpp"
+
+#include "models/toml_section.hpp"
+
+namespace parallax {
+
+namespace {
+
+std::vector<int> ints(Section& s, const std::string& key, long long minimum) {
+  std::vector<int> out;
+  const auto values = s.list<long long>(key);
+  for (long long v : *values) {
+    if (v < minimum || v > 1000000000LL)
+      throw InputError(s.key(key) + " = " + std::to_string(v) + " is not allowed (values from " +
+                       std::to_string(minimum) + ")");
+    out.push_back(static_cast<int>(v));
+  }
+  return out;
+}
+
+template <typename E>
+std::vector<E> choices(Section& s, const std::string& key, std::initializer_list<std::pair<const char*, E>> options) {
+  std::vector<E> out;
+  const auto names = s.list<std::string>(key);
+  for (const auto& name : *names) {
+    bool found = false;
+    std::string allowed;
+    for (const auto& [n, value] : options) {
+      if (name == n) {
+        out.push_back(value);
+        found = true;
+      }
+      allowed += (allowed.empty() ? "\"" : ", \"") + std::string(n) + "\"";
+    }
+    if (!found) throw InputError(s.key(key) + " = \"" + name + "\" is not allowed (allowed: " + allowed + ")");
+  }
+  return out;
+}
+
+void check_each(const std::optional<std::vector<int>>& values, const std::string& key, int divides,
+                const std::string& what) {
+  if (!values) return;
+  for (int v : *values)
+    if (divides % v != 0)
+      throw InputError("sweep." + key + " = " + std::to_string(v) + " does not divide " + what + " = " +
+                       std::to_string(divides) + ": no plan can use it");
+}
+
+}  // namespace
+
+SweepSpec load_sweep_spec_text(const std::string& text, const std::string& source,
+                               const std::vector<std::string>& overrides, const Experiment& base) {
+  const toml::table root = parse_with_overrides(text, source, overrides);
+  Section top(&root, "");
+  Section s(top.table("sweep"), "sweep");
+  SweepSpec spec;
+  if (s.node("gpus")) spec.gpus = ints(s, "gpus", 1);
+  if (s.node("tp")) spec.tp = ints(s, "tp", 1);
+  if (s.node("pp")) spec.pp = ints(s, "pp", 1);
+  if (s.node("dp")) spec.dp = ints(s, "dp", 1);
+  if (s.node("micro_batch")) spec.micro_batch = ints(s, "micro_batch", 1);
+  if (s.node("vpp")) spec.vpp = ints(s, "vpp", 1);
+  if (s.node("schedule"))
+    spec.schedule = choices<Schedule>(s, "schedule", {{"gpipe", Schedule::gpipe},
+                                                      {"1f1b", Schedule::one_f_one_b},
+                                                      {"interleaved-1f1b", Schedule::interleaved}});
+  if (s.node("recompute"))
+    spec.recompute = choices<Recompute>(s, "recompute", {{"none", Recompute::none},
+                                                         {"selective", Recompute::selective},
+                                                         {"full", Recompute::full}});
+  if (s.node("sequence_parallel")) spec.sequence_parallel = s.list<bool>("sequence_parallel");
+  if (s.node("distributed_optimizer")) spec.distributed_optimizer = s.list<bool>("distributed_optimizer");
+  if (auto b = s.boolean("tp_across_nodes")) spec.tp_across_nodes = *b;
+  s.finish();
+
+  // Values that no plan of this model can use.
+  check_each(spec.tp, "tp", base.model.heads, "model.heads");
+  check_each(spec.pp, "pp", base.model.layers, "model.layers");
+  check_each(spec.micro_batch, "micro_batch", base.training.global_batch, "training.global_batch");
+  check_each(spec.dp, "dp", base.training.global_batch, "training.global_batch");
+  if (spec.tp && !spec.tp_across_nodes)
+    for (int tp : *spec.tp)
+      if (tp > base.system.gpus_per_node)
+        throw InputError("sweep.tp = " + std::to_string(tp) + " spans nodes of " +
+                         std::to_string(base.system.gpus_per_node) + " devices (set sweep.tp_across_nodes = true to allow)");
+  if (spec.gpus.empty()) spec.gpus = {base.system.gpus};
+  return spec;
+}
+
+SweepSpec load_sweep_spec_file(const std::string& path, const std::vector<std::string>& overrides,
+                               const Experiment& base) {
+  return load_sweep_spec_text(read_text_file(path, "an experiment file"), path, overrides, base);
+}
+
+}  // namespace parallax

@@ -1,0 +1,28 @@
+// The `[sweep]` section of the experiment file (contract §1): every key is a list of
+// candidates, a key left out means every valid value.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/experiment.hpp"
+
+namespace parallax {
+
+struct SweepSpec {
+  std::vector<int> gpus;  // device counts; empty = the experiment's system.gpus
+  std::optional<std::vector<int>> tp, pp, dp, micro_batch, vpp;
+  std::optional<std::vector<Schedule>> schedule;
+  std::optional<std::vector<Recompute>> recompute;
+  std::optional<std::vector<bool>> sequence_parallel, distributed_optimizer;
+  bool tp_across_nodes = false;  // let tp exceed a node (default: tp within one node)
+};
+
+// Reads [sweep] from the experiment file (with --set overrides) and checks each listed value
+// against the model: InputError names the key and value when no plan could use it.
+SweepSpec load_sweep_spec_file(const std::string& path, const std::vector<std::string>& overrides,
+                               const Experiment& base);
+SweepSpec load_sweep_spec_text(const std::string& text, const std::string& source,
+                               const std::vector<std::string>& overrides, const Experiment& base);
+
+}  // namespace parallax

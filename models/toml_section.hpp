@@ -1,0 +1,143 @@
+// Reading TOML tables with errors that name the full key: typed getters, enumerations,
+// and a check that rejects keys nobody asked for. Used by the experiment and sweep readers.
+#pragma once
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <toml++/toml.h>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "models/experiment.hpp"
+
+namespace parallax {
+
+// A TOML table being read: typed getters that name the full key in their errors, and a
+// finish() that rejects keys nobody asked for.
+class Section {
+ public:
+  Section(const toml::table* table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
+
+  std::string key(const std::string& k) const { return prefix_.empty() ? k : prefix_ + "." + k; }
+
+  const toml::node* node(const std::string& k) {
+    known_.insert(k);
+    return table_ ? table_->get(k) : nullptr;
+  }
+  std::optional<long long> integer(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (!n->is_integer()) throw InputError(key(k) + " must be an integer");
+    return n->as_integer()->get();
+  }
+  std::optional<int> int32(const std::string& k) {
+    auto v = integer(k);
+    if (!v) return std::nullopt;
+    if (*v > 2147483647LL || *v < -2147483647LL) throw InputError(key(k) + " = " + std::to_string(*v) + " is out of range");
+    return static_cast<int>(*v);
+  }
+  std::optional<double> number(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
+    if (!n->is_floating_point()) throw InputError(key(k) + " must be a number");
+    return n->as_floating_point()->get();
+  }
+  std::optional<bool> boolean(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) throw InputError(key(k) + " must be true or false");
+    return n->as_boolean()->get();
+  }
+  std::optional<std::string> string(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    if (!n->is_string()) throw InputError(key(k) + " must be a string");
+    return n->as_string()->get();
+  }
+  template <typename E>
+  std::optional<E> choice(const std::string& k, std::initializer_list<std::pair<const char*, E>> options) {
+    auto s = string(k);
+    if (!s) return std::nullopt;
+    std::string allowed;
+    for (const auto& [name, value] : options) {
+      if (*s == name) return value;
+      allowed += (allowed.empty() ? "\"" : ", \"") + std::string(name) + "\"";
+    }
+    throw InputError(key(k) + " = \"" + *s + "\" is not allowed (allowed: " + allowed + ")");
+  }
+  // A list of values of one kind; a single value is taken as a list of one.
+  template <typename T>
+  std::optional<std::vector<T>> list(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return std::nullopt;
+    std::vector<T> out;
+    auto take = [&](const toml::node& item) {
+      auto v = item.value<T>();
+      if (!v || (std::is_same_v<T, long long> && !item.is_integer()))
+        throw InputError(key(k) + " must hold " + kind_name<T>());
+      out.push_back(*v);
+    };
+    if (const toml::array* a = n->as_array()) {
+      if (a->empty()) throw InputError(key(k) + " is an empty list (leave the key out for every valid value)");
+      for (const auto& item : *a) take(item);
+    } else {
+      take(*n);
+    }
+    return out;
+  }
+  const toml::table* table(const std::string& k) {
+    const toml::node* n = node(k);
+    if (!n) return nullptr;
+    if (!n->is_table()) throw InputError(key(k) + " must be a table");
+    return n->as_table();
+  }
+  void finish() const {
+    if (!table_) return;
+    for (auto&& [k, v] : *table_) {
+      std::string name(k.str());
+      if (!known_.count(name)) {
+        std::string allowed;
+        for (const auto& n : known_) allowed += (allowed.empty() ? "" : ", ") + n;
+        throw InputError("unknown key " + key(name) + " (allowed: " + allowed + ")");
+      }
+    }
+  }
+
+ private:
+  template <typename T>
+  static const char* kind_name() {
+    if constexpr (std::is_same_v<T, long long>) return "integers";
+    else if constexpr (std::is_same_v<T, bool>) return "true/false values";
+    else return "strings";
+  }
+  const toml::table* table_;
+  std::string prefix_;
+  std::set<std::string> known_;
+};
+
+template <typename T, typename U>
+inline void set_if(T& field, const std::optional<U>& v) {
+  if (v) field = static_cast<T>(*v);
+}
+
+inline toml::table parse_toml(const std::string& text, const std::string& source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& err) {
+    std::ostringstream msg;
+    msg << source << ":" << err.source().begin.line << ":" << err.source().begin.column
+        << ": malformed TOML: " << err.description();
+    throw InputError(msg.str());
+  }
+}
+
+// The experiment file's table with `--set section.key=value` overrides applied.
+toml::table parse_with_overrides(const std::string& text, const std::string& source,
+                                 const std::vector<std::string>& overrides);
+std::string read_text_file(const std::string& path, const std::string& what);
+
+}  // namespace parallax

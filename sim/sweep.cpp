@@ -1,0 +1,236 @@
+#include "sim/sweep.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "sim/fast_estimate.hpp"
+#include "sim/flops.hpp"
+
+namespace parallax::sim {
+
+const char* to_string(RejectReason r) {
+  switch (r) {
+    case RejectReason::none: return "";
+    case RejectReason::divisibility: return "divisibility";
+    case RejectReason::schedule: return "schedule";
+    case RejectReason::batch: return "batch";
+    case RejectReason::memory: return "memory";
+  }
+  return "?";
+}
+
+std::string plan_name(const PlanRecord& p) { return parallax::plan_name(p.tp, p.pp, p.dp, p.micro_batch, p.vpp); }
+
+Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
+  Experiment e = base;
+  e.system.gpus = plan.gpus;
+  e.parallel.tp = plan.tp;
+  e.parallel.pp = plan.pp;
+  e.parallel.dp = plan.dp;
+  e.parallel.vpp = plan.vpp;
+  e.parallel.schedule = plan.schedule;
+  e.parallel.sequence_parallel = plan.sequence_parallel;
+  e.parallel.distributed_optimizer = plan.distributed_optimizer;
+  e.parallel.stage_layers.clear();
+  e.training.micro_batch = plan.micro_batch;
+  e.training.recompute = plan.recompute;
+  return e;
+}
+
+namespace {
+
+std::vector<int> divisors(int n) {
+  std::vector<int> out;
+  for (int d = 1; d <= n; ++d)
+    if (n % d == 0) out.push_back(d);
+  return out;
+}
+
+template <typename T>
+std::vector<T> listed_or(const std::optional<std::vector<T>>& listed, std::vector<T> every) {
+  return listed ? *listed : every;
+}
+
+// Counters of one worker thread.
+struct Tally {
+  long long evaluated = 0, feasible = 0;
+  long long rejected[5] = {0, 0, 0, 0, 0};
+  std::vector<PlanRecord> plans;
+  void reject(RejectReason r, long long n) {
+    rejected[static_cast<int>(r)] += n;
+    evaluated += n;
+  }
+};
+
+// Enumerates (and, with `tally`, evaluates) the plans of one (gpus, tp, pp) work item.
+class ItemSweep {
+ public:
+  ItemSweep(const Experiment& base, const SweepSpec& spec, SweepProgress* progress)
+      : base_(base), spec_(spec), e_(base), progress_(progress) {}
+
+  // How many candidates the inner knobs that are listed multiply a rejection by (a knob left
+  // free has no candidates of its own until the outer ones are valid).
+  long long listed_inner(bool from_micro_batch) const {
+    long long n = 1;
+    if (from_micro_batch && spec_.micro_batch) n *= static_cast<long long>(spec_.micro_batch->size());
+    if (spec_.vpp) n *= static_cast<long long>(spec_.vpp->size());
+    if (spec_.schedule) n *= static_cast<long long>(spec_.schedule->size());
+    if (spec_.recompute) n *= static_cast<long long>(spec_.recompute->size());
+    if (spec_.sequence_parallel) n *= static_cast<long long>(spec_.sequence_parallel->size());
+    if (spec_.distributed_optimizer) n *= static_cast<long long>(spec_.distributed_optimizer->size());
+    return n;
+  }
+
+  void run(int gpus, int tp, int pp, Tally& tally) {
+    const auto& m = base_.model;
+    const int gpn = base_.system.gpus_per_node;
+    const long long all_inner = listed_inner(true);
+    if (gpus % (tp * pp) != 0 || m.layers % pp != 0 || m.heads % tp != 0 ||
+        !(m.kv_heads % tp == 0 || tp % m.kv_heads == 0) ||
+        (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
+      return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
+    const int dp = gpus / (tp * pp);
+    if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), dp) == spec_.dp->end()) return;
+    const int global = base_.training.global_batch;
+    if (global % dp != 0) return tally.reject(RejectReason::batch, all_inner), tick(all_inner);
+    const int per_replica = global / dp;
+
+    e_.system.gpus = gpus;
+    e_.parallel.tp = tp;
+    e_.parallel.pp = pp;
+    e_.parallel.dp = dp;
+    const int per_stage = m.layers / pp;
+    std::vector<int> vpps{1};
+    if (pp > 1)
+      for (int v = 2; v <= per_stage; ++v)
+        if (per_stage % v == 0) vpps.push_back(v);
+    vpps = listed_or(spec_.vpp, vpps);
+    const auto sps = listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
+    const auto opts = listed_or(spec_.distributed_optimizer, dp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
+    const auto recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});
+    const auto mbs = listed_or(spec_.micro_batch, divisors(per_replica));
+    const double device_bytes = base_.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;
+
+    for (int mb : mbs) {
+      const long long inner = listed_inner(false);
+      if (per_replica % mb != 0) {
+        tally.reject(RejectReason::batch, inner);
+        tick(inner);
+        continue;
+      }
+      const int micro_batches = per_replica / mb;
+      e_.training.micro_batch = mb;
+      for (bool sp : sps)
+        for (Recompute rec : recs) {
+          e_.parallel.sequence_parallel = sp;
+          e_.training.recompute = rec;
+          const LayerCosts costs = layer_costs(e_);
+          for (int v : vpps) {
+            std::vector<Schedule> scheds = v == 1 ? std::vector<Schedule>{Schedule::one_f_one_b, Schedule::gpipe}
+                                                  : std::vector<Schedule>{Schedule::interleaved};
+            scheds = listed_or(spec_.schedule, scheds);
+            for (Schedule sched : scheds)
+              for (bool opt : opts) {
+                PlanRecord plan{gpus, tp, pp, dp, v, mb, sched, rec, sp, opt};
+                tick(1);
+                ++tally.evaluated;
+                if (per_stage % v != 0) {
+                  ++tally.rejected[static_cast<int>(RejectReason::divisibility)];
+                  continue;
+                }
+                if ((sched == Schedule::interleaved) != (v > 1) || (sched == Schedule::interleaved && pp < 2)) {
+                  ++tally.rejected[static_cast<int>(RejectReason::schedule)];
+                  continue;
+                }
+                if (sched == Schedule::interleaved && micro_batches < pp) {
+                  ++tally.rejected[static_cast<int>(RejectReason::batch)];
+                  continue;
+                }
+                e_.parallel.vpp = v;
+                e_.parallel.schedule = sched;
+                e_.parallel.distributed_optimizer = opt;
+                plan.peak_memory_bytes = fast_peak_memory(e_);
+                if (plan.peak_memory_bytes > device_bytes) {
+                  plan.reject = RejectReason::memory;
+                  ++tally.rejected[static_cast<int>(RejectReason::memory)];
+                  tally.plans.push_back(plan);
+                  continue;
+                }
+                plan.iteration_time_s = fast_iteration_time(e_, costs);
+                plan.tokens_per_s = static_cast<double>(global) * m.seq_len / plan.iteration_time_s;
+                plan.mfu = model_flops(e_) / (plan.iteration_time_s * gpus) /
+                           peak_flops(base_.system.device, base_.training.precision);
+                ++tally.feasible;
+                tally.plans.push_back(plan);
+              }
+          }
+        }
+    }
+  }
+
+ private:
+  void tick(long long n) {
+    if (progress_) progress_->evaluated.fetch_add(n, std::memory_order_relaxed);
+  }
+  const Experiment& base_;
+  const SweepSpec& spec_;
+  Experiment e_;  // the plan being evaluated: the base with the knobs set in place
+  SweepProgress* progress_;
+};
+
+struct WorkItem {
+  int gpus, tp, pp;
+};
+
+std::vector<WorkItem> work_items(const Experiment& base, const SweepSpec& spec) {
+  std::vector<int> tps;
+  for (int tp : divisors(base.model.heads))
+    if (spec.tp_across_nodes || (tp <= base.system.gpus_per_node && base.system.gpus_per_node % tp == 0))
+      tps.push_back(tp);
+  const auto tp_list = listed_or(spec.tp, tps);
+  const auto pp_list = listed_or(spec.pp, divisors(base.model.layers));
+  std::vector<WorkItem> items;
+  for (int gpus : spec.gpus)
+    for (int tp : tp_list)
+      for (int pp : pp_list)
+        // Free knobs only take values that can fit the device count.
+        if (spec.tp || spec.pp || gpus % (tp * pp) == 0) items.push_back({gpus, tp, pp});
+  return items;
+}
+
+}  // namespace
+
+SweepResult run_sweep(const Experiment& base, const SweepSpec& spec, const SweepOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<WorkItem> items = work_items(base, spec);
+  int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(1, items.size()))));
+  if (options.progress) options.progress->items_total = static_cast<long long>(items.size());
+  std::vector<Tally> tallies(items.size());  // one per item: plans merge in enumeration order
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    ItemSweep sweep(base, spec, options.progress);
+    for (size_t i = next++; i < items.size(); i = next++) {
+      sweep.run(items[i].gpus, items[i].tp, items[i].pp, tallies[i]);
+      if (options.progress) ++options.progress->items_done;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+
+  SweepResult out;
+  for (auto& t : tallies) {
+    out.evaluated += t.evaluated;
+    out.feasible += t.feasible;
+    for (int r = 1; r < 5; ++r)
+      if (t.rejected[r]) out.rejected[to_string(static_cast<RejectReason>(r))] += t.rejected[r];
+    out.plans.insert(out.plans.end(), t.plans.begin(), t.plans.end());
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace parallax::sim
