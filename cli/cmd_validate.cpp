@@ -51,7 +51,13 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
   }
   nlohmann::json sources = nlohmann::json::object();
   for (const auto& [name, s] : r.time_by_source) sources[name] = stats_json(s);
+  nlohmann::json rankings = nlohmann::json::array();
+  for (const auto& g : r.rankings)
+    rankings.push_back({{"group", g.group}, {"rows", g.rows}, {"pairs", g.pairs}, {"kendall_tau", g.kendall_tau},
+                        {"regret_pct", g.regret_pct}, {"predicted_best", g.predicted_best},
+                        {"measured_best", g.measured_best}});
   return {{"rows", rows},
+          {"rankings", rankings},
           {"time", stats_json(r.time)},
           {"time_by_source", sources},
           {"memory", stats_json(r.memory)},
@@ -93,6 +99,13 @@ void print_report(const sim::ValidationReport& r) {
   std::printf("memory (measured rows)             %4d   %8.2f %%   %8.2f %%\n", r.memory.rows, r.memory.mean_abs_pct,
               r.memory.max_abs_pct);
   std::printf("OOM rows predicted not to fit      %d of %d\n", r.oom_predicted, r.oom_rows);
+  if (!r.rankings.empty()) {
+    std::printf("\nranking within real sweeps (tau over pairs measured > 5 %% apart)\n");
+    std::printf("  %-70s %4s %5s %7s %8s  %s\n", "group", "rows", "pairs", "tau", "regret", "best (predicted/measured)");
+    for (const auto& g : r.rankings)
+      std::printf("  %-70.70s %4d %5d %7.2f %7.1f%%  %s/%s\n", g.group.c_str(), g.rows, g.pairs, g.kendall_tau,
+                  g.regret_pct, g.predicted_best.c_str(), g.measured_best.c_str());
+  }
   std::printf("skipped rows                       %d\n", r.skipped);
 }
 

@@ -180,7 +180,7 @@ ValidationRow check_row(const std::map<std::string, std::string>& row, const std
   p.overlap_grad_reduce = !has(framework, "DeepSpeed");
   p.overlap_param_gather = has(framework, "--overlap-param-gather");
   p.tp_comm_overlap = has(framework, "--tp-comm-overlap");
-  p.pipeline_scatter_gather = !has(framework, "DeepSpeed");  // DeepSpeed's pipe engine sends whole activations
+  p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
   e.training.gradient_accumulation_fusion = !has(framework, "DeepSpeed");
   e.training.flash_attention = mcore;
   if (m.layers % p.pp != 0) {
@@ -248,6 +248,59 @@ CalibrationOverride parse_calibration_override(const std::string& arg) {
   return o;
 }
 
+double kendall_tau(const std::vector<double>& a, const std::vector<double>& b, double min_relative_gap, int* pairs) {
+  int concordant = 0, discordant = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t j = i + 1; j < a.size(); ++j) {
+      if (std::fabs(b[i] - b[j]) <= min_relative_gap * std::max(std::fabs(b[i]), std::fabs(b[j]))) continue;
+      const double s = (a[i] - a[j]) * (b[i] - b[j]);
+      if (s > 0) ++concordant;
+      else if (s < 0) ++discordant;
+    }
+  if (pairs) *pairs = concordant + discordant;
+  return concordant + discordant > 0 ? static_cast<double>(concordant - discordant) / (concordant + discordant) : 0.0;
+}
+
+namespace {
+std::vector<RankingStats> rank_sweep_groups(const std::vector<ValidationRow>& rows) {
+  std::map<std::string, std::vector<const ValidationRow*>> groups;
+  std::vector<std::string> order;
+  for (const auto& r : rows) {
+    if (!r.skipped.empty() || !r.published_time_s) continue;
+    const auto& e = r.experiment;
+    const auto& m = e.model;
+    const std::string key = r.source + ": L" + std::to_string(m.layers) + " h" + std::to_string(m.hidden) + " a" +
+                            std::to_string(m.heads) + " on " + std::to_string(e.system.gpus) + " " +
+                            e.system.device.name + ", batch " + std::to_string(e.training.global_batch) + ", " +
+                            to_string(e.training.precision);
+    if (!groups.count(key)) order.push_back(key);
+    groups[key].push_back(&r);
+  }
+  std::vector<RankingStats> out;
+  for (const auto& key : order) {
+    const auto& g = groups[key];
+    if (g.size() < 4) continue;
+    // Same tokens per iteration within a group: throughput is the inverse of the time.
+    std::vector<double> predicted, measured;
+    for (const auto* r : g) {
+      predicted.push_back(1.0 / r->predicted_time_s);
+      measured.push_back(1.0 / *r->published_time_s);
+    }
+    RankingStats s;
+    s.group = key;
+    s.rows = static_cast<int>(g.size());
+    s.kendall_tau = kendall_tau(predicted, measured, 0.05, &s.pairs);
+    const size_t pbest = std::max_element(predicted.begin(), predicted.end()) - predicted.begin();
+    const size_t mbest = std::max_element(measured.begin(), measured.end()) - measured.begin();
+    s.regret_pct = 100.0 * (measured[mbest] - measured[pbest]) / measured[mbest];
+    s.predicted_best = g[pbest]->row_id;
+    s.measured_best = g[mbest]->row_id;
+    out.push_back(s);
+  }
+  return out;
+}
+}  // namespace
+
 ValidationReport validate_runs(const CsvTable& table, const std::vector<CalibrationOverride>& overrides) {
   for (const char* column : {"row_id", "source_id", "layers", "hidden", "heads", "seq_len", "vocab", "gpu", "num_gpus",
                              "tp", "pp", "dp", "global_batch", "iteration_time_s_reported", "iteration_time_s_derived"})
@@ -272,6 +325,7 @@ ValidationReport validate_runs(const CsvTable& table, const std::vector<Calibrat
     report.rows.push_back(std::move(r));
   }
   for (const auto& s : order) report.time_by_source.emplace_back(s, by_source[s]);
+  report.rankings = rank_sweep_groups(report.rows);
   return report;
 }
 

@@ -30,6 +30,19 @@ struct ValidationRow {
   std::optional<double> memory_error_pct() const;
 };
 
+// Ranking quality on one real sweep (rows of one source with the same model, machine, device
+// count and global batch, different plans): Kendall's tau between predicted and measured
+// throughput over the pairs whose measured throughputs differ by more than 5 %, and the
+// measured throughput lost by picking the predicted-best plan instead of the measured best.
+struct RankingStats {
+  std::string group;
+  int rows = 0;
+  int pairs = 0;  // pairs counted in tau
+  double kendall_tau = 0;
+  double regret_pct = 0;
+  std::string predicted_best, measured_best;  // row ids
+};
+
 struct ErrorStats {
   int rows = 0;
   double mean_abs_pct = 0, max_abs_pct = 0;
@@ -41,7 +54,11 @@ struct ValidationReport {
   int oom_rows = 0, oom_predicted = 0;
   int skipped = 0;
   std::vector<std::pair<std::string, ErrorStats>> time_by_source;
+  std::vector<RankingStats> rankings;  // sweep groups of at least 4 rows
 };
+
+// tau over pairs (a_i, b_i) whose b values differ by more than `min_relative_gap`.
+double kendall_tau(const std::vector<double>& a, const std::vector<double>& b, double min_relative_gap, int* pairs);
 
 // A calibration constant replaced for every row on `system` ("*" for all): SYSTEM.KEY=VALUE.
 struct CalibrationOverride {
