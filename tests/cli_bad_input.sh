@@ -39,6 +39,14 @@ expect "--format" predict $good --format yaml
 expect "not an HDF5 file" predict $good --out $good
 expect "no column" validate $good
 expect "SYSTEM.KEY=VALUE" validate ../experiments/validation/published_runs.csv --set gemm_efficiency
+sweep=../experiments/sweep-gpt3-512.toml
+expect "sweep.tp is an empty list" sweep $sweep --set 'sweep.tp=[]'
+expect "sweep.tp = 5 does not divide model.heads" sweep $sweep --set 'sweep.tp=[5]'
+expect "unknown key sweep.colour" sweep $sweep --set 'sweep.colour=[1]'
+expect "sweep.schedule = \"zigzag\" is not allowed" sweep $sweep --set 'sweep.schedule=["zigzag"]'
+expect "sweep.micro_batch = 0 is not allowed" sweep $sweep --set 'sweep.micro_batch=[0]'
+expect "spans nodes" sweep $sweep --set 'sweep.tp=[16]' --set model.heads=96
+expect "sweep.recompute must hold strings" sweep $sweep --set 'sweep.recompute=[1]'
 [[ -e $tmp/out.h5 || -e $good.tmp ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
 echo "$fails failed"
 exit $((fails > 0))

@@ -69,5 +69,29 @@ with tempfile.TemporaryDirectory() as tmp:
         check(np.all(tl["start_s"] >= 0), "timeline starts are non-negative")
         check(json.loads(run.attrs["config_json"])["parallel"]["tp"] == j["config"]["parallel"]["tp"], "config_json")
 
+    # sweep: JSON summary, CSV and HDF5 configs table hold the same plans
+    sweep_toml = os.path.join(os.path.dirname(example), "sweep-gpt3-512.toml")
+    csv_path = os.path.join(tmp, "plans.csv")
+    res = subprocess.run([parallax, "sweep", sweep_toml, "--set", "sweep.gpus=[256,512]", "--format", "json",
+                          "--csv", csv_path, "--out", out, "--quiet", "--top", "3"],
+                         capture_output=True, text=True, check=True)
+    s = json.loads(res.stdout)
+    for key in ["evaluated", "feasible", "rejected", "seconds", "plans_per_second", "top"]:
+        check(key in s, f"sweep json has {key}")
+    check(s["evaluated"] == s["feasible"] + sum(s["rejected"].values()), "evaluated = feasible + rejected")
+    check(len(s["top"]) == 6, "top 3 per device count")
+    for plan in s["top"]:
+        for key in ["gpus", "tp", "pp", "dp", "vpp", "schedule", "micro_batch", "recompute", "sequence_parallel",
+                    "distributed_optimizer", "fits", "iteration_time_s", "tokens_per_s", "mfu", "peak_memory_bytes"]:
+            check(key in plan, f"sweep plan has {key}")
+    lines = open(csv_path).read().splitlines()
+    with h5py.File(out, "r") as f:
+        sweeps = list(f["sweeps"])
+        check(len(sweeps) == 1, "one sweep in the results file")
+        configs = f["sweeps"][sweeps[0]]["configs"][:]
+        check(len(configs) == len(lines) - 1, "configs rows = CSV rows")
+        check(int(np.sum(configs["fits"])) == s["feasible"], "configs fits = feasible")
+        check(len(list(f["runs"])) == 2, "the sweep kept the runs")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -1,0 +1,171 @@
+// The sweep: constraint handling, rejection counts by hand, the closed form against the event
+// simulation, and the top plan against brute force.
+#define BOOST_TEST_MODULE sweep
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <random>
+
+#include "models/toml_reader.hpp"
+#include "sim/fast_estimate.hpp"
+#include "sim/predict.hpp"
+#include "sim/sweep.hpp"
+#include "sim/sweep_report.hpp"
+
+using namespace parallax;
+using namespace parallax::sim;
+
+namespace {
+Experiment base(const char* model, const char* system, int gpus, int global_batch) {
+  Experiment e;
+  e.model = model_preset(model);
+  e.system = system_preset(system);
+  e.system.gpus = gpus;
+  e.training.global_batch = global_batch;
+  e.training.precision = Precision::bf16;
+  return e;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(rejection_counts_on_a_hand_countable_space) {
+  // tiny-gpt (2 layers, 4 heads) on 4 devices, global batch 4.
+  // tp {1,2,4} x pp {1,2} x micro_batch {1,2,4} x vpp {1,2} x schedule {1f1b, interleaved}: 72 plans.
+  //  - (tp 4, pp 2) needs 8 devices: 12 plans, divisibility.
+  //  - per-replica batch 4/dp is 1, 2, 2, 4, 4 for (tp,pp) = (1,1), (1,2), (2,1), (2,2), (4,1):
+  //    micro-batches that do not divide it: 2 + 1 + 1 = 4 values x 4 = 16 plans, batch.
+  //  - 11 (tp, pp, micro_batch) remain. With pp 1 (6 of them): vpp 1 + 1f1b runs; interleaved
+  //    with vpp 1, 1f1b with vpp 2, and interleaved with pp 1 are schedule errors (18).
+  //    With pp 2 (5 of them): 1 layer per stage, so vpp 2 is divisibility (10); vpp 1 +
+  //    interleaved is a schedule error (5); vpp 1 + 1f1b runs.
+  //  => 11 timed, 23 schedule, 12 + 10 = 22 divisibility, 16 batch.
+  const Experiment e = base("tiny-gpt", "dgx-a100-80g", 4, 4);
+  SweepSpec spec;
+  spec.gpus = {4};
+  spec.tp = std::vector<int>{1, 2, 4};
+  spec.pp = std::vector<int>{1, 2};
+  spec.micro_batch = std::vector<int>{1, 2, 4};
+  spec.vpp = std::vector<int>{1, 2};
+  spec.schedule = std::vector<Schedule>{Schedule::one_f_one_b, Schedule::interleaved};
+  spec.recompute = std::vector<Recompute>{Recompute::none};
+  spec.sequence_parallel = std::vector<bool>{false};
+  spec.distributed_optimizer = std::vector<bool>{false};
+  for (int threads : {1, 2}) {
+    const SweepResult r = run_sweep(e, spec, {threads, nullptr});
+    BOOST_TEST(r.evaluated == 72);
+    BOOST_TEST(r.feasible == 11);
+    BOOST_TEST(r.rejected.at("schedule") == 23);
+    BOOST_TEST(r.rejected.at("divisibility") == 22);
+    BOOST_TEST(r.rejected.at("batch") == 16);
+    BOOST_TEST(r.rejected.count("memory") == 0u);
+    BOOST_TEST(r.plans.size() == 11u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(no_invalid_plan_is_timed_or_reported) {
+  const Experiment e = base("gpt3-175b", "dgx-a100-80g", 256, 512);
+  SweepSpec spec;
+  spec.gpus = {128, 256};
+  const SweepResult r = run_sweep(e, spec, {2, nullptr});
+  BOOST_TEST(r.feasible > 0);
+  long long memory = 0;
+  for (const auto& plan : r.plans) {
+    const Experiment pe = plan_experiment(e, plan);
+    BOOST_CHECK_NO_THROW(validate(pe));
+    if (!plan.fits()) {
+      BOOST_TEST((plan.reject == RejectReason::memory));
+      ++memory;
+      BOOST_TEST(plan.iteration_time_s == 0.0);
+    } else {
+      BOOST_TEST(plan.peak_memory_bytes <= e.system.device.memory_gib * 1073741824.0);
+      BOOST_TEST(plan.iteration_time_s > 0.0);
+    }
+  }
+  BOOST_TEST(memory == r.rejected.at("memory"));
+  for (int gpus : spec.gpus)
+    for (const auto& ranked : top_plans(e, r, gpus, 5)) {
+      BOOST_TEST(ranked.prediction.fits);
+      BOOST_TEST(ranked.plan.gpus == gpus);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(top_plan_matches_brute_force_event_simulation) {
+  const Experiment e = base("megatron-22b", "dgx-a100-80g", 32, 64);
+  SweepSpec spec;
+  spec.gpus = {32};
+  const SweepResult r = run_sweep(e, spec, {2, nullptr});
+  double best = 1e300;
+  for (const auto& plan : r.plans) {
+    if (!plan.fits()) continue;
+    const Prediction p = predict(plan_experiment(e, plan));
+    if (p.fits) best = std::min(best, p.iteration_time_s);
+  }
+  const auto top = top_plans(e, r, 32, 5);
+  BOOST_TEST_REQUIRE(!top.empty());
+  BOOST_TEST(top.front().prediction.iteration_time_s == best, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
+  // Random plans on DGX A100 and H100. The closed form is exact-to-rounding for most; the
+  // worst are interleaved plans with as many micro-batches as stages (docs/cost-model.md).
+  std::mt19937 rng(7);
+  const char* models[] = {"gpt3-175b", "megatron-22b", "llama3-8b", "llama3-70b", "gpt2-1.5b", "megatron-530b"};
+  const char* systems[] = {"dgx-a100-80g", "dgx-h100"};
+  int n = 0, within_1pct = 0;
+  double worst = 0;
+  while (n < 300) {
+    Experiment e = base(models[rng() % 6], systems[rng() % 2], 1, 1);
+    const int tps[] = {1, 2, 4, 8};
+    const int tp = tps[rng() % 4];
+    std::vector<int> pps;
+    for (int q = 1; q <= 64; ++q)
+      if (e.model.layers % q == 0) pps.push_back(q);
+    e.parallel.tp = tp;
+    e.parallel.pp = pps[rng() % pps.size()];
+    e.parallel.dp = 1 << (rng() % 5);
+    e.system.gpus = tp * e.parallel.pp * e.parallel.dp;
+    e.training.micro_batch = 1 << (rng() % 3);
+    const int m = e.parallel.pp * (1 + rng() % 4) + (rng() % 3 ? 0 : static_cast<int>(rng() % e.parallel.pp));
+    e.training.global_batch = e.training.micro_batch * e.parallel.dp * std::max(1, m);
+    e.parallel.schedule = rng() % 3 == 0 ? Schedule::gpipe : Schedule::one_f_one_b;
+    if (rng() % 2 && e.parallel.pp > 1 && e.micro_batches() >= e.parallel.pp) {
+      const int per_stage = e.model.layers / e.parallel.pp;
+      for (int v : {2, 3, 4})
+        if (per_stage % v == 0) {
+          e.parallel.vpp = v;
+          e.parallel.schedule = Schedule::interleaved;
+          break;
+        }
+    }
+    e.training.recompute = static_cast<Recompute>(rng() % 3);
+    e.parallel.sequence_parallel = rng() % 2;
+    e.parallel.distributed_optimizer = rng() % 2;
+    try {
+      validate(e);
+    } catch (const InputError&) {
+      continue;
+    }
+    const double full = predict(e).iteration_time_s;
+    const double fast = fast_iteration_time(e, layer_costs(e));
+    const double err = std::fabs(fast - full) / full;
+    worst = std::max(worst, err);
+    within_1pct += err <= 0.01;
+    ++n;
+  }
+  BOOST_TEST_MESSAGE("closed form vs event simulation: " << within_1pct << " of " << n
+                                                         << " plans within 1 %, worst " << 100 * worst << " %");
+  BOOST_TEST(within_1pct >= 0.95 * n);
+  BOOST_TEST(worst < 0.05);
+}
+
+BOOST_AUTO_TEST_CASE(kendall_and_frontier_helpers) {
+  SweepResult r;
+  PlanRecord a, b, c;
+  a.gpus = b.gpus = c.gpus = 8;
+  a.peak_memory_bytes = 1, a.tokens_per_s = 10;
+  b.peak_memory_bytes = 2, b.tokens_per_s = 5;  // dominated by a
+  c.peak_memory_bytes = 3, c.tokens_per_s = 20;
+  r.plans = {a, b, c};
+  const auto f = memory_frontier(r, 8);
+  BOOST_TEST(f.size() == 2u);
+  BOOST_TEST(f[0].tokens_per_s == 10);
+  BOOST_TEST(f[1].tokens_per_s == 20);
+}
