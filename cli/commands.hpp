@@ -10,6 +10,7 @@ using Runner = std::function<int()>;
 
 Runner add_predict(CLI::App& app);
 Runner add_sweep(CLI::App& app);
+Runner add_run(CLI::App& app);
 Runner add_validate(CLI::App& app);
 Runner add_models(CLI::App& app);
 Runner add_systems(CLI::App& app);

@@ -102,8 +102,9 @@ void validate_model_and_system(const Experiment& e) {
   positive(s.gpus_per_node, "system.gpus_per_node");
   positive(s.device.memory_gib, "system.device.memory_gib");
   positive(s.device.memory_gbps, "system.device.memory_gbps");
-  positive(peak_flops(s.device, e.training.precision) / 1e12,
-           "system.device.peak_tflops_" + to_string(e.training.precision));
+  require(peak_flops(s.device, e.training.precision) > 0,
+          "training.precision = \"" + to_string(e.training.precision) + "\" is not supported by " + s.device.name +
+              " (system.device.peak_tflops_" + to_string(e.training.precision) + " is 0)");
   positive(s.intra_node.bandwidth_gbps, "system.intra_node.bandwidth_gbps");
   positive(s.inter_node.bandwidth_gbps, "system.inter_node.bandwidth_gbps");
   positive(e.training.global_batch, "training.global_batch");

@@ -123,8 +123,11 @@ struct TrainingConfig {
   double grad_clip = 1.0;
   std::uint64_t seed = 1234;
   std::string data = "synthetic";
-  std::string init_from;
+  std::string init_from;        // weights file (contract §4) to start from
   int log_every = 1;
+  int checkpoint_every = 0;     // steps between checkpoints; 0 = none
+  std::string checkpoint_dir = "checkpoints";
+  std::string resume_from;      // checkpoint to continue from (weights, optimizer, step)
 };
 
 struct Experiment {

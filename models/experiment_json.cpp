@@ -78,7 +78,10 @@ nlohmann::json to_json(const Experiment& e) {
                    {"seed", t.seed},
                    {"data", t.data},
                    {"init_from", t.init_from},
-                   {"log_every", t.log_every}};
+                   {"log_every", t.log_every},
+                   {"checkpoint_every", t.checkpoint_every},
+                   {"checkpoint_dir", t.checkpoint_dir},
+                   {"resume_from", t.resume_from}};
   return j;
 }
 

@@ -193,6 +193,9 @@ TrainingConfig read_training(Section& s) {
   set_if(t.data, s.string("data"));
   set_if(t.init_from, s.string("init_from"));
   set_if(t.log_every, s.int32("log_every"));
+  set_if(t.checkpoint_every, s.int32("checkpoint_every"));
+  set_if(t.checkpoint_dir, s.string("checkpoint_dir"));
+  set_if(t.resume_from, s.string("resume_from"));
   s.finish();
   return t;
 }

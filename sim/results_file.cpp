@@ -1,5 +1,6 @@
 #include "sim/results_file.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -135,13 +136,14 @@ std::string utc_now() {
   return buf;
 }
 
-ResultsFile::ResultsFile(const std::string& path) : path_(path), staging_(path + ".tmp") {
+ResultsFile::ResultsFile(const std::string& path, bool staged)
+    : path_(path), staging_(staged ? path + ".tmp" : path), staged_(staged) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, in one line
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(path_)) {
     if (H5Fis_hdf5(path_.c_str()) <= 0) throw InputError(path_ + " is not an HDF5 file (expected a Parallax results file)");
-    fs::copy_file(path_, staging_, fs::copy_options::overwrite_existing, ec);
+    if (staged_) fs::copy_file(path_, staging_, fs::copy_options::overwrite_existing, ec);
     if (ec) throw InputError(path_ + ": cannot copy for update: " + ec.message());
     file_ = H5Fopen(staging_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     if (file_ < 0) throw InputError(path_ + ": cannot open the HDF5 file");
@@ -164,7 +166,7 @@ ResultsFile::ResultsFile(const std::string& path) : path_(path), staging_(path +
     if (!ours) {
       H5Fclose(file_);
       file_ = -1;
-      fs::remove(staging_, ec);
+      if (staged_) fs::remove(staging_, ec);
       throw InputError(path_ + " is an HDF5 file but not a Parallax results file (no schema = \"parallax-results\")");
     }
   } else {
@@ -184,7 +186,7 @@ ResultsFile::~ResultsFile() {
   if (file_ >= 0) {
     H5Fclose(file_);
     std::error_code ec;
-    std::filesystem::remove(staging_, ec);
+    if (staged_) std::filesystem::remove(staging_, ec);
   }
 }
 
@@ -210,7 +212,7 @@ void ResultsFile::commit() {
   H5Fflush(file_, H5F_SCOPE_GLOBAL);
   H5Fclose(file_);
   file_ = -1;
-  std::filesystem::rename(staging_, path_);
+  if (staged_) std::filesystem::rename(staging_, path_);
 }
 
 namespace {
@@ -237,6 +239,64 @@ void write_run_attributes(hid_t run, const Experiment& e, const std::string& kin
 }
 
 }  // namespace
+
+MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
+                                     const std::vector<std::pair<std::string, std::string>>& provenance)
+    : file_(path, false) {
+  run_ = file_.create_group("/runs", "measured", id_);
+  write_run_attributes(run_, e, "measured");
+  write_attribute(run_, "started_utc", utc_now());
+  write_attribute(run_, "predicted_iteration_time_s", predicted.iteration_time_s);
+  write_attribute(run_, "predicted_peak_memory_bytes", predicted.peak_memory_bytes);
+  for (const auto& [key, value] : provenance) write_attribute(run_, key, value);
+  iterations_ = std::make_unique<Table>(
+      run_, "iterations",
+      std::vector<Column>{{"step", ColumnType::int64}, {"loss", ColumnType::float64}, {"grad_norm", ColumnType::float64},
+                          {"lr", ColumnType::float64}, {"iteration_time_s", ColumnType::float64},
+                          {"tokens_per_s", ColumnType::float64}, {"model_tflops_per_gpu", ColumnType::float64},
+                          {"mfu", ColumnType::float64}, {"peak_memory_bytes", ColumnType::float64}});
+  phases_ = std::make_unique<Table>(
+      run_, "phases",
+      std::vector<Column>{{"step", ColumnType::int64}, {"rank", ColumnType::int64}, {"forward_s", ColumnType::float64},
+                          {"backward_s", ColumnType::float64}, {"recompute_s", ColumnType::float64},
+                          {"tp_comm_s", ColumnType::float64}, {"pp_comm_s", ColumnType::float64},
+                          {"dp_comm_s", ColumnType::float64}, {"optimizer_s", ColumnType::float64},
+                          {"idle_s", ColumnType::float64}});
+  {
+    Table ranks(run_, "ranks",
+                {{"rank", ColumnType::int64}, {"host", ColumnType::string}, {"local_rank", ColumnType::int64},
+                 {"tp_rank", ColumnType::int64}, {"pp_rank", ColumnType::int64}, {"dp_rank", ColumnType::int64},
+                 {"device", ColumnType::string}});
+    std::string host = "localhost";
+    for (const auto& [key, value] : provenance)
+      if (key == "hostnames") host = value;
+    ranks.append({{0LL, host, 0LL, 0LL, 0LL, 0LL, e.system.device.name}});
+  }
+  H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
+}
+
+MeasuredRunWriter::~MeasuredRunWriter() {
+  iterations_.reset();
+  phases_.reset();
+  if (run_ >= 0) H5Gclose(run_);
+}
+
+void MeasuredRunWriter::add(const MeasuredStep& s) {
+  iterations_->append({{s.step, s.loss, s.grad_norm, s.lr, s.iteration_time_s, s.tokens_per_s, s.model_tflops_per_gpu,
+                        s.mfu, s.peak_memory_bytes}});
+  const double idle = std::max(0.0, s.iteration_time_s - s.forward_s - s.backward_s - s.optimizer_s);
+  phases_->append({{s.step, 0LL, s.forward_s, s.backward_s, 0.0, 0.0, 0.0, 0.0, s.optimizer_s, idle}});
+  H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
+}
+
+void MeasuredRunWriter::finish() {
+  write_attribute(run_, "finished_utc", utc_now());
+  iterations_.reset();
+  phases_.reset();
+  H5Gclose(run_);
+  run_ = -1;
+  file_.commit();
+}
 
 std::string add_predicted_run(const std::string& path, const Experiment& e, const sim::Prediction& p) {
   ResultsFile file(path);

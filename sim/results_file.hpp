@@ -2,6 +2,7 @@
 // file never rewrites what it holds, and never leaves a half-written file: the new content is
 // written into a copy that then replaces the original in one rename.
 #pragma once
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -44,7 +45,10 @@ void write_attribute(hid_t object, const std::string& name, const Value& value);
 // An open results file (a staging copy until commit()).
 class ResultsFile {
  public:
-  explicit ResultsFile(const std::string& path);  // opens or creates; InputError if not ours
+  // Opens or creates; InputError if the file is not ours. Staged (the default): changes go to
+  // a copy that commit() renames over the original. In place: rows land in the file as they
+  // are flushed, so a run that dies keeps every row written before.
+  explicit ResultsFile(const std::string& path, bool staged = true);
   ~ResultsFile();                                  // without commit(): the original is untouched
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;
@@ -57,6 +61,32 @@ class ResultsFile {
  private:
   std::string path_, staging_;
   hid_t file_ = -1;
+  bool staged_ = true;
+};
+
+// A measured run written as it goes (in place): attributes first, then one iterations row
+// and one phases row per step, flushed each time.
+struct MeasuredStep {
+  long long step = 0;
+  double loss = 0, grad_norm = 0, lr = 0, iteration_time_s = 0, tokens_per_s = 0, model_tflops_per_gpu = 0, mfu = 0,
+         peak_memory_bytes = 0;
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;
+};
+
+class MeasuredRunWriter {
+ public:
+  MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
+                    const std::vector<std::pair<std::string, std::string>>& provenance);
+  ~MeasuredRunWriter();
+  void add(const MeasuredStep& s);
+  void finish();
+  const std::string& id() const { return id_; }
+
+ private:
+  ResultsFile file_;
+  std::string id_;
+  hid_t run_ = -1;
+  std::unique_ptr<Table> iterations_, phases_;
 };
 
 std::string utc_now();  // ISO 8601, seconds, "Z"

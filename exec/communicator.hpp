@@ -1,0 +1,25 @@
+// The communication seam of the executor: collectives on a group of ranks. The single-process
+// implementation is the identity; MPI (and later NCCL) implementations sit behind the same
+// interface, chosen by the run, not by #ifdef in the model.
+#pragma once
+
+namespace parallax::exec {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual void all_reduce_sum(double* data, long n) = 0;
+  virtual void all_reduce_sum(float* data, long n) = 0;
+};
+
+class SingleProcess final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void all_reduce_sum(double*, long) override {}
+  void all_reduce_sum(float*, long) override {}
+};
+
+}  // namespace parallax::exec

@@ -1,0 +1,42 @@
+// The training loop: gradient accumulation over micro-batches, global-norm clipping, AdamW
+// with decoupled weight decay on 2-D weights only (as nanoGPT), and a learning rate with
+// linear warm-up then cosine (or linear, or constant) decay to min_lr over the run's steps.
+#pragma once
+#include <string>
+
+#include "exec/checkpoint.hpp"
+#include "exec/communicator.hpp"
+#include "exec/data.hpp"
+#include "exec/gpt.hpp"
+#include "models/experiment.hpp"
+
+namespace parallax::exec {
+
+struct StepResult {
+  int step = 0;  // 1-based
+  long consumed_samples = 0;
+  double loss = 0, grad_norm = 0, lr = 0;
+  double forward_s = 0, backward_s = 0, optimizer_s = 0, iteration_s = 0;
+};
+
+class Trainer {
+ public:
+  // Random init, or training.init_from's weights, or training.resume_from's full state.
+  Trainer(const Experiment& e, Communicator& comm);
+
+  int steps_done() const { return optimizer_.step; }
+  StepResult step();
+  void save_checkpoint(const std::string& path, const std::string& config_json) const;
+  double learning_rate(int step_index) const;  // step_index counts from 0
+  const Gpt& model() const { return model_; }
+
+ private:
+  const Experiment& e_;
+  Communicator& comm_;
+  Gpt model_;
+  TokenData data_;
+  OptimizerState optimizer_;
+  std::vector<int> inputs_, targets_;
+};
+
+}  // namespace parallax::exec

@@ -1,0 +1,90 @@
+#include "kernels/cpu/attention.hpp"
+
+#include <cblas.h>  // OpenBLAS sgemm for QK^T, PV and their gradients
+
+#include <cmath>
+#include <limits>
+
+namespace parallax::kernels {
+
+namespace {
+
+// Scaled scores of one head, causal rows softmaxed in place; returns nothing, fills lse[t].
+void softmax_causal(float* scores, float* lse, int T) {
+  for (int t = 0; t < T; ++t) {
+    float* row = scores + static_cast<long>(t) * T;
+    float max = -std::numeric_limits<float>::infinity();
+    for (int j = 0; j <= t; ++j) max = row[j] > max ? row[j] : max;
+    float sum = 0;
+    for (int j = 0; j <= t; ++j) {
+      row[j] = std::exp(row[j] - max);
+      sum += row[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j <= t; ++j) row[j] *= inv;
+    for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
+    lse[t] = max + std::log(sum);
+  }
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* qkv, float* scratch, int B, int T, int C, int NH) {
+  const int hs = C / NH;
+  const int C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h) {
+      const float* q = qkv + static_cast<long>(b) * T * C3 + h * hs;
+      const float* k = q + C;
+      const float* v = q + 2 * C;
+      // S = scale * Q K^T (the upper triangle is masked by the softmax)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, scratch, T);
+      softmax_causal(scratch, lse + (static_cast<long>(b) * NH + h) * T, T);
+      // O = P V
+      float* o = out + static_cast<long>(b) * T * C + h * hs;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, scratch, T, v, C3, 0.0f, o, C);
+    }
+}
+
+void attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv, const float* lse,
+                        float* scratch, int B, int T, int C, int NH) {
+  const int hs = C / NH;
+  const int C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  float* P = scratch;
+  float* dP = scratch + static_cast<long>(T) * T;
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h) {
+      const long base = static_cast<long>(b) * T * C3 + h * hs;
+      const float *q = qkv + base, *k = q + C, *v = q + 2 * C;
+      float *dq = dqkv + base, *dk = dq + C, *dv = dq + 2 * C;
+      const float* o = out + static_cast<long>(b) * T * C + h * hs;
+      const float* dO = dout + static_cast<long>(b) * T * C + h * hs;
+      const float* l = lse + (static_cast<long>(b) * NH + h) * T;
+      // Recompute P = exp(scale * Q K^T - lse) on the causal triangle.
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, P, T);
+      for (int t = 0; t < T; ++t) {
+        float* row = P + static_cast<long>(t) * T;
+        for (int j = 0; j <= t; ++j) row[j] = std::exp(row[j] - l[t]);
+        for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
+      }
+      // dV += P^T dO;  dP = dO V^T
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, C3, 0.0f, dP, T);
+      // dS = P * (dP - rowsum(dO * O)) * scale
+      for (int t = 0; t < T; ++t) {
+        float d = 0;
+        for (int i = 0; i < hs; ++i) d += dO[static_cast<long>(t) * C + i] * o[static_cast<long>(t) * C + i];
+        float* dp = dP + static_cast<long>(t) * T;
+        const float* p = P + static_cast<long>(t) * T;
+        for (int j = 0; j <= t; ++j) dp[j] = p[j] * (dp[j] - d) * scale;
+        for (int j = t + 1; j < T; ++j) dp[j] = 0.0f;
+      }
+      // dQ += dS K;  dK += dS^T Q
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, dP, T, k, C3, 1.0f, dq, C3);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dP, T, q, C3, 1.0f, dk, C3);
+    }
+}
+
+}  // namespace parallax::kernels

@@ -1,0 +1,171 @@
+"""Losses of `parallax run` against an independent PyTorch GPT-2 (nanoGPT's definition) started
+from the same weights on the same tokens: |delta| <= 1e-4 at each of 10 fp32 steps, for two
+model shapes (the second with a vocabulary that Parallax pads). Skips, visibly, without torch.
+
+usage: torch_parity.py PARALLAX
+"""
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    print("SKIPPED: PyTorch is not installed (apt-get install python3-torch); parity not checked")
+    sys.exit(0)
+import h5py
+import numpy as np
+
+parallax = sys.argv[1]
+torch.set_num_threads(1)
+
+
+class Block(nn.Module):
+    def __init__(self, C, NH):
+        super().__init__()
+        self.NH = NH
+        self.ln_1 = nn.LayerNorm(C)
+        self.attn = nn.Module()
+        self.attn.c_attn = nn.Linear(C, 3 * C)
+        self.attn.c_proj = nn.Linear(C, C)
+        self.ln_2 = nn.LayerNorm(C)
+        self.mlp = nn.Module()
+        self.mlp.c_fc = nn.Linear(C, 4 * C)
+        self.mlp.c_proj = nn.Linear(4 * C, C)
+
+    def attention(self, x):
+        B, T, C = x.shape
+        q, k, v = self.attn.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.NH, C // self.NH).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+        mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        return self.attn.c_proj((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+
+    def forward(self, x):
+        x = x + self.attention(self.ln_1(x))
+        return x + self.mlp.c_proj(F.gelu(self.mlp.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class GPT(nn.Module):
+    def __init__(self, L, C, NH, T, V):
+        super().__init__()
+        self.transformer = nn.Module()
+        self.transformer.wte = nn.Embedding(V, C)
+        self.transformer.wpe = nn.Embedding(T, C)
+        self.transformer.h = nn.ModuleList([Block(C, NH) for _ in range(L)])
+        self.transformer.ln_f = nn.LayerNorm(C)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * L))
+            elif name.endswith("weight") and p.dim() == 2:
+                nn.init.normal_(p, 0.0, 0.02)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+
+    def forward(self, idx, targets):
+        T = idx.shape[1]
+        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(T))
+        for block in self.transformer.h:
+            x = block(x)
+        logits = self.transformer.ln_f(x) @ self.transformer.wte.weight.t()  # tied LM head
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+def write_tokens(path, tokens):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<256i", 20240520, 1, len(tokens), *([0] * 253)))
+        f.write(np.asarray(tokens, dtype=np.uint16).tobytes())
+
+
+def lr_at(it, lr, min_lr, warmup, steps):
+    if it < warmup:
+        return lr * (it + 1) / (warmup + 1)
+    ratio = min(1.0, (it - warmup) / max(1, steps - warmup))
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+
+
+def check_shape(tmp, L, C, NH, T, V, B, mb, steps=10):
+    torch.manual_seed(1234)
+    model = GPT(L, C, NH, T, V)
+    rng = np.random.default_rng(7)
+    tokens = rng.integers(0, V, size=T * B * 3 + 1)
+    data = os.path.join(tmp, f"tokens_{L}.bin")
+    write_tokens(data, tokens)
+    weights = os.path.join(tmp, f"init_{L}.h5")
+    with h5py.File(weights, "w") as f:
+        for name, p in model.state_dict().items():
+            f[name] = p.detach().numpy().astype(np.float32)
+    cfg = dict(lr=1e-3, min_lr=1e-4, warmup=2, wd=0.1, clip=1.0, b1=0.9, b2=0.95, eps=1e-8)
+    exp = os.path.join(tmp, f"exp_{L}.toml")
+    with open(exp, "w") as f:
+        f.write(f"""[model]
+layers = {L}
+hidden = {C}
+heads = {NH}
+seq_len = {T}
+vocab = {V}
+[system]
+preset = "cpu"
+gpus = 1
+[training]
+global_batch = {B}
+micro_batch = {mb}
+precision = "fp32"
+steps = {steps}
+lr = {cfg['lr']}
+min_lr = {cfg['min_lr']}
+warmup_steps = {cfg['warmup']}
+weight_decay = {cfg['wd']}
+grad_clip = {cfg['clip']}
+adam_beta1 = {cfg['b1']}
+adam_beta2 = {cfg['b2']}
+adam_eps = {cfg['eps']}
+data = "{data}"
+init_from = "{weights}"
+log_every = 100
+""")
+    out = os.path.join(tmp, f"results_{L}.h5")
+    subprocess.run([parallax, "run", exp, "--out", out], check=True, capture_output=True)
+    with h5py.File(out, "r") as f:
+        run = f["runs"][list(f["runs"])[-1]]
+        ours = run["iterations"]["loss"][:]
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg["wd"]}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=cfg["lr"], betas=(cfg["b1"], cfg["b2"]), eps=cfg["eps"])
+    n_seq = (len(tokens) - 1) // T
+    theirs = []
+    for it in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(it, cfg["lr"], cfg["min_lr"], cfg["warmup"], steps)
+        opt.zero_grad()
+        total = 0.0
+        for j in range(B // mb):
+            seqs = [(it * B + j * mb + s) % n_seq for s in range(mb)]
+            x = torch.tensor(np.stack([tokens[i * T:i * T + T] for i in seqs]), dtype=torch.long)
+            y = torch.tensor(np.stack([tokens[i * T + 1:i * T + T + 1] for i in seqs]), dtype=torch.long)
+            loss = model(x, y)
+            (loss / (B // mb)).backward()
+            total += loss.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+        opt.step()
+        theirs.append(total / (B // mb))
+    worst = max(abs(a - b) for a, b in zip(ours, theirs))
+    print(f"L={L} C={C} NH={NH} T={T} V={V} B={B} mb={mb}: max |loss delta| over {steps} steps = {worst:.2e}")
+    for a, b in zip(ours, theirs):
+        print(f"   parallax {a:.7f}   torch {b:.7f}")
+    return worst
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    results = [check_shape(tmp, 2, 64, 4, 32, 256, 4, 2), check_shape(tmp, 3, 96, 6, 48, 300, 6, 2)]
+ok = all(w <= 1e-4 for w in results)
+print(f"{sum(w <= 1e-4 for w in results)} passed, {sum(w > 1e-4 for w in results)} failed")
+sys.exit(0 if ok else 1)
