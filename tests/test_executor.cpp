@@ -1,0 +1,139 @@
+// The executor: model gradients against finite differences, initialisation by tensor name,
+// bit-identical resume, and clear errors for bad data and checkpoints.
+#define BOOST_TEST_MODULE executor
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "exec/checkpoint.hpp"
+#include "exec/data.hpp"
+#include "exec/gpt.hpp"
+#include "exec/init_rng.hpp"
+#include "exec/trainer.hpp"
+#include "models/toml_reader.hpp"
+
+using namespace parallax;
+using namespace parallax::exec;
+namespace fs = std::filesystem;
+
+namespace {
+ModelConfig tiny(int vocab = 300) {
+  ModelConfig m = model_preset("tiny-gpt");
+  m.seq_len = 16;
+  m.vocab = vocab;  // padded to 384
+  return m;
+}
+std::string temp_dir() {
+  const fs::path d = fs::temp_directory_path() / ("parallax-test-" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d.string();
+}
+Experiment experiment(const std::string& data, int steps) {
+  return load_experiment_text("[model]\npreset=\"tiny-gpt\"\nseq_len=16\nvocab=300\n[system]\npreset=\"cpu\"\ngpus=1\n"
+                              "[training]\nglobal_batch=4\nmicro_batch=2\nprecision=\"fp32\"\nlr=1e-3\nwarmup_steps=2\n"
+                              "steps=" + std::to_string(steps) + "\ndata=\"" + data + "\"\n",
+                              "test");
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(model_gradients_match_finite_differences) {
+  Gpt model(tiny(), 2);
+  model.init(7);
+  std::vector<int> in(32), tg(32);
+  for (int i = 0; i < 32; ++i) in[i] = (i * 37) % 300, tg[i] = (i * 91 + 5) % 300;
+  model.zero_grads();
+  model.forward(in.data(), tg.data());
+  model.backward(1.0f);
+  const std::vector<float> grads = model.grads();
+  auto& params = model.params();
+  for (const char* name : {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.attn.c_attn.weight",
+                           "transformer.h.1.mlp.c_proj.bias", "transformer.h.0.ln_1.weight", "transformer.ln_f.bias"}) {
+    const ParamTensor& t = model.tensor(name);
+    for (long k = 0; k < 4; ++k) {
+      const long i = t.offset + (k * 7919) % (std::string(name) == "transformer.wte.weight" ? 300 * 64 : t.size);
+      const float keep = params[i], eps = 1e-2f;
+      params[i] = keep + eps;
+      const double up = model.forward(in.data(), tg.data());
+      params[i] = keep - eps;
+      const double down = model.forward(in.data(), tg.data());
+      params[i] = keep;
+      const double fd = (up - down) / (2 * eps);
+      BOOST_TEST(std::fabs(fd - grads[i]) <= 1e-3 + 3e-2 * std::fabs(fd), name << "[" << i - t.offset << "]: fd " << fd
+                                                                               << " analytic " << grads[i]);
+    }
+  }
+  // Padded vocabulary rows never get a gradient.
+  const ParamTensor& wte = model.tensor("transformer.wte.weight");
+  for (long i = 300 * 64; i < wte.size; ++i) BOOST_TEST_REQUIRE(grads[wte.offset + i] == 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(initialisation_is_a_function_of_seed_and_name) {
+  Gpt a(tiny(), 1), b(tiny(), 1);
+  a.init(11);
+  b.init(11);
+  BOOST_TEST((a.params() == b.params()));
+  // Any slice of a tensor can be generated alone: element i depends on (seed, name, i) only.
+  const ParamTensor& t = a.tensor("transformer.h.1.mlp.c_fc.weight");
+  const auto stream = tensor_stream(11, t.name);
+  BOOST_TEST(a.params()[t.offset + 100] == 0.02f * normal_at(stream, 100));
+  // Residual projections are scaled by 1/sqrt(2L); LayerNorm weights start at 1, biases at 0.
+  const ParamTensor& proj = a.tensor("transformer.h.0.attn.c_proj.weight");
+  BOOST_TEST(a.params()[proj.offset + 3] == 0.02f / std::sqrt(4.0f) * normal_at(tensor_stream(11, proj.name), 3));
+  BOOST_TEST(a.params()[a.tensor("transformer.h.0.ln_2.weight").offset] == 1.0f);
+  BOOST_TEST(a.params()[a.tensor("transformer.h.0.attn.c_attn.bias").offset] == 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(resume_gives_bit_identical_losses) {
+  const std::string dir = temp_dir();
+  std::vector<std::uint16_t> tokens(2000);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<std::uint16_t>((i * 7 + i / 13) % 300);
+  const std::string data = dir + "/tokens.bin";
+  write_token_file(data, tokens);
+
+  SingleProcess comm;
+  const Experiment e = experiment(data, 10);
+  Trainer straight(e, comm);
+  std::vector<double> reference;
+  for (int i = 0; i < 10; ++i) reference.push_back(straight.step().loss);
+
+  Trainer first(e, comm);
+  for (int i = 0; i < 5; ++i) first.step();
+  const std::string ckpt = dir + "/step5.h5";
+  first.save_checkpoint(ckpt, "{}");
+  Experiment resumed_e = e;
+  resumed_e.training.resume_from = ckpt;
+  Trainer resumed(resumed_e, comm);
+  BOOST_TEST(resumed.steps_done() == 5);
+  for (int i = 5; i < 10; ++i) BOOST_TEST(resumed.step().loss == reference[i]);  // bit-identical
+  fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(bad_data_and_checkpoints_are_input_errors) {
+  const std::string dir = temp_dir();
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  BOOST_TEST(message([&] { TokenData(dir + "/missing.bin", 256, 16, 1); }).find("no such token file") != std::string::npos);
+  { std::ofstream(dir + "/junk.bin") << "not a token file at all, but long enough? no."; }
+  BOOST_TEST(message([&] { TokenData(dir + "/junk.bin", 256, 16, 1); }).find("not a token file") != std::string::npos);
+  std::vector<std::uint16_t> tokens(100, 7);
+  tokens[42] = 999;
+  write_token_file(dir + "/big.bin", tokens);
+  BOOST_TEST(message([&] { TokenData(dir + "/big.bin", 256, 16, 1); }).find("token 999 at position 42") != std::string::npos);
+  // A checkpoint of another shape.
+  Gpt small(tiny(300), 1);
+  small.init(1);
+  save_checkpoint(dir + "/small.h5", small, nullptr, "{}");
+  ModelConfig wider = tiny(300);
+  wider.hidden = 128;
+  wider.ffn_hidden = 512;
+  Gpt big(wider, 1);
+  BOOST_TEST(message([&] { load_checkpoint(dir + "/small.h5", big, nullptr); }).find("has shape") != std::string::npos);
+  fs::remove_all(dir);
+}

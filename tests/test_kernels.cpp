@@ -1,0 +1,237 @@
+// Each CPU kernel against a small scalar reference written here, and each backward against
+// central finite differences of a scalar loss sum(w * out).
+#define BOOST_TEST_MODULE kernels
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/adamw.hpp"
+#include "kernels/cpu/attention.hpp"
+#include "kernels/cpu/crossentropy.hpp"
+#include "kernels/cpu/embedding.hpp"
+#include "kernels/cpu/gelu.hpp"
+#include "kernels/cpu/grad_norm.hpp"
+#include "kernels/cpu/layernorm.hpp"
+#include "kernels/cpu/matmul.hpp"
+#include "kernels/cpu/residual.hpp"
+
+using namespace parallax::kernels;
+using Vec = std::vector<float>;
+
+namespace {
+Vec random(size_t n, unsigned seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  Vec v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+void check_close(const Vec& a, const Vec& b, double tol) {
+  BOOST_TEST_REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
+  BOOST_TEST(worst <= tol);
+}
+// Central differences of loss(x) at a few coordinates against the analytic gradient.
+void check_gradient(Vec& x, const Vec& grad, const std::function<double()>& loss, unsigned seed) {
+  std::mt19937 rng(seed);
+  const float eps = 1e-2f;
+  for (int k = 0; k < 12; ++k) {
+    const size_t i = rng() % x.size();
+    const float keep = x[i];
+    x[i] = keep + eps;
+    const double up = loss();
+    x[i] = keep - eps;
+    const double down = loss();
+    x[i] = keep;
+    const double fd = (up - down) / (2 * eps);
+    BOOST_TEST(std::fabs(fd - grad[i]) <= 2e-3 + 2e-2 * std::fabs(fd), "coordinate " << i << ": fd " << fd
+                                                                                  << " analytic " << grad[i]);
+  }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(matmul_matches_scalar_reference_and_finite_differences) {
+  const int N = 5, C = 7, OC = 3;
+  Vec inp = random(N * C, 1), w = random(OC * C, 2), b = random(OC, 3), out(N * OC);
+  matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  Vec ref(N * OC);
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < OC; ++o) {
+      double s = b[o];
+      for (int c = 0; c < C; ++c) s += static_cast<double>(inp[n * C + c]) * w[o * C + c];
+      ref[n * OC + o] = static_cast<float>(s);
+    }
+  check_close(out, ref, 1e-5);
+  const Vec dout = random(N * OC, 4);
+  Vec dinp(N * C), dw(OC * C), db(OC);
+  matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  auto loss = [&] {
+    Vec o(N * OC);
+    matmul_forward(o.data(), inp.data(), w.data(), b.data(), N, C, OC);
+    return dot(o, dout);
+  };
+  check_gradient(inp, dinp, loss, 5);
+  check_gradient(w, dw, loss, 6);
+  check_gradient(b, db, loss, 7);
+}
+
+BOOST_AUTO_TEST_CASE(layernorm_matches_reference_and_finite_differences) {
+  const int N = 4, C = 16;
+  Vec x = random(N * C, 1, 2.0f), w = random(C, 2), b = random(C, 3), out(N * C), mean(N), rstd(N);
+  layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
+  for (int n = 0; n < N; ++n) {
+    double m = 0, v = 0;
+    for (int c = 0; c < C; ++c) m += x[n * C + c];
+    m /= C;
+    for (int c = 0; c < C; ++c) v += (x[n * C + c] - m) * (x[n * C + c] - m);
+    v /= C;
+    for (int c = 0; c < C; ++c)
+      BOOST_TEST(std::fabs(out[n * C + c] - ((x[n * C + c] - m) / std::sqrt(v + 1e-5) * w[c] + b[c])) < 1e-5);
+  }
+  const Vec dout = random(N * C, 4);
+  Vec dx(N * C), dw(C), db(C);
+  layernorm_backward(dx.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+  auto loss = [&] {
+    Vec o(N * C), m(N), r(N);
+    layernorm_forward(o.data(), m.data(), r.data(), x.data(), w.data(), b.data(), N, C);
+    return dot(o, dout);
+  };
+  check_gradient(x, dx, loss, 5);
+  check_gradient(w, dw, loss, 6);
+  check_gradient(b, db, loss, 7);
+}
+
+BOOST_AUTO_TEST_CASE(gelu_tanh_form) {
+  Vec x = random(64, 1, 2.0f), out(64);
+  gelu_forward(out.data(), x.data(), 64);
+  for (int i = 0; i < 64; ++i) {
+    const double v = x[i];
+    BOOST_TEST(std::fabs(out[i] - 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)))) < 1e-6);
+  }
+  const Vec dout = random(64, 2);
+  Vec dx(64);
+  gelu_backward(dx.data(), x.data(), dout.data(), 64);
+  check_gradient(x, dx, [&] {
+    Vec o(64);
+    gelu_forward(o.data(), x.data(), 64);
+    return dot(o, dout);
+  }, 3);
+}
+
+BOOST_AUTO_TEST_CASE(causal_attention_matches_reference_and_finite_differences) {
+  const int B = 2, T = 5, NH = 2, C = 8, hs = C / NH;
+  Vec qkv = random(B * T * 3 * C, 1), out(B * T * C), lse(B * NH * T), scratch(2 * T * T);
+  attention_forward(out.data(), lse.data(), qkv.data(), scratch.data(), B, T, C, NH);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int t = 0; t < T; ++t) {
+        // softmax over j <= t of q_t . k_j / sqrt(hs), then the weighted sum of v_j
+        std::vector<double> s(t + 1);
+        double max = -1e300, sum = 0;
+        for (int j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int i = 0; i < hs; ++i)
+            d += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + j) * 3 * C + C + h * hs + i];
+          s[j] = d / std::sqrt(hs);
+          max = std::max(max, s[j]);
+        }
+        for (auto& v : s) sum += (v = std::exp(v - max));
+        for (int i = 0; i < hs; ++i) {
+          double o = 0;
+          for (int j = 0; j <= t; ++j) o += s[j] / sum * qkv[(b * T + j) * 3 * C + 2 * C + h * hs + i];
+          BOOST_TEST(std::fabs(out[(b * T + t) * C + h * hs + i] - o) < 1e-5);
+        }
+      }
+  const Vec dout = random(B * T * C, 2);
+  Vec dqkv(qkv.size());
+  attention_backward(dqkv.data(), dout.data(), out.data(), qkv.data(), lse.data(), scratch.data(), B, T, C, NH);
+  check_gradient(qkv, dqkv, [&] {
+    Vec o(B * T * C), l(B * NH * T), s(2 * T * T);
+    attention_forward(o.data(), l.data(), qkv.data(), s.data(), B, T, C, NH);
+    return dot(o, dout);
+  }, 3);
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_ignores_padded_vocabulary) {
+  const int N = 3, V = 5, Vp = 8;
+  Vec logits = random(N * Vp, 1), losses(N);
+  const std::vector<int> targets{0, 4, 2};
+  Vec probs = logits;
+  crossentropy_forward(losses.data(), probs.data(), targets.data(), N, V, Vp);
+  for (int n = 0; n < N; ++n) {
+    double z = 0;
+    for (int i = 0; i < V; ++i) z += std::exp(static_cast<double>(logits[n * Vp + i]));
+    BOOST_TEST(std::fabs(losses[n] - (std::log(z) - logits[n * Vp + targets[n]])) < 1e-5);
+  }
+  // Padded logits change nothing and get no gradient.
+  Vec other = logits;
+  for (int n = 0; n < N; ++n)
+    for (int i = V; i < Vp; ++i) other[n * Vp + i] = 100.0f;
+  Vec other_losses(N);
+  crossentropy_forward(other_losses.data(), other.data(), targets.data(), N, V, Vp);
+  check_close(losses, other_losses, 0.0);
+  Vec dlogits(N * Vp);
+  crossentropy_backward(dlogits.data(), probs.data(), targets.data(), 1.0f / N, N, V, Vp);
+  for (int n = 0; n < N; ++n)
+    for (int i = V; i < Vp; ++i) BOOST_TEST(dlogits[n * Vp + i] == 0.0f);
+  check_gradient(logits, dlogits, [&] {
+    Vec p = logits, l(N);
+    crossentropy_forward(l.data(), p.data(), targets.data(), N, V, Vp);
+    return (static_cast<double>(l[0]) + l[1] + l[2]) / N;
+  }, 2);
+}
+
+BOOST_AUTO_TEST_CASE(embedding_and_residual) {
+  const int B = 2, T = 3, C = 4, V = 6;
+  Vec wte = random(V * C, 1), wpe = random(T * C, 2), out(B * T * C);
+  const std::vector<int> tokens{5, 0, 2, 2, 1, 5};
+  embedding_forward(out.data(), tokens.data(), wte.data(), wpe.data(), B, T, C);
+  for (int i = 0; i < B * T; ++i)
+    for (int c = 0; c < C; ++c) BOOST_TEST(out[i * C + c] == wte[tokens[i] * C + c] + wpe[(i % T) * C + c]);
+  const Vec dout = random(B * T * C, 3);
+  Vec dwte(V * C), dwpe(T * C);
+  embedding_backward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), B, T, C);
+  auto loss = [&] {
+    Vec o(B * T * C);
+    embedding_forward(o.data(), tokens.data(), wte.data(), wpe.data(), B, T, C);
+    return dot(o, dout);
+  };
+  check_gradient(wte, dwte, loss, 4);
+  check_gradient(wpe, dwpe, loss, 5);
+  Vec a = random(8, 6), b = random(8, 7), sum(8), da(8), db(8);
+  residual_forward(sum.data(), a.data(), b.data(), 8);
+  for (int i = 0; i < 8; ++i) BOOST_TEST(sum[i] == a[i] + b[i]);
+  residual_backward(da.data(), db.data(), dout.data(), 8);
+  for (int i = 0; i < 8; ++i) BOOST_TEST((da[i] == dout[i] && db[i] == dout[i]));
+}
+
+BOOST_AUTO_TEST_CASE(adamw_matches_torch_formula) {
+  // torch.optim.AdamW, one element, two steps, by hand.
+  float p = 1.0f, m = 0, v = 0;
+  const float lr = 0.1f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
+  double P = 1.0, M = 0, Vv = 0;
+  for (int step = 1; step <= 2; ++step) {
+    const float g = step == 1 ? 0.5f : -0.25f;
+    adamw_update(&p, &g, &m, &v, 1, step, lr, b1, b2, eps, wd);
+    P *= 1 - lr * wd;
+    M = b1 * M + (1 - b1) * g;
+    Vv = b2 * Vv + (1 - b2) * g * g;
+    P -= lr / (1 - std::pow(b1, step)) * M / (std::sqrt(Vv) / std::sqrt(1 - std::pow(b2, step)) + eps);
+    BOOST_TEST(std::fabs(p - P) < 1e-6);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradient_norm) {
+  Vec g{3.0f, 4.0f};
+  BOOST_TEST(std::sqrt(sum_of_squares(g.data(), 2)) == 5.0);
+  scale(g.data(), 2, 0.5f);
+  BOOST_TEST((g[0] == 1.5f && g[1] == 2.0f));
+}
