@@ -47,6 +47,19 @@ expect "sweep.schedule = \"zigzag\" is not allowed" sweep $sweep --set 'sweep.sc
 expect "sweep.micro_batch = 0 is not allowed" sweep $sweep --set 'sweep.micro_batch=[0]'
 expect "spans nodes" sweep $sweep --set 'sweep.tp=[16]' --set model.heads=96
 expect "sweep.recompute must hold strings" sweep $sweep --set 'sweep.recompute=[1]'
+tiny=../experiments/train-tiny.toml
+printf 'not a token file' >"$tmp/junk.bin"
+expect "no such token file" run $tiny --set training.data="$tmp/none.bin" --out "$tmp/out.h5"
+expect "not a token file" run $tiny --set training.data="$tmp/junk.bin" --out "$tmp/out.h5"
+/usr/bin/python3 -c "import struct,sys; open(sys.argv[1],'wb').write(struct.pack('<256i',20240520,1,100,*([0]*253))+struct.pack('<100H',*([300]*100)))" "$tmp/big.bin"
+expect "is not below the model's vocabulary" run $tiny --set training.data="$tmp/big.bin" --out "$tmp/out.h5"
+expect "no such checkpoint file" run $tiny --set training.data=synthetic --set training.init_from="$tmp/none.h5" --out "$tmp/out.h5"
+"$parallax" run $tiny --set training.data=synthetic --set training.steps=1 --set training.checkpoint_every=1 \
+  --set training.checkpoint_dir="$tmp/ckpt" --out "$tmp/first.h5" >/dev/null 2>&1
+expect "has shape" run $tiny --set training.data=synthetic --set model.hidden=128 --set model.ffn_hidden=512 \
+  --set training.init_from="$tmp/ckpt/step_000001.h5" --out "$tmp/out.h5"
+expect "the CPU executor trains in fp32" run $tiny --set training.precision=bf16 --set system.preset=dgx-a100-80g --out "$tmp/out.h5"
+expect "this executor runs one rank" run $tiny --set parallel.tp=2 --set system.gpus=2 --out "$tmp/out.h5"
 [[ -e $tmp/out.h5 || -e $good.tmp ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
 echo "$fails failed"
 exit $((fails > 0))

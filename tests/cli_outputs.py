@@ -93,5 +93,29 @@ with tempfile.TemporaryDirectory() as tmp:
         check(int(np.sum(configs["fits"])) == s["feasible"], "configs fits = feasible")
         check(len(list(f["runs"])) == 2, "the sweep kept the runs")
 
+    # a measured run: Megatron-style log lines, then iterations and phases per step in the file
+    tiny = os.path.join(os.path.dirname(example), "train-tiny.toml")
+    res = subprocess.run([parallax, "run", tiny, "--set", "training.data=synthetic", "--set", "training.steps=3",
+                          "--set", "training.log_every=1", "--out", out], capture_output=True, text=True, check=True)
+    lines = [l for l in res.stdout.splitlines() if l.strip().startswith("iteration")]
+    check(len(lines) == 3, "one log line per step")
+    for field in ["consumed samples:", "elapsed time per iteration (ms):", "throughput per GPU (TFLOP/s/GPU):",
+                  "learning rate:", "lm loss:", "grad norm:"]:
+        check(field in lines[0], f"log line has {field}")
+    with h5py.File(out, "r") as f:
+        measured = [f["runs"][r] for r in f["runs"] if f["runs"][r].attrs["kind"] == "measured"]
+        check(len(measured) == 1 and len(list(f["sweeps"])) == 1, "the run was added beside the earlier runs and sweep")
+        run = measured[0]
+        for a in ["config_json", "git_sha", "hostnames", "hdf5_version", "blas", "predicted_iteration_time_s",
+                  "predicted_peak_memory_bytes", "finished_utc"]:
+            check(a in run.attrs, f"measured run attribute {a}")
+        it = run["iterations"][:]
+        check(list(it["step"]) == [1, 2, 3], "iterations rows 1..3")
+        check(np.all(np.isfinite(it["loss"])) and np.all(it["iteration_time_s"] > 0), "losses and times")
+        logged = [float(l.split("lm loss:")[1].split("|")[0]) for l in lines]
+        check(np.allclose(logged, it["loss"], rtol=1e-5), "the file holds the logged losses")
+        ph = run["phases"][:]
+        check(len(ph) == 3 and np.all(ph["forward_s"] > 0) and np.all(ph["backward_s"] > 0), "phases per step")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

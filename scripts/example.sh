@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The built-in example, after scripts/setup.sh: predict GPT-3 175B on 1024 A100s, sweep every plan
+# for it on 512, and train a tiny GPT-2 on the built-in text (the loss falls from ln 256 = 5.5).
+# Everything lands in build/example/results.h5.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p build/example
+./build/parallax predict experiments/example.toml --timeline build/example/trace.json --out build/example/results.h5
+./build/parallax sweep experiments/sweep-gpt3-512.toml --top 3 --quiet --out build/example/results.h5
+/usr/bin/python3 scripts/tokenize.py experiments/data/parallel-training.txt build/parallel-training.bin
+./build/parallax run experiments/train-tiny.toml --out build/example/results.h5
+echo "example: results in build/example/results.h5, timeline in build/example/trace.json (open in ui.perfetto.dev)"
