@@ -25,7 +25,7 @@ class TokenData {
   long sequences_;
 };
 
-// Writes a token file (used by tests and scripts/tokenize.py's C++ twin).
+// Writes a token file (used by tests and scripts/tokenize_text.py's C++ twin).
 void write_token_file(const std::string& path, const std::vector<std::uint16_t>& tokens);
 
 }  // namespace parallax::exec

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 mkdir -p build/example
 ./build/parallax predict experiments/example.toml --timeline build/example/trace.json --out build/example/results.h5
 ./build/parallax sweep experiments/sweep-gpt3-512.toml --top 3 --quiet --out build/example/results.h5
-/usr/bin/python3 scripts/tokenize.py experiments/data/parallel-training.txt build/parallel-training.bin
+/usr/bin/python3 scripts/tokenize_text.py experiments/data/parallel-training.txt build/parallel-training.bin
 ./build/parallax run experiments/train-tiny.toml --out build/example/results.h5
-echo "example: results in build/example/results.h5, timeline in build/example/trace.json (open in ui.perfetto.dev)"
+./build/parallax sweep experiments/sweep-gpt3-512.toml --set 'sweep.gpus=[128,256,512,1024]' --quiet \
+  --out build/example/results.h5 >/dev/null
+/usr/bin/python3 scripts/report.py build/example/results.h5 --out build/example/report
+echo "example: results in build/example/results.h5, report in build/example/report/index.html," \
+  "timeline in build/example/trace.json (open in ui.perfetto.dev)"

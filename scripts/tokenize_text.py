@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn a text file into an llm.c token file with a byte-level tokenizer (vocabulary 256).
 
-usage: scripts/tokenize.py TEXT OUT.bin [--val VAL.bin --val-fraction 0.1]
+usage: scripts/tokenize_text.py TEXT OUT.bin [--val VAL.bin --val-fraction 0.1]
 
 The token file is a header of 256 int32 (magic 20240520, version 1, token count) followed by
 the tokens as uint16: here the UTF-8 bytes of the text.
@@ -30,10 +30,10 @@ def main():
     try:
         data = open(args.text, "rb").read()
     except OSError as e:
-        print(f"tokenize.py: {args.text}: {e.strerror}", file=sys.stderr)
+        print(f"tokenize_text.py: {args.text}: {e.strerror}", file=sys.stderr)
         return 2
     if len(data) < 2:
-        print(f"tokenize.py: {args.text}: needs at least two bytes of text", file=sys.stderr)
+        print(f"tokenize_text.py: {args.text}: needs at least two bytes of text", file=sys.stderr)
         return 2
     tokens = list(data)
     if args.val:
@@ -42,7 +42,7 @@ def main():
         write_tokens(args.val, tokens[cut:])
     else:
         write_tokens(args.out, tokens)
-    print(f"tokenize.py: {len(tokens)} tokens from {args.text}", file=sys.stderr)
+    print(f"tokenize_text.py: {len(tokens)} tokens from {args.text}", file=sys.stderr)
     return 0
 
 

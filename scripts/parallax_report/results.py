@@ -1,0 +1,81 @@
+"""Reading a Parallax results file: runs, sweeps and their tables, with one clear error for a
+file that is not one."""
+import json
+
+import h5py
+import numpy as np
+
+
+class ReportError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+def plan_name(attrs):
+    name = f"t{int(attrs['tp'])}p{int(attrs['pp'])}d{int(attrs['dp'])}m{int(attrs['micro_batch'])}"
+    return name + (f"v{int(attrs['vpp'])}" if int(attrs.get("vpp", 1)) > 1 else "")
+
+
+class Run:
+    def __init__(self, run_id, group):
+        self.id = run_id
+        self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in group.attrs.items()}
+        self.kind = self.attrs.get("kind", "?")
+        self.config = json.loads(self.attrs.get("config_json", "{}"))
+        self.tables = {name: group[name][:] for name in group if isinstance(group[name], h5py.Dataset)}
+
+    @property
+    def plan(self):
+        return plan_name(self.attrs)
+
+    @property
+    def model(self):
+        return self.config.get("model", {}).get("name", self.attrs.get("model", "?"))
+
+    @property
+    def system(self):
+        return self.attrs.get("system", "?")
+
+    @property
+    def world_size(self):
+        return int(self.attrs.get("world_size", 1))
+
+    def title(self):
+        return f"{self.model} on {self.world_size} x {self.system}, {self.plan}"
+
+    def measured_iteration_time(self):
+        it = self.tables.get("iterations")
+        if it is None or len(it) == 0:
+            return None
+        times = it["iteration_time_s"]
+        return float(np.median(times[1:] if len(times) > 1 else times))  # the first step warms up
+
+
+class Sweep:
+    def __init__(self, sweep_id, group):
+        self.id = sweep_id
+        self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in group.attrs.items()}
+        self.config = json.loads(self.attrs.get("config_json", "{}"))
+        self.configs = group["configs"][:] if "configs" in group else None
+
+    def title(self):
+        return f"{self.attrs.get('model', '?')} on {self.attrs.get('system', '?')}"
+
+
+def load(path):
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{path}: not an HDF5 file ({e})")
+    with f:
+        schema = f.attrs.get("schema")
+        if isinstance(schema, bytes):
+            schema = schema.decode()
+        if schema != "parallax-results":
+            raise ReportError(f"{path}: not a Parallax results file (no schema = \"parallax-results\")")
+        runs = [Run(r, f["runs"][r]) for r in f["runs"]] if "runs" in f else []
+        sweeps = [Sweep(s, f["sweeps"][s]) for s in f["sweeps"]] if "sweeps" in f else []
+    return runs, sweeps
+
+
+def decode(column):
+    return [x.decode() if isinstance(x, bytes) else x for x in column]
