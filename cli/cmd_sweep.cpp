@@ -80,12 +80,13 @@ const char* yes(bool b) { return b ? "yes" : "no"; }
 void write_plans(const std::string& path, const sim::SweepResult& r, bool json_lines) {
   std::ostringstream out;
   if (!json_lines)
-    out << "gpus,tp,pp,dp,vpp,schedule,micro_batch,recompute,sequence_parallel,distributed_optimizer,fits,"
+    out << "gpus,tp,pp,dp,vpp,schedule,micro_batch,global_batch,recompute,sequence_parallel,distributed_optimizer,fits,"
            "reject_reason,iteration_time_s,tokens_per_s,mfu,peak_memory_bytes\n";
   for (const auto& p : r.plans) {
     if (json_lines) {
       nlohmann::json j = {{"gpus", p.gpus}, {"tp", p.tp}, {"pp", p.pp}, {"dp", p.dp}, {"vpp", p.vpp},
                           {"schedule", to_string(p.schedule)}, {"micro_batch", p.micro_batch},
+                          {"global_batch", p.global_batch},
                           {"recompute", to_string(p.recompute)}, {"sequence_parallel", p.sequence_parallel},
                           {"distributed_optimizer", p.distributed_optimizer}, {"fits", p.fits()},
                           {"reject_reason", sim::to_string(p.reject)},
@@ -98,7 +99,7 @@ void write_plans(const std::string& path, const sim::SweepResult& r, bool json_l
       out << j.dump() << "\n";
     } else {
       out << p.gpus << ',' << p.tp << ',' << p.pp << ',' << p.dp << ',' << p.vpp << ',' << to_string(p.schedule)
-          << ',' << p.micro_batch << ',' << to_string(p.recompute) << ',' << p.sequence_parallel << ','
+          << ',' << p.micro_batch << ',' << p.global_batch << ',' << to_string(p.recompute) << ',' << p.sequence_parallel << ','
           << p.distributed_optimizer << ',' << p.fits() << ',' << sim::to_string(p.reject) << ',';
       if (p.fits()) out << p.iteration_time_s << ',' << p.tokens_per_s << ',' << p.mfu;
       else out << ",,";
@@ -109,7 +110,8 @@ void write_plans(const std::string& path, const sim::SweepResult& r, bool json_l
 }
 
 void print_top(const std::vector<sim::RankedPlan>& top, int gpus) {
-  std::printf("\nTop plans on %d devices (re-timed with the event simulation)\n", gpus);
+  std::printf("\nTop plans on %d devices, global batch %d (re-timed with the event simulation)\n", gpus,
+              top.empty() ? 0 : top.front().plan.global_batch);
   std::printf("  #  %-14s %-16s %-9s %-3s %-4s %12s %9s %6s %10s %7s  %s\n", "plan", "schedule", "recompute", "sp",
               "dopt", "tokens/s", "TF/s/GPU", "MFU%", "peak GiB", "bubble%", "dominant exposed cost");
   for (size_t i = 0; i < top.size(); ++i) {
@@ -156,7 +158,8 @@ nlohmann::json plan_json(const sim::RankedPlan& r) {
   j.erase("config");
   const auto& p = r.plan;
   j.update({{"gpus", p.gpus}, {"tp", p.tp}, {"pp", p.pp}, {"dp", p.dp}, {"vpp", p.vpp},
-            {"schedule", to_string(p.schedule)}, {"micro_batch", p.micro_batch}, {"recompute", to_string(p.recompute)},
+            {"schedule", to_string(p.schedule)}, {"micro_batch", p.micro_batch}, {"global_batch", p.global_batch},
+            {"recompute", to_string(p.recompute)},
             {"sequence_parallel", p.sequence_parallel}, {"distributed_optimizer", p.distributed_optimizer},
             {"peak_memory_bytes", static_cast<long long>(r.prediction.peak_memory_bytes)}});
   return j;
@@ -191,7 +194,7 @@ Runner add_sweep(CLI::App& app) {
     if (!args->csv.empty()) write_plans(args->csv, result, false);
     if (!args->jsonl.empty()) write_plans(args->jsonl, result, true);
     if (!args->out.empty()) {
-      const std::string id = results::add_sweep(args->out, base, result);
+      const std::string id = results::add_sweep(args->out, base, result, spec.weak_scaling);
       if (!args->quiet) std::cerr << "parallax: added sweep " << id << " to " << args->out << "\n";
     }
 

@@ -71,6 +71,7 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
   if (s.node("sequence_parallel")) spec.sequence_parallel = s.list<bool>("sequence_parallel");
   if (s.node("distributed_optimizer")) spec.distributed_optimizer = s.list<bool>("distributed_optimizer");
   if (auto b = s.boolean("tp_across_nodes")) spec.tp_across_nodes = *b;
+  if (auto b = s.boolean("weak_scaling")) spec.weak_scaling = *b;
   s.finish();
 
   // Values that no plan of this model can use.
@@ -84,6 +85,12 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
         throw InputError("sweep.tp = " + std::to_string(tp) + " spans nodes of " +
                          std::to_string(base.system.gpus_per_node) + " devices (set sweep.tp_across_nodes = true to allow)");
   if (spec.gpus.empty()) spec.gpus = {base.system.gpus};
+  if (spec.weak_scaling)
+    for (int g : spec.gpus)
+      if (static_cast<long long>(base.training.global_batch) * g % base.system.gpus != 0)
+        throw InputError("sweep.weak_scaling: training.global_batch = " + std::to_string(base.training.global_batch) +
+                         " at " + std::to_string(base.system.gpus) + " devices does not scale to a whole batch at " +
+                         std::to_string(g) + " devices");
   return spec;
 }
 

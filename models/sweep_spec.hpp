@@ -16,6 +16,9 @@ struct SweepSpec {
   std::optional<std::vector<Recompute>> recompute;
   std::optional<std::vector<bool>> sequence_parallel, distributed_optimizer;
   bool tp_across_nodes = false;  // let tp exceed a node (default: tp within one node)
+  // Weak scaling: the global batch grows with the device count (training.global_batch is the
+  // batch at system.gpus devices); otherwise it is fixed (strong scaling).
+  bool weak_scaling = false;
 };
 
 // Reads [sweep] from the experiment file (with --set overrides) and checks each listed value

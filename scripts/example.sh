@@ -9,8 +9,10 @@ mkdir -p build/example
 ./build/parallax sweep experiments/sweep-gpt3-512.toml --top 3 --quiet --out build/example/results.h5
 /usr/bin/python3 scripts/tokenize_text.py experiments/data/parallel-training.txt build/parallel-training.bin
 ./build/parallax run experiments/train-tiny.toml --out build/example/results.h5
-./build/parallax sweep experiments/sweep-gpt3-512.toml --set 'sweep.gpus=[128,256,512,1024]' --quiet \
-  --out build/example/results.h5 >/dev/null
+for scaling in false true; do
+  ./build/parallax sweep experiments/sweep-gpt3-512.toml --set 'sweep.gpus=[128,256,512,1024]' --quiet \
+    --set sweep.weak_scaling=$scaling --out build/example/results.h5 >/dev/null
+done
 /usr/bin/python3 scripts/report.py build/example/results.h5 --out build/example/report
 echo "example: results in build/example/results.h5, report in build/example/report/index.html," \
   "timeline in build/example/trace.json (open in ui.perfetto.dev)"

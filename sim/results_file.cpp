@@ -377,7 +377,8 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
   return id;
 }
 
-std::string add_sweep(const std::string& path, const Experiment& base, const sim::SweepResult& sweep) {
+std::string add_sweep(const std::string& path, const Experiment& base, const sim::SweepResult& sweep,
+                      bool weak_scaling) {
   ResultsFile file(path);
   std::string id;
   hid_t group = file.create_group("/sweeps", "sweep", id);
@@ -389,11 +390,13 @@ std::string add_sweep(const std::string& path, const Experiment& base, const sim
   write_attribute(group, "feasible", sweep.feasible);
   for (const auto& [reason, n] : sweep.rejected) write_attribute(group, "rejected_" + reason, n);
   write_attribute(group, "seconds", sweep.seconds);
+  write_attribute(group, "scaling", std::string(weak_scaling ? "weak" : "strong"));
   {
     Table configs(group, "configs",
                   {{"gpus", ColumnType::int64}, {"tp", ColumnType::int64}, {"pp", ColumnType::int64},
                    {"dp", ColumnType::int64}, {"vpp", ColumnType::int64}, {"schedule", ColumnType::string},
-                   {"micro_batch", ColumnType::int64}, {"recompute", ColumnType::string},
+                   {"micro_batch", ColumnType::int64}, {"global_batch", ColumnType::int64},
+                   {"recompute", ColumnType::string},
                    {"sequence_parallel", ColumnType::int64}, {"distributed_optimizer", ColumnType::int64},
                    {"fits", ColumnType::int64}, {"reject_reason", ColumnType::string},
                    {"iteration_time_s", ColumnType::float64}, {"tokens_per_s", ColumnType::float64},
@@ -408,7 +411,8 @@ std::string add_sweep(const std::string& path, const Experiment& base, const sim
       rows.push_back({static_cast<long long>(plan.gpus), static_cast<long long>(plan.tp),
                       static_cast<long long>(plan.pp), static_cast<long long>(plan.dp),
                       static_cast<long long>(plan.vpp), to_string(plan.schedule),
-                      static_cast<long long>(plan.micro_batch), to_string(plan.recompute),
+                      static_cast<long long>(plan.micro_batch), static_cast<long long>(plan.global_batch),
+                      to_string(plan.recompute),
                       static_cast<long long>(plan.sequence_parallel), static_cast<long long>(plan.distributed_optimizer),
                       static_cast<long long>(plan.fits()), std::string(sim::to_string(plan.reject)),
                       plan.fits() ? plan.iteration_time_s : nan, plan.fits() ? plan.tokens_per_s : nan,

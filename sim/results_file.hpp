@@ -97,6 +97,7 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
 
 // Adds /sweeps/<id>/configs (one row per plan that reached the memory check) with the
 // base experiment and the counts as attributes. Returns the sweep id.
-std::string add_sweep(const std::string& path, const Experiment& base, const sim::SweepResult& sweep);
+std::string add_sweep(const std::string& path, const Experiment& base, const sim::SweepResult& sweep,
+                      bool weak_scaling);
 
 }  // namespace parallax::results

@@ -22,8 +22,14 @@ const char* to_string(RejectReason r) {
 
 std::string plan_name(const PlanRecord& p) { return parallax::plan_name(p.tp, p.pp, p.dp, p.micro_batch, p.vpp); }
 
+int sweep_global_batch(const Experiment& base, const SweepSpec& spec, int gpus) {
+  if (!spec.weak_scaling) return base.training.global_batch;
+  return static_cast<int>(static_cast<long long>(base.training.global_batch) * gpus / base.system.gpus);
+}
+
 Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
   Experiment e = base;
+  if (plan.global_batch > 0) e.training.global_batch = plan.global_batch;
   e.system.gpus = plan.gpus;
   e.parallel.tp = plan.tp;
   e.parallel.pp = plan.pp;
@@ -92,7 +98,8 @@ class ItemSweep {
       return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
     const int dp = gpus / (tp * pp);
     if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), dp) == spec_.dp->end()) return;
-    const int global = base_.training.global_batch;
+    const int global = sweep_global_batch(base_, spec_, gpus);
+    e_.training.global_batch = global;
     if (global % dp != 0) return tally.reject(RejectReason::batch, all_inner), tick(all_inner);
     const int per_replica = global / dp;
 
@@ -132,7 +139,7 @@ class ItemSweep {
             scheds = listed_or(spec_.schedule, scheds);
             for (Schedule sched : scheds)
               for (bool opt : opts) {
-                PlanRecord plan{gpus, tp, pp, dp, v, mb, sched, rec, sp, opt};
+                PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
                 tick(1);
                 ++tally.evaluated;
                 if (per_stage % v != 0) {

@@ -17,6 +17,7 @@ const char* to_string(RejectReason r);
 
 struct PlanRecord {
   int gpus = 0, tp = 1, pp = 1, dp = 1, vpp = 1, micro_batch = 1;
+  int global_batch = 0;
   Schedule schedule = Schedule::one_f_one_b;
   Recompute recompute = Recompute::none;
   bool sequence_parallel = false, distributed_optimizer = false;
@@ -49,6 +50,8 @@ struct SweepOptions {
 // recompute, vpp, schedule, distributed_optimizer), whatever the thread count.
 SweepResult run_sweep(const Experiment& base, const SweepSpec& spec, const SweepOptions& options = {});
 
+// The global batch of a sweep at `gpus` devices (grows with them under weak scaling).
+int sweep_global_batch(const Experiment& base, const SweepSpec& spec, int gpus);
 // The experiment of one plan: the base with the plan's knobs.
 Experiment plan_experiment(const Experiment& base, const PlanRecord& plan);
 std::string plan_name(const PlanRecord& plan);  // t8p4d16m1v2

@@ -57,7 +57,7 @@ with tempfile.TemporaryDirectory() as tmp:
     scaling = list(csv.DictReader(open(os.path.join(out, "scaling.csv"))))
     for g in (256, 512):
         best = sweep["tokens_per_s"][(sweep["gpus"] == g) & (sweep["fits"] == 1)].max()
-        row = [x for x in scaling if x["kind"] == "predicted" and int(x["gpus"]) == g]
+        row = [x for x in scaling if x["kind"] == "predicted (strong)" and int(x["gpus"]) == g]
         check(len(row) == 1 and abs(float(row[0]["tokens_per_s"]) - best) < 1e-6 * best, f"scaling.csv best at {g}")
     training = list(csv.DictReader(open(os.path.join(out, "training.csv"))))
     check(len(training) == 4, "training.csv: one row per step")

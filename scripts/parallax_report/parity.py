@@ -44,7 +44,8 @@ def parity_figure(runs, out_dir, validate_json=None):
     ax.set_ylim(lo, hi)
     ax.set_xlabel("measured iteration time (s)")
     ax.set_ylabel("predicted iteration time (s)")
-    ax.set_title("Prediction against measurement")
+    systems = sorted({r.system for r in runs if r.kind == "measured"} | ({"published runs"} if validate_json else set()))
+    ax.set_title("Iteration time, predicted against measured: " + ", ".join(systems))
     ax.legend(loc="upper left")
     rows = [[p[3], p[0], p[1], p[2], e] for p, e in zip(points, err)]
     return save(fig, out_dir, "parity", ["source", "plan", "predicted_s", "measured_s", "error_pct"], rows), None

@@ -34,8 +34,8 @@ def timeline_figure(runs, out_dir):
     measured = next((r for r in with_timeline if r.kind == "measured" and r.plan == predicted.plan), None)
     panels = [predicted] + ([measured] if measured else [])
     n_ranks = max(len(set(int(x) for x in r.tables["timeline"]["rank"])) for r in panels)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.0 + 0.28 * n_ranks * len(panels)), sharex=True,
-                             squeeze=False)
+    height = 1.2 + 0.28 * n_ranks * len(panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, height), sharex=True, squeeze=False)
     rows = []
     for ax, r in zip(axes[:, 0], panels):
         _draw(ax, r, f"{r.kind}: {r.title()}")
@@ -46,6 +46,6 @@ def timeline_figure(runs, out_dir):
     axes[-1, 0].set_xlabel("time in the iteration (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLORS.values()]
     fig.legend(handles, list(COLORS), loc="lower center", ncol=len(COLORS), fontsize=7, bbox_to_anchor=(0.5, -0.02))
-    fig.subplots_adjust(bottom=0.2)
+    fig.subplots_adjust(bottom=0.75 / height)  # room for the legend, in inches
     return save(fig, out_dir, "timeline", ["run", "kind_of_run", "rank", "kind", "microbatch", "start_s", "duration_s"],
                 rows), None

@@ -20,7 +20,7 @@ def training_figure(runs, out_dir):
                  zip(it["step"], it["loss"], it["grad_norm"], it["iteration_time_s"])]
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("lm loss (nats/token)")
-    loss_ax.set_title(f"Loss: {measured[-1].model}")
+    loss_ax.set_title(f"Loss: {measured[-1].title()}")
     norm_ax.set_xlabel("step")
     norm_ax.set_ylabel("gradient norm")
     norm_ax.set_title("Gradient norm (before clipping)")
