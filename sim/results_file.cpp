@@ -238,6 +238,31 @@ void write_run_attributes(hid_t run, const Experiment& e, const std::string& kin
   write_attribute(run, "schedule", to_string(e.parallel.schedule));
 }
 
+// The contract's run tables (interfaces §3), shared by predicted and measured runs.
+const std::vector<Column>& iteration_columns() {
+  static const std::vector<Column> c{{"step", ColumnType::int64},          {"loss", ColumnType::float64},
+                                     {"grad_norm", ColumnType::float64},     {"lr", ColumnType::float64},
+                                     {"iteration_time_s", ColumnType::float64}, {"tokens_per_s", ColumnType::float64},
+                                     {"model_tflops_per_gpu", ColumnType::float64}, {"mfu", ColumnType::float64},
+                                     {"peak_memory_bytes", ColumnType::float64}};
+  return c;
+}
+const std::vector<Column>& phase_columns() {
+  static const std::vector<Column> c{{"step", ColumnType::int64},        {"rank", ColumnType::int64},
+                                     {"forward_s", ColumnType::float64},   {"backward_s", ColumnType::float64},
+                                     {"recompute_s", ColumnType::float64}, {"tp_comm_s", ColumnType::float64},
+                                     {"pp_comm_s", ColumnType::float64},   {"dp_comm_s", ColumnType::float64},
+                                     {"optimizer_s", ColumnType::float64}, {"idle_s", ColumnType::float64}};
+  return c;
+}
+const std::vector<Column>& rank_columns() {
+  static const std::vector<Column> c{{"rank", ColumnType::int64},    {"host", ColumnType::string},
+                                     {"local_rank", ColumnType::int64}, {"tp_rank", ColumnType::int64},
+                                     {"pp_rank", ColumnType::int64}, {"dp_rank", ColumnType::int64},
+                                     {"device", ColumnType::string}};
+  return c;
+}
+
 }  // namespace
 
 MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
@@ -249,24 +274,10 @@ MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& 
   write_attribute(run_, "predicted_iteration_time_s", predicted.iteration_time_s);
   write_attribute(run_, "predicted_peak_memory_bytes", predicted.peak_memory_bytes);
   for (const auto& [key, value] : provenance) write_attribute(run_, key, value);
-  iterations_ = std::make_unique<Table>(
-      run_, "iterations",
-      std::vector<Column>{{"step", ColumnType::int64}, {"loss", ColumnType::float64}, {"grad_norm", ColumnType::float64},
-                          {"lr", ColumnType::float64}, {"iteration_time_s", ColumnType::float64},
-                          {"tokens_per_s", ColumnType::float64}, {"model_tflops_per_gpu", ColumnType::float64},
-                          {"mfu", ColumnType::float64}, {"peak_memory_bytes", ColumnType::float64}});
-  phases_ = std::make_unique<Table>(
-      run_, "phases",
-      std::vector<Column>{{"step", ColumnType::int64}, {"rank", ColumnType::int64}, {"forward_s", ColumnType::float64},
-                          {"backward_s", ColumnType::float64}, {"recompute_s", ColumnType::float64},
-                          {"tp_comm_s", ColumnType::float64}, {"pp_comm_s", ColumnType::float64},
-                          {"dp_comm_s", ColumnType::float64}, {"optimizer_s", ColumnType::float64},
-                          {"idle_s", ColumnType::float64}});
+  iterations_ = std::make_unique<Table>(run_, "iterations", iteration_columns());
+  phases_ = std::make_unique<Table>(run_, "phases", phase_columns());
   {
-    Table ranks(run_, "ranks",
-                {{"rank", ColumnType::int64}, {"host", ColumnType::string}, {"local_rank", ColumnType::int64},
-                 {"tp_rank", ColumnType::int64}, {"pp_rank", ColumnType::int64}, {"dp_rank", ColumnType::int64},
-                 {"device", ColumnType::string}});
+    Table ranks(run_, "ranks", rank_columns());
     std::string host = "localhost";
     for (const auto& [key, value] : provenance)
       if (key == "hostnames") host = value;
@@ -309,23 +320,14 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
   write_attribute(run, "predicted_iteration_time_s", p.iteration_time_s);
   write_attribute(run, "predicted_peak_memory_bytes", p.peak_memory_bytes);
   {
-    Table it(run, "iterations",
-             {{"step", ColumnType::int64}, {"loss", ColumnType::float64}, {"grad_norm", ColumnType::float64},
-              {"lr", ColumnType::float64}, {"iteration_time_s", ColumnType::float64},
-              {"tokens_per_s", ColumnType::float64}, {"model_tflops_per_gpu", ColumnType::float64},
-              {"mfu", ColumnType::float64}, {"peak_memory_bytes", ColumnType::float64}});
+    Table it(run, "iterations", iteration_columns());
     const double nan = std::nan("");
     it.append({{0LL, nan, nan, nan, p.iteration_time_s, p.tokens_per_s, p.model_tflops_per_gpu, p.mfu,
                 p.peak_memory_bytes}});
   }
   auto stage_rank = [&](int stage) { return static_cast<long long>(sim::rank_of({0, 0, stage}, e.parallel)); };
   {
-    Table ph(run, "phases",
-             {{"step", ColumnType::int64}, {"rank", ColumnType::int64}, {"forward_s", ColumnType::float64},
-              {"backward_s", ColumnType::float64}, {"recompute_s", ColumnType::float64},
-              {"tp_comm_s", ColumnType::float64}, {"pp_comm_s", ColumnType::float64},
-              {"dp_comm_s", ColumnType::float64}, {"optimizer_s", ColumnType::float64},
-              {"idle_s", ColumnType::float64}});
+    Table ph(run, "phases", phase_columns());
     std::vector<std::vector<Value>> rows;
     for (size_t s = 0; s < p.stages.size(); ++s) {
       const auto& t = p.stages[s];
@@ -346,10 +348,7 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
     tl.append(rows);
   }
   {
-    Table rk(run, "ranks",
-             {{"rank", ColumnType::int64}, {"host", ColumnType::string}, {"local_rank", ColumnType::int64},
-              {"tp_rank", ColumnType::int64}, {"pp_rank", ColumnType::int64}, {"dp_rank", ColumnType::int64},
-              {"device", ColumnType::string}});
+    Table rk(run, "ranks", rank_columns());
     std::vector<std::vector<Value>> rows;
     const int gpn = e.system.gpus_per_node;
     for (int r = 0; r < e.system.gpus; ++r) {
