@@ -1,5 +1,6 @@
 #include <H5public.h>
 #include <cblas.h>
+#include <mpi.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -7,8 +8,10 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "cli/commands.hpp"
+#include "exec/mpi_communicator.hpp"
 #include "exec/trainer.hpp"
 #include "models/experiment_json.hpp"
 #include "models/toml_reader.hpp"
@@ -32,12 +35,36 @@ double peak_rss_bytes() {
   return static_cast<double>(usage.ru_maxrss) * 1024.0;  // Linux reports KiB
 }
 
-std::vector<std::pair<std::string, std::string>> provenance() {
+// MPI for the duration of a run: initialised on entry, finalised on every way out.
+struct MpiSession {
+  MpiSession() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) MPI_Init(nullptr, nullptr);
+  }
+  ~MpiSession() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+};
+
+std::string hostname() {
   char host[256] = "unknown";
   gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// Rank 0's verdict on the set-up (0 = go on), shared so that no rank waits for one that left.
+void agree(const exec::MpiCommunicator& world, int status) {
+  MPI_Bcast(&status, 1, MPI_INT, 0, world.handle());
+  if (status != 0) throw ExitStatus{status};
+}
+
+std::vector<std::pair<std::string, std::string>> provenance(const std::string& hosts) {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
-  return {{"hostnames", host},
+  return {{"hostnames", hosts},
           {"git_sha", PARALLAX_GIT_SHA},
           {"tool_version", PARALLAX_VERSION},
           {"hdf5_version", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
@@ -45,36 +72,73 @@ std::vector<std::pair<std::string, std::string>> provenance() {
           {"compiler", __VERSION__}};
 }
 
-}  // namespace
+int run(const RunArgs& args, exec::MpiCommunicator& world) {
+  const bool leader = world.rank() == 0;
+  const Experiment e = load_experiment_file(args.experiment, args.sets);
+  const auto& p = e.parallel;
+  if (p.tp * p.pp * p.dp != world.size())
+    throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
+                     std::to_string(world.size()) + " rank(s): run under mpiexec -n " + std::to_string(p.tp * p.pp * p.dp));
+  if (p.tp * p.pp != 1)
+    throw InputError("parallel: tp = " + std::to_string(p.tp) + ", pp = " + std::to_string(p.pp) +
+                     ": the executor runs data parallelism only so far (tp = pp = 1)");
+  if (e.training.precision != Precision::fp32)
+    throw InputError("training.precision = \"" + to_string(e.training.precision) + "\": the CPU executor trains in fp32");
+  if (e.training.steps < 1) throw InputError("training.steps = " + std::to_string(e.training.steps) + " must be positive");
+  if (e.training.log_every < 1) throw InputError("training.log_every must be positive");
 
-Runner add_run(CLI::App& app) {
-  auto args = std::make_shared<RunArgs>();
-  app.add_option("experiment", args->experiment, "Experiment TOML file")->required();
-  app.add_option("--set", args->sets, "Override a key: section.key=value (repeatable)");
-  app.add_option("--out", args->out, "HDF5 results file to add the measured run to")->required();
-  return [args] {
-    const Experiment e = load_experiment_file(args->experiment, args->sets);
-    const auto& p = e.parallel;
-    if (p.tp * p.pp * p.dp != 1)
-      throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) +
-                       "; this executor runs one rank (tensor, pipeline and data parallelism come with the MPI executor)");
-    if (e.training.precision != Precision::fp32)
-      throw InputError("training.precision = \"" + to_string(e.training.precision) + "\": the CPU executor trains in fp32");
-    if (e.training.steps < 1) throw InputError("training.steps = " + std::to_string(e.training.steps) + " must be positive");
-    if (e.training.log_every < 1) throw InputError("training.log_every must be positive");
+  // Ranks placed TP fastest, then DP, then PP; with tp = pp = 1 the DP group is the world.
+  exec::MpiCommunicator data_parallel = world.split(0, world.rank());
+  MPI_Comm node;
+  MPI_Comm_split_type(world.handle(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node);
+  exec::MpiCommunicator local(node);
+  // The ranks of a node share its cores instead of oversubscribing them.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  openblas_set_num_threads(std::max(1, cores / local.size()));
 
-    exec::SingleProcess comm;
-    exec::Trainer trainer(e, comm);  // InputError for bad data, init or checkpoint files
-    const std::string config_json = to_json(e).dump();
-    const sim::Prediction predicted = sim::predict(e);
-    results::MeasuredRunWriter writer(args->out, e, predicted, provenance());
-    std::cerr << "parallax: run " << writer.id() << " -> " << args->out << " (predicted "
-              << predicted.iteration_time_s * 1e3 << " ms per iteration on " << e.system.name << ")\n";
-    const double flops = sim::model_flops(e);
-    const double peak = peak_flops(e.system.device, e.training.precision);
-    const double tokens = static_cast<double>(e.training.global_batch) * e.model.seq_len;
-    while (trainer.steps_done() < e.training.steps) {
-      const exec::StepResult r = trainer.step();
+  exec::Trainer trainer(e, data_parallel);  // InputError for bad data, init or checkpoint files (on every rank)
+  const std::string config_json = to_json(e).dump();
+  const sim::Prediction predicted = sim::predict(e);
+
+  // Hosts and local ranks to rank 0, which alone writes the results file.
+  char host[256] = {};
+  std::snprintf(host, sizeof host, "%s", hostname().c_str());
+  std::vector<char> hosts(leader ? 256 * world.size() : 0);
+  MPI_Gather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, 0, world.handle());
+  int local_rank = local.rank();
+  std::vector<int> local_ranks(leader ? world.size() : 0);
+  MPI_Gather(&local_rank, 1, MPI_INT, local_ranks.data(), 1, MPI_INT, 0, world.handle());
+  std::unique_ptr<results::MeasuredRunWriter> writer;
+  int status = 0;
+  if (leader) {
+    std::vector<results::RankInfo> ranks;
+    std::string all_hosts;
+    for (int r = 0; r < world.size(); ++r) {
+      ranks.push_back({std::string(&hosts[256 * r]), local_ranks[r]});
+      if (all_hosts.find(ranks.back().host) == std::string::npos)
+        all_hosts += (all_hosts.empty() ? "" : ",") + ranks.back().host;
+    }
+    try {
+      writer = std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted, provenance(all_hosts), ranks);
+    } catch (const InputError& err) {
+      std::cerr << "parallax: " << err.what() << "\n";
+      status = 2;
+    }
+  }
+  agree(world, status);
+  if (leader)
+    std::cerr << "parallax: run " << writer->id() << " on " << world.size() << " rank(s) -> " << args.out
+              << " (predicted " << predicted.iteration_time_s * 1e3 << " ms per iteration on " << e.system.name << ")\n";
+
+  const double flops = sim::model_flops(e);
+  const double peak = peak_flops(e.system.device, e.training.precision);
+  const double tokens = static_cast<double>(e.training.global_batch) * e.model.seq_len;
+  while (trainer.steps_done() < e.training.steps) {
+    const exec::StepResult r = trainer.step();
+    const double mine[5] = {r.forward_s, r.backward_s, r.dp_comm_s, r.optimizer_s, r.iteration_s};
+    std::vector<double> all(leader ? 5 * world.size() : 0);
+    MPI_Gather(mine, 5, MPI_DOUBLE, all.data(), 5, MPI_DOUBLE, 0, world.handle());
+    if (leader) {
       results::MeasuredStep s;
       s.step = r.step;
       s.loss = r.loss;
@@ -85,10 +149,9 @@ Runner add_run(CLI::App& app) {
       s.model_tflops_per_gpu = flops / r.iteration_s / e.system.gpus / 1e12;
       s.mfu = flops / r.iteration_s / e.system.gpus / peak;
       s.peak_memory_bytes = peak_rss_bytes();
-      s.forward_s = r.forward_s;
-      s.backward_s = r.backward_s;
-      s.optimizer_s = r.optimizer_s;
-      writer.add(s);
+      for (int k = 0; k < world.size(); ++k)
+        s.ranks.push_back({all[5 * k], all[5 * k + 1], all[5 * k + 2], all[5 * k + 3], all[5 * k + 4]});
+      writer->add(s);
       if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
         std::printf(" iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
                     "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
@@ -102,8 +165,28 @@ Runner add_run(CLI::App& app) {
         trainer.save_checkpoint((std::filesystem::path(e.training.checkpoint_dir) / name).string(), config_json);
       }
     }
-    writer.finish();
-    return 0;
+  }
+  if (leader) writer->finish();
+  return 0;
+}
+
+}  // namespace
+
+Runner add_run(CLI::App& app) {
+  auto args = std::make_shared<RunArgs>();
+  app.add_option("experiment", args->experiment, "Experiment TOML file")->required();
+  app.add_option("--set", args->sets, "Override a key: section.key=value (repeatable)");
+  app.add_option("--out", args->out, "HDF5 results file to add the measured run to")->required();
+  return [args] {
+    MpiSession mpi;
+    exec::MpiCommunicator world(MPI_COMM_WORLD);
+    const bool leader = world.rank() == 0;
+    try {
+      return run(*args, world);
+    } catch (const InputError&) {
+      if (!leader) throw ExitStatus{2};  // every rank finds the same fault; rank 0 says it
+      throw;
+    }
   };
 }
 

@@ -8,6 +8,11 @@ namespace parallax::cli {
 
 using Runner = std::function<int()>;
 
+// Ends the program with this status, its reason already reported (by another rank, say).
+struct ExitStatus {
+  int code;
+};
+
 Runner add_predict(CLI::App& app);
 Runner add_sweep(CLI::App& app);
 Runner add_run(CLI::App& app);

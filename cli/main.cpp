@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   try {
     for (auto& [sub, run] : runners)
       if (sub->parsed()) return run();
+  } catch (const parallax::cli::ExitStatus& e) {
+    return e.code;
   } catch (const parallax::InputError& e) {
     std::cerr << "parallax: " << e.what() << "\n";
     return 2;

@@ -46,12 +46,14 @@ StepResult Trainer::step() {
   StepResult r;
   const int it = optimizer_.step;
   r.step = it + 1;
-  const int micro_batches = t.global_batch / t.micro_batch;
+  const int dp = comm_.size();
+  const int per_rank = t.global_batch / dp;
+  const int micro_batches = per_rank / t.micro_batch;
+  const long first = static_cast<long>(it) * t.global_batch + static_cast<long>(comm_.rank()) * per_rank;
   model_.zero_grads();
   double loss = 0;
   for (int j = 0; j < micro_batches; ++j) {
-    data_.sequences(static_cast<long>(it) * t.global_batch + static_cast<long>(j) * t.micro_batch, t.micro_batch,
-                    inputs_, targets_);
+    data_.sequences(first + static_cast<long>(j) * t.micro_batch, t.micro_batch, inputs_, targets_);
     auto t0 = std::chrono::steady_clock::now();
     loss += model_.forward(inputs_.data(), targets_.data());
     r.forward_s += seconds_since(t0);
@@ -59,12 +61,21 @@ StepResult Trainer::step() {
     model_.backward(1.0f / micro_batches);
     r.backward_s += seconds_since(t0);
   }
-  const auto t0 = std::chrono::steady_clock::now();
   auto& grads = model_.grads();
   auto& params = model_.params();
-  double sq = kernels::sum_of_squares(grads.data(), static_cast<long>(grads.size()));
-  comm_.all_reduce_sum(&sq, 1);
-  r.grad_norm = std::sqrt(sq);
+  loss /= micro_batches;
+  if (dp > 1) {
+    // Mean over the data-parallel group of the gradients and the loss.
+    const auto c0 = std::chrono::steady_clock::now();
+    comm_.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
+    kernels::scale(grads.data(), static_cast<long>(grads.size()), 1.0f / dp);
+    comm_.all_reduce_sum(&loss, 1);
+    loss /= dp;
+    r.dp_comm_s = seconds_since(c0);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  // Every rank holds the whole (replicated) gradient: its norm needs no communication.
+  r.grad_norm = std::sqrt(kernels::sum_of_squares(grads.data(), static_cast<long>(grads.size())));
   if (t.grad_clip > 0 && r.grad_norm > t.grad_clip) {
     // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6)
     kernels::scale(grads.data(), static_cast<long>(grads.size()), static_cast<float>(t.grad_clip / (r.grad_norm + 1e-6)));
@@ -77,7 +88,7 @@ StepResult Trainer::step() {
                           static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
                           static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
   r.optimizer_s = seconds_since(t0);
-  r.loss = loss / micro_batches;
+  r.loss = loss;
   r.consumed_samples = static_cast<long>(optimizer_.step) * t.global_batch;
   r.iteration_s = seconds_since(start);
   return r;

@@ -16,13 +16,15 @@ struct StepResult {
   int step = 0;  // 1-based
   long consumed_samples = 0;
   double loss = 0, grad_norm = 0, lr = 0;
-  double forward_s = 0, backward_s = 0, optimizer_s = 0, iteration_s = 0;
+  double forward_s = 0, backward_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
 };
 
 class Trainer {
  public:
   // Random init, or training.init_from's weights, or training.resume_from's full state.
-  Trainer(const Experiment& e, Communicator& comm);
+  // `data_parallel` is this rank's DP group: each rank takes global_batch/dp sequences of every
+  // global batch and the gradients are summed over the group.
+  Trainer(const Experiment& e, Communicator& data_parallel);
 
   int steps_done() const { return optimizer_.step; }
   StepResult step();

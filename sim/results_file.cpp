@@ -266,7 +266,8 @@ const std::vector<Column>& rank_columns() {
 }  // namespace
 
 MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
-                                     const std::vector<std::pair<std::string, std::string>>& provenance)
+                                     const std::vector<std::pair<std::string, std::string>>& provenance,
+                                     const std::vector<RankInfo>& ranks)
     : file_(path, false) {
   run_ = file_.create_group("/runs", "measured", id_);
   write_run_attributes(run_, e, "measured");
@@ -277,11 +278,15 @@ MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& 
   iterations_ = std::make_unique<Table>(run_, "iterations", iteration_columns());
   phases_ = std::make_unique<Table>(run_, "phases", phase_columns());
   {
-    Table ranks(run_, "ranks", rank_columns());
-    std::string host = "localhost";
-    for (const auto& [key, value] : provenance)
-      if (key == "hostnames") host = value;
-    ranks.append({{0LL, host, 0LL, 0LL, 0LL, 0LL, e.system.device.name}});
+    Table table(run_, "ranks", rank_columns());
+    std::vector<std::vector<Value>> rows;
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      const auto c = sim::coords_of(static_cast<int>(r), e.parallel);
+      rows.push_back({static_cast<long long>(r), ranks[r].host, static_cast<long long>(ranks[r].local_rank),
+                      static_cast<long long>(c.tp_rank), static_cast<long long>(c.pp_rank),
+                      static_cast<long long>(c.dp_rank), e.system.device.name});
+    }
+    table.append(rows);
   }
   H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
@@ -295,8 +300,14 @@ MeasuredRunWriter::~MeasuredRunWriter() {
 void MeasuredRunWriter::add(const MeasuredStep& s) {
   iterations_->append({{s.step, s.loss, s.grad_norm, s.lr, s.iteration_time_s, s.tokens_per_s, s.model_tflops_per_gpu,
                         s.mfu, s.peak_memory_bytes}});
-  const double idle = std::max(0.0, s.iteration_time_s - s.forward_s - s.backward_s - s.optimizer_s);
-  phases_->append({{s.step, 0LL, s.forward_s, s.backward_s, 0.0, 0.0, 0.0, 0.0, s.optimizer_s, idle}});
+  std::vector<std::vector<Value>> rows;
+  for (size_t r = 0; r < s.ranks.size(); ++r) {
+    const RankPhases& p = s.ranks[r];
+    const double idle = std::max(0.0, p.iteration_s - p.forward_s - p.backward_s - p.dp_comm_s - p.optimizer_s);
+    rows.push_back({s.step, static_cast<long long>(r), p.forward_s, p.backward_s, 0.0, 0.0, 0.0, p.dp_comm_s,
+                    p.optimizer_s, idle});
+  }
+  phases_->append(rows);
   H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
 

@@ -65,18 +65,26 @@ class ResultsFile {
 };
 
 // A measured run written as it goes (in place): attributes first, then one iterations row
-// and one phases row per step, flushed each time.
+// and one phases row per rank per step, flushed each time.
+struct RankPhases {
+  double forward_s = 0, backward_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
+};
 struct MeasuredStep {
   long long step = 0;
   double loss = 0, grad_norm = 0, lr = 0, iteration_time_s = 0, tokens_per_s = 0, model_tflops_per_gpu = 0, mfu = 0,
          peak_memory_bytes = 0;
-  double forward_s = 0, backward_s = 0, optimizer_s = 0;
+  std::vector<RankPhases> ranks;  // by rank
+};
+struct RankInfo {
+  std::string host;
+  int local_rank = 0;
 };
 
 class MeasuredRunWriter {
  public:
   MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
-                    const std::vector<std::pair<std::string, std::string>>& provenance);
+                    const std::vector<std::pair<std::string, std::string>>& provenance,
+                    const std::vector<RankInfo>& ranks);
   ~MeasuredRunWriter();
   void add(const MeasuredStep& s);
   void finish();

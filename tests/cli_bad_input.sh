@@ -59,7 +59,7 @@ expect "no such checkpoint file" run $tiny --set training.data=synthetic --set t
 expect "has shape" run $tiny --set training.data=synthetic --set model.hidden=128 --set model.ffn_hidden=512 \
   --set training.init_from="$tmp/ckpt/step_000001.h5" --out "$tmp/out.h5"
 expect "the CPU executor trains in fp32" run $tiny --set training.precision=bf16 --set system.preset=dgx-a100-80g --out "$tmp/out.h5"
-expect "this executor runs one rank" run $tiny --set parallel.tp=2 --set system.gpus=2 --out "$tmp/out.h5"
+expect "but mpiexec started 1 rank(s): run under mpiexec -n 2" run $tiny --set parallel.tp=2 --set system.gpus=2 --out "$tmp/out.h5"
 [[ -e $tmp/out.h5 || -e $good.tmp ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
 echo "$fails failed"
 exit $((fails > 0))

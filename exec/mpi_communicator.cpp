@@ -1,0 +1,41 @@
+#include "exec/mpi_communicator.hpp"
+
+#include <climits>
+
+namespace parallax::exec {
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+MpiCommunicator::MpiCommunicator(MpiCommunicator&& other) noexcept
+    : comm_(other.comm_), rank_(other.rank_), size_(other.size_) {
+  other.comm_ = MPI_COMM_NULL;
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  if (comm_ != MPI_COMM_NULL && comm_ != MPI_COMM_WORLD) MPI_Comm_free(&comm_);
+}
+
+MpiCommunicator MpiCommunicator::split(int color, int key) const {
+  MPI_Comm out;
+  MPI_Comm_split(comm_, color, key, &out);
+  return MpiCommunicator(out);
+}
+
+namespace {
+template <typename T>
+void all_reduce(T* data, long n, MPI_Datatype type, MPI_Comm comm) {
+  for (long done = 0; done < n;) {  // MPI counts are int
+    const int count = static_cast<int>(n - done < INT_MAX ? n - done : INT_MAX);
+    MPI_Allreduce(MPI_IN_PLACE, data + done, count, type, MPI_SUM, comm);
+    done += count;
+  }
+}
+}  // namespace
+
+void MpiCommunicator::all_reduce_sum(double* data, long n) { all_reduce(data, n, MPI_DOUBLE, comm_); }
+void MpiCommunicator::all_reduce_sum(float* data, long n) { all_reduce(data, n, MPI_FLOAT, comm_); }
+
+}  // namespace parallax::exec

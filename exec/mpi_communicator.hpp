@@ -1,0 +1,32 @@
+// Communicator over MPI ranks (MPICH here; NCCL later behind the same interface). One object
+// per group: the world, or a TP, PP or DP group split from it (MPI_Comm_split).
+#pragma once
+#include <mpi.h>
+
+#include "exec/communicator.hpp"
+
+namespace parallax::exec {
+
+class MpiCommunicator final : public Communicator {
+ public:
+  explicit MpiCommunicator(MPI_Comm comm);  // takes ownership unless comm is MPI_COMM_WORLD
+  ~MpiCommunicator() override;
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
+
+  // The ranks of this group that share `color`, ordered by `key` (MPI_Comm_split).
+  MpiCommunicator split(int color, int key) const;
+  MpiCommunicator(MpiCommunicator&& other) noexcept;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void all_reduce_sum(double* data, long n) override;
+  void all_reduce_sum(float* data, long n) override;
+  MPI_Comm handle() const { return comm_; }
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace parallax::exec
