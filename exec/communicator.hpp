@@ -12,6 +12,12 @@ class Communicator {
   virtual int size() const = 0;
   virtual void all_reduce_sum(double* data, long n) = 0;
   virtual void all_reduce_sum(float* data, long n) = 0;
+  // Non-blocking: starts a sum-all-reduce of data[0, n) in place; `progress` lets the library
+  // advance what it has started (MPICH moves non-blocking collectives only inside MPI calls);
+  // `wait_all` completes everything started.
+  virtual void start_all_reduce_sum(float* data, long n) = 0;
+  virtual void progress() = 0;
+  virtual void wait_all() = 0;
 };
 
 class SingleProcess final : public Communicator {
@@ -20,6 +26,9 @@ class SingleProcess final : public Communicator {
   int size() const override { return 1; }
   void all_reduce_sum(double*, long) override {}
   void all_reduce_sum(float*, long) override {}
+  void start_all_reduce_sum(float*, long) override {}
+  void progress() override {}
+  void wait_all() override {}
 };
 
 }  // namespace parallax::exec

@@ -133,7 +133,7 @@ float Gpt::forward(const int* inputs, const int* targets) {
   return static_cast<float>(loss / BT);
 }
 
-void Gpt::backward(float loss_scale) {
+void Gpt::backward(float loss_scale, const std::function<void(long, long)>& ready) {
   const int B = B_, T = T_, C = C_, BT = B_ * T_;
   std::fill(dacts_.begin(), dacts_.end(), 0.0f);
   const int base = L_ * ACTS_PER_LAYER;
@@ -144,6 +144,10 @@ void Gpt::backward(float loss_scale) {
   float* residual = L_ > 0 ? act((L_ - 1) * ACTS_PER_LAYER + RES3) : act(base);
   float* dresidual = L_ > 0 ? dact((L_ - 1) * ACTS_PER_LAYER + RES3) : dact(base);
   k::layernorm_backward(dresidual, g(lnf), g(lnf + 1), dact(base + 1), residual, p(lnf), act(base + 2), act(base + 3), BT, C);
+  auto done = [&](int first, int last) {  // parameter tensors [first, last] are final
+    if (ready) ready(tensors_[first].offset, tensors_[last].offset + tensors_[last].size - tensors_[first].offset);
+  };
+  done(lnf, lnf + 1);
   for (int l = L_ - 1; l >= 0; --l) {
     const int pi = 2 + l * PER_LAYER, ai = l * ACTS_PER_LAYER;
     float* in = l == 0 ? act(base) : act((l - 1) * ACTS_PER_LAYER + RES3);
@@ -165,8 +169,10 @@ void Gpt::backward(float loss_scale) {
                        3 * C);
     k::layernorm_backward(din, g(pi + LN1W), g(pi + LN1B), dact(ai + LN1), in, p(pi + LN1W), act(ai + LN1_MEAN),
                           act(ai + LN1_RSTD), BT, C);
+    done(pi, pi + PER_LAYER - 1);
   }
   k::embedding_backward(g(0), g(1), dact(base), inputs_.data(), B, T, C);
+  done(0, 1);
 }
 
 }  // namespace parallax::exec

@@ -4,6 +4,7 @@
 // of 128 and the padded rows never take part in the loss.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,11 @@ class Gpt {
 
   // Mean cross-entropy over the micro-batch's B*T targets; keeps the activations.
   float forward(const int* inputs, const int* targets);
-  // Accumulates the gradient of loss_scale * mean loss into grads().
-  void backward(float loss_scale);
+  // Accumulates the gradient of loss_scale * mean loss into grads(). `ready`, when given, is
+  // called with each contiguous range [offset, offset + size) of grads() as soon as the pass
+  // will not touch it again (final LayerNorm, each layer in reverse order, then the
+  // embeddings), so that its reduction can start while the rest of the backward runs.
+  void backward(float loss_scale, const std::function<void(long offset, long size)>& ready = {});
   void zero_grads();
 
   const std::vector<ParamTensor>& tensors() const { return tensors_; }

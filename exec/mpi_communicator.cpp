@@ -1,6 +1,7 @@
 #include "exec/mpi_communicator.hpp"
 
 #include <climits>
+#include <utility>
 
 namespace parallax::exec {
 
@@ -10,7 +11,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
 }
 
 MpiCommunicator::MpiCommunicator(MpiCommunicator&& other) noexcept
-    : comm_(other.comm_), rank_(other.rank_), size_(other.size_) {
+    : comm_(other.comm_), rank_(other.rank_), size_(other.size_), pending_(std::move(other.pending_)) {
   other.comm_ = MPI_COMM_NULL;
 }
 
@@ -34,6 +35,26 @@ void all_reduce(T* data, long n, MPI_Datatype type, MPI_Comm comm) {
   }
 }
 }  // namespace
+
+void MpiCommunicator::start_all_reduce_sum(float* data, long n) {
+  for (long done = 0; done < n;) {
+    const int count = static_cast<int>(n - done < INT_MAX ? n - done : INT_MAX);
+    pending_.emplace_back();
+    MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, comm_, &pending_.back());
+    done += count;
+  }
+}
+
+void MpiCommunicator::progress() {
+  if (pending_.empty()) return;
+  int flag = 0;
+  MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &flag, MPI_STATUSES_IGNORE);
+}
+
+void MpiCommunicator::wait_all() {
+  MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
+  pending_.clear();
+}
 
 void MpiCommunicator::all_reduce_sum(double* data, long n) { all_reduce(data, n, MPI_DOUBLE, comm_); }
 void MpiCommunicator::all_reduce_sum(float* data, long n) { all_reduce(data, n, MPI_FLOAT, comm_); }

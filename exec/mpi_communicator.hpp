@@ -3,6 +3,8 @@
 #pragma once
 #include <mpi.h>
 
+#include <vector>
+
 #include "exec/communicator.hpp"
 
 namespace parallax::exec {
@@ -22,11 +24,15 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   void all_reduce_sum(double* data, long n) override;
   void all_reduce_sum(float* data, long n) override;
+  void start_all_reduce_sum(float* data, long n) override;
+  void progress() override;
+  void wait_all() override;
   MPI_Comm handle() const { return comm_; }
 
  private:
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
+  std::vector<MPI_Request> pending_;
 };
 
 }  // namespace parallax::exec

@@ -58,7 +58,17 @@ StepResult Trainer::step() {
     loss += model_.forward(inputs_.data(), targets_.data());
     r.forward_s += seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
-    model_.backward(1.0f / micro_batches);
+    const bool overlap = dp > 1 && e_.parallel.overlap_grad_reduce && j == micro_batches - 1;
+    if (overlap) {
+      // Megatron-style: on the last micro-batch each layer's gradients start their reduction
+      // as soon as they are final, overlapping the rest of the backward.
+      model_.backward(1.0f / micro_batches, [&](long offset, long size) {
+        comm_.start_all_reduce_sum(model_.grads().data() + offset, size);
+        comm_.progress();
+      });
+    } else {
+      model_.backward(1.0f / micro_batches);
+    }
     r.backward_s += seconds_since(t0);
   }
   auto& grads = model_.grads();
@@ -67,7 +77,10 @@ StepResult Trainer::step() {
   if (dp > 1) {
     // Mean over the data-parallel group of the gradients and the loss.
     const auto c0 = std::chrono::steady_clock::now();
-    comm_.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
+    if (e_.parallel.overlap_grad_reduce)
+      comm_.wait_all();  // only what outlasted the backward is left
+    else
+      comm_.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
     kernels::scale(grads.data(), static_cast<long>(grads.size()), 1.0f / dp);
     comm_.all_reduce_sum(&loss, 1);
     loss /= dp;
