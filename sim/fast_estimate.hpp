@@ -7,7 +7,8 @@
 // interleaved rank's remaining v-1 chunks add their share once (Narayanan et al. SC21 sec. 2.2:
 // (m + p - 1)(tf + tb) for 1F1B and GPipe, m(tf + tb) + (p - 1)(tf + tb)/v interleaved). Each
 // rank's DP reduction and optimizer step follow its last backward, which the drain of the
-// last micro-batch reaches rank by rank.
+// last micro-batch reaches rank by rank. Interleaved plans with as many micro-batches as stages
+// (all warm-up) take the event simulation instead.
 #pragma once
 #include "models/experiment.hpp"
 #include "sim/layer_costs.hpp"
