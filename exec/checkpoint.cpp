@@ -82,7 +82,7 @@ void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerS
   const std::string tmp = path + ".tmp";
   hid_t file = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) throw InputError(path + ": cannot create the checkpoint");
-  auto& params = const_cast<Gpt&>(model).params();
+  const auto& params = model.params();
   for (const auto& t : model.tensors()) {
     write_dataset(file, t.name, stored_shape(model, t), params.data() + t.offset);
     if (optimizer) {

@@ -40,6 +40,7 @@ class Gpt {
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   const ParamTensor& tensor(const std::string& name) const;
   std::vector<float>& params() { return params_; }
+  const std::vector<float>& params() const { return params_; }
   std::vector<float>& grads() { return grads_; }
   const ModelConfig& model() const { return model_; }
   int padded_vocab() const { return Vp_; }

@@ -49,7 +49,7 @@ struct KernelSum {
 
 struct Shape {
   double b, s, h, a, kv, d, f, t, E, tok, act;
-  bool sp, swiglu, flash, biases;
+  bool sp, swiglu, flash;
 };
 
 Shape shape_of(const Experiment& e) {
@@ -69,7 +69,6 @@ Shape shape_of(const Experiment& e) {
   x.act = x.sp ? x.tok * x.h / x.t : x.tok * x.h;  // elements outside the TP regions, per device
   x.swiglu = m.activation == Activation::swiglu;
   x.flash = e.training.flash_attention;
-  x.biases = m.norm == Norm::layernorm;
   return x;
 }
 
