@@ -72,6 +72,28 @@ std::vector<std::pair<std::string, std::string>> provenance(const std::string& h
           {"compiler", __VERSION__}};
 }
 
+// Every rank's events of the step, on rank 0 (4 doubles an event: kind, micro-batch, start, duration).
+std::vector<sim::TimelineEvent> gather_timeline(const exec::MpiCommunicator& world,
+                                                const std::vector<exec::StepResult::Event>& events) {
+  std::vector<double> mine;
+  for (const auto& ev : events) mine.insert(mine.end(), {double(ev.kind), double(ev.microbatch), ev.start, ev.duration});
+  int count = static_cast<int>(mine.size());
+  const bool leader = world.rank() == 0;
+  std::vector<int> counts(leader ? world.size() : 0), offsets(leader ? world.size() : 0);
+  MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world.handle());
+  int total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) offsets[i] = total, total += counts[i];
+  std::vector<double> all(leader ? total : 0);
+  MPI_Gatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE, 0, world.handle());
+  std::vector<sim::TimelineEvent> out;
+  static const char* const kinds[] = {"forward", "backward", "dp_comm", "optimizer"};
+  for (size_t rank = 0; rank < counts.size(); ++rank)
+    for (int k = offsets[rank]; k < offsets[rank] + counts[rank]; k += 4)
+      out.push_back({static_cast<int>(rank), 0, 0, static_cast<int>(all[k + 1]), kinds[static_cast<int>(all[k])],
+                     all[k + 2], all[k + 3]});
+  return out;
+}
+
 int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const bool leader = world.rank() == 0;
   const Experiment e = load_experiment_file(args.experiment, args.sets);
@@ -138,6 +160,7 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
     const double mine[5] = {r.forward_s, r.backward_s, r.dp_comm_s, r.optimizer_s, r.iteration_s};
     std::vector<double> all(leader ? 5 * world.size() : 0);
     MPI_Gather(mine, 5, MPI_DOUBLE, all.data(), 5, MPI_DOUBLE, 0, world.handle());
+    const std::vector<sim::TimelineEvent> timeline = gather_timeline(world, r.events);
     if (leader) {
       results::MeasuredStep s;
       s.step = r.step;
@@ -151,6 +174,7 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
       s.peak_memory_bytes = peak_rss_bytes();
       for (int k = 0; k < world.size(); ++k)
         s.ranks.push_back({all[5 * k], all[5 * k + 1], all[5 * k + 2], all[5 * k + 3], all[5 * k + 4]});
+      s.timeline = timeline;
       writer->add(s);
       if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
         std::printf(" iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "

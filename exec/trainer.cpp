@@ -56,7 +56,9 @@ StepResult Trainer::step() {
     data_.sequences(first + static_cast<long>(j) * t.micro_batch, t.micro_batch, inputs_, targets_);
     auto t0 = std::chrono::steady_clock::now();
     loss += model_.forward(inputs_.data(), targets_.data());
-    r.forward_s += seconds_since(t0);
+    const double forward = seconds_since(t0);
+    r.forward_s += forward;
+    r.events.push_back({0, j, std::chrono::duration<double>(t0 - start).count(), forward});
     t0 = std::chrono::steady_clock::now();
     const bool overlap = dp > 1 && e_.parallel.overlap_grad_reduce && j == micro_batches - 1;
     if (overlap) {
@@ -69,7 +71,9 @@ StepResult Trainer::step() {
     } else {
       model_.backward(1.0f / micro_batches);
     }
-    r.backward_s += seconds_since(t0);
+    const double backward = seconds_since(t0);
+    r.backward_s += backward;
+    r.events.push_back({1, j, std::chrono::duration<double>(t0 - start).count(), backward});
   }
   auto& grads = model_.grads();
   auto& params = model_.params();
@@ -85,6 +89,7 @@ StepResult Trainer::step() {
     comm_.all_reduce_sum(&loss, 1);
     loss /= dp;
     r.dp_comm_s = seconds_since(c0);
+    r.events.push_back({2, -1, std::chrono::duration<double>(c0 - start).count(), r.dp_comm_s});
   }
   const auto t0 = std::chrono::steady_clock::now();
   // Every rank holds the whole (replicated) gradient: its norm needs no communication.
@@ -101,6 +106,7 @@ StepResult Trainer::step() {
                           static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
                           static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
   r.optimizer_s = seconds_since(t0);
+  r.events.push_back({3, -1, std::chrono::duration<double>(t0 - start).count(), r.optimizer_s});
   r.loss = loss;
   r.consumed_samples = static_cast<long>(optimizer_.step) * t.global_batch;
   r.iteration_s = seconds_since(start);

@@ -17,6 +17,13 @@ struct StepResult {
   long consumed_samples = 0;
   double loss = 0, grad_norm = 0, lr = 0;
   double forward_s = 0, backward_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
+  // This rank's actions in the step: kind (0 forward, 1 backward, 2 dp_comm, 3 optimizer),
+  // micro-batch (-1 for none), start relative to the step's start, duration; seconds.
+  struct Event {
+    int kind, microbatch;
+    double start, duration;
+  };
+  std::vector<Event> events;
 };
 
 class Trainer {

@@ -255,6 +255,15 @@ const std::vector<Column>& phase_columns() {
                                      {"optimizer_s", ColumnType::float64}, {"idle_s", ColumnType::float64}};
   return c;
 }
+// The contract's timeline columns, and `step` (an extension: predicted runs hold step 0, measured
+// runs every step, times relative to the step's start).
+const std::vector<Column>& timeline_columns() {
+  static const std::vector<Column> c{{"rank", ColumnType::int64},      {"stage", ColumnType::int64},
+                                     {"chunk", ColumnType::int64},     {"microbatch", ColumnType::int64},
+                                     {"kind", ColumnType::string},     {"start_s", ColumnType::float64},
+                                     {"duration_s", ColumnType::float64}, {"step", ColumnType::int64}};
+  return c;
+}
 const std::vector<Column>& rank_columns() {
   static const std::vector<Column> c{{"rank", ColumnType::int64},    {"host", ColumnType::string},
                                      {"local_rank", ColumnType::int64}, {"tp_rank", ColumnType::int64},
@@ -277,6 +286,7 @@ MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& 
   for (const auto& [key, value] : provenance) write_attribute(run_, key, value);
   iterations_ = std::make_unique<Table>(run_, "iterations", iteration_columns());
   phases_ = std::make_unique<Table>(run_, "phases", phase_columns());
+  timeline_ = std::make_unique<Table>(run_, "timeline", timeline_columns());
   {
     Table table(run_, "ranks", rank_columns());
     std::vector<std::vector<Value>> rows;
@@ -294,6 +304,7 @@ MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& 
 MeasuredRunWriter::~MeasuredRunWriter() {
   iterations_.reset();
   phases_.reset();
+  timeline_.reset();
   if (run_ >= 0) H5Gclose(run_);
 }
 
@@ -308,6 +319,11 @@ void MeasuredRunWriter::add(const MeasuredStep& s) {
                     p.optimizer_s, idle});
   }
   phases_->append(rows);
+  std::vector<std::vector<Value>> events;
+  for (const auto& ev : s.timeline)
+    events.push_back({static_cast<long long>(ev.rank), static_cast<long long>(ev.stage), static_cast<long long>(ev.chunk),
+                      static_cast<long long>(ev.microbatch), ev.kind, ev.start, ev.duration, s.step});
+  timeline_->append(events);
   H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
 
@@ -315,6 +331,7 @@ void MeasuredRunWriter::finish() {
   write_attribute(run_, "finished_utc", utc_now());
   iterations_.reset();
   phases_.reset();
+  timeline_.reset();
   H5Gclose(run_);
   run_ = -1;
   file_.commit();
@@ -348,14 +365,11 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
     ph.append(rows);
   }
   {
-    Table tl(run, "timeline",
-             {{"rank", ColumnType::int64}, {"stage", ColumnType::int64}, {"chunk", ColumnType::int64},
-              {"microbatch", ColumnType::int64}, {"kind", ColumnType::string}, {"start_s", ColumnType::float64},
-              {"duration_s", ColumnType::float64}});
+    Table tl(run, "timeline", timeline_columns());
     std::vector<std::vector<Value>> rows;
     for (const auto& ev : p.timeline)
       rows.push_back({stage_rank(ev.rank), static_cast<long long>(ev.stage), static_cast<long long>(ev.chunk),
-                      static_cast<long long>(ev.microbatch), ev.kind, ev.start, ev.duration});
+                      static_cast<long long>(ev.microbatch), ev.kind, ev.start, ev.duration, 0LL});
     tl.append(rows);
   }
   {

@@ -74,6 +74,7 @@ struct MeasuredStep {
   double loss = 0, grad_norm = 0, lr = 0, iteration_time_s = 0, tokens_per_s = 0, model_tflops_per_gpu = 0, mfu = 0,
          peak_memory_bytes = 0;
   std::vector<RankPhases> ranks;  // by rank
+  std::vector<sim::TimelineEvent> timeline;  // every rank's actions, start relative to the step
 };
 struct RankInfo {
   std::string host;
@@ -94,7 +95,7 @@ class MeasuredRunWriter {
   ResultsFile file_;
   std::string id_;
   hid_t run_ = -1;
-  std::unique_ptr<Table> iterations_, phases_;
+  std::unique_ptr<Table> iterations_, phases_, timeline_;
 };
 
 std::string utc_now();  // ISO 8601, seconds, "Z"

@@ -60,7 +60,8 @@ with tempfile.TemporaryDirectory() as tmp:
               "iterations row holds the predicted time")
         for table, cols in {"phases": ["step", "rank", "forward_s", "backward_s", "recompute_s", "tp_comm_s",
                                        "pp_comm_s", "dp_comm_s", "optimizer_s", "idle_s"],
-                            "timeline": ["rank", "stage", "chunk", "microbatch", "kind", "start_s", "duration_s"],
+                            "timeline": ["rank", "stage", "chunk", "microbatch", "kind", "start_s", "duration_s",
+                                         "step"],
                             "ranks": ["rank", "host", "local_rank", "tp_rank", "pp_rank", "dp_rank", "device"]}.items():
             check(list(run[table].dtype.names) == cols, f"{table} columns")
         check(len(run["ranks"]) == j["config"]["system"]["gpus"], "one ranks row per device")
@@ -116,6 +117,10 @@ with tempfile.TemporaryDirectory() as tmp:
         check(np.allclose(logged, it["loss"], rtol=1e-5), "the file holds the logged losses")
         ph = run["phases"][:]
         check(len(ph) == 3 and np.all(ph["forward_s"] > 0) and np.all(ph["backward_s"] > 0), "phases per step")
+        tl = run["timeline"][:]
+        kinds = [k.decode() if isinstance(k, bytes) else k for k in tl["kind"]]
+        check(sorted(set(tl["step"])) == [1, 2, 3] and {"forward", "backward", "optimizer"} <= set(kinds),
+              "measured timeline: every action of every step")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

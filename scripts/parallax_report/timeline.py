@@ -6,8 +6,16 @@ from .results import decode
 from .style import COLORS, plt, save
 
 
-def _draw(ax, run, title):
+def _one_step(run):
+    """A predicted timeline is one iteration; of a measured one, the last step."""
     tl = run.tables["timeline"]
+    if "step" in tl.dtype.names and len(tl):
+        tl = tl[tl["step"] == tl["step"].max()]
+    return tl
+
+
+def _draw(ax, run, title):
+    tl = _one_step(run)
     kinds = decode(tl["kind"])
     ranks = sorted(set(int(r) for r in tl["rank"]))
     row_of = {r: i for i, r in enumerate(ranks)}
@@ -39,13 +47,14 @@ def timeline_figure(runs, out_dir):
     rows = []
     for ax, r in zip(axes[:, 0], panels):
         _draw(ax, r, f"{r.kind}: {r.title()}")
-        tl = r.tables["timeline"]
+        tl = _one_step(r)
         for rank, kind, mb, start, dur in zip(tl["rank"], decode(tl["kind"]), tl["microbatch"], tl["start_s"],
                                               tl["duration_s"]):
             rows.append([r.id, r.kind, int(rank), kind, int(mb), float(start), float(dur)])
     axes[-1, 0].set_xlabel("time in the iteration (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLORS.values()]
     fig.legend(handles, list(COLORS), loc="lower center", ncol=len(COLORS), fontsize=7, bbox_to_anchor=(0.5, -0.02))
-    fig.subplots_adjust(bottom=0.75 / height)  # room for the legend, in inches
+    # Room for the legend and between the panels for the titles, in inches.
+    fig.subplots_adjust(bottom=0.75 / height, hspace=0.5 / (0.28 * n_ranks))
     return save(fig, out_dir, "timeline", ["run", "kind_of_run", "rank", "kind", "microbatch", "start_s", "duration_s"],
                 rows), None
