@@ -182,12 +182,13 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
                     r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr,
                     r.loss, r.grad_norm);
       std::fflush(stdout);
-      if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
-        std::filesystem::create_directories(e.training.checkpoint_dir);
-        char name[32];
-        std::snprintf(name, sizeof name, "step_%06d.h5", r.step);
-        trainer.save_checkpoint((std::filesystem::path(e.training.checkpoint_dir) / name).string(), config_json);
-      }
+    }
+    if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
+      if (leader) std::filesystem::create_directories(e.training.checkpoint_dir);
+      char name[32];
+      std::snprintf(name, sizeof name, "step_%06d.h5", r.step);
+      // Collective (the sharded optimizer state is gathered); rank 0 writes.
+      trainer.save_checkpoint((std::filesystem::path(e.training.checkpoint_dir) / name).string(), config_json);
     }
   }
   if (leader) writer->finish();

@@ -2,6 +2,7 @@
 // implementation is the identity; MPI (and later NCCL) implementations sit behind the same
 // interface, chosen by the run, not by #ifdef in the model.
 #pragma once
+#include <vector>
 
 namespace parallax::exec {
 
@@ -15,6 +16,11 @@ class Communicator {
   // Non-blocking: starts a sum-all-reduce of data[0, n) in place; `progress` lets the library
   // advance what it has started (MPICH moves non-blocking collectives only inside MPI calls);
   // `wait_all` completes everything started.
+  // data is split in consecutive blocks of counts[i] elements, block i belonging to rank i.
+  // reduce_scatter_sum leaves in this rank's block the sum over the group of that block;
+  // all_gather copies every rank's block into everyone's data.
+  virtual void reduce_scatter_sum(float* data, const std::vector<long>& counts) = 0;
+  virtual void all_gather(float* data, const std::vector<long>& counts) = 0;
   virtual void start_all_reduce_sum(float* data, long n) = 0;
   virtual void progress() = 0;
   virtual void wait_all() = 0;
@@ -26,6 +32,8 @@ class SingleProcess final : public Communicator {
   int size() const override { return 1; }
   void all_reduce_sum(double*, long) override {}
   void all_reduce_sum(float*, long) override {}
+  void reduce_scatter_sum(float*, const std::vector<long>&) override {}
+  void all_gather(float*, const std::vector<long>&) override {}
   void start_all_reduce_sum(float*, long) override {}
   void progress() override {}
   void wait_all() override {}

@@ -1,6 +1,8 @@
 #include "exec/mpi_communicator.hpp"
 
+#include <algorithm>
 #include <climits>
+#include <stdexcept>
 #include <utility>
 
 namespace parallax::exec {
@@ -43,6 +45,34 @@ void MpiCommunicator::start_all_reduce_sum(float* data, long n) {
     MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, comm_, &pending_.back());
     done += count;
   }
+}
+
+namespace {
+std::vector<int> int_counts(const std::vector<long>& counts, std::vector<int>* displs) {
+  std::vector<int> out;
+  long offset = 0;
+  for (long c : counts) {
+    if (c > INT_MAX || offset > INT_MAX) throw std::length_error("MPI block too large for an int count");
+    out.push_back(static_cast<int>(c));
+    if (displs) displs->push_back(static_cast<int>(offset));
+    offset += c;
+  }
+  return out;
+}
+}  // namespace
+
+void MpiCommunicator::reduce_scatter_sum(float* data, const std::vector<long>& counts) {
+  std::vector<int> displs;
+  const std::vector<int> c = int_counts(counts, &displs);
+  std::vector<float> block(static_cast<size_t>(c[rank_]));
+  MPI_Reduce_scatter(data, block.data(), c.data(), MPI_FLOAT, MPI_SUM, comm_);
+  std::copy(block.begin(), block.end(), data + displs[rank_]);
+}
+
+void MpiCommunicator::all_gather(float* data, const std::vector<long>& counts) {
+  std::vector<int> displs;
+  const std::vector<int> c = int_counts(counts, &displs);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, c.data(), displs.data(), MPI_FLOAT, comm_);
 }
 
 void MpiCommunicator::progress() {

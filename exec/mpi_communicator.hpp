@@ -24,6 +24,8 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   void all_reduce_sum(double* data, long n) override;
   void all_reduce_sum(float* data, long n) override;
+  void reduce_scatter_sum(float* data, const std::vector<long>& counts) override;
+  void all_gather(float* data, const std::vector<long>& counts) override;
   void start_all_reduce_sum(float* data, long n) override;
   void progress() override;
   void wait_all() override;

@@ -1,5 +1,6 @@
 #include "exec/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -19,10 +20,27 @@ Trainer::Trainer(const Experiment& e, Communicator& comm)
       comm_(comm),
       model_(e.model, e.training.micro_batch),
       data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed) {
-  optimizer_.m.assign(model_.params().size(), 0.0f);
-  optimizer_.v.assign(model_.params().size(), 0.0f);
+  const long n = static_cast<long>(model_.params().size());
+  const int dp = comm.size();
+  sharded_ = e.parallel.distributed_optimizer && dp > 1;
+  shard_counts_.assign(1, n);
+  if (sharded_) {
+    const long chunk = (n + dp - 1) / dp;
+    shard_counts_.clear();
+    for (int i = 0; i < dp; ++i) shard_counts_.push_back(std::max(0L, std::min(n, (i + 1) * chunk) - i * chunk));
+    shard_begin_ = comm.rank() * chunk;
+  }
+  const long mine = shard_counts_[sharded_ ? comm.rank() : 0];
+  optimizer_.m.assign(mine, 0.0f);
+  optimizer_.v.assign(mine, 0.0f);
   if (!e.training.resume_from.empty()) {
-    load_checkpoint(e.training.resume_from, model_, &optimizer_);
+    OptimizerState full;
+    load_checkpoint(e.training.resume_from, model_, &full);
+    optimizer_.step = full.step;
+    if (!full.m.empty()) {
+      std::copy_n(full.m.begin() + shard_begin_, mine, optimizer_.m.begin());
+      std::copy_n(full.v.begin() + shard_begin_, mine, optimizer_.v.begin());
+    }
   } else if (!e.training.init_from.empty()) {
     load_checkpoint(e.training.init_from, model_, nullptr);
   } else {
@@ -60,7 +78,7 @@ StepResult Trainer::step() {
     r.forward_s += forward;
     r.events.push_back({0, j, std::chrono::duration<double>(t0 - start).count(), forward});
     t0 = std::chrono::steady_clock::now();
-    const bool overlap = dp > 1 && e_.parallel.overlap_grad_reduce && j == micro_batches - 1;
+    const bool overlap = dp > 1 && !sharded_ && e_.parallel.overlap_grad_reduce && j == micro_batches - 1;
     if (overlap) {
       // Megatron-style: on the last micro-batch each layer's gradients start their reduction
       // as soon as they are final, overlapping the rest of the backward.
@@ -77,34 +95,46 @@ StepResult Trainer::step() {
   }
   auto& grads = model_.grads();
   auto& params = model_.params();
+  // The block of the flat buffer this rank updates (everything without sharding).
+  const long lo = shard_begin_, count = static_cast<long>(optimizer_.m.size());
   loss /= micro_batches;
   if (dp > 1) {
-    // Mean over the data-parallel group of the gradients and the loss.
+    // Mean over the data-parallel group of the gradients (of this rank's block with the
+    // distributed optimizer: a reduce-scatter) and of the loss.
     const auto c0 = std::chrono::steady_clock::now();
-    if (e_.parallel.overlap_grad_reduce)
+    if (sharded_)
+      comm_.reduce_scatter_sum(grads.data(), shard_counts_);
+    else if (e_.parallel.overlap_grad_reduce)
       comm_.wait_all();  // only what outlasted the backward is left
     else
       comm_.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
-    kernels::scale(grads.data(), static_cast<long>(grads.size()), 1.0f / dp);
+    kernels::scale(grads.data() + lo, count, 1.0f / dp);
     comm_.all_reduce_sum(&loss, 1);
     loss /= dp;
     r.dp_comm_s = seconds_since(c0);
     r.events.push_back({2, -1, std::chrono::duration<double>(c0 - start).count(), r.dp_comm_s});
   }
   const auto t0 = std::chrono::steady_clock::now();
-  // Every rank holds the whole (replicated) gradient: its norm needs no communication.
-  r.grad_norm = std::sqrt(kernels::sum_of_squares(grads.data(), static_cast<long>(grads.size())));
+  // The global norm: of the whole replicated gradient, or summed over the ranks' blocks.
+  double sq = kernels::sum_of_squares(grads.data() + lo, count);
+  if (sharded_) comm_.all_reduce_sum(&sq, 1);
+  r.grad_norm = std::sqrt(sq);
   if (t.grad_clip > 0 && r.grad_norm > t.grad_clip) {
     // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6)
-    kernels::scale(grads.data(), static_cast<long>(grads.size()), static_cast<float>(t.grad_clip / (r.grad_norm + 1e-6)));
+    kernels::scale(grads.data() + lo, count, static_cast<float>(t.grad_clip / (r.grad_norm + 1e-6)));
   }
   r.lr = learning_rate(it);
   optimizer_.step += 1;
-  for (const auto& tensor : model_.tensors())
-    kernels::adamw_update(params.data() + tensor.offset, grads.data() + tensor.offset, optimizer_.m.data() + tensor.offset,
-                          optimizer_.v.data() + tensor.offset, tensor.size, optimizer_.step, static_cast<float>(r.lr),
+  for (const auto& tensor : model_.tensors()) {
+    // The part of this tensor inside the block (weight decay is per tensor).
+    const long a = std::max(lo, tensor.offset), b = std::min(lo + count, tensor.offset + tensor.size);
+    if (a >= b) continue;
+    kernels::adamw_update(params.data() + a, grads.data() + a, optimizer_.m.data() + (a - lo),
+                          optimizer_.v.data() + (a - lo), b - a, optimizer_.step, static_cast<float>(r.lr),
                           static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
                           static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
+  }
+  if (sharded_) comm_.all_gather(params.data(), shard_counts_);  // everyone's updated block to everyone
   r.optimizer_s = seconds_since(t0);
   r.events.push_back({3, -1, std::chrono::duration<double>(t0 - start).count(), r.optimizer_s});
   r.loss = loss;
@@ -113,8 +143,20 @@ StepResult Trainer::step() {
   return r;
 }
 
-void Trainer::save_checkpoint(const std::string& path, const std::string& config_json) const {
-  exec::save_checkpoint(path, model_, &optimizer_, config_json);
+void Trainer::save_checkpoint(const std::string& path, const std::string& config_json) {
+  if (!sharded_) {
+    if (comm_.rank() == 0) exec::save_checkpoint(path, model_, &optimizer_, config_json);
+    return;
+  }
+  OptimizerState full;  // the blocks of every rank, gathered
+  full.step = optimizer_.step;
+  full.m.assign(model_.params().size(), 0.0f);
+  full.v.assign(model_.params().size(), 0.0f);
+  std::copy(optimizer_.m.begin(), optimizer_.m.end(), full.m.begin() + shard_begin_);
+  std::copy(optimizer_.v.begin(), optimizer_.v.end(), full.v.begin() + shard_begin_);
+  comm_.all_gather(full.m.data(), shard_counts_);
+  comm_.all_gather(full.v.data(), shard_counts_);
+  if (comm_.rank() == 0) exec::save_checkpoint(path, model_, &full, config_json);
 }
 
 }  // namespace parallax::exec

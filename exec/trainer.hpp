@@ -35,7 +35,8 @@ class Trainer {
 
   int steps_done() const { return optimizer_.step; }
   StepResult step();
-  void save_checkpoint(const std::string& path, const std::string& config_json) const;
+  // Collective over the DP group (the sharded optimizer state is gathered); rank 0 writes.
+  void save_checkpoint(const std::string& path, const std::string& config_json);
   double learning_rate(int step_index) const;  // step_index counts from 0
   const Gpt& model() const { return model_; }
 
@@ -44,7 +45,13 @@ class Trainer {
   Communicator& comm_;
   Gpt model_;
   TokenData data_;
+  // The AdamW state of the parameters this rank updates: all of them, or with the distributed
+  // optimizer (ZeRO-1) the block [shard_begin_, shard_begin_ + shard_counts_[rank]) of the
+  // flat buffer, split evenly over the DP group.
   OptimizerState optimizer_;
+  bool sharded_ = false;
+  std::vector<long> shard_counts_;
+  long shard_begin_ = 0;
   std::vector<int> inputs_, targets_;
 };
 

@@ -32,17 +32,20 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([parallax, "run", tiny, *common, "--set", "training.micro_batch=2", "--out", single],
                    check=True, capture_output=True, timeout=300)
     reference, _ = losses(single)
-    for mb in (4, 2):  # one, then two micro-batches per rank
-        out = os.path.join(tmp, f"dp2_mb{mb}.h5")
+    # one, then two micro-batches per rank; then the distributed optimizer (ZeRO-1)
+    for mb, zero in ((4, "false"), (2, "false"), (2, "true")):
+        name = f"dp2 micro_batch {mb} distributed_optimizer {zero}"
+        out = os.path.join(tmp, f"dp2_mb{mb}_{zero}.h5")
         r = subprocess.run(["mpiexec", "-n", "2", parallax, "run", tiny, *common, "--set", f"training.micro_batch={mb}",
-                            "--set", "parallel.dp=2", "--set", "system.gpus=2", "--out", out],
+                            "--set", "parallel.dp=2", "--set", "system.gpus=2", "--set",
+                            f"parallel.distributed_optimizer={zero}", "--out", out],
                            capture_output=True, text=True, timeout=300)
-        check(r.returncode == 0, f"dp2 micro_batch {mb} runs ({r.stderr.strip()[-200:]})")
+        check(r.returncode == 0, f"{name} runs ({r.stderr.strip()[-200:]})")
         if r.returncode == 0:
             got, phases = losses(out)
             delta = float(np.max(np.abs(got - reference)))
-            print(f"   dp2 micro_batch {mb}: max |loss delta| vs single process = {delta:.2e}")
-            check(len(got) == 10 and delta <= 1e-5, f"dp2 micro_batch {mb} matches the single process within 1e-5")
+            print(f"   {name}: max |loss delta| vs single process = {delta:.2e}")
+            check(len(got) == 10 and delta <= 1e-5, f"{name} matches the single process within 1e-5")
             check(sorted(set(phases["rank"])) == [0, 1] and np.all(phases["dp_comm_s"] > 0), "phases of both ranks")
     r = subprocess.run(["mpiexec", "-n", "2", parallax, "run", tiny, *common, "--out", os.path.join(tmp, "x.h5")],
                        capture_output=True, text=True, timeout=300)
