@@ -47,7 +47,6 @@ class Gpt {
   int micro_batch() const { return B_; }
 
  private:
-  struct LayerActs;
   float* p(int idx) { return params_.data() + tensors_[idx].offset; }
   float* g(int idx) { return grads_.data() + tensors_[idx].offset; }
 
@@ -58,8 +57,7 @@ class Gpt {
   std::vector<float> acts_, dacts_;  // activations and their gradients, one buffer each
   std::vector<float> scratch_;       // attention's T x T work space
   std::vector<int> inputs_, targets_;
-  struct Layout;                      // offsets of the activations in acts_
-  std::vector<long> act_offsets_;
+  std::vector<long> act_offsets_;     // offsets of the activations in acts_ (and of their gradients in dacts_)
   float* act(int i) { return acts_.data() + act_offsets_[i]; }
   float* dact(int i) { return dacts_.data() + act_offsets_[i]; }
 };

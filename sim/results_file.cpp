@@ -272,6 +272,19 @@ const std::vector<Column>& rank_columns() {
   return c;
 }
 
+// One row per rank: its host, local rank and (tp, pp, dp) coordinates.
+void write_ranks(hid_t run, const Experiment& e, const std::vector<RankInfo>& ranks) {
+  Table table(run, "ranks", rank_columns());
+  std::vector<std::vector<Value>> rows;
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const auto c = sim::coords_of(static_cast<int>(r), e.parallel);
+    rows.push_back({static_cast<long long>(r), ranks[r].host, static_cast<long long>(ranks[r].local_rank),
+                    static_cast<long long>(c.tp_rank), static_cast<long long>(c.pp_rank),
+                    static_cast<long long>(c.dp_rank), e.system.device.name});
+  }
+  table.append(rows);
+}
+
 }  // namespace
 
 MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
@@ -287,17 +300,7 @@ MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& 
   iterations_ = std::make_unique<Table>(run_, "iterations", iteration_columns());
   phases_ = std::make_unique<Table>(run_, "phases", phase_columns());
   timeline_ = std::make_unique<Table>(run_, "timeline", timeline_columns());
-  {
-    Table table(run_, "ranks", rank_columns());
-    std::vector<std::vector<Value>> rows;
-    for (size_t r = 0; r < ranks.size(); ++r) {
-      const auto c = sim::coords_of(static_cast<int>(r), e.parallel);
-      rows.push_back({static_cast<long long>(r), ranks[r].host, static_cast<long long>(ranks[r].local_rank),
-                      static_cast<long long>(c.tp_rank), static_cast<long long>(c.pp_rank),
-                      static_cast<long long>(c.dp_rank), e.system.device.name});
-    }
-    table.append(rows);
-  }
+  write_ranks(run_, e, ranks);
   H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
 
@@ -373,16 +376,11 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
     tl.append(rows);
   }
   {
-    Table rk(run, "ranks", rank_columns());
-    std::vector<std::vector<Value>> rows;
+    // A predicted run's ranks sit on the system's nodes as the contract places them.
+    std::vector<RankInfo> ranks;
     const int gpn = e.system.gpus_per_node;
-    for (int r = 0; r < e.system.gpus; ++r) {
-      const auto c = sim::coords_of(r, e.parallel);
-      rows.push_back({static_cast<long long>(r), "node" + std::to_string(r / gpn), static_cast<long long>(r % gpn),
-                      static_cast<long long>(c.tp_rank), static_cast<long long>(c.pp_rank),
-                      static_cast<long long>(c.dp_rank), e.system.device.name});
-    }
-    rk.append(rows);
+    for (int r = 0; r < e.system.gpus; ++r) ranks.push_back({"node" + std::to_string(r / gpn), r % gpn});
+    write_ranks(run, e, ranks);
   }
   {
     Table mem(run, "memory",
