@@ -9,8 +9,6 @@
 
 namespace parallax::sim {
 
-LayerCosts layer_costs(const Experiment& e) { return {transformer_layer_cost(e), embedding_cost(e), head_cost(e)}; }
-
 double fast_iteration_time(const Experiment& e, const LayerCosts& costs) {
   const auto& p = e.parallel;
   const int P = p.pp;
@@ -40,7 +38,7 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs) {
     // Interleaved with as many micro-batches as stages: each chunk's wave waits on the ring in
     // a way no short formula follows, so these (few) plans take the event simulation.
     const PipelineSchedule schedule = make_schedule(p.schedule, P, v, static_cast<int>(m));
-    return simulate(sim_input(e, schedule, costs.layer, costs.embedding, costs.head)).makespan;
+    return simulate(sim_input(e, schedule, costs)).makespan;
   }
   double pipeline = 0;
   if (p.schedule == Schedule::gpipe || all_warmup) {

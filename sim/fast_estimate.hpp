@@ -15,13 +15,8 @@
 
 namespace parallax::sim {
 
-// The layer costs depend on (tp, sp, micro-batch, recomputation) only: callers compute them
-// once and pass them for every plan that shares them.
-struct LayerCosts {
-  LayerCost layer, embedding, head;
-};
-LayerCosts layer_costs(const Experiment& e);
-
+// The layer costs (sim/layer_costs.hpp) depend on (tp, sp, micro-batch, recomputation) only:
+// callers compute them once and pass them for every plan that shares them.
 struct FastEstimate {
   double iteration_time_s = 0;
   double peak_memory_bytes = 0;

@@ -205,4 +205,6 @@ LayerCost head_cost(const Experiment& e) {
   return c;
 }
 
+LayerCosts layer_costs(const Experiment& e) { return {transformer_layer_cost(e), embedding_cost(e), head_cost(e)}; }
+
 }  // namespace parallax::sim

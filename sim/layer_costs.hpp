@@ -17,6 +17,12 @@ LayerCost transformer_layer_cost(const Experiment& e);
 LayerCost embedding_cost(const Experiment& e);  // first stage: token (+position) embedding
 LayerCost head_cost(const Experiment& e);       // last stage: final norm, LM head, cross-entropy
 
+// All three for one experiment.
+struct LayerCosts {
+  LayerCost layer, embedding, head;
+};
+LayerCosts layer_costs(const Experiment& e);
+
 // Vocabulary padded as Megatron does: to a multiple of 128*tp.
 long long padded_vocab(const ModelConfig& m, int tp);
 

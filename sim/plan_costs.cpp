@@ -90,8 +90,8 @@ double pipeline_hop_time(const Experiment& e, int rank) {
   return pipeline_hop_time(e, pipeline_hop_inter_node(rank, e.parallel, e.system.gpus_per_node));
 }
 
-SimInput sim_input(const Experiment& e, const PipelineSchedule& schedule, const LayerCost& layer,
-                   const LayerCost& embedding, const LayerCost& head) {
+SimInput sim_input(const Experiment& e, const PipelineSchedule& schedule, const LayerCosts& costs) {
+  const LayerCost &layer = costs.layer, &embedding = costs.embedding, &head = costs.head;
   const auto& p = e.parallel;
   const int V = schedule.virtual_stages();
   SimInput in;

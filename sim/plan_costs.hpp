@@ -18,7 +18,6 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
 // The optimizer step of one device of `stage`.
 double optimizer_time(const Experiment& e, int stage);
 
-SimInput sim_input(const Experiment& e, const PipelineSchedule& schedule, const LayerCost& layer,
-                   const LayerCost& embedding, const LayerCost& head);
+SimInput sim_input(const Experiment& e, const PipelineSchedule& schedule, const LayerCosts& costs);
 
 }  // namespace parallax::sim

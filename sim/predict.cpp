@@ -11,7 +11,6 @@
 
 namespace parallax::sim {
 
-
 Prediction predict(const Experiment& e, const PredictOptions& options) {
   const auto& p = e.parallel;
   const auto& t = e.training;
@@ -19,11 +18,7 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
   const PipelineSchedule schedule = make_schedule(p.schedule, p.pp, p.vpp, e.micro_batches());
   const int V = schedule.virtual_stages();
 
-  const LayerCost layer = transformer_layer_cost(e);
-  const LayerCost embedding = embedding_cost(e);
-  const LayerCost head = head_cost(e);
-
-  SimInput in = sim_input(e, schedule, layer, embedding, head);
+  SimInput in = sim_input(e, schedule, layer_costs(e));
   in.record_timeline = options.timeline;
   SimResult with_p2p = simulate(in);
   if (with_p2p.deadlock) throw std::logic_error("pipeline schedule deadlocked in the event simulation");
