@@ -16,6 +16,7 @@
 #include "models/experiment_json.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/flops.hpp"
+#include "sim/placement.hpp"
 #include "sim/predict.hpp"
 #include "sim/results_file.hpp"
 
@@ -72,11 +73,13 @@ std::vector<std::pair<std::string, std::string>> provenance(const std::string& h
           {"compiler", __VERSION__}};
 }
 
-// Every rank's events of the step, on rank 0 (4 doubles an event: kind, micro-batch, start, duration).
-std::vector<sim::TimelineEvent> gather_timeline(const exec::MpiCommunicator& world,
+// Every rank's events of the step, on rank 0 (5 doubles an event: kind, chunk, micro-batch,
+// start, duration). Passes carry their virtual stage, as the simulator's timeline does.
+std::vector<sim::TimelineEvent> gather_timeline(const exec::MpiCommunicator& world, const ParallelConfig& p,
                                                 const std::vector<exec::StepResult::Event>& events) {
   std::vector<double> mine;
-  for (const auto& ev : events) mine.insert(mine.end(), {double(ev.kind), double(ev.microbatch), ev.start, ev.duration});
+  for (const auto& ev : events)
+    mine.insert(mine.end(), {double(ev.kind), double(ev.chunk), double(ev.microbatch), ev.start, ev.duration});
   int count = static_cast<int>(mine.size());
   const bool leader = world.rank() == 0;
   std::vector<int> counts(leader ? world.size() : 0), offsets(leader ? world.size() : 0);
@@ -86,11 +89,17 @@ std::vector<sim::TimelineEvent> gather_timeline(const exec::MpiCommunicator& wor
   std::vector<double> all(leader ? total : 0);
   MPI_Gatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE, 0, world.handle());
   std::vector<sim::TimelineEvent> out;
-  static const char* const kinds[] = {"forward", "backward", "dp_comm", "optimizer"};
-  for (size_t rank = 0; rank < counts.size(); ++rank)
-    for (int k = offsets[rank]; k < offsets[rank] + counts[rank]; k += 4)
-      out.push_back({static_cast<int>(rank), 0, 0, static_cast<int>(all[k + 1]), kinds[static_cast<int>(all[k])],
-                     all[k + 2], all[k + 3]});
+  for (size_t rank = 0; rank < counts.size(); ++rank) {
+    const int pp_rank = sim::coords_of(static_cast<int>(rank), p).pp_rank;
+    for (int k = offsets[rank]; k < offsets[rank] + counts[rank]; k += 5) {
+      const auto kind = static_cast<exec::StepResult::Kind>(all[k]);
+      const int chunk = static_cast<int>(all[k + 1]);
+      const bool pass =
+          kind == exec::StepResult::forward || kind == exec::StepResult::backward || kind == exec::StepResult::recv;
+      out.push_back({static_cast<int>(rank), pass ? chunk * p.pp + pp_rank : pp_rank, chunk,
+                     static_cast<int>(all[k + 2]), exec::to_string(kind), all[k + 3], all[k + 4]});
+    }
+  }
   return out;
 }
 
@@ -100,17 +109,26 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const auto& p = e.parallel;
   if (p.tp * p.pp * p.dp != world.size())
     throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
-                     std::to_string(world.size()) + " rank(s): run under mpiexec -n " + std::to_string(p.tp * p.pp * p.dp));
-  if (p.tp * p.pp != 1)
-    throw InputError("parallel: tp = " + std::to_string(p.tp) + ", pp = " + std::to_string(p.pp) +
-                     ": the executor runs data parallelism only so far (tp = pp = 1)");
+                     std::to_string(world.size()) + " rank(s): run under mpiexec -n " +
+                     std::to_string(p.tp * p.pp * p.dp));
+  if (p.sequence_parallel) throw InputError("parallel.sequence_parallel = true: the executor does not run it yet");
+  // The attention kernel always recomputes its probabilities from the row log-sum-exp (what
+  // selective recomputation saves); whole-layer recomputation is not implemented.
+  if (e.training.recompute == Recompute::full)
+    throw InputError("training.recompute = \"full\": the executor recomputes attention only (none or selective)");
+  if (!p.stage_layers.empty()) throw InputError("parallel.stage_layers: the executor splits layers evenly");
   if (e.training.precision != Precision::fp32)
-    throw InputError("training.precision = \"" + to_string(e.training.precision) + "\": the CPU executor trains in fp32");
-  if (e.training.steps < 1) throw InputError("training.steps = " + std::to_string(e.training.steps) + " must be positive");
+    throw InputError("training.precision = \"" + to_string(e.training.precision) +
+                     "\": the CPU executor trains in fp32");
+  if (e.training.steps < 1)
+    throw InputError("training.steps = " + std::to_string(e.training.steps) + " must be positive");
   if (e.training.log_every < 1) throw InputError("training.log_every must be positive");
 
-  // Ranks placed TP fastest, then DP, then PP; with tp = pp = 1 the DP group is the world.
-  exec::MpiCommunicator data_parallel = world.split(0, world.rank());
+  // Ranks placed TP fastest, then DP, then PP; one communicator per group, ranked by coordinate.
+  const sim::RankCoords me = sim::coords_of(world.rank(), p);
+  exec::MpiCommunicator tensor_parallel = world.split(me.pp_rank * p.dp + me.dp_rank, me.tp_rank);
+  exec::MpiCommunicator pipeline_parallel = world.split(me.dp_rank * p.tp + me.tp_rank, me.pp_rank);
+  exec::MpiCommunicator data_parallel = world.split(me.pp_rank * p.tp + me.tp_rank, me.dp_rank);
   MPI_Comm node;
   MPI_Comm_split_type(world.handle(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node);
   exec::MpiCommunicator local(node);
@@ -118,7 +136,8 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(std::max(1, cores / local.size()));
 
-  exec::Trainer trainer(e, data_parallel);  // InputError for bad data, init or checkpoint files (on every rank)
+  exec::Trainer trainer(e, {world, tensor_parallel, pipeline_parallel,
+                            data_parallel});  // InputError for bad data, init or checkpoint files (on every rank)
   const std::string config_json = to_json(e).dump();
   const sim::Prediction predicted = sim::predict(e);
 
@@ -150,17 +169,20 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   agree(world, status);
   if (leader)
     std::cerr << "parallax: run " << writer->id() << " on " << world.size() << " rank(s) -> " << args.out
-              << " (predicted " << predicted.iteration_time_s * 1e3 << " ms per iteration on " << e.system.name << ")\n";
+              << " (predicted " << predicted.iteration_time_s * 1e3 << " ms per iteration on " << e.system.name
+              << ")\n";
 
   const double flops = sim::model_flops(e);
   const double peak = peak_flops(e.system.device, e.training.precision);
   const double tokens = static_cast<double>(e.training.global_batch) * e.model.seq_len;
   while (trainer.steps_done() < e.training.steps) {
     const exec::StepResult r = trainer.step();
-    const double mine[5] = {r.forward_s, r.backward_s, r.dp_comm_s, r.optimizer_s, r.iteration_s};
-    std::vector<double> all(leader ? 5 * world.size() : 0);
-    MPI_Gather(mine, 5, MPI_DOUBLE, all.data(), 5, MPI_DOUBLE, 0, world.handle());
-    const std::vector<sim::TimelineEvent> timeline = gather_timeline(world, r.events);
+    constexpr int n = 7;
+    const double mine[n] = {r.forward_s, r.backward_s,  r.tp_comm_s,  r.pp_comm_s,
+                            r.dp_comm_s, r.optimizer_s, r.iteration_s};
+    std::vector<double> all(leader ? n * world.size() : 0);
+    MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+    const std::vector<sim::TimelineEvent> timeline = gather_timeline(world, p, r.events);
     if (leader) {
       results::MeasuredStep s;
       s.step = r.step;
@@ -172,15 +194,18 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
       s.model_tflops_per_gpu = flops / r.iteration_s / e.system.gpus / 1e12;
       s.mfu = flops / r.iteration_s / e.system.gpus / peak;
       s.peak_memory_bytes = peak_rss_bytes();
-      for (int k = 0; k < world.size(); ++k)
-        s.ranks.push_back({all[5 * k], all[5 * k + 1], all[5 * k + 2], all[5 * k + 3], all[5 * k + 4]});
+      for (int k = 0; k < world.size(); ++k) {
+        const double* x = &all[n * k];
+        s.ranks.push_back({x[0], x[1], x[2], x[3], x[4], x[5], x[6]});
+      }
       s.timeline = timeline;
       writer->add(s);
       if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
-        std::printf(" iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
-                    "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
-                    r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr,
-                    r.loss, r.grad_norm);
+        std::printf(
+            " iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
+            "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
+            r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss,
+            r.grad_norm);
       std::fflush(stdout);
     }
     if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
@@ -211,6 +236,14 @@ Runner add_run(CLI::App& app) {
     } catch (const InputError&) {
       if (!leader) throw ExitStatus{2};  // every rank finds the same fault; rank 0 says it
       throw;
+    } catch (const ExitStatus&) {
+      throw;
+    } catch (const std::exception& err) {
+      if (world.size() == 1) throw;
+      // A fault on one rank only: the others would wait for it forever, so end the job.
+      std::cerr << "parallax: rank " << world.rank() << ": " << err.what() << "; aborting the job\n";
+      MPI_Abort(MPI_COMM_WORLD, 1);
+      return 1;
     }
   };
 }

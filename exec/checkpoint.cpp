@@ -10,12 +10,7 @@ namespace parallax::exec {
 
 namespace {
 
-// The unpadded shape of a tensor as stored (vocabulary rows beyond V are not saved).
-std::vector<hsize_t> stored_shape(const Gpt& model, const ParamTensor& t) {
-  std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
-  if (t.name == "transformer.wte.weight") dims[0] = model.model().vocab;
-  return dims;
-}
+std::vector<hsize_t> dims_of(const std::vector<long>& shape) { return {shape.begin(), shape.end()}; }
 
 void write_dataset(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, const float* data) {
   hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
@@ -74,28 +69,93 @@ void read_dataset(hid_t file, const std::string& path, const std::string& name, 
   if (status < 0) throw InputError(path + ": cannot read " + name);
 }
 
-}  // namespace
+struct WholeTensor {
+  const ParamTensor* tensor;   // name and whole shape
+  std::vector<float> data[3];  // parameter, exp_avg, exp_avg_sq
+};
 
-void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerState* optimizer,
-                     const std::string& config_json) {
+void write_file(const std::string& path, const std::vector<WholeTensor>& tensors, bool with_optimizer, int step,
+                const std::string& config_json) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   const std::string tmp = path + ".tmp";
   hid_t file = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) throw InputError(path + ": cannot create the checkpoint");
-  const auto& params = model.params();
-  for (const auto& t : model.tensors()) {
-    write_dataset(file, t.name, stored_shape(model, t), params.data() + t.offset);
-    if (optimizer) {
-      write_dataset(file, "optimizer/exp_avg/" + t.name, stored_shape(model, t), optimizer->m.data() + t.offset);
-      write_dataset(file, "optimizer/exp_avg_sq/" + t.name, stored_shape(model, t), optimizer->v.data() + t.offset);
+  try {
+    for (const auto& w : tensors) {
+      const auto dims = dims_of(w.tensor->shape);
+      write_dataset(file, w.tensor->name, dims, w.data[0].data());
+      if (with_optimizer) {
+        write_dataset(file, "optimizer/exp_avg/" + w.tensor->name, dims, w.data[1].data());
+        write_dataset(file, "optimizer/exp_avg_sq/" + w.tensor->name, dims, w.data[2].data());
+      }
     }
+    write_attr(file, "format", std::string("parallax-checkpoint"));
+    write_attr(file, "step", static_cast<long long>(step));
+    write_attr(file, "config_json", config_json);
+    H5Fflush(file, H5F_SCOPE_GLOBAL);
+  } catch (...) {
+    H5Fclose(file);
+    std::filesystem::remove(tmp);
+    throw;
   }
-  write_attr(file, "format", std::string("parallax-checkpoint"));
-  write_attr(file, "step", static_cast<long long>(optimizer ? optimizer->step : 0));
-  write_attr(file, "config_json", config_json);
-  H5Fflush(file, H5F_SCOPE_GLOBAL);
   H5Fclose(file);
   std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerState* optimizer,
+                     const std::string& config_json, Communicator& world, const ParallelConfig& parallel) {
+  const Layout& mine = model.layout();
+  const int parts = optimizer ? 3 : 1;
+  const float* local[3] = {model.params().data(), optimizer ? optimizer->m.data() : nullptr,
+                           optimizer ? optimizer->v.data() : nullptr};
+  constexpr int tag = 7;  // messages from one rank arrive in the order sent: the tensors' order
+  if (world.rank() != 0) {
+    if (mine.dp_rank == 0)
+      for (const auto& t : model.tensors())
+        if (t.primary)
+          for (int k = 0; k < parts; ++k) world.send(local[k] + t.offset, t.size, 0, tag);
+    world.wait_sends();
+    return;
+  }
+  // Rank 0: every whole tensor from the TP slices of the pipeline rank holding it.
+  const std::vector<ParamTensor> whole = rank_tensors(model.model(), Layout{});
+  std::vector<WholeTensor> out;
+  std::vector<float> buffer;
+  for (const auto& w : whole) {
+    WholeTensor t{&w, {}};
+    long n = 1;
+    for (long d : w.shape) n *= d;
+    for (int k = 0; k < parts; ++k) t.data[k].assign(n, 0.0f);
+    Layout holder = mine;
+    holder.pp_rank = pipeline_rank_of(model.model(), mine, w.name);
+    holder.dp_rank = 0;
+    for (holder.tp_rank = 0; holder.tp_rank < (w.split == Split::none ? 1 : mine.tp); ++holder.tp_rank) {
+      const int source = holder.tp_rank + parallel.tp * parallel.dp * holder.pp_rank;
+      const std::vector<ParamTensor> theirs = rank_tensors(model.model(), holder);
+      const ParamTensor& slice =
+          *std::find_if(theirs.begin(), theirs.end(), [&](const ParamTensor& x) { return x.name == w.name; });
+      for (int k = 0; k < parts; ++k) {
+        const float* data = local[k] + (source == 0 ? model.tensor(w.name).offset : 0);
+        if (source != 0) {
+          buffer.resize(slice.size);
+          world.recv(buffer.data(), slice.size, source, tag);
+          data = buffer.data();
+        }
+        slice_to_whole(slice, mine.tp, holder.tp_rank, data, t.data[k].data());
+      }
+    }
+    out.push_back(std::move(t));
+  }
+  world.wait_sends();
+  write_file(path, out, optimizer != nullptr, optimizer ? optimizer->step : 0, config_json);
+}
+
+void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerState* optimizer,
+                     const std::string& config_json) {
+  SingleProcess self;
+  save_checkpoint(path, model, optimizer, config_json, self, ParallelConfig{});
 }
 
 int load_checkpoint(const std::string& path, Gpt& model, OptimizerState* optimizer) {
@@ -105,21 +165,28 @@ int load_checkpoint(const std::string& path, Gpt& model, OptimizerState* optimiz
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 checkpoint");
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) throw InputError(path + ": cannot open the checkpoint");
+  const Layout& l = model.layout();
   int step = 0;
   try {
-    auto& params = model.params();
-    for (const auto& t : model.tensors()) {
-      std::fill(params.begin() + t.offset, params.begin() + t.offset + t.size, 0.0f);  // padded rows stay 0
-      read_dataset(file, path, t.name, stored_shape(model, t), params.data() + t.offset);
-    }
     const bool has_optimizer = H5Lexists(file, "optimizer", H5P_DEFAULT) > 0;
-    if (optimizer && has_optimizer) {
-      optimizer->m.assign(params.size(), 0.0f);
-      optimizer->v.assign(params.size(), 0.0f);
-      for (const auto& t : model.tensors()) {
-        read_dataset(file, path, "optimizer/exp_avg/" + t.name, stored_shape(model, t), optimizer->m.data() + t.offset);
-        read_dataset(file, path, "optimizer/exp_avg_sq/" + t.name, stored_shape(model, t),
-                     optimizer->v.data() + t.offset);
+    const bool with_optimizer = optimizer && has_optimizer;
+    if (with_optimizer) {
+      optimizer->m.assign(model.params().size(), 0.0f);
+      optimizer->v.assign(model.params().size(), 0.0f);
+    }
+    std::vector<float> whole;
+    auto read = [&](const std::string& name, const ParamTensor& t, float* slice) {
+      long n = 1;
+      for (long d : t.shape) n *= d;
+      whole.resize(n);
+      read_dataset(file, path, name, dims_of(t.shape), whole.data());
+      slice_from_whole(t, l.tp, l.tp_rank, whole.data(), slice);
+    };
+    for (const auto& t : model.tensors()) {
+      read(t.name, t, model.params().data() + t.offset);
+      if (with_optimizer) {
+        read("optimizer/exp_avg/" + t.name, t, optimizer->m.data() + t.offset);
+        read("optimizer/exp_avg_sq/" + t.name, t, optimizer->v.data() + t.offset);
       }
     }
     if (H5Aexists(file, "step") > 0) {

@@ -1,7 +1,8 @@
-// The communication seam of the executor: collectives on a group of ranks. The single-process
-// implementation is the identity; MPI (and later NCCL) implementations sit behind the same
-// interface, chosen by the run, not by #ifdef in the model.
+// The communication seam of the executor: collectives and point-to-point messages on a group of
+// ranks. The single-process implementation is the identity; MPI (and later NCCL)
+// implementations sit behind the same interface, chosen by the run, not by #ifdef in the model.
 #pragma once
+#include <stdexcept>
 #include <vector>
 
 namespace parallax::exec {
@@ -13,17 +14,25 @@ class Communicator {
   virtual int size() const = 0;
   virtual void all_reduce_sum(double* data, long n) = 0;
   virtual void all_reduce_sum(float* data, long n) = 0;
-  // Non-blocking: starts a sum-all-reduce of data[0, n) in place; `progress` lets the library
-  // advance what it has started (MPICH moves non-blocking collectives only inside MPI calls);
-  // `wait_all` completes everything started.
+  virtual void all_reduce_max(float* data, long n) = 0;
+  virtual void broadcast(double* data, long n, int root) = 0;
   // data is split in consecutive blocks of counts[i] elements, block i belonging to rank i.
   // reduce_scatter_sum leaves in this rank's block the sum over the group of that block;
   // all_gather copies every rank's block into everyone's data.
   virtual void reduce_scatter_sum(float* data, const std::vector<long>& counts) = 0;
   virtual void all_gather(float* data, const std::vector<long>& counts) = 0;
+  // Non-blocking: starts a sum-all-reduce of data[0, n) in place; `progress` lets the library
+  // advance what it has started (MPICH moves non-blocking collectives only inside MPI calls);
+  // `wait_all` completes everything started.
   virtual void start_all_reduce_sum(float* data, long n) = 0;
   virtual void progress() = 0;
   virtual void wait_all() = 0;
+  // Point-to-point within the group. `send` returns at once: data must stay untouched until
+  // `wait_sends`. `recv` blocks until the message with this source and tag has arrived;
+  // messages between two ranks with the same tag arrive in the order they were sent.
+  virtual void send(const float* data, long n, int dest, int tag) = 0;
+  virtual void recv(float* data, long n, int source, int tag) = 0;
+  virtual void wait_sends() = 0;
 };
 
 class SingleProcess final : public Communicator {
@@ -32,11 +41,18 @@ class SingleProcess final : public Communicator {
   int size() const override { return 1; }
   void all_reduce_sum(double*, long) override {}
   void all_reduce_sum(float*, long) override {}
+  void all_reduce_max(float*, long) override {}
+  void broadcast(double*, long, int) override {}
   void reduce_scatter_sum(float*, const std::vector<long>&) override {}
   void all_gather(float*, const std::vector<long>&) override {}
   void start_all_reduce_sum(float*, long) override {}
   void progress() override {}
   void wait_all() override {}
+  void send(const float*, long, int, int) override {
+    throw std::logic_error("a single process has no peer to send to");
+  }
+  void recv(float*, long, int, int) override { throw std::logic_error("a single process has no peer to receive from"); }
+  void wait_sends() override {}
 };
 
 }  // namespace parallax::exec

@@ -33,8 +33,10 @@ TokenData::TokenData(const std::string& data, int vocab, int seq_len, std::uint6
     std::int32_t header[256];
     if (!in.read(reinterpret_cast<char*>(header), sizeof header))
       throw InputError(data + ": not a token file (shorter than its 1024-byte header)");
-    if (header[0] != kMagic) throw InputError(data + ": not a token file (magic " + std::to_string(header[0]) + ", expected 20240520)");
-    if (header[1] != kVersion) throw InputError(data + ": token file version " + std::to_string(header[1]) + " (expected 1)");
+    if (header[0] != kMagic)
+      throw InputError(data + ": not a token file (magic " + std::to_string(header[0]) + ", expected 20240520)");
+    if (header[1] != kVersion)
+      throw InputError(data + ": token file version " + std::to_string(header[1]) + " (expected 1)");
     const long count = header[2];
     const auto size = std::filesystem::file_size(data);
     if (count < 0 || size != 1024 + 2ULL * static_cast<unsigned long long>(count))

@@ -1,6 +1,7 @@
 #include "exec/gpt.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "exec/init_rng.hpp"
@@ -17,58 +18,92 @@ namespace parallax::exec {
 namespace k = parallax::kernels;
 
 namespace {
-// Parameter indices: wte, wpe, then 12 per layer, then ln_f weight and bias.
+// Parameter tensors of a layer, in order.
 enum LayerParam { LN1W, LN1B, QKVW, QKVB, PROJW, PROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, PER_LAYER };
-// Activations per layer, then encoded, ln_f, its stats, logits and losses.
-enum LayerAct { LN1, LN1_MEAN, LN1_RSTD, QKV, ATTY, LSE, ATTPROJ, RES2, LN2, LN2_MEAN, LN2_RSTD, FCH, FCH_GELU,
-                FCPROJ, RES3, ACTS_PER_LAYER };
+// Activations of a chunk: its input X (the embeddings' output on the first chunk), then per
+// layer, then on the head chunk the final LayerNorm, its statistics, the logits (probabilities
+// after the forward), the per-token losses and the softmax row maxima and sums.
+enum LayerAct {
+  LN1,
+  LN1_MEAN,
+  LN1_RSTD,
+  QKV,
+  ATTY,
+  LSE,
+  ATTPROJ,
+  RES2,
+  LN2,
+  LN2_MEAN,
+  LN2_RSTD,
+  FCH,
+  FCH_GELU,
+  FCPROJ,
+  RES3,
+  ACTS_PER_LAYER
+};
+enum HeadAct { LNF, LNF_MEAN, LNF_RSTD, LOGITS, LOSSES, ROWMAX, ROWSUM, HEAD_ACTS };
+constexpr int X = 0;
+int layer_act(int layer, int a) { return 1 + layer * ACTS_PER_LAYER + a; }
 }  // namespace
 
-Gpt::Gpt(const ModelConfig& m, int micro_batch)
-    : model_(m), B_(micro_batch), T_(m.seq_len), C_(m.hidden), L_(m.layers), NH_(m.heads), V_(m.vocab) {
+Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicator* tp)
+    : model_(m),
+      layout_(layout),
+      tp_(tp),
+      B_(micro_batch),
+      T_(m.seq_len),
+      C_(m.hidden),
+      L_(m.layers),
+      NH_(m.heads),
+      V_(m.vocab) {
   if (m.norm != Norm::layernorm || m.activation != Activation::gelu || m.position != Position::learned ||
       !m.tied_embeddings || m.kv_heads != m.heads || m.ffn_hidden != 4 * m.hidden)
-    throw InputError("the executor runs GPT-2 models (layernorm, gelu, learned positions, tied embeddings, "
-                     "kv_heads = heads, ffn_hidden = 4*hidden); model \"" + m.name + "\" is not one");
-  Vp_ = (V_ + 127) / 128 * 128;
-  const long C = C_;
-  auto add = [&](const std::string& name, std::vector<long> shape, bool decay) {
-    ParamTensor t{name, shape, 0, 1, decay};
-    for (long d : shape) t.size *= d;
-    t.offset = tensors_.empty() ? 0 : tensors_.back().offset + tensors_.back().size;
-    tensors_.push_back(t);
-  };
-  add("transformer.wte.weight", {Vp_, C}, true);
-  add("transformer.wpe.weight", {T_, C}, true);
-  for (int l = 0; l < L_; ++l) {
-    const std::string h = "transformer.h." + std::to_string(l) + ".";
-    add(h + "ln_1.weight", {C}, false);
-    add(h + "ln_1.bias", {C}, false);
-    add(h + "attn.c_attn.weight", {3 * C, C}, true);
-    add(h + "attn.c_attn.bias", {3 * C}, false);
-    add(h + "attn.c_proj.weight", {C, C}, true);
-    add(h + "attn.c_proj.bias", {C}, false);
-    add(h + "ln_2.weight", {C}, false);
-    add(h + "ln_2.bias", {C}, false);
-    add(h + "mlp.c_fc.weight", {4 * C, C}, true);
-    add(h + "mlp.c_fc.bias", {4 * C}, false);
-    add(h + "mlp.c_proj.weight", {C, 4 * C}, true);
-    add(h + "mlp.c_proj.bias", {C}, false);
-  }
-  add("transformer.ln_f.weight", {C}, false);
-  add("transformer.ln_f.bias", {C}, false);
+    throw InputError(
+        "the executor runs GPT-2 models (layernorm, gelu, learned positions, tied embeddings, "
+        "kv_heads = heads, ffn_hidden = 4*hidden); model \"" +
+        m.name + "\" is not one");
+  const int tps = layout.tp;
+  if (tps > 1 && (!tp || tp->size() != tps)) throw std::logic_error("Gpt: tensor parallelism needs its TP group");
+  Vp_ = exec::padded_vocab(V_, tps);
+  Cl_ = C_ / tps;
+  NHl_ = NH_ / tps;
+  Vl_ = Vp_ / tps;
+  chunks_ = chunks_of(m, layout);
+  tensors_ = rank_tensors(m, layout);
   params_.assign(tensors_.back().offset + tensors_.back().size, 0.0f);
   grads_.assign(params_.size(), 0.0f);
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const auto& name = tensors_[i].name;
+    if (name == "transformer.wte.weight") wte_ = static_cast<int>(i);
+    if (name == "transformer.wpe.weight") wpe_ = static_cast<int>(i);
+    if (name == "transformer.ln_f.weight") lnf_ = static_cast<int>(i);
+  }
 
-  const long BT = static_cast<long>(B_) * T_;
-  const long sizes[ACTS_PER_LAYER] = {BT * C, BT, BT, 3 * BT * C, BT * C, BT * NH_, BT * C, BT * C, BT * C, BT, BT,
-                                      4 * BT * C, 4 * BT * C, BT * C, BT * C};
-  long offset = 0;
-  for (int l = 0; l < L_; ++l)
-    for (long s : sizes) act_offsets_.push_back(offset), offset += s;
-  for (long s : {BT * C, BT * C, BT, BT, BT * Vp_, BT}) act_offsets_.push_back(offset), offset += s;  // encoded, lnf, mean, rstd, logits, losses
-  acts_.assign(offset, 0.0f);
-  dacts_.assign(offset, 0.0f);
+  const long BT = static_cast<long>(B_) * T_, C = C_, Cl = Cl_;
+  const long layer_sizes[ACTS_PER_LAYER] = {BT * C, BT, BT, 3 * BT * Cl, BT * Cl,     BT * NHl_, BT * C, BT * C,
+                                            BT * C, BT, BT, 4 * BT * Cl, 4 * BT * Cl, BT * C,    BT * C};
+  const long head_sizes[HEAD_ACTS] = {BT * C, BT, BT, BT * Vl_, BT, BT, BT};
+  long max_size = 0;
+  for (const auto& c : chunks_) {
+    layer_param_.push_back(static_cast<int>(std::find_if(tensors_.begin(), tensors_.end(),
+                                                         [&](const ParamTensor& t) {
+                                                           return t.name == "transformer.h." +
+                                                                                std::to_string(c.first_layer) +
+                                                                                ".ln_1.weight";
+                                                         }) -
+                                            tensors_.begin()));
+    std::vector<long> offsets{0};
+    long offset = BT * C;  // X
+    for (int l = 0; l < c.layers; ++l)
+      for (long s : layer_sizes) offsets.push_back(offset), offset += s;
+    if (c.head)
+      for (long s : head_sizes) offsets.push_back(offset), offset += s;
+    act_offsets_.push_back(offsets);
+    act_sizes_.push_back(offset);
+    max_size = std::max(max_size, offset);
+  }
+  dacts_.assign(max_size, 0.0f);
+  if (wpe_ >= 0 && lnf_ >= 0) head_grad_.assign(tensors_[wte_].size, 0.0f);
   scratch_.assign(2L * T_ * T_, 0.0f);
 }
 
@@ -76,6 +111,10 @@ const ParamTensor& Gpt::tensor(const std::string& name) const {
   for (const auto& t : tensors_)
     if (t.name == name) return t;
   throw InputError("no parameter named " + name);
+}
+
+bool Gpt::holds(const std::string& name) const {
+  return std::any_of(tensors_.begin(), tensors_.end(), [&](const ParamTensor& t) { return t.name == name; });
 }
 
 void Gpt::init(std::uint64_t seed) {
@@ -92,87 +131,175 @@ void Gpt::init(std::uint64_t seed) {
       const bool residual = t.name.find("c_proj.weight") != std::string::npos;
       const float std = residual ? residual_std : 0.02f;
       const std::uint64_t stream = tensor_stream(seed, t.name);
-      long n = t.size;
-      if (t.name == "transformer.wte.weight") n = static_cast<long>(V_) * C_;  // padded rows stay 0
-      for (long i = 0; i < n; ++i) x[i] = std * normal_at(stream, static_cast<std::uint64_t>(i));
-      std::fill(x + n, x + t.size, 0.0f);
+      for (long i = 0; i < t.size; ++i) {
+        const long w = whole_index(t, layout_.tp, layout_.tp_rank, i);  // padded vocabulary rows stay 0
+        x[i] = w >= 0 ? std * normal_at(stream, static_cast<std::uint64_t>(w)) : 0.0f;
+      }
     }
   }
 }
 
-void Gpt::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+void Gpt::zero_grads() {
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  std::fill(head_grad_.begin(), head_grad_.end(), 0.0f);
+}
 
-float Gpt::forward(const int* inputs, const int* targets) {
-  const int B = B_, T = T_, C = C_, BT = B_ * T_;
-  inputs_.assign(inputs, inputs + BT);
-  targets_.assign(targets, targets + BT);
-  const int base = L_ * ACTS_PER_LAYER;
-  float* encoded = act(base);
-  k::embedding_forward(encoded, inputs, p(0), p(1), B, T, C);
-  float* residual = encoded;
-  for (int l = 0; l < L_; ++l) {
-    const int pi = 2 + l * PER_LAYER, ai = l * ACTS_PER_LAYER;
-    k::layernorm_forward(act(ai + LN1), act(ai + LN1_MEAN), act(ai + LN1_RSTD), residual, p(pi + LN1W), p(pi + LN1B), BT, C);
-    k::matmul_forward(act(ai + QKV), act(ai + LN1), p(pi + QKVW), p(pi + QKVB), BT, C, 3 * C);
-    k::attention_forward(act(ai + ATTY), act(ai + LSE), act(ai + QKV), scratch_.data(), B, T, C, NH_);
-    k::matmul_forward(act(ai + ATTPROJ), act(ai + ATTY), p(pi + PROJW), p(pi + PROJB), BT, C, C);
-    k::residual_forward(act(ai + RES2), residual, act(ai + ATTPROJ), static_cast<long>(BT) * C);
-    k::layernorm_forward(act(ai + LN2), act(ai + LN2_MEAN), act(ai + LN2_RSTD), act(ai + RES2), p(pi + LN2W), p(pi + LN2B), BT, C);
-    k::matmul_forward(act(ai + FCH), act(ai + LN2), p(pi + FCW), p(pi + FCB), BT, C, 4 * C);
-    k::gelu_forward(act(ai + FCH_GELU), act(ai + FCH), 4L * BT * C);
-    k::matmul_forward(act(ai + FCPROJ), act(ai + FCH_GELU), p(pi + FCPROJW), p(pi + FCPROJB), BT, 4 * C, C);
-    k::residual_forward(act(ai + RES3), act(ai + RES2), act(ai + FCPROJ), static_cast<long>(BT) * C);
-    residual = act(ai + RES3);
+void Gpt::fold_tied_gradient() {
+  float* dwte = head_grad_.empty() ? nullptr : g(wte_);
+  for (size_t i = 0; i < head_grad_.size(); ++i) dwte[i] += head_grad_[i];
+  std::fill(head_grad_.begin(), head_grad_.end(), 0.0f);
+}
+
+double Gpt::take_tp_comm_seconds() {
+  const double s = tp_comm_s_;
+  tp_comm_s_ = 0;
+  return s;
+}
+
+void Gpt::tp_sum(float* data, long n) {
+  if (layout_.tp == 1) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  tp_->all_reduce_sum(data, n);
+  tp_comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Gpt::State& Gpt::state(int chunk, int mb) {
+  const auto key = std::make_pair(chunk, mb);
+  auto it = states_.find(key);
+  if (it != states_.end()) return it->second;
+  State s;
+  if (!pool_.empty()) {
+    s = std::move(pool_.back());
+    pool_.pop_back();
   }
-  const int lnf = 2 + L_ * PER_LAYER;
-  k::layernorm_forward(act(base + 1), act(base + 2), act(base + 3), residual, p(lnf), p(lnf + 1), BT, C);
-  k::matmul_forward(act(base + 4), act(base + 1), p(0), nullptr, BT, C, Vp_);
-  k::crossentropy_forward(act(base + 5), act(base + 4), targets, BT, V_, Vp_);
+  s.acts.resize(act_sizes_[chunk]);
+  return states_.emplace(key, std::move(s)).first->second;
+}
+
+const float* Gpt::output(int chunk, int mb) const {
+  const Chunk& c = chunks_[chunk];
+  return states_.at({chunk, mb}).acts.data() + act_offset(chunk, layer_act(c.layers - 1, RES3));
+}
+
+float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const int* targets) {
+  const Chunk& c = chunks_[chunk];
+  const int B = B_, T = T_, C = C_, BT = B_ * T_, tp = layout_.tp;
+  State& s = state(chunk, mb);
+  float* a = s.acts.data();
+  auto A = [&](int i) { return a + act_offset(chunk, i); };
+  const int vocab_begin = layout_.tp_rank * Vl_, vocab_valid = std::clamp(V_ - vocab_begin, 0, Vl_);
+  if (c.embedding) {
+    s.inputs.assign(inputs, inputs + BT);
+    k::embedding_forward(A(X), inputs, p(wte_), vocab_begin, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
+    if (tp > 1) {
+      tp_sum(A(X), static_cast<long>(BT) * C);
+      k::add_positions(A(X), p(wpe_), B, T, C);
+    }
+  } else {
+    std::copy(x, x + static_cast<long>(BT) * C, A(X));
+  }
+  // The row-parallel GEMMs: the partial products summed over the TP group (g), the bias added once.
+  const bool bias_here = layout_.tp_rank == 0;
+  float* residual = A(X);
+  for (int l = 0; l < c.layers; ++l) {
+    const int pi = layer_param_[chunk] + l * PER_LAYER;
+    auto Y = [&](int i) { return A(layer_act(l, i)); };
+    k::layernorm_forward(Y(LN1), Y(LN1_MEAN), Y(LN1_RSTD), residual, p(pi + LN1W), p(pi + LN1B), BT, C);
+    k::matmul_forward(Y(QKV), Y(LN1), p(pi + QKVW), p(pi + QKVB), BT, C, 3 * Cl_);
+    k::attention_forward(Y(ATTY), Y(LSE), Y(QKV), scratch_.data(), B, T, Cl_, NHl_);
+    k::matmul_forward(Y(ATTPROJ), Y(ATTY), p(pi + PROJW), bias_here ? p(pi + PROJB) : nullptr, BT, Cl_, C);
+    tp_sum(Y(ATTPROJ), static_cast<long>(BT) * C);
+    k::residual_forward(Y(RES2), residual, Y(ATTPROJ), static_cast<long>(BT) * C);
+    k::layernorm_forward(Y(LN2), Y(LN2_MEAN), Y(LN2_RSTD), Y(RES2), p(pi + LN2W), p(pi + LN2B), BT, C);
+    k::matmul_forward(Y(FCH), Y(LN2), p(pi + FCW), p(pi + FCB), BT, C, 4 * Cl_);
+    k::gelu_forward(Y(FCH_GELU), Y(FCH), 4L * BT * Cl_);
+    k::matmul_forward(Y(FCPROJ), Y(FCH_GELU), p(pi + FCPROJW), bias_here ? p(pi + FCPROJB) : nullptr, BT, 4 * Cl_, C);
+    tp_sum(Y(FCPROJ), static_cast<long>(BT) * C);
+    k::residual_forward(Y(RES3), Y(RES2), Y(FCPROJ), static_cast<long>(BT) * C);
+    residual = Y(RES3);
+  }
+  if (!c.head) return 0.0f;
+  s.targets.assign(targets, targets + BT);
+  const int h = 1 + c.layers * ACTS_PER_LAYER;
+  auto H = [&](int i) { return A(h + i); };
+  k::layernorm_forward(H(LNF), H(LNF_MEAN), H(LNF_RSTD), residual, p(lnf_), p(lnf_ + 1), BT, C);
+  k::matmul_forward(H(LOGITS), H(LNF), p(wte_), nullptr, BT, C, Vl_);
+  // Vocabulary-parallel cross-entropy: three all-reduces over the TP group.
+  k::crossentropy_row_max(H(ROWMAX), H(LOGITS), BT, Vl_, vocab_valid);
+  if (tp > 1) {
+    const auto t0 = std::chrono::steady_clock::now();
+    tp_->all_reduce_max(H(ROWMAX), BT);
+    tp_comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  k::crossentropy_exp_sum(H(ROWSUM), H(LOGITS), H(ROWMAX), BT, Vl_, vocab_valid);
+  tp_sum(H(ROWSUM), BT);
+  k::crossentropy_normalize(H(LOSSES), H(LOGITS), H(ROWSUM), targets, vocab_begin, BT, Vl_, vocab_valid);
+  tp_sum(H(LOSSES), BT);
   double loss = 0;
-  for (int i = 0; i < BT; ++i) loss += act(base + 5)[i];
+  for (int i = 0; i < BT; ++i) loss += H(LOSSES)[i];
   return static_cast<float>(loss / BT);
 }
 
-void Gpt::backward(float loss_scale, const std::function<void(long, long)>& ready) {
+void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const std::function<void(long, long)>& ready) {
+  const Chunk& c = chunks_[chunk];
   const int B = B_, T = T_, C = C_, BT = B_ * T_;
-  std::fill(dacts_.begin(), dacts_.end(), 0.0f);
-  const int base = L_ * ACTS_PER_LAYER;
-  const int lnf = 2 + L_ * PER_LAYER;
-  float* dlogits = dact(base + 4);
-  k::crossentropy_backward(dlogits, act(base + 4), targets_.data(), loss_scale / BT, BT, V_, Vp_);
-  k::matmul_backward(dact(base + 1), g(0), nullptr, dlogits, act(base + 1), p(0), BT, C, Vp_);
-  float* residual = L_ > 0 ? act((L_ - 1) * ACTS_PER_LAYER + RES3) : act(base);
-  float* dresidual = L_ > 0 ? dact((L_ - 1) * ACTS_PER_LAYER + RES3) : dact(base);
-  k::layernorm_backward(dresidual, g(lnf), g(lnf + 1), dact(base + 1), residual, p(lnf), act(base + 2), act(base + 3), BT, C);
+  const long BTC = static_cast<long>(BT) * C;
+  State& s = states_.at({chunk, mb});
+  float* a = s.acts.data();
+  auto A = [&](int i) { return a + act_offset(chunk, i); };
+  auto D = [&](int i) { return dacts_.data() + act_offset(chunk, i); };
+  std::fill(dacts_.begin(), dacts_.begin() + act_sizes_[chunk], 0.0f);
   auto done = [&](int first, int last) {  // parameter tensors [first, last] are final
     if (ready) ready(tensors_[first].offset, tensors_[last].offset + tensors_[last].size - tensors_[first].offset);
   };
-  done(lnf, lnf + 1);
-  for (int l = L_ - 1; l >= 0; --l) {
-    const int pi = 2 + l * PER_LAYER, ai = l * ACTS_PER_LAYER;
-    float* in = l == 0 ? act(base) : act((l - 1) * ACTS_PER_LAYER + RES3);
-    float* din = l == 0 ? dact(base) : dact((l - 1) * ACTS_PER_LAYER + RES3);
-    const float* dres3 = dact(ai + RES3);
-    k::residual_backward(dact(ai + RES2), dact(ai + FCPROJ), dres3, static_cast<long>(BT) * C);
-    k::matmul_backward(dact(ai + FCH_GELU), g(pi + FCPROJW), g(pi + FCPROJB), dact(ai + FCPROJ), act(ai + FCH_GELU),
-                       p(pi + FCPROJW), BT, 4 * C, C);
-    k::gelu_backward(dact(ai + FCH), act(ai + FCH), dact(ai + FCH_GELU), 4L * BT * C);
-    k::matmul_backward(dact(ai + LN2), g(pi + FCW), g(pi + FCB), dact(ai + FCH), act(ai + LN2), p(pi + FCW), BT, C, 4 * C);
-    k::layernorm_backward(dact(ai + RES2), g(pi + LN2W), g(pi + LN2B), dact(ai + LN2), act(ai + RES2), p(pi + LN2W),
-                          act(ai + LN2_MEAN), act(ai + LN2_RSTD), BT, C);
-    k::residual_backward(din, dact(ai + ATTPROJ), dact(ai + RES2), static_cast<long>(BT) * C);
-    k::matmul_backward(dact(ai + ATTY), g(pi + PROJW), g(pi + PROJB), dact(ai + ATTPROJ), act(ai + ATTY), p(pi + PROJW),
-                       BT, C, C);
-    k::attention_backward(dact(ai + QKV), dact(ai + ATTY), act(ai + ATTY), act(ai + QKV), act(ai + LSE), scratch_.data(),
-                          B, T, C, NH_);
-    k::matmul_backward(dact(ai + LN1), g(pi + QKVW), g(pi + QKVB), dact(ai + QKV), act(ai + LN1), p(pi + QKVW), BT, C,
-                       3 * C);
-    k::layernorm_backward(din, g(pi + LN1W), g(pi + LN1B), dact(ai + LN1), in, p(pi + LN1W), act(ai + LN1_MEAN),
-                          act(ai + LN1_RSTD), BT, C);
+  const int top = c.layers > 0 ? layer_act(c.layers - 1, RES3) : X;  // the chunk's output
+  if (c.head) {
+    const int h = 1 + c.layers * ACTS_PER_LAYER;
+    auto H = [&](int i) { return A(h + i); };
+    auto DH = [&](int i) { return D(h + i); };
+    const int vocab_begin = layout_.tp_rank * Vl_, vocab_valid = std::clamp(V_ - vocab_begin, 0, Vl_);
+    k::crossentropy_backward(DH(LOGITS), H(LOGITS), s.targets.data(), loss_scale / BT, vocab_begin, BT, Vl_,
+                             vocab_valid);
+    float* dwte = head_grad_.empty() ? g(wte_) : head_grad_.data();
+    k::matmul_backward(DH(LNF), dwte, nullptr, DH(LOGITS), H(LNF), p(wte_), BT, C, Vl_);
+    tp_sum(DH(LNF), BTC);  // f: the LM head's input is whole on every TP rank
+    k::layernorm_backward(D(top), g(lnf_), g(lnf_ + 1), DH(LNF), A(top), p(lnf_), H(LNF_MEAN), H(LNF_RSTD), BT, C);
+    done(lnf_, lnf_ + 1);
+    if (wpe_ < 0) done(wte_, wte_);  // the LM head's copy: final here when this rank has no embedding
+  } else {
+    std::copy(dy, dy + BTC, D(top));
+  }
+  for (int l = c.layers - 1; l >= 0; --l) {
+    const int pi = layer_param_[chunk] + l * PER_LAYER;
+    auto Y = [&](int i) { return A(layer_act(l, i)); };
+    auto DY = [&](int i) { return D(layer_act(l, i)); };
+    float* in = l == 0 ? A(X) : A(layer_act(l - 1, RES3));
+    float* din = l == 0 ? D(X) : D(layer_act(l - 1, RES3));
+    k::residual_backward(DY(RES2), DY(FCPROJ), DY(RES3), BTC);
+    k::matmul_backward(DY(FCH_GELU), g(pi + FCPROJW), g(pi + FCPROJB), DY(FCPROJ), Y(FCH_GELU), p(pi + FCPROJW), BT,
+                       4 * Cl_, C);
+    k::gelu_backward(DY(FCH), Y(FCH), DY(FCH_GELU), 4L * BT * Cl_);
+    k::matmul_backward(DY(LN2), g(pi + FCW), g(pi + FCB), DY(FCH), Y(LN2), p(pi + FCW), BT, C, 4 * Cl_);
+    tp_sum(DY(LN2), BTC);  // f
+    k::layernorm_backward(DY(RES2), g(pi + LN2W), g(pi + LN2B), DY(LN2), Y(RES2), p(pi + LN2W), Y(LN2_MEAN),
+                          Y(LN2_RSTD), BT, C);
+    k::residual_backward(din, DY(ATTPROJ), DY(RES2), BTC);
+    k::matmul_backward(DY(ATTY), g(pi + PROJW), g(pi + PROJB), DY(ATTPROJ), Y(ATTY), p(pi + PROJW), BT, Cl_, C);
+    k::attention_backward(DY(QKV), DY(ATTY), Y(ATTY), Y(QKV), Y(LSE), scratch_.data(), B, T, Cl_, NHl_);
+    k::matmul_backward(DY(LN1), g(pi + QKVW), g(pi + QKVB), DY(QKV), Y(LN1), p(pi + QKVW), BT, C, 3 * Cl_);
+    tp_sum(DY(LN1), BTC);  // f
+    k::layernorm_backward(din, g(pi + LN1W), g(pi + LN1B), DY(LN1), in, p(pi + LN1W), Y(LN1_MEAN), Y(LN1_RSTD), BT, C);
     done(pi, pi + PER_LAYER - 1);
   }
-  k::embedding_backward(g(0), g(1), dact(base), inputs_.data(), B, T, C);
-  done(0, 1);
+  if (c.embedding) {
+    k::embedding_backward(g(wte_), layout_.tp_rank * Vl_, Vl_, g(wpe_), D(X), s.inputs.data(), B, T, C);
+    if (ready) {
+      fold_tied_gradient();
+      done(wte_, wpe_);
+    }
+  }
+  pool_.push_back(std::move(s));
+  states_.erase({chunk, mb});
 }
 
 }  // namespace parallax::exec

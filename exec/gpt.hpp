@@ -1,65 +1,110 @@
 // GPT-2 as nanoGPT defines it (learned positions, pre-LayerNorm blocks, attention and MLP
 // with biases, GeLU, final LayerNorm, LM head tied to the token embedding), fp32 on the CPU
-// kernels. Parameters carry nanoGPT's state_dict names; the vocabulary is padded to a multiple
-// of 128 and the padded rows never take part in the loss.
+// kernels: the part of it that one rank holds under tensor and pipeline parallelism
+// (exec/shard.hpp), the whole model by default. Parameters carry nanoGPT's state_dict names.
+//
+// Tensor parallelism follows Megatron: the f operator (identity forward, all-reduce of the
+// input gradient backward) before each column-parallel GEMM, the g operator (all-reduce
+// forward) after each row-parallel one, a vocabulary-parallel embedding (summed over the TP
+// group) and cross-entropy (max, sum of exponentials and target loss all-reduced).
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "exec/communicator.hpp"
+#include "exec/shard.hpp"
 #include "models/experiment.hpp"
 
 namespace parallax::exec {
 
-struct ParamTensor {
-  std::string name;            // nanoGPT state_dict key
-  std::vector<long> shape;     // torch layout ([out, in] for linear weights)
-  long offset = 0, size = 0;   // in the flat parameter buffer
-  bool weight_decay = false;   // 2-D weights decay, biases and LayerNorm parameters do not
-};
-
 class Gpt {
  public:
-  // Throws InputError for a model the executor cannot run (not GPT-2's architecture).
-  Gpt(const ModelConfig& model, int micro_batch);
+  // Throws InputError for a model the executor cannot run (not GPT-2's architecture). `tp` is
+  // the tensor-parallel group (layout.tp ranks), needed when layout.tp > 1.
+  Gpt(const ModelConfig& model, int micro_batch, const Layout& layout = {}, Communicator* tp = nullptr);
 
-  // Each tensor from (seed, name): N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
-  // biases 0, LayerNorm weights 1; padded vocabulary rows 0.
+  // Each whole tensor from (seed, name): N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
+  // biases 0, LayerNorm weights 1; this rank keeps its slice, so every layout starts from the
+  // same weights. Padded vocabulary rows 0.
   void init(std::uint64_t seed);
 
-  // Mean cross-entropy over the micro-batch's B*T targets; keeps the activations.
-  float forward(const int* inputs, const int* targets);
-  // Accumulates the gradient of loss_scale * mean loss into grads(). `ready`, when given, is
-  // called with each contiguous range [offset, offset + size) of grads() as soon as the pass
-  // will not touch it again (final LayerNorm, each layer in reverse order, then the
-  // embeddings), so that its reduction can start while the rest of the backward runs.
-  void backward(float loss_scale, const std::function<void(long offset, long size)>& ready = {});
-  void zero_grads();
+  // One chunk's forward for micro-batch `mb`: from the tokens (embedding chunk) or from the
+  // activation `x` [B*T*C] received from the previous stage. Keeps the activations until the
+  // micro-batch's backward. Returns the mean cross-entropy on the head chunk, else 0.
+  float forward(int chunk, int mb, const float* x, const int* inputs, const int* targets);
+  const float* output(int chunk, int mb) const;  // [B*T*C], after the forward of a non-head chunk
+  // Accumulates the gradient of loss_scale * mean loss (head chunk) or of <dy, output> into
+  // grads() and releases the micro-batch's activations. `ready`, when given, is called with
+  // each range [offset, offset + size) of grads() the pass will not touch again (final
+  // LayerNorm, each layer in reverse order, then the embeddings), so that its reduction can
+  // start while the rest of the backward runs.
+  void backward(int chunk, int mb, const float* dy, float loss_scale,
+                const std::function<void(long offset, long size)>& ready = {});
+  // [B*T*C]: the gradient of the chunk's input, after the backward of a non-embedding chunk
+  // (valid until the next backward).
+  const float* input_grad() const { return dacts_.data(); }
 
+  // The whole model on one rank: chunk 0, micro-batch 0.
+  float forward(const int* inputs, const int* targets) { return forward(0, 0, nullptr, inputs, targets); }
+  void backward(float loss_scale, const std::function<void(long, long)>& ready = {}) {
+    backward(0, 0, nullptr, loss_scale, ready);
+    fold_tied_gradient();
+  }
+  void zero_grads();
+  // Where one rank holds both the embedding and the LM head, the head's share of the tied
+  // embedding's gradient accumulates apart and is added here (embedding + head: the sum the
+  // two end stages of a pipeline form, so that every layout adds in the same order); the
+  // share starts again from 0. Done by the embedding chunk's backward when it reports the
+  // tensor ready, and by the whole-model backward; otherwise call it after the last backward.
+  void fold_tied_gradient();
+
+  const Layout& layout() const { return layout_; }
+  const std::vector<Chunk>& chunks() const { return chunks_; }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   const ParamTensor& tensor(const std::string& name) const;
+  bool holds(const std::string& name) const;
   std::vector<float>& params() { return params_; }
   const std::vector<float>& params() const { return params_; }
   std::vector<float>& grads() { return grads_; }
   const ModelConfig& model() const { return model_; }
   int padded_vocab() const { return Vp_; }
   int micro_batch() const { return B_; }
+  long activation_size() const { return static_cast<long>(B_) * T_ * C_; }
+  // Seconds spent in tensor-parallel collectives since the last call.
+  double take_tp_comm_seconds();
 
  private:
+  struct State {  // one micro-batch's activations in one chunk
+    std::vector<float> acts;
+    std::vector<int> inputs, targets;
+  };
+  State& state(int chunk, int mb);
   float* p(int idx) { return params_.data() + tensors_[idx].offset; }
   float* g(int idx) { return grads_.data() + tensors_[idx].offset; }
+  long act_offset(int chunk, int i) const { return act_offsets_[chunk][i]; }
+  void tp_sum(float* data, long n);  // the g operator's and the f operator's all-reduce
 
   ModelConfig model_;
+  Layout layout_;
+  Communicator* tp_;
   int B_, T_, C_, L_, NH_, V_, Vp_;
+  int Cl_, NHl_, Vl_;  // per TP rank: hidden of attention, heads, vocabulary rows
+  std::vector<Chunk> chunks_;
   std::vector<ParamTensor> tensors_;
   std::vector<float> params_, grads_;
-  std::vector<float> acts_, dacts_;  // activations and their gradients, one buffer each
-  std::vector<float> scratch_;       // attention's T x T work space
-  std::vector<int> inputs_, targets_;
-  std::vector<long> act_offsets_;     // offsets of the activations in acts_ (and of their gradients in dacts_)
-  float* act(int i) { return acts_.data() + act_offsets_[i]; }
-  float* dact(int i) { return dacts_.data() + act_offsets_[i]; }
+  int wte_ = -1, wpe_ = -1, lnf_ = -1;           // tensor indices, -1 where this rank has none
+  std::vector<int> layer_param_;                 // per chunk: index of its first layer's first tensor
+  std::vector<std::vector<long>> act_offsets_;   // per chunk: offsets of its activations in a State
+  std::vector<long> act_sizes_;                  // per chunk: floats in a State
+  std::map<std::pair<int, int>, State> states_;  // in flight, by (chunk, micro-batch)
+  std::vector<State> pool_;                      // released states, reused
+  std::vector<float> head_grad_;                 // the LM head's share of the tied embedding gradient
+  std::vector<float> dacts_;                     // activation gradients of the running backward (the input's first)
+  std::vector<float> scratch_;                   // attention's T x T work space
+  double tp_comm_s_ = 0;
 };
 
 }  // namespace parallax::exec

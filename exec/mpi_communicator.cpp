@@ -13,7 +13,11 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
 }
 
 MpiCommunicator::MpiCommunicator(MpiCommunicator&& other) noexcept
-    : comm_(other.comm_), rank_(other.rank_), size_(other.size_), pending_(std::move(other.pending_)) {
+    : comm_(other.comm_),
+      rank_(other.rank_),
+      size_(other.size_),
+      pending_(std::move(other.pending_)),
+      sends_(std::move(other.sends_)) {
   other.comm_ = MPI_COMM_NULL;
 }
 
@@ -28,11 +32,16 @@ MpiCommunicator MpiCommunicator::split(int color, int key) const {
 }
 
 namespace {
+int int_count(long n) {  // MPI counts are int
+  if (n > INT_MAX) throw std::length_error("MPI message too large for an int count");
+  return static_cast<int>(n);
+}
+
 template <typename T>
-void all_reduce(T* data, long n, MPI_Datatype type, MPI_Comm comm) {
-  for (long done = 0; done < n;) {  // MPI counts are int
+void all_reduce(T* data, long n, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
+  for (long done = 0; done < n;) {
     const int count = static_cast<int>(n - done < INT_MAX ? n - done : INT_MAX);
-    MPI_Allreduce(MPI_IN_PLACE, data + done, count, type, MPI_SUM, comm);
+    MPI_Allreduce(MPI_IN_PLACE, data + done, count, type, op, comm);
     done += count;
   }
 }
@@ -86,7 +95,26 @@ void MpiCommunicator::wait_all() {
   pending_.clear();
 }
 
-void MpiCommunicator::all_reduce_sum(double* data, long n) { all_reduce(data, n, MPI_DOUBLE, comm_); }
-void MpiCommunicator::all_reduce_sum(float* data, long n) { all_reduce(data, n, MPI_FLOAT, comm_); }
+void MpiCommunicator::all_reduce_sum(double* data, long n) { all_reduce(data, n, MPI_DOUBLE, MPI_SUM, comm_); }
+void MpiCommunicator::all_reduce_sum(float* data, long n) { all_reduce(data, n, MPI_FLOAT, MPI_SUM, comm_); }
+void MpiCommunicator::all_reduce_max(float* data, long n) { all_reduce(data, n, MPI_FLOAT, MPI_MAX, comm_); }
+
+void MpiCommunicator::broadcast(double* data, long n, int root) {
+  MPI_Bcast(data, int_count(n), MPI_DOUBLE, root, comm_);
+}
+
+void MpiCommunicator::send(const float* data, long n, int dest, int tag) {
+  sends_.emplace_back();
+  MPI_Isend(data, int_count(n), MPI_FLOAT, dest, tag, comm_, &sends_.back());
+}
+
+void MpiCommunicator::recv(float* data, long n, int source, int tag) {
+  MPI_Recv(data, int_count(n), MPI_FLOAT, source, tag, comm_, MPI_STATUS_IGNORE);
+}
+
+void MpiCommunicator::wait_sends() {
+  MPI_Waitall(static_cast<int>(sends_.size()), sends_.data(), MPI_STATUSES_IGNORE);
+  sends_.clear();
+}
 
 }  // namespace parallax::exec

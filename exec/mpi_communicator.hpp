@@ -24,17 +24,22 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   void all_reduce_sum(double* data, long n) override;
   void all_reduce_sum(float* data, long n) override;
+  void all_reduce_max(float* data, long n) override;
+  void broadcast(double* data, long n, int root) override;
   void reduce_scatter_sum(float* data, const std::vector<long>& counts) override;
   void all_gather(float* data, const std::vector<long>& counts) override;
   void start_all_reduce_sum(float* data, long n) override;
   void progress() override;
   void wait_all() override;
+  void send(const float* data, long n, int dest, int tag) override;
+  void recv(float* data, long n, int source, int tag) override;
+  void wait_sends() override;
   MPI_Comm handle() const { return comm_; }
 
  private:
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
-  std::vector<MPI_Request> pending_;
+  std::vector<MPI_Request> pending_, sends_;
 };
 
 }  // namespace parallax::exec

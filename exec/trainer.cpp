@@ -1,7 +1,6 @@
 #include "exec/trainer.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "kernels/cpu/adamw.hpp"
@@ -10,27 +9,59 @@
 namespace parallax::exec {
 
 namespace {
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+using Clock = std::chrono::steady_clock;
+double seconds(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
 }
+
+Layout layout_of(const Experiment& e, const Groups& g) {
+  const auto& p = e.parallel;
+  if (g.tp.size() != p.tp || g.pp.size() != p.pp || g.dp.size() != p.dp)
+    throw std::logic_error("Trainer: the groups do not match parallel.tp/pp/dp");
+  return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank()};
+}
+
+int micro_batches(const Experiment& e) { return e.training.global_batch / (e.parallel.dp * e.training.micro_batch); }
+
+// Pipeline messages: tag from (micro-batch, receiving virtual stage, direction). Tags repeat
+// only beyond 16384 (micro-batch, stage) pairs, and messages with one tag between two ranks
+// arrive in order, so the pairing holds.
+int tag_of(int mb, int vs, int stages, bool backward) { return ((mb * stages + vs) * 2 + (backward ? 1 : 0)) % 32768; }
 }  // namespace
 
-Trainer::Trainer(const Experiment& e, Communicator& comm)
+const char* to_string(StepResult::Kind k) {
+  switch (k) {
+    case StepResult::forward:
+      return "forward";
+    case StepResult::backward:
+      return "backward";
+    case StepResult::recv:
+      return "recv";
+    case StepResult::dp_comm:
+      return "dp_comm";
+    case StepResult::optimizer:
+      return "optimizer";
+  }
+  return "?";
+}
+
+Trainer::Trainer(const Experiment& e, Groups groups)
     : e_(e),
-      comm_(comm),
-      model_(e.model, e.training.micro_batch),
-      data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed) {
+      groups_(groups),
+      model_(e.model, e.training.micro_batch, layout_of(e, groups), &groups.tp),
+      data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed),
+      schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, micro_batches(e))) {
   const long n = static_cast<long>(model_.params().size());
-  const int dp = comm.size();
-  sharded_ = e.parallel.distributed_optimizer && dp > 1;
+  Communicator& dp = groups.dp;
+  sharded_ = e.parallel.distributed_optimizer && dp.size() > 1;
   shard_counts_.assign(1, n);
   if (sharded_) {
-    const long chunk = (n + dp - 1) / dp;
+    const long chunk = (n + dp.size() - 1) / dp.size();
     shard_counts_.clear();
-    for (int i = 0; i < dp; ++i) shard_counts_.push_back(std::max(0L, std::min(n, (i + 1) * chunk) - i * chunk));
-    shard_begin_ = comm.rank() * chunk;
+    for (int i = 0; i < dp.size(); ++i) shard_counts_.push_back(std::max(0L, std::min(n, (i + 1) * chunk) - i * chunk));
+    shard_begin_ = dp.rank() * chunk;
   }
-  const long mine = shard_counts_[sharded_ ? comm.rank() : 0];
+  const long mine = shard_counts_[sharded_ ? dp.rank() : 0];
   optimizer_.m.assign(mine, 0.0f);
   optimizer_.v.assign(mine, 0.0f);
   if (!e.training.resume_from.empty()) {
@@ -58,66 +89,139 @@ double Trainer::learning_rate(int it) const {
   return t.min_lr + coeff * (t.lr - t.min_lr);
 }
 
+// This rank's action list: forwards take their input from the previous virtual stage (or the
+// tokens), backwards their output gradient from the next one (or the loss); sends return at once.
+void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start) {
+  const auto& t = e_.training;
+  Communicator& pp = groups_.pp;
+  const int pp_rank = pp.rank(), stages = schedule_.virtual_stages(), m = schedule_.microbatches;
+  const auto& actions = schedule_.ranks[pp_rank];
+  const long n = model_.activation_size();
+  const long first = static_cast<long>(optimizer_.step) * t.global_batch +
+                     static_cast<long>(groups_.dp.rank()) * (t.global_batch / groups_.dp.size());
+  // On each chunk's last backward, its gradients start their DP reduction as they become final
+  // (Megatron's overlap), while the rest of the backward runs.
+  const bool overlap = groups_.dp.size() > 1 && !sharded_ && e_.parallel.overlap_grad_reduce;
+  std::vector<size_t> last_backward(model_.chunks().size(), 0);
+  for (size_t i = 0; i < actions.size(); ++i)
+    if (actions[i].pass == sim::Pass::backward) last_backward[actions[i].chunk] = i;
+  auto reduce_now = [&](long offset, long size) {
+    groups_.dp.start_all_reduce_sum(model_.grads().data() + offset, size);
+    groups_.dp.progress();
+  };
+  std::vector<float> received(n);
+  sends_.clear();
+  auto receive = [&](int vs, int mb, bool backward) {
+    const auto t0 = Clock::now();
+    pp.recv(received.data(), n, schedule_.rank_of_virtual(vs),
+            tag_of(mb, backward ? vs - 1 : vs + 1, stages, backward));
+    const auto t1 = Clock::now();
+    r.pp_comm_s += seconds(t0, t1);
+    r.events.push_back({StepResult::recv, schedule_.chunk_of_virtual(vs), mb, seconds(start, t0), seconds(t0, t1)});
+    return received.data();
+  };
+  auto send = [&](const float* data, int vs, int mb, bool backward) {
+    sends_.emplace_back(data, data + n);
+    pp.send(sends_.back().data(), n, schedule_.rank_of_virtual(vs), tag_of(mb, vs, stages, backward));
+  };
+  for (size_t i = 0; i < actions.size(); ++i) {
+    const sim::Action& a = actions[i];
+    const Chunk& c = model_.chunks()[a.chunk];
+    const int vs = c.virtual_stage, mb = a.microbatch;
+    if (a.pass == sim::Pass::forward) {
+      const float* x = c.embedding ? nullptr : receive(vs - 1, mb, false);
+      if (c.embedding || c.head)
+        data_.sequences(first + static_cast<long>(mb) * t.micro_batch, t.micro_batch, inputs_, targets_);
+      const auto t0 = Clock::now();
+      loss += model_.forward(a.chunk, mb, x, inputs_.data(), targets_.data());
+      const auto t1 = Clock::now();
+      const double tp = model_.take_tp_comm_seconds();
+      r.forward_s += seconds(t0, t1) - tp;
+      r.tp_comm_s += tp;
+      r.events.push_back({StepResult::forward, a.chunk, mb, seconds(start, t0), seconds(t0, t1)});
+      if (!c.head) send(model_.output(a.chunk, mb), vs + 1, mb, false);
+    } else {
+      const float* dy = c.head ? nullptr : receive(vs + 1, mb, true);
+      const auto t0 = Clock::now();
+      if (overlap && i == last_backward[a.chunk])
+        model_.backward(a.chunk, mb, dy, 1.0f / m, reduce_now);
+      else
+        model_.backward(a.chunk, mb, dy, 1.0f / m);
+      const auto t1 = Clock::now();
+      const double tp = model_.take_tp_comm_seconds();
+      r.backward_s += seconds(t0, t1) - tp;
+      r.tp_comm_s += tp;
+      r.events.push_back({StepResult::backward, a.chunk, mb, seconds(start, t0), seconds(t0, t1)});
+      if (!c.embedding) send(model_.input_grad(), vs - 1, mb, true);
+    }
+  }
+  model_.fold_tied_gradient();
+  const auto t0 = Clock::now();
+  pp.wait_sends();
+  r.pp_comm_s += seconds(t0, Clock::now());
+}
+
+// Sums the gradients over the DP group (this rank's block with the distributed optimizer) and
+// the tied embedding's two copies over the pipeline's end stages; averages the loss.
+void Trainer::reduce_gradients(StepResult& r, double& loss, Clock::time_point start) {
+  Communicator &dp = groups_.dp, &pp = groups_.pp;
+  auto& grads = model_.grads();
+  const bool overlap = dp.size() > 1 && !sharded_ && e_.parallel.overlap_grad_reduce;
+  const auto c0 = Clock::now();
+  auto tied_embedding = [&] {
+    if (pp.size() == 1 || !model_.holds("transformer.wte.weight")) return;
+    const ParamTensor& w = model_.tensor("transformer.wte.weight");
+    const int other = pp.rank() == 0 ? pp.size() - 1 : 0;
+    std::vector<float> mine(grads.begin() + w.offset, grads.begin() + w.offset + w.size), theirs(w.size);
+    pp.send(mine.data(), w.size, other, 32767);
+    pp.recv(theirs.data(), w.size, other, 32767);
+    pp.wait_sends();
+    for (long i = 0; i < w.size; ++i) grads[w.offset + i] += theirs[i];  // a + b == b + a: both copies agree
+  };
+  if (!overlap) tied_embedding();
+  if (dp.size() > 1) {
+    if (sharded_)
+      dp.reduce_scatter_sum(grads.data(), shard_counts_);
+    else if (overlap)
+      dp.wait_all();  // only what outlasted the backward is left
+    else
+      dp.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
+    kernels::scale(grads.data() + shard_begin_, static_cast<long>(optimizer_.m.size()), 1.0f / dp.size());
+  }
+  if (overlap) tied_embedding();
+  // The loss: from the last stage (0 elsewhere), averaged over the micro-batches and DP ranks.
+  pp.all_reduce_sum(&loss, 1);
+  dp.all_reduce_sum(&loss, 1);
+  loss /= schedule_.microbatches * dp.size();
+  r.dp_comm_s = seconds(c0, Clock::now());
+  if (dp.size() > 1 || pp.size() > 1) r.events.push_back({StepResult::dp_comm, 0, -1, seconds(start, c0), r.dp_comm_s});
+}
+
 StepResult Trainer::step() {
   const auto& t = e_.training;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   StepResult r;
   const int it = optimizer_.step;
   r.step = it + 1;
-  const int dp = comm_.size();
-  const int per_rank = t.global_batch / dp;
-  const int micro_batches = per_rank / t.micro_batch;
-  const long first = static_cast<long>(it) * t.global_batch + static_cast<long>(comm_.rank()) * per_rank;
   model_.zero_grads();
   double loss = 0;
-  for (int j = 0; j < micro_batches; ++j) {
-    data_.sequences(first + static_cast<long>(j) * t.micro_batch, t.micro_batch, inputs_, targets_);
-    auto t0 = std::chrono::steady_clock::now();
-    loss += model_.forward(inputs_.data(), targets_.data());
-    const double forward = seconds_since(t0);
-    r.forward_s += forward;
-    r.events.push_back({0, j, std::chrono::duration<double>(t0 - start).count(), forward});
-    t0 = std::chrono::steady_clock::now();
-    const bool overlap = dp > 1 && !sharded_ && e_.parallel.overlap_grad_reduce && j == micro_batches - 1;
-    if (overlap) {
-      // Megatron-style: on the last micro-batch each layer's gradients start their reduction
-      // as soon as they are final, overlapping the rest of the backward.
-      model_.backward(1.0f / micro_batches, [&](long offset, long size) {
-        comm_.start_all_reduce_sum(model_.grads().data() + offset, size);
-        comm_.progress();
-      });
-    } else {
-      model_.backward(1.0f / micro_batches);
-    }
-    const double backward = seconds_since(t0);
-    r.backward_s += backward;
-    r.events.push_back({1, j, std::chrono::duration<double>(t0 - start).count(), backward});
-  }
+  run_schedule(r, loss, start);
+  reduce_gradients(r, loss, start);
+
   auto& grads = model_.grads();
   auto& params = model_.params();
+  const auto t0 = Clock::now();
   // The block of the flat buffer this rank updates (everything without sharding).
   const long lo = shard_begin_, count = static_cast<long>(optimizer_.m.size());
-  loss /= micro_batches;
-  if (dp > 1) {
-    // Mean over the data-parallel group of the gradients (of this rank's block with the
-    // distributed optimizer: a reduce-scatter) and of the loss.
-    const auto c0 = std::chrono::steady_clock::now();
-    if (sharded_)
-      comm_.reduce_scatter_sum(grads.data(), shard_counts_);
-    else if (e_.parallel.overlap_grad_reduce)
-      comm_.wait_all();  // only what outlasted the backward is left
-    else
-      comm_.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
-    kernels::scale(grads.data() + lo, count, 1.0f / dp);
-    comm_.all_reduce_sum(&loss, 1);
-    loss /= dp;
-    r.dp_comm_s = seconds_since(c0);
-    r.events.push_back({2, -1, std::chrono::duration<double>(c0 - start).count(), r.dp_comm_s});
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  // The global norm: of the whole replicated gradient, or summed over the ranks' blocks.
-  double sq = kernels::sum_of_squares(grads.data() + lo, count);
-  if (sharded_) comm_.all_reduce_sum(&sq, 1);
+  // The global norm: each parameter counted once (TP-whole tensors on TP rank 0, the tied
+  // embedding on the first stage, replicas on DP rank 0 unless the optimizer is sharded).
+  double sq = 0;
+  if (sharded_ || groups_.dp.rank() == 0)
+    for (const auto& tensor : model_.tensors()) {
+      const long a = std::max(lo, tensor.offset), b = std::min(lo + count, tensor.offset + tensor.size);
+      if (tensor.primary && a < b) sq += kernels::sum_of_squares(grads.data() + a, b - a);
+    }
+  groups_.world.all_reduce_sum(&sq, 1);
   r.grad_norm = std::sqrt(sq);
   if (t.grad_clip > 0 && r.grad_norm > t.grad_clip) {
     // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6)
@@ -129,34 +233,34 @@ StepResult Trainer::step() {
     // The part of this tensor inside the block (weight decay is per tensor).
     const long a = std::max(lo, tensor.offset), b = std::min(lo + count, tensor.offset + tensor.size);
     if (a >= b) continue;
-    kernels::adamw_update(params.data() + a, grads.data() + a, optimizer_.m.data() + (a - lo),
-                          optimizer_.v.data() + (a - lo), b - a, optimizer_.step, static_cast<float>(r.lr),
-                          static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
-                          static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
+    kernels::adamw_update(
+        params.data() + a, grads.data() + a, optimizer_.m.data() + (a - lo), optimizer_.v.data() + (a - lo), b - a,
+        optimizer_.step, static_cast<float>(r.lr), static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
+        static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
   }
-  if (sharded_) comm_.all_gather(params.data(), shard_counts_);  // everyone's updated block to everyone
-  r.optimizer_s = seconds_since(t0);
-  r.events.push_back({3, -1, std::chrono::duration<double>(t0 - start).count(), r.optimizer_s});
+  if (sharded_) groups_.dp.all_gather(params.data(), shard_counts_);  // everyone's updated block to everyone
+  r.optimizer_s = seconds(t0, Clock::now());
+  r.events.push_back({StepResult::optimizer, 0, -1, seconds(start, t0), r.optimizer_s});
   r.loss = loss;
   r.consumed_samples = static_cast<long>(optimizer_.step) * t.global_batch;
-  r.iteration_s = seconds_since(start);
+  r.iteration_s = seconds(start, Clock::now());
   return r;
 }
 
 void Trainer::save_checkpoint(const std::string& path, const std::string& config_json) {
   if (!sharded_) {
-    if (comm_.rank() == 0) exec::save_checkpoint(path, model_, &optimizer_, config_json);
+    exec::save_checkpoint(path, model_, &optimizer_, config_json, groups_.world, e_.parallel);
     return;
   }
-  OptimizerState full;  // the blocks of every rank, gathered
+  OptimizerState full;  // the blocks of every DP rank, gathered
   full.step = optimizer_.step;
   full.m.assign(model_.params().size(), 0.0f);
   full.v.assign(model_.params().size(), 0.0f);
   std::copy(optimizer_.m.begin(), optimizer_.m.end(), full.m.begin() + shard_begin_);
   std::copy(optimizer_.v.begin(), optimizer_.v.end(), full.v.begin() + shard_begin_);
-  comm_.all_gather(full.m.data(), shard_counts_);
-  comm_.all_gather(full.v.data(), shard_counts_);
-  if (comm_.rank() == 0) exec::save_checkpoint(path, model_, &full, config_json);
+  groups_.dp.all_gather(full.m.data(), shard_counts_);
+  groups_.dp.all_gather(full.v.data(), shard_counts_);
+  exec::save_checkpoint(path, model_, &full, config_json, groups_.world, e_.parallel);
 }
 
 }  // namespace parallax::exec

@@ -1,58 +1,82 @@
-// The training loop: gradient accumulation over micro-batches, global-norm clipping, AdamW
-// with decoupled weight decay on 2-D weights only (as nanoGPT), and a learning rate with
+// The training loop: micro-batches through this rank's pipeline schedule, global-norm clipping,
+// AdamW with decoupled weight decay on 2-D weights only (as nanoGPT), and a learning rate with
 // linear warm-up then cosine (or linear, or constant) decay to min_lr over the run's steps.
 #pragma once
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "exec/checkpoint.hpp"
 #include "exec/communicator.hpp"
 #include "exec/data.hpp"
 #include "exec/gpt.hpp"
 #include "models/experiment.hpp"
+#include "sim/pipeline_schedule.hpp"
 
 namespace parallax::exec {
+
+// This rank's communicators: the world and its tensor-, pipeline- and data-parallel groups
+// (ranks placed TP fastest, then DP, then PP; group rank = coordinate).
+struct Groups {
+  Communicator& world;
+  Communicator& tp;
+  Communicator& pp;
+  Communicator& dp;
+};
 
 struct StepResult {
   int step = 0;  // 1-based
   long consumed_samples = 0;
   double loss = 0, grad_norm = 0, lr = 0;
-  double forward_s = 0, backward_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
-  // This rank's actions in the step: kind (0 forward, 1 backward, 2 dp_comm, 3 optimizer),
-  // micro-batch (-1 for none), start relative to the step's start, duration; seconds.
+  // This rank's time in the step: compute of the passes (TP collectives excluded), TP
+  // collectives, waiting for pipeline messages, the DP gradient reduction left after the
+  // backward (with the tied-embedding reduction), the optimizer, and the whole step.
+  double forward_s = 0, backward_s = 0, tp_comm_s = 0, pp_comm_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
+  enum Kind { forward, backward, recv, dp_comm, optimizer };
+  // This rank's actions: kind, chunk, micro-batch (-1 for none), start relative to the step's
+  // start, duration; seconds.
   struct Event {
-    int kind, microbatch;
+    Kind kind;
+    int chunk, microbatch;
     double start, duration;
   };
   std::vector<Event> events;
 };
+const char* to_string(StepResult::Kind k);
 
 class Trainer {
  public:
-  // Random init, or training.init_from's weights, or training.resume_from's full state.
-  // `data_parallel` is this rank's DP group: each rank takes global_batch/dp sequences of every
-  // global batch and the gradients are summed over the group.
-  Trainer(const Experiment& e, Communicator& data_parallel);
+  // Random init, or training.init_from's weights, or training.resume_from's full state. Each
+  // DP rank takes global_batch/dp sequences of every global batch, split in micro-batches that
+  // go through the pipeline schedule; gradients are summed over the DP group.
+  Trainer(const Experiment& e, Groups groups);
 
   int steps_done() const { return optimizer_.step; }
   StepResult step();
-  // Collective over the DP group (the sharded optimizer state is gathered); rank 0 writes.
+  // Collective over the world (the sharded optimizer state is gathered over DP, the slices to
+  // rank 0, which writes).
   void save_checkpoint(const std::string& path, const std::string& config_json);
   double learning_rate(int step_index) const;  // step_index counts from 0
   const Gpt& model() const { return model_; }
 
  private:
+  void run_schedule(StepResult& r, double& loss, std::chrono::steady_clock::time_point start);
+  void reduce_gradients(StepResult& r, double& loss, std::chrono::steady_clock::time_point start);
+
   const Experiment& e_;
-  Communicator& comm_;
+  Groups groups_;
   Gpt model_;
   TokenData data_;
+  sim::PipelineSchedule schedule_;
   // The AdamW state of the parameters this rank updates: all of them, or with the distributed
-  // optimizer (ZeRO-1) the block [shard_begin_, shard_begin_ + shard_counts_[rank]) of the
+  // optimizer (ZeRO-1) the block [shard_begin_, shard_begin_ + shard_counts_[dp rank]) of the
   // flat buffer, split evenly over the DP group.
   OptimizerState optimizer_;
   bool sharded_ = false;
   std::vector<long> shard_counts_;
   long shard_begin_ = 0;
   std::vector<int> inputs_, targets_;
+  std::vector<std::vector<float>> sends_;  // activations and gradients being sent
 };
 
 }  // namespace parallax::exec

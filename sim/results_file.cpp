@@ -142,7 +142,8 @@ ResultsFile::ResultsFile(const std::string& path, bool staged)
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(path_)) {
-    if (H5Fis_hdf5(path_.c_str()) <= 0) throw InputError(path_ + " is not an HDF5 file (expected a Parallax results file)");
+    if (H5Fis_hdf5(path_.c_str()) <= 0)
+      throw InputError(path_ + " is not an HDF5 file (expected a Parallax results file)");
     if (staged_) fs::copy_file(path_, staging_, fs::copy_options::overwrite_existing, ec);
     if (ec) throw InputError(path_ + ": cannot copy for update: " + ec.message());
     file_ = H5Fopen(staging_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -171,7 +172,8 @@ ResultsFile::ResultsFile(const std::string& path, bool staged)
     }
   } else {
     const fs::path parent = fs::path(path_).parent_path();
-    if (!parent.empty() && !fs::is_directory(parent)) throw InputError(path_ + ": directory " + parent.string() + " does not exist");
+    if (!parent.empty() && !fs::is_directory(parent))
+      throw InputError(path_ + ": directory " + parent.string() + " does not exist");
     file_ = H5Fcreate(staging_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file_ < 0) throw InputError(path_ + ": cannot create the file");
     write_attribute(file_, "schema", std::string("parallax-results"));
@@ -240,15 +242,19 @@ void write_run_attributes(hid_t run, const Experiment& e, const std::string& kin
 
 // The contract's run tables (interfaces §3), shared by predicted and measured runs.
 const std::vector<Column>& iteration_columns() {
-  static const std::vector<Column> c{{"step", ColumnType::int64},          {"loss", ColumnType::float64},
-                                     {"grad_norm", ColumnType::float64},     {"lr", ColumnType::float64},
-                                     {"iteration_time_s", ColumnType::float64}, {"tokens_per_s", ColumnType::float64},
-                                     {"model_tflops_per_gpu", ColumnType::float64}, {"mfu", ColumnType::float64},
+  static const std::vector<Column> c{{"step", ColumnType::int64},
+                                     {"loss", ColumnType::float64},
+                                     {"grad_norm", ColumnType::float64},
+                                     {"lr", ColumnType::float64},
+                                     {"iteration_time_s", ColumnType::float64},
+                                     {"tokens_per_s", ColumnType::float64},
+                                     {"model_tflops_per_gpu", ColumnType::float64},
+                                     {"mfu", ColumnType::float64},
                                      {"peak_memory_bytes", ColumnType::float64}};
   return c;
 }
 const std::vector<Column>& phase_columns() {
-  static const std::vector<Column> c{{"step", ColumnType::int64},        {"rank", ColumnType::int64},
+  static const std::vector<Column> c{{"step", ColumnType::int64},          {"rank", ColumnType::int64},
                                      {"forward_s", ColumnType::float64},   {"backward_s", ColumnType::float64},
                                      {"recompute_s", ColumnType::float64}, {"tp_comm_s", ColumnType::float64},
                                      {"pp_comm_s", ColumnType::float64},   {"dp_comm_s", ColumnType::float64},
@@ -258,16 +264,16 @@ const std::vector<Column>& phase_columns() {
 // The contract's timeline columns, and `step` (an extension: predicted runs hold step 0, measured
 // runs every step, times relative to the step's start).
 const std::vector<Column>& timeline_columns() {
-  static const std::vector<Column> c{{"rank", ColumnType::int64},      {"stage", ColumnType::int64},
-                                     {"chunk", ColumnType::int64},     {"microbatch", ColumnType::int64},
-                                     {"kind", ColumnType::string},     {"start_s", ColumnType::float64},
+  static const std::vector<Column> c{{"rank", ColumnType::int64},         {"stage", ColumnType::int64},
+                                     {"chunk", ColumnType::int64},        {"microbatch", ColumnType::int64},
+                                     {"kind", ColumnType::string},        {"start_s", ColumnType::float64},
                                      {"duration_s", ColumnType::float64}, {"step", ColumnType::int64}};
   return c;
 }
 const std::vector<Column>& rank_columns() {
-  static const std::vector<Column> c{{"rank", ColumnType::int64},    {"host", ColumnType::string},
+  static const std::vector<Column> c{{"rank", ColumnType::int64},       {"host", ColumnType::string},
                                      {"local_rank", ColumnType::int64}, {"tp_rank", ColumnType::int64},
-                                     {"pp_rank", ColumnType::int64}, {"dp_rank", ColumnType::int64},
+                                     {"pp_rank", ColumnType::int64},    {"dp_rank", ColumnType::int64},
                                      {"device", ColumnType::string}};
   return c;
 }
@@ -317,15 +323,17 @@ void MeasuredRunWriter::add(const MeasuredStep& s) {
   std::vector<std::vector<Value>> rows;
   for (size_t r = 0; r < s.ranks.size(); ++r) {
     const RankPhases& p = s.ranks[r];
-    const double idle = std::max(0.0, p.iteration_s - p.forward_s - p.backward_s - p.dp_comm_s - p.optimizer_s);
-    rows.push_back({s.step, static_cast<long long>(r), p.forward_s, p.backward_s, 0.0, 0.0, 0.0, p.dp_comm_s,
-                    p.optimizer_s, idle});
+    const double idle = std::max(
+        0.0, p.iteration_s - p.forward_s - p.backward_s - p.tp_comm_s - p.pp_comm_s - p.dp_comm_s - p.optimizer_s);
+    rows.push_back({s.step, static_cast<long long>(r), p.forward_s, p.backward_s, 0.0, p.tp_comm_s, p.pp_comm_s,
+                    p.dp_comm_s, p.optimizer_s, idle});
   }
   phases_->append(rows);
   std::vector<std::vector<Value>> events;
   for (const auto& ev : s.timeline)
-    events.push_back({static_cast<long long>(ev.rank), static_cast<long long>(ev.stage), static_cast<long long>(ev.chunk),
-                      static_cast<long long>(ev.microbatch), ev.kind, ev.start, ev.duration, s.step});
+    events.push_back({static_cast<long long>(ev.rank), static_cast<long long>(ev.stage),
+                      static_cast<long long>(ev.chunk), static_cast<long long>(ev.microbatch), ev.kind, ev.start,
+                      ev.duration, s.step});
   timeline_->append(events);
   H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
@@ -353,8 +361,8 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
   {
     Table it(run, "iterations", iteration_columns());
     const double nan = std::nan("");
-    it.append({{0LL, nan, nan, nan, p.iteration_time_s, p.tokens_per_s, p.model_tflops_per_gpu, p.mfu,
-                p.peak_memory_bytes}});
+    it.append(
+        {{0LL, nan, nan, nan, p.iteration_time_s, p.tokens_per_s, p.model_tflops_per_gpu, p.mfu, p.peak_memory_bytes}});
   }
   auto stage_rank = [&](int stage) { return static_cast<long long>(sim::rank_of({0, 0, stage}, e.parallel)); };
   {
@@ -384,10 +392,14 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
   }
   {
     Table mem(run, "memory",
-              {{"stage", ColumnType::int64}, {"weights_bytes", ColumnType::float64},
-               {"gradients_bytes", ColumnType::float64}, {"optimizer_bytes", ColumnType::float64},
-               {"activations_bytes", ColumnType::float64}, {"other_bytes", ColumnType::float64},
-               {"total_bytes", ColumnType::float64}, {"device_bytes", ColumnType::float64}});
+              {{"stage", ColumnType::int64},
+               {"weights_bytes", ColumnType::float64},
+               {"gradients_bytes", ColumnType::float64},
+               {"optimizer_bytes", ColumnType::float64},
+               {"activations_bytes", ColumnType::float64},
+               {"other_bytes", ColumnType::float64},
+               {"total_bytes", ColumnType::float64},
+               {"device_bytes", ColumnType::float64}});
     std::vector<std::vector<Value>> rows;
     for (const auto& s : p.memory)
       rows.push_back({static_cast<long long>(s.stage), s.weights, s.gradients, s.optimizer, s.activations, s.other,
@@ -415,14 +427,23 @@ std::string add_sweep(const std::string& path, const Experiment& base, const sim
   write_attribute(group, "scaling", std::string(weak_scaling ? "weak" : "strong"));
   {
     Table configs(group, "configs",
-                  {{"gpus", ColumnType::int64}, {"tp", ColumnType::int64}, {"pp", ColumnType::int64},
-                   {"dp", ColumnType::int64}, {"vpp", ColumnType::int64}, {"schedule", ColumnType::string},
-                   {"micro_batch", ColumnType::int64}, {"global_batch", ColumnType::int64},
+                  {{"gpus", ColumnType::int64},
+                   {"tp", ColumnType::int64},
+                   {"pp", ColumnType::int64},
+                   {"dp", ColumnType::int64},
+                   {"vpp", ColumnType::int64},
+                   {"schedule", ColumnType::string},
+                   {"micro_batch", ColumnType::int64},
+                   {"global_batch", ColumnType::int64},
                    {"recompute", ColumnType::string},
-                   {"sequence_parallel", ColumnType::int64}, {"distributed_optimizer", ColumnType::int64},
-                   {"fits", ColumnType::int64}, {"reject_reason", ColumnType::string},
-                   {"iteration_time_s", ColumnType::float64}, {"tokens_per_s", ColumnType::float64},
-                   {"mfu", ColumnType::float64}, {"peak_memory_bytes", ColumnType::float64}});
+                   {"sequence_parallel", ColumnType::int64},
+                   {"distributed_optimizer", ColumnType::int64},
+                   {"fits", ColumnType::int64},
+                   {"reject_reason", ColumnType::string},
+                   {"iteration_time_s", ColumnType::float64},
+                   {"tokens_per_s", ColumnType::float64},
+                   {"mfu", ColumnType::float64},
+                   {"peak_memory_bytes", ColumnType::float64}});
     std::vector<std::vector<Value>> rows;
     auto flush = [&] {
       configs.append(rows);
@@ -434,11 +455,10 @@ std::string add_sweep(const std::string& path, const Experiment& base, const sim
                       static_cast<long long>(plan.pp), static_cast<long long>(plan.dp),
                       static_cast<long long>(plan.vpp), to_string(plan.schedule),
                       static_cast<long long>(plan.micro_batch), static_cast<long long>(plan.global_batch),
-                      to_string(plan.recompute),
-                      static_cast<long long>(plan.sequence_parallel), static_cast<long long>(plan.distributed_optimizer),
-                      static_cast<long long>(plan.fits()), std::string(sim::to_string(plan.reject)),
-                      plan.fits() ? plan.iteration_time_s : nan, plan.fits() ? plan.tokens_per_s : nan,
-                      plan.fits() ? plan.mfu : nan, plan.peak_memory_bytes});
+                      to_string(plan.recompute), static_cast<long long>(plan.sequence_parallel),
+                      static_cast<long long>(plan.distributed_optimizer), static_cast<long long>(plan.fits()),
+                      std::string(sim::to_string(plan.reject)), plan.fits() ? plan.iteration_time_s : nan,
+                      plan.fits() ? plan.tokens_per_s : nan, plan.fits() ? plan.mfu : nan, plan.peak_memory_bytes});
       if (rows.size() == 65536) flush();
     }
     flush();

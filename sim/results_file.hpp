@@ -2,12 +2,12 @@
 // file never rewrites what it holds, and never leaves a half-written file: the new content is
 // written into a copy that then replaces the original in one rename.
 #pragma once
+#include <hdf5.h>
+
 #include <memory>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <hdf5.h>
 
 #include "models/experiment.hpp"
 #include "sim/predict.hpp"
@@ -49,7 +49,7 @@ class ResultsFile {
   // a copy that commit() renames over the original. In place: rows land in the file as they
   // are flushed, so a run that dies keeps every row written before.
   explicit ResultsFile(const std::string& path, bool staged = true);
-  ~ResultsFile();                                  // without commit(): the original is untouched
+  ~ResultsFile();  // without commit(): the original is untouched
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;
 
@@ -67,13 +67,13 @@ class ResultsFile {
 // A measured run written as it goes (in place): attributes first, then one iterations row
 // and one phases row per rank per step, flushed each time.
 struct RankPhases {
-  double forward_s = 0, backward_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
+  double forward_s = 0, backward_s = 0, tp_comm_s = 0, pp_comm_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
 };
 struct MeasuredStep {
   long long step = 0;
   double loss = 0, grad_norm = 0, lr = 0, iteration_time_s = 0, tokens_per_s = 0, model_tflops_per_gpu = 0, mfu = 0,
          peak_memory_bytes = 0;
-  std::vector<RankPhases> ranks;  // by rank
+  std::vector<RankPhases> ranks;             // by rank
   std::vector<sim::TimelineEvent> timeline;  // every rank's actions, start relative to the step
 };
 struct RankInfo {

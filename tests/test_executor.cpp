@@ -30,10 +30,12 @@ std::string temp_dir() {
   return d.string();
 }
 Experiment experiment(const std::string& data, int steps) {
-  return load_experiment_text("[model]\npreset=\"tiny-gpt\"\nseq_len=16\nvocab=300\n[system]\npreset=\"cpu\"\ngpus=1\n"
-                              "[training]\nglobal_batch=4\nmicro_batch=2\nprecision=\"fp32\"\nlr=1e-3\nwarmup_steps=2\n"
-                              "steps=" + std::to_string(steps) + "\ndata=\"" + data + "\"\n",
-                              "test");
+  return load_experiment_text(
+      "[model]\npreset=\"tiny-gpt\"\nseq_len=16\nvocab=300\n[system]\npreset=\"cpu\"\ngpus=1\n"
+      "[training]\nglobal_batch=4\nmicro_batch=2\nprecision=\"fp32\"\nlr=1e-3\nwarmup_steps=2\n"
+      "steps=" +
+          std::to_string(steps) + "\ndata=\"" + data + "\"\n",
+      "test");
 }
 }  // namespace
 
@@ -59,8 +61,8 @@ BOOST_AUTO_TEST_CASE(model_gradients_match_finite_differences) {
       const double down = model.forward(in.data(), tg.data());
       params[i] = keep;
       const double fd = (up - down) / (2 * eps);
-      BOOST_TEST(std::fabs(fd - grads[i]) <= 1e-3 + 3e-2 * std::fabs(fd), name << "[" << i - t.offset << "]: fd " << fd
-                                                                               << " analytic " << grads[i]);
+      BOOST_TEST(std::fabs(fd - grads[i]) <= 1e-3 + 3e-2 * std::fabs(fd),
+                 name << "[" << i - t.offset << "]: fd " << fd << " analytic " << grads[i]);
     }
   }
   // Padded vocabulary rows never get a gradient.
@@ -93,17 +95,17 @@ BOOST_AUTO_TEST_CASE(resume_gives_bit_identical_losses) {
 
   SingleProcess comm;
   const Experiment e = experiment(data, 10);
-  Trainer straight(e, comm);
+  Trainer straight(e, {comm, comm, comm, comm});
   std::vector<double> reference;
   for (int i = 0; i < 10; ++i) reference.push_back(straight.step().loss);
 
-  Trainer first(e, comm);
+  Trainer first(e, {comm, comm, comm, comm});
   for (int i = 0; i < 5; ++i) first.step();
   const std::string ckpt = dir + "/step5.h5";
   first.save_checkpoint(ckpt, "{}");
   Experiment resumed_e = e;
   resumed_e.training.resume_from = ckpt;
-  Trainer resumed(resumed_e, comm);
+  Trainer resumed(resumed_e, {comm, comm, comm, comm});
   BOOST_TEST(resumed.steps_done() == 5);
   for (int i = 5; i < 10; ++i) BOOST_TEST(resumed.step().loss == reference[i]);  // bit-identical
   fs::remove_all(dir);
@@ -119,13 +121,15 @@ BOOST_AUTO_TEST_CASE(bad_data_and_checkpoints_are_input_errors) {
     }
     return std::string();
   };
-  BOOST_TEST(message([&] { TokenData(dir + "/missing.bin", 256, 16, 1); }).find("no such token file") != std::string::npos);
+  BOOST_TEST(message([&] { TokenData(dir + "/missing.bin", 256, 16, 1); }).find("no such token file") !=
+             std::string::npos);
   { std::ofstream(dir + "/junk.bin") << "not a token file at all, but long enough? no."; }
   BOOST_TEST(message([&] { TokenData(dir + "/junk.bin", 256, 16, 1); }).find("not a token file") != std::string::npos);
   std::vector<std::uint16_t> tokens(100, 7);
   tokens[42] = 999;
   write_token_file(dir + "/big.bin", tokens);
-  BOOST_TEST(message([&] { TokenData(dir + "/big.bin", 256, 16, 1); }).find("token 999 at position 42") != std::string::npos);
+  BOOST_TEST(message([&] { TokenData(dir + "/big.bin", 256, 16, 1); }).find("token 999 at position 42") !=
+             std::string::npos);
   // A checkpoint of another shape.
   Gpt small(tiny(300), 1);
   small.init(1);
@@ -136,4 +140,44 @@ BOOST_AUTO_TEST_CASE(bad_data_and_checkpoints_are_input_errors) {
   Gpt big(wider, 1);
   BOOST_TEST(message([&] { load_checkpoint(dir + "/small.h5", big, nullptr); }).find("has shape") != std::string::npos);
   fs::remove_all(dir);
+}
+
+// Tensor-parallel slices: over the TP ranks, every element of every whole tensor sits in
+// exactly one slice (tensors whole on every rank: in each), QKV is cut by heads for q, k and v
+// alike, and pipeline ranks hold disjoint layers with the tied embedding at both ends.
+BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
+  const ModelConfig m = tiny();  // 2 layers, hidden 64, 4 heads, vocab 300
+  for (int tp : {1, 2, 4}) {
+    BOOST_TEST(padded_vocab(300, tp) % (128 * tp) == 0);
+    const auto whole = rank_tensors(m, Layout{});
+    for (const auto& w : whole) {
+      long n = 1;
+      for (long d : w.shape) n *= d;
+      std::vector<int> hits(n, 0);
+      for (int r = 0; r < tp; ++r) {
+        const auto mine = rank_tensors(m, Layout{tp, r, 1, 0, 1, 0});
+        const ParamTensor& t =
+            *std::find_if(mine.begin(), mine.end(), [&](const ParamTensor& x) { return x.name == w.name; });
+        BOOST_TEST(t.primary == (t.split != Split::none || r == 0));
+        for (long i = 0; i < t.size; ++i)
+          if (const long k = whole_index(t, tp, r, i); k >= 0) ++hits[k];
+      }
+      const int expected = w.split == Split::none ? tp : 1;
+      BOOST_TEST(std::all_of(hits.begin(), hits.end(), [&](int h) { return h == expected; }), w.name << " tp " << tp);
+    }
+  }
+  // tp 2, rank 1: its first QKV row is q of head 2 (row 32), its rows 32.. are k of heads 2-3 (row 96).
+  const auto mine = rank_tensors(m, Layout{2, 1, 1, 0, 1, 0});
+  const ParamTensor& qkv = *std::find_if(
+      mine.begin(), mine.end(), [](const ParamTensor& x) { return x.name == "transformer.h.0.attn.c_attn.weight"; });
+  BOOST_TEST(whole_index(qkv, 2, 1, 0) == 32 * 64);
+  BOOST_TEST(whole_index(qkv, 2, 1, 32 * 64) == 96 * 64);
+  // pp 2: layer 0 on rank 0 with the embeddings, layer 1 on rank 1 with ln_f and the head's copy.
+  const auto first = rank_tensors(m, Layout{1, 0, 2, 0, 1, 0}), last = rank_tensors(m, Layout{1, 0, 2, 1, 1, 0});
+  BOOST_TEST(first.front().name == "transformer.wte.weight");
+  BOOST_TEST(first.front().primary);
+  BOOST_TEST(last.front().name == "transformer.wte.weight");
+  BOOST_TEST(!last.front().primary);
+  BOOST_TEST(first.size() + last.size() == rank_tensors(m, Layout{}).size() + 1);
+  BOOST_TEST(last.back().name == "transformer.ln_f.bias");
 }

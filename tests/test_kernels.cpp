@@ -52,8 +52,8 @@ void check_gradient(Vec& x, const Vec& grad, const std::function<double()>& loss
     const double down = loss();
     x[i] = keep;
     const double fd = (up - down) / (2 * eps);
-    BOOST_TEST(std::fabs(fd - grad[i]) <= 2e-3 + 2e-2 * std::fabs(fd), "coordinate " << i << ": fd " << fd
-                                                                                  << " analytic " << grad[i]);
+    BOOST_TEST(std::fabs(fd - grad[i]) <= 2e-3 + 2e-2 * std::fabs(fd),
+               "coordinate " << i << ": fd " << fd << " analytic " << grad[i]);
   }
 }
 }  // namespace
@@ -119,11 +119,14 @@ BOOST_AUTO_TEST_CASE(gelu_tanh_form) {
   const Vec dout = random(64, 2);
   Vec dx(64);
   gelu_backward(dx.data(), x.data(), dout.data(), 64);
-  check_gradient(x, dx, [&] {
-    Vec o(64);
-    gelu_forward(o.data(), x.data(), 64);
-    return dot(o, dout);
-  }, 3);
+  check_gradient(
+      x, dx,
+      [&] {
+        Vec o(64);
+        gelu_forward(o.data(), x.data(), 64);
+        return dot(o, dout);
+      },
+      3);
 }
 
 BOOST_AUTO_TEST_CASE(causal_attention_matches_reference_and_finite_differences) {
@@ -153,11 +156,14 @@ BOOST_AUTO_TEST_CASE(causal_attention_matches_reference_and_finite_differences) 
   const Vec dout = random(B * T * C, 2);
   Vec dqkv(qkv.size());
   attention_backward(dqkv.data(), dout.data(), out.data(), qkv.data(), lse.data(), scratch.data(), B, T, C, NH);
-  check_gradient(qkv, dqkv, [&] {
-    Vec o(B * T * C), l(B * NH * T), s(2 * T * T);
-    attention_forward(o.data(), l.data(), qkv.data(), s.data(), B, T, C, NH);
-    return dot(o, dout);
-  }, 3);
+  check_gradient(
+      qkv, dqkv,
+      [&] {
+        Vec o(B * T * C), l(B * NH * T), s(2 * T * T);
+        attention_forward(o.data(), l.data(), qkv.data(), s.data(), B, T, C, NH);
+        return dot(o, dout);
+      },
+      3);
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_ignores_padded_vocabulary) {
@@ -179,33 +185,77 @@ BOOST_AUTO_TEST_CASE(cross_entropy_ignores_padded_vocabulary) {
   crossentropy_forward(other_losses.data(), other.data(), targets.data(), N, V, Vp);
   check_close(losses, other_losses, 0.0);
   Vec dlogits(N * Vp);
-  crossentropy_backward(dlogits.data(), probs.data(), targets.data(), 1.0f / N, N, V, Vp);
+  crossentropy_backward(dlogits.data(), probs.data(), targets.data(), 1.0f / N, 0, N, Vp, V);
   for (int n = 0; n < N; ++n)
     for (int i = V; i < Vp; ++i) BOOST_TEST(dlogits[n * Vp + i] == 0.0f);
-  check_gradient(logits, dlogits, [&] {
-    Vec p = logits, l(N);
-    crossentropy_forward(l.data(), p.data(), targets.data(), N, V, Vp);
-    return (static_cast<double>(l[0]) + l[1] + l[2]) / N;
-  }, 2);
+  check_gradient(
+      logits, dlogits,
+      [&] {
+        Vec p = logits, l(N);
+        crossentropy_forward(l.data(), p.data(), targets.data(), N, V, Vp);
+        return (static_cast<double>(l[0]) + l[1] + l[2]) / N;
+      },
+      2);
+}
+
+// Two vocabulary slices [0, 4) and [4, 8) (3 of them real), combined by max and sum as the
+// all-reduces do, give the whole vocabulary's losses and gradients.
+BOOST_AUTO_TEST_CASE(cross_entropy_split_by_vocabulary) {
+  const int N = 3, V = 7, Vp = 8, Vl = 4;
+  const Vec logits = random(N * Vp, 8);
+  const std::vector<int> targets{1, 6, 4};
+  Vec probs = logits, losses(N);
+  crossentropy_forward(losses.data(), probs.data(), targets.data(), N, V, Vp);
+  Vec slice[2] = {Vec(N * Vl), Vec(N * Vl)}, max[2] = {Vec(N), Vec(N)}, sum[2] = {Vec(N), Vec(N)};
+  for (int r = 0; r < 2; ++r)
+    for (int n = 0; n < N; ++n)
+      for (int i = 0; i < Vl; ++i) slice[r][n * Vl + i] = logits[n * Vp + r * Vl + i];
+  const int valid[2] = {4, 3};
+  for (int r = 0; r < 2; ++r) crossentropy_row_max(max[r].data(), slice[r].data(), N, Vl, valid[r]);
+  Vec gmax(N), gsum(N), total(N, 0.0f);
+  for (int n = 0; n < N; ++n) gmax[n] = std::max(max[0][n], max[1][n]);
+  for (int r = 0; r < 2; ++r) crossentropy_exp_sum(sum[r].data(), slice[r].data(), gmax.data(), N, Vl, valid[r]);
+  for (int n = 0; n < N; ++n) gsum[n] = sum[0][n] + sum[1][n];
+  for (int r = 0; r < 2; ++r) {
+    Vec part(N), d(N * Vl), dwhole(N * Vp);
+    crossentropy_normalize(part.data(), slice[r].data(), gsum.data(), targets.data(), r * Vl, N, Vl, valid[r]);
+    for (int n = 0; n < N; ++n) total[n] += part[n];
+    crossentropy_backward(d.data(), slice[r].data(), targets.data(), 0.5f, r * Vl, N, Vl, valid[r]);
+    crossentropy_backward(dwhole.data(), probs.data(), targets.data(), 0.5f, 0, N, Vp, V);
+    for (int n = 0; n < N; ++n)
+      for (int i = 0; i < Vl; ++i) BOOST_TEST(std::fabs(d[n * Vl + i] - dwhole[n * Vp + r * Vl + i]) < 1e-6);
+  }
+  check_close(total, losses, 1e-6);
 }
 
 BOOST_AUTO_TEST_CASE(embedding_and_residual) {
   const int B = 2, T = 3, C = 4, V = 6;
   Vec wte = random(V * C, 1), wpe = random(T * C, 2), out(B * T * C);
   const std::vector<int> tokens{5, 0, 2, 2, 1, 5};
-  embedding_forward(out.data(), tokens.data(), wte.data(), wpe.data(), B, T, C);
+  embedding_forward(out.data(), tokens.data(), wte.data(), 0, V, wpe.data(), B, T, C);
   for (int i = 0; i < B * T; ++i)
     for (int c = 0; c < C; ++c) BOOST_TEST(out[i * C + c] == wte[tokens[i] * C + c] + wpe[(i % T) * C + c]);
   const Vec dout = random(B * T * C, 3);
   Vec dwte(V * C), dwpe(T * C);
-  embedding_backward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), B, T, C);
+  embedding_backward(dwte.data(), 0, V, dwpe.data(), dout.data(), tokens.data(), B, T, C);
   auto loss = [&] {
     Vec o(B * T * C);
-    embedding_forward(o.data(), tokens.data(), wte.data(), wpe.data(), B, T, C);
+    embedding_forward(o.data(), tokens.data(), wte.data(), 0, V, wpe.data(), B, T, C);
     return dot(o, dout);
   };
   check_gradient(wte, dwte, loss, 4);
   check_gradient(wpe, dwpe, loss, 5);
+  // Split by vocabulary: rows [0, 2) and [2, 6), summed, then positions added.
+  Vec lo(B * T * C), hi(B * T * C), dlo(2 * C), dhi(4 * C);
+  embedding_forward(lo.data(), tokens.data(), wte.data(), 0, 2, nullptr, B, T, C);
+  embedding_forward(hi.data(), tokens.data(), wte.data() + 2 * C, 2, 4, nullptr, B, T, C);
+  for (int i = 0; i < B * T * C; ++i) lo[i] += hi[i];
+  add_positions(lo.data(), wpe.data(), B, T, C);
+  check_close(lo, out, 0.0);
+  embedding_backward(dlo.data(), 0, 2, nullptr, dout.data(), tokens.data(), B, T, C);
+  embedding_backward(dhi.data(), 2, 4, nullptr, dout.data(), tokens.data(), B, T, C);
+  for (int i = 0; i < 2 * C; ++i) BOOST_TEST(dlo[i] == dwte[i]);
+  for (int i = 0; i < 4 * C; ++i) BOOST_TEST(dhi[i] == dwte[2 * C + i]);
   Vec a = random(8, 6), b = random(8, 7), sum(8), da(8), db(8);
   residual_forward(sum.data(), a.data(), b.data(), 8);
   for (int i = 0; i < 8; ++i) BOOST_TEST(sum[i] == a[i] + b[i]);

@@ -1,10 +1,18 @@
-// Token plus learned position embedding: out[b, t] = wte[token[b, t]] + wpe[t].
+// Token plus learned position embedding: out[b, t] = wte[token[b, t]] + wpe[t], with the token
+// table optionally split over tensor-parallel ranks by vocabulary (Megatron's
+// VocabParallelEmbedding): a rank holds rows [begin, begin + rows) and gives zeros for tokens
+// outside them; the caller sums the slices' outputs (an all-reduce) and then adds positions.
 #pragma once
 
 namespace parallax::kernels {
 
-void embedding_forward(float* out, const int* tokens, const float* wte, const float* wpe, int B, int T, int C);
-// Accumulates: dwte[token] += dout, dwpe[t] += dout.
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* tokens, int B, int T, int C);
+// wpe may be null (positions added after the slices are summed).
+void embedding_forward(float* out, const int* tokens, const float* wte, int begin, int rows, const float* wpe, int B,
+                       int T, int C);
+// Accumulates: dwte[token - begin] += dout for tokens in the slice, dwpe[t] += dout (if not null).
+void embedding_backward(float* dwte, int begin, int rows, float* dwpe, const float* dout, const int* tokens, int B,
+                        int T, int C);
+// out[b, t] += wpe[t]
+void add_positions(float* out, const float* wpe, int B, int T, int C);
 
 }  // namespace parallax::kernels

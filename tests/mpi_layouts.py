@@ -1,0 +1,142 @@
+"""Every parallel layout of 2, 4 and 8 ranks against the single process: starting from the same
+seed and tokens, `mpiexec -n N parallax run` gives the single-process losses within 1e-5 at each
+of 10 fp32 steps, and pipeline-only layouts give them bit for bit. Checkpoints cross layouts
+(tp2*pp2 -> one process -> tp2*pp2, optimizer state included). A wrong rank count, a rank that
+dies and an unsupported option end the job with a clear message, never a hang."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+parallax, root = sys.argv[1], sys.argv[2]
+tiny = os.path.join(root, "experiments", "train-tiny.toml")
+failures = []
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def sets(**kv):
+    out = []
+    for k, v in kv.items():
+        out += ["--set", k.replace("__", ".") + "=" + str(v)]
+    return out
+
+
+def run(out, ranks=1, extra=(), steps=10, global_batch=8, timeout=300):
+    base = sets(training__data="synthetic", training__steps=steps, training__global_batch=global_batch,
+                training__micro_batch=2, model__layers=4, system__gpus=ranks)
+    cmd = ([] if ranks == 1 else ["mpiexec", "-n", str(ranks)]) + [parallax, "run", tiny, *base, *extra, "--out", out]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def measured(path):
+    with h5py.File(path, "r") as f:
+        r = f["runs"][list(f["runs"])[-1]]
+        return r["iterations"]["loss"][:], r["phases"][:], r["timeline"][:]
+
+
+# name, ranks, overrides, global batch (8: 4 micro-batches of 2 per replica; 6: 3, not a multiple of pp)
+LAYOUTS = [
+    ("tp2", 2, dict(parallel__tp=2), 8),
+    ("tp4 (two ranks hold only padded vocabulary)", 4, dict(parallel__tp=4), 8),
+    ("pp2 1f1b", 2, dict(parallel__pp=2), 8),
+    ("pp2 1f1b, 3 micro-batches", 2, dict(parallel__pp=2), 6),
+    ("pp2 gpipe", 2, dict(parallel__pp=2, parallel__schedule="gpipe"), 8),
+    ("pp2 vpp2 interleaved", 2, dict(parallel__pp=2, parallel__vpp=2, parallel__schedule="interleaved-1f1b"), 8),
+    ("pp2 vpp2 interleaved, 3 micro-batches", 2,
+     dict(parallel__pp=2, parallel__vpp=2, parallel__schedule="interleaved-1f1b"), 6),
+    ("pp4 1f1b", 4, dict(parallel__pp=4), 8),
+    ("dp2", 2, dict(parallel__dp=2), 8),
+    ("dp2 blocking reduction", 2, dict(parallel__dp=2, parallel__overlap_grad_reduce="false"), 8),
+    ("dp2 distributed optimizer", 2, dict(parallel__dp=2, parallel__distributed_optimizer="true"), 8),
+    ("tp2 pp2", 4, dict(parallel__tp=2, parallel__pp=2), 8),
+    ("tp2 dp2", 4, dict(parallel__tp=2, parallel__dp=2), 8),
+    ("pp2 dp2", 4, dict(parallel__pp=2, parallel__dp=2), 8),
+    ("tp2 pp2 dp2", 8, dict(parallel__tp=2, parallel__pp=2, parallel__dp=2), 8),
+    ("tp2 pp2 dp2 interleaved, distributed optimizer", 8,
+     dict(parallel__tp=2, parallel__pp=2, parallel__dp=2, parallel__vpp=2, parallel__schedule="interleaved-1f1b",
+          parallel__distributed_optimizer="true"), 8),
+]
+
+with tempfile.TemporaryDirectory() as tmp:
+    reference = {}
+    for gb in (8, 6):
+        out = os.path.join(tmp, f"single{gb}.h5")
+        r = run(out, global_batch=gb)
+        check(r.returncode == 0, f"single process, global batch {gb} ({r.stderr.strip()[-300:]})")
+        reference[gb] = measured(out)[0]
+    for i, (name, ranks, over, gb) in enumerate(LAYOUTS):
+        out = os.path.join(tmp, f"layout{i}.h5")
+        r = run(out, ranks, sets(**over), global_batch=gb)
+        check(r.returncode == 0, f"{name} runs on {ranks} ranks ({r.stderr.strip()[-300:]})")
+        if r.returncode != 0:
+            continue
+        got, phases, timeline = measured(out)
+        delta = float(np.max(np.abs(got - reference[gb])))
+        pipeline_only = over.get("parallel__pp", 1) > 1 and len([k for k in over if k in (
+            "parallel__tp", "parallel__dp")]) == 0
+        print(f"   {name}: max |loss delta| vs single process = {delta:.2e}")
+        check(len(got) == 10 and delta <= 1e-5, f"{name}: losses within 1e-5 of the single process")
+        if pipeline_only:
+            check(delta == 0.0, f"{name}: losses bit-identical to the single process")
+        check(sorted(set(phases["rank"])) == list(range(ranks)), f"{name}: phases of every rank")
+        if over.get("parallel__tp", 1) > 1:
+            check(np.all(phases["tp_comm_s"] > 0), f"{name}: TP communication measured")
+        if over.get("parallel__pp", 1) > 1:
+            check(np.all(phases[phases["rank"] == ranks - 1]["pp_comm_s"] > 0), f"{name}: PP waits measured")
+            kinds = set(k.decode() if isinstance(k, bytes) else k for k in timeline["kind"])
+            check({"forward", "backward", "recv"} <= kinds, f"{name}: timeline has passes and receives")
+
+    # Checkpoints across layouts: 5 steps in one layout, 5 more resumed in the other, against 10 straight.
+    tp2pp2 = sets(parallel__tp=2, parallel__pp=2)
+    for first, second in (((1, []), (4, tp2pp2)), ((4, tp2pp2), (1, []))):
+        ckdir = os.path.join(tmp, f"ck{first[0]}")
+        r = run(os.path.join(tmp, f"a{first[0]}.h5"), first[0], first[1] + sets(
+            training__checkpoint_every=5, training__checkpoint_dir=ckdir), steps=5)
+        ck = os.path.join(ckdir, "step_000005.h5")
+        check(r.returncode == 0 and os.path.exists(ck), f"checkpoint written by {first[0]} rank(s)")
+        if not os.path.exists(ck):
+            continue
+        with h5py.File(ck, "r") as f:
+            check(f["transformer.wte.weight"].shape == (256, 64) and f["transformer.h.3.attn.c_attn.weight"].shape
+                  == (192, 64) and "optimizer/exp_avg/transformer.h.0.mlp.c_proj.weight" in f,
+                  f"checkpoint of {first[0]} rank(s) holds whole tensors and the optimizer state")
+        out = os.path.join(tmp, f"b{first[0]}.h5")
+        r = run(out, second[0], second[1] + sets(training__resume_from=ck))
+        check(r.returncode == 0, f"{second[0]} rank(s) resume it ({r.stderr.strip()[-300:]})")
+        if r.returncode == 0:
+            got = measured(out)[0]
+            delta = float(np.max(np.abs(got - reference[8][5:])))
+            print(f"   {first[0]} -> {second[0]} rank(s): max |loss delta| at steps 6-10 = {delta:.2e}")
+            check(len(got) == 5 and delta <= 1e-5, f"{first[0]} -> {second[0]} rank(s): steps 6-10 match within 1e-5")
+
+    # Failures end the job with one clear line and no results file.
+    r = subprocess.run(["mpiexec", "-n", "2", parallax, "run", tiny, "--set", "training.data=synthetic", "--out",
+                        os.path.join(tmp, "x.h5")], capture_output=True, text=True, timeout=300)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    check(r.returncode == 2 and len(lines) == 1 and "mpiexec started 2 rank(s)" in lines[0],
+          f"wrong rank count: one line, status 2 ({lines})")
+    r = run(os.path.join(tmp, "y.h5"), 2, sets(parallel__tp=2, parallel__sequence_parallel="true"))
+    check(r.returncode == 2 and "sequence_parallel" in r.stderr, "unsupported option refused clearly")
+    check(not os.path.exists(os.path.join(tmp, "x.h5")) and not os.path.exists(os.path.join(tmp, "y.h5")),
+          "no results file left by a refused run")
+    # A rank killed mid-run (pipeline partner waiting on it): the job ends, saying so.
+    script = ('if [ "$PMI_RANK" = 1 ]; then (sleep 2; kill -9 $$) & fi; '
+              f'exec {parallax} run {tiny} --set training.data=synthetic --set training.steps=100000 '
+              f'--set model.layers=4 --set parallel.pp=2 --set system.gpus=2 --out {tmp}/z.h5')
+    try:
+        r = subprocess.run(["mpiexec", "-n", "2", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+        check(r.returncode != 0 and ("KILLED" in r.stdout + r.stderr or "TERMINATION" in r.stdout + r.stderr),
+              f"a killed rank ends the job with a message (status {r.returncode}: {(r.stdout + r.stderr).strip()[-200:]})")
+    except subprocess.TimeoutExpired:
+        check(False, "a killed rank ends the job (it hung)")
+
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
