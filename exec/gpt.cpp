@@ -240,7 +240,8 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
   return static_cast<float>(loss / BT);
 }
 
-void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const std::function<void(long, long)>& ready) {
+void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const std::function<void(long, long)>& ready,
+                   const std::function<void()>& poll) {
   const Chunk& c = chunks_[chunk];
   const int B = B_, T = T_, C = C_, BT = B_ * T_;
   const long BTC = static_cast<long>(BT) * C;
@@ -269,6 +270,9 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
   } else {
     std::copy(dy, dy + BTC, D(top));
   }
+  auto advance = [&] {
+    if (poll) poll();
+  };
   for (int l = c.layers - 1; l >= 0; --l) {
     const int pi = layer_param_[chunk] + l * PER_LAYER;
     auto Y = [&](int i) { return A(layer_act(l, i)); };
@@ -278,15 +282,20 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     k::residual_backward(DY(RES2), DY(FCPROJ), DY(RES3), BTC);
     k::matmul_backward(DY(FCH_GELU), g(pi + FCPROJW), g(pi + FCPROJB), DY(FCPROJ), Y(FCH_GELU), p(pi + FCPROJW), BT,
                        4 * Cl_, C);
+    advance();
     k::gelu_backward(DY(FCH), Y(FCH), DY(FCH_GELU), 4L * BT * Cl_);
     k::matmul_backward(DY(LN2), g(pi + FCW), g(pi + FCB), DY(FCH), Y(LN2), p(pi + FCW), BT, C, 4 * Cl_);
+    advance();
     tp_sum(DY(LN2), BTC);  // f
     k::layernorm_backward(DY(RES2), g(pi + LN2W), g(pi + LN2B), DY(LN2), Y(RES2), p(pi + LN2W), Y(LN2_MEAN),
                           Y(LN2_RSTD), BT, C);
     k::residual_backward(din, DY(ATTPROJ), DY(RES2), BTC);
     k::matmul_backward(DY(ATTY), g(pi + PROJW), g(pi + PROJB), DY(ATTPROJ), Y(ATTY), p(pi + PROJW), BT, Cl_, C);
+    advance();
     k::attention_backward(DY(QKV), DY(ATTY), Y(ATTY), Y(QKV), Y(LSE), scratch_.data(), B, T, Cl_, NHl_);
+    advance();
     k::matmul_backward(DY(LN1), g(pi + QKVW), g(pi + QKVB), DY(QKV), Y(LN1), p(pi + QKVW), BT, C, 3 * Cl_);
+    advance();
     tp_sum(DY(LN1), BTC);  // f
     k::layernorm_backward(din, g(pi + LN1W), g(pi + LN1B), DY(LN1), in, p(pi + LN1W), Y(LN1_MEAN), Y(LN1_RSTD), BT, C);
     done(pi, pi + PER_LAYER - 1);

@@ -40,9 +40,10 @@ class Gpt {
   // grads() and releases the micro-batch's activations. `ready`, when given, is called with
   // each range [offset, offset + size) of grads() the pass will not touch again (final
   // LayerNorm, each layer in reverse order, then the embeddings), so that its reduction can
-  // start while the rest of the backward runs.
+  // start while the rest of the backward runs; `poll`, when given, is called between kernels
+  // so that the communication library can advance those reductions.
   void backward(int chunk, int mb, const float* dy, float loss_scale,
-                const std::function<void(long offset, long size)>& ready = {});
+                const std::function<void(long offset, long size)>& ready = {}, const std::function<void()>& poll = {});
   // [B*T*C]: the gradient of the chunk's input, after the backward of a non-embedding chunk
   // (valid until the next backward).
   const float* input_grad() const { return dacts_.data(); }

@@ -144,7 +144,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
       const float* dy = c.head ? nullptr : receive(vs + 1, mb, true);
       const auto t0 = Clock::now();
       if (overlap && i == last_backward[a.chunk])
-        model_.backward(a.chunk, mb, dy, 1.0f / m, reduce_now);
+        model_.backward(a.chunk, mb, dy, 1.0f / m, reduce_now, [&] { groups_.dp.progress(); });
       else
         model_.backward(a.chunk, mb, dy, 1.0f / m);
       const auto t1 = Clock::now();

@@ -11,6 +11,7 @@
 
 #include "models/experiment_json.hpp"
 #include "sim/placement.hpp"
+#include "sim/report_json.hpp"
 
 namespace parallax::results {
 
@@ -278,6 +279,14 @@ const std::vector<Column>& rank_columns() {
   return c;
 }
 
+// The prediction for the run's own config: the contract's two figures and (an extension) the
+// whole `predict --format json` report, breakdown and per-stage memory included.
+void write_prediction_attributes(hid_t run, const Experiment& e, const sim::Prediction& p) {
+  write_attribute(run, "predicted_iteration_time_s", p.iteration_time_s);
+  write_attribute(run, "predicted_peak_memory_bytes", p.peak_memory_bytes);
+  write_attribute(run, "prediction_json", sim::prediction_json(e, p).dump());
+}
+
 // One row per rank: its host, local rank and (tp, pp, dp) coordinates.
 void write_ranks(hid_t run, const Experiment& e, const std::vector<RankInfo>& ranks) {
   Table table(run, "ranks", rank_columns());
@@ -300,8 +309,7 @@ MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& 
   run_ = file_.create_group("/runs", "measured", id_);
   write_run_attributes(run_, e, "measured");
   write_attribute(run_, "started_utc", utc_now());
-  write_attribute(run_, "predicted_iteration_time_s", predicted.iteration_time_s);
-  write_attribute(run_, "predicted_peak_memory_bytes", predicted.peak_memory_bytes);
+  write_prediction_attributes(run_, e, predicted);
   for (const auto& [key, value] : provenance) write_attribute(run_, key, value);
   iterations_ = std::make_unique<Table>(run_, "iterations", iteration_columns());
   phases_ = std::make_unique<Table>(run_, "phases", phase_columns());
@@ -356,8 +364,7 @@ std::string add_predicted_run(const std::string& path, const Experiment& e, cons
   write_run_attributes(run, e, "predicted");
   write_attribute(run, "started_utc", now);
   write_attribute(run, "finished_utc", now);
-  write_attribute(run, "predicted_iteration_time_s", p.iteration_time_s);
-  write_attribute(run, "predicted_peak_memory_bytes", p.peak_memory_bytes);
+  write_prediction_attributes(run, e, p);
   {
     Table it(run, "iterations", iteration_columns());
     const double nan = std::nan("");
