@@ -16,6 +16,7 @@ struct ValidateArgs {
   std::string format = "table";
   double max_mean_time = -1, max_max_time = -1, max_mean_memory = -1;
   int max_oom_missed = -1;
+  double max_regret = -1, min_tau = -2;
   std::vector<std::string> sets;
 };
 
@@ -121,6 +122,8 @@ Runner add_validate(CLI::App& app) {
   app.add_option("--max-mean-memory-error", args->max_mean_memory, "Fail (exit 1) if the mean |error| of memory exceeds this %");
   app.add_option("--set", args->sets, "Replace a calibration constant: SYSTEM.KEY=VALUE (SYSTEM may be *)");
   app.add_option("--max-oom-missed", args->max_oom_missed, "Fail (exit 1) if more OOM rows than this are predicted to fit");
+  app.add_option("--max-regret", args->max_regret, "Fail (exit 1) if a sweep group's regret exceeds this %");
+  app.add_option("--min-tau", args->min_tau, "Fail (exit 1) if a sweep group's Kendall tau is below this");
   return [args] {
     std::vector<sim::CalibrationOverride> overrides;
     for (const auto& s : args->sets) overrides.push_back(sim::parse_calibration_override(s));
@@ -142,6 +145,12 @@ Runner add_validate(CLI::App& app) {
       fail("mean memory error " + std::to_string(report.memory.mean_abs_pct) + "% exceeds " + std::to_string(args->max_mean_memory) + "%");
     if (args->max_oom_missed >= 0 && report.oom_rows - report.oom_predicted > args->max_oom_missed)
       fail(std::to_string(report.oom_rows - report.oom_predicted) + " OOM rows are predicted to fit");
+    for (const auto& g : report.rankings) {
+      if (args->max_regret >= 0 && g.regret_pct > args->max_regret)
+        fail(g.group + ": regret " + std::to_string(g.regret_pct) + "% exceeds " + std::to_string(args->max_regret) + "%");
+      if (args->min_tau > -2 && g.kendall_tau < args->min_tau)
+        fail(g.group + ": Kendall tau " + std::to_string(g.kendall_tau) + " is below " + std::to_string(args->min_tau));
+    }
     return status;
   };
 }
