@@ -9,7 +9,7 @@
 
 namespace parallax::sim {
 
-double fast_iteration_time(const Experiment& e, const LayerCosts& costs) {
+double fast_iteration_time(const Experiment& e, const LayerCosts& costs, ScheduleCache* schedules) {
   const auto& p = e.parallel;
   const int P = p.pp;
   const int v = p.schedule == Schedule::interleaved ? p.vpp : 1;
@@ -37,8 +37,12 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs) {
   if (p.schedule == Schedule::interleaved && all_warmup) {
     // Interleaved with as many micro-batches as stages: each chunk's wave waits on the ring in
     // a way no short formula follows, so these (few) plans take the event simulation.
-    const PipelineSchedule schedule = make_schedule(p.schedule, P, v, static_cast<int>(m));
-    return simulate(sim_input(e, schedule, costs)).makespan;
+    const auto key = std::make_tuple(static_cast<int>(p.schedule), P, v, static_cast<int>(m));
+    if (!schedules) return simulate(sim_input(e, make_schedule(p.schedule, P, v, static_cast<int>(m)), costs)).makespan;
+    auto it = schedules->find(key);
+    if (it == schedules->end())
+      it = schedules->emplace(key, make_schedule(p.schedule, P, v, static_cast<int>(m))).first;
+    return simulate(sim_input(e, it->second, costs)).makespan;
   }
   double pipeline = 0;
   if (p.schedule == Schedule::gpipe || all_warmup) {
@@ -93,8 +97,10 @@ double fast_peak_memory(const Experiment& e) {
   const int m = e.micro_batches();
   auto in_flight = [&](int r) {
     switch (p.schedule) {
-      case Schedule::gpipe: return m;
-      case Schedule::one_f_one_b: return std::min(p.pp - r, m);
+      case Schedule::gpipe:
+        return m;
+      case Schedule::one_f_one_b:
+        return std::min(p.pp - r, m);
       case Schedule::interleaved: {
         const int total = m * p.vpp;
         return std::min(total, warmup_forwards(Schedule::interleaved, p.pp, p.vpp, m, r) + 1);

@@ -10,8 +10,12 @@
 // last micro-batch reaches rank by rank. Interleaved plans with as many micro-batches as stages
 // (all warm-up) take the event simulation instead.
 #pragma once
+#include <map>
+#include <tuple>
+
 #include "models/experiment.hpp"
 #include "sim/layer_costs.hpp"
+#include "sim/pipeline_schedule.hpp"
 
 namespace parallax::sim {
 
@@ -23,7 +27,10 @@ struct FastEstimate {
   bool fits = true;
 };
 
-double fast_iteration_time(const Experiment& e, const LayerCosts& costs);
+// Schedules already built, by (type, pp, vpp, micro-batches): a sweep passes one per thread.
+using ScheduleCache = std::map<std::tuple<int, int, int, int>, PipelineSchedule>;
+
+double fast_iteration_time(const Experiment& e, const LayerCosts& costs, ScheduleCache* schedules = nullptr);
 // Peak over the first and last stages (the others hold less), with the schedules' in-flight
 // counts in closed form (warm-up forwards + 1).
 double fast_peak_memory(const Experiment& e);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include "sim/fast_estimate.hpp"
 #include "sim/flops.hpp"
@@ -11,11 +13,16 @@ namespace parallax::sim {
 
 const char* to_string(RejectReason r) {
   switch (r) {
-    case RejectReason::none: return "";
-    case RejectReason::divisibility: return "divisibility";
-    case RejectReason::schedule: return "schedule";
-    case RejectReason::batch: return "batch";
-    case RejectReason::memory: return "memory";
+    case RejectReason::none:
+      return "";
+    case RejectReason::divisibility:
+      return "divisibility";
+    case RejectReason::schedule:
+      return "schedule";
+    case RejectReason::batch:
+      return "batch";
+    case RejectReason::memory:
+      return "memory";
   }
   return "?";
 }
@@ -93,8 +100,7 @@ class ItemSweep {
     const int gpn = base_.system.gpus_per_node;
     const long long all_inner = listed_inner(true);
     if (gpus % (tp * pp) != 0 || m.layers % pp != 0 || m.heads % tp != 0 ||
-        !(m.kv_heads % tp == 0 || tp % m.kv_heads == 0) ||
-        (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
+        !(m.kv_heads % tp == 0 || tp % m.kv_heads == 0) || (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
       return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
     const int dp = gpus / (tp * pp);
     if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), dp) == spec_.dp->end()) return;
@@ -113,8 +119,10 @@ class ItemSweep {
       for (int v = 2; v <= per_stage; ++v)
         if (per_stage % v == 0) vpps.push_back(v);
     vpps = listed_or(spec_.vpp, vpps);
-    const auto sps = listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
-    const auto opts = listed_or(spec_.distributed_optimizer, dp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
+    const auto sps =
+        listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
+    const auto opts =
+        listed_or(spec_.distributed_optimizer, dp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
     const auto recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});
     const auto mbs = listed_or(spec_.micro_batch, divisors(per_replica));
     const double device_bytes = base_.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;
@@ -132,7 +140,7 @@ class ItemSweep {
         for (Recompute rec : recs) {
           e_.parallel.sequence_parallel = sp;
           e_.training.recompute = rec;
-          const LayerCosts costs = layer_costs(e_);
+          const LayerCosts& costs = cached_layer_costs(tp, mb, sp, rec);
           for (int v : vpps) {
             std::vector<Schedule> scheds = v == 1 ? std::vector<Schedule>{Schedule::one_f_one_b, Schedule::gpipe}
                                                   : std::vector<Schedule>{Schedule::interleaved};
@@ -164,7 +172,7 @@ class ItemSweep {
                   tally.plans.push_back(plan);
                   continue;
                 }
-                plan.iteration_time_s = fast_iteration_time(e_, costs);
+                plan.iteration_time_s = fast_iteration_time(e_, costs, &schedules_);
                 plan.tokens_per_s = static_cast<double>(global) * m.seq_len / plan.iteration_time_s;
                 plan.mfu = model_flops(e_) / (plan.iteration_time_s * gpus) /
                            peak_flops(base_.system.device, base_.training.precision);
@@ -177,12 +185,22 @@ class ItemSweep {
   }
 
  private:
+  // Layer costs depend on (tp, micro-batch, sequence parallelism, recomputation) only, not on
+  // pp, dp or the device count: computed once per thread for every pp that shares them.
+  const LayerCosts& cached_layer_costs(int tp, int mb, bool sp, Recompute rec) {
+    const auto key = std::make_tuple(tp, mb, sp, static_cast<int>(rec));
+    auto it = costs_.find(key);
+    if (it == costs_.end()) it = costs_.emplace(key, layer_costs(e_)).first;
+    return it->second;
+  }
   void tick(long long n) {
     if (progress_) progress_->evaluated.fetch_add(n, std::memory_order_relaxed);
   }
   const Experiment& base_;
   const SweepSpec& spec_;
   Experiment e_;  // the plan being evaluated: the base with the knobs set in place
+  std::map<std::tuple<int, int, bool, int>, LayerCosts> costs_;
+  ScheduleCache schedules_;
   SweepProgress* progress_;
 };
 
