@@ -11,7 +11,7 @@ plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, 
                      "figure.dpi": 150, "savefig.bbox": "tight"})
 
 COLORS = {"forward": "#4C72B0", "backward": "#DD8452", "send": "#8172B3", "tp_comm": "#55A868", "pp_comm": "#64B5CD",
-          "dp_comm": "#C44E52", "optimizer": "#937860", "recompute": "#DA8BC3", "idle": "#CCCCCC"}
+          "recv": "#64B5CD", "dp_comm": "#C44E52", "optimizer": "#937860", "recompute": "#DA8BC3", "idle": "#CCCCCC"}
 
 
 def save(fig, out_dir, name, header, rows):
