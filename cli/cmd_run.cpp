@@ -56,6 +56,15 @@ std::string hostname() {
   return host;
 }
 
+// Ends every rank of the job after a fault on this one, saying which and what (status 2 for bad
+// input, 1 otherwise).
+[[noreturn]] void abort_job(const exec::MpiCommunicator& world, const std::exception& err) {
+  std::cerr << "parallax: rank " << world.rank() << ": " << err.what() << "; aborting the job\n";
+  std::cerr.flush();
+  MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const InputError*>(&err) ? 2 : 1);
+  std::abort();  // MPI_Abort does not return
+}
+
 // Rank 0's verdict on the set-up (0 = go on), shared so that no rank waits for one that left.
 void agree(const exec::MpiCommunicator& world, int status) {
   MPI_Bcast(&status, 1, MPI_INT, 0, world.handle());
@@ -136,8 +145,8 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(std::max(1, cores / local.size()));
 
-  exec::Trainer trainer(e, {world, tensor_parallel, pipeline_parallel,
-                            data_parallel});  // InputError for bad data, init or checkpoint files (on every rank)
+  // InputError for bad data, init or checkpoint files (alike on every rank).
+  exec::Trainer trainer(e, {world, tensor_parallel, pipeline_parallel, data_parallel});
   const std::string config_json = to_json(e).dump();
   const sim::Prediction predicted = sim::predict(e);
 
@@ -160,6 +169,13 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
         all_hosts += (all_hosts.empty() ? "" : ",") + ranks.back().host;
     }
     try {
+      if (e.training.checkpoint_every > 0) {  // before anything is written: a directory that cannot be made
+        std::error_code ec;
+        std::filesystem::create_directories(e.training.checkpoint_dir, ec);
+        if (ec)
+          throw InputError("training.checkpoint_dir = \"" + e.training.checkpoint_dir + "\": cannot create it (" +
+                           ec.message() + ")");
+      }
       writer = std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted, provenance(all_hosts), ranks);
     } catch (const InputError& err) {
       std::cerr << "parallax: " << err.what() << "\n";
@@ -175,46 +191,52 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const double flops = sim::model_flops(e);
   const double peak = peak_flops(e.system.device, e.training.precision);
   const double tokens = static_cast<double>(e.training.global_batch) * e.model.seq_len;
-  while (trainer.steps_done() < e.training.steps) {
-    const exec::StepResult r = trainer.step();
-    constexpr int n = 7;
-    const double mine[n] = {r.forward_s, r.backward_s,  r.tp_comm_s,  r.pp_comm_s,
-                            r.dp_comm_s, r.optimizer_s, r.iteration_s};
-    std::vector<double> all(leader ? n * world.size() : 0);
-    MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
-    const std::vector<sim::TimelineEvent> timeline = gather_timeline(world, p, r.events);
-    if (leader) {
-      results::MeasuredStep s;
-      s.step = r.step;
-      s.loss = r.loss;
-      s.grad_norm = r.grad_norm;
-      s.lr = r.lr;
-      s.iteration_time_s = r.iteration_s;
-      s.tokens_per_s = tokens / r.iteration_s;
-      s.model_tflops_per_gpu = flops / r.iteration_s / e.system.gpus / 1e12;
-      s.mfu = flops / r.iteration_s / e.system.gpus / peak;
-      s.peak_memory_bytes = peak_rss_bytes();
-      for (int k = 0; k < world.size(); ++k) {
-        const double* x = &all[n * k];
-        s.ranks.push_back({x[0], x[1], x[2], x[3], x[4], x[5], x[6]});
+  // From here a fault may strike one rank only (a checkpoint rank 0 cannot write): the others
+  // would wait for it forever, so it ends the job.
+  try {
+    while (trainer.steps_done() < e.training.steps) {
+      const exec::StepResult r = trainer.step();
+      constexpr int n = 7;
+      const double mine[n] = {r.forward_s, r.backward_s,  r.tp_comm_s,  r.pp_comm_s,
+                              r.dp_comm_s, r.optimizer_s, r.iteration_s};
+      std::vector<double> all(leader ? n * world.size() : 0);
+      MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+      const std::vector<sim::TimelineEvent> timeline = gather_timeline(world, p, r.events);
+      if (leader) {
+        results::MeasuredStep s;
+        s.step = r.step;
+        s.loss = r.loss;
+        s.grad_norm = r.grad_norm;
+        s.lr = r.lr;
+        s.iteration_time_s = r.iteration_s;
+        s.tokens_per_s = tokens / r.iteration_s;
+        s.model_tflops_per_gpu = flops / r.iteration_s / e.system.gpus / 1e12;
+        s.mfu = flops / r.iteration_s / e.system.gpus / peak;
+        s.peak_memory_bytes = peak_rss_bytes();
+        for (int k = 0; k < world.size(); ++k) {
+          const double* x = &all[n * k];
+          s.ranks.push_back({x[0], x[1], x[2], x[3], x[4], x[5], x[6]});
+        }
+        s.timeline = timeline;
+        writer->add(s);
+        if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
+          std::printf(
+              " iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
+              "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
+              r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss,
+              r.grad_norm);
+        std::fflush(stdout);
       }
-      s.timeline = timeline;
-      writer->add(s);
-      if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
-        std::printf(
-            " iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
-            "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
-            r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss,
-            r.grad_norm);
-      std::fflush(stdout);
+      if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
+        char name[32];
+        std::snprintf(name, sizeof name, "step_%06d.h5", r.step);
+        // Collective (the sharded optimizer state is gathered); rank 0 writes.
+        trainer.save_checkpoint((std::filesystem::path(e.training.checkpoint_dir) / name).string(), config_json);
+      }
     }
-    if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
-      if (leader) std::filesystem::create_directories(e.training.checkpoint_dir);
-      char name[32];
-      std::snprintf(name, sizeof name, "step_%06d.h5", r.step);
-      // Collective (the sharded optimizer state is gathered); rank 0 writes.
-      trainer.save_checkpoint((std::filesystem::path(e.training.checkpoint_dir) / name).string(), config_json);
-    }
+  } catch (const std::exception& err) {
+    if (world.size() == 1) throw;
+    abort_job(world, err);
   }
   if (leader) writer->finish();
   return 0;
@@ -240,10 +262,7 @@ Runner add_run(CLI::App& app) {
       throw;
     } catch (const std::exception& err) {
       if (world.size() == 1) throw;
-      // A fault on one rank only: the others would wait for it forever, so end the job.
-      std::cerr << "parallax: rank " << world.rank() << ": " << err.what() << "; aborting the job\n";
-      MPI_Abort(MPI_COMM_WORLD, 1);
-      return 1;
+      abort_job(world, err);  // a fault on one rank only, during the set-up
     }
   };
 }

@@ -85,13 +85,9 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicat
   const long head_sizes[HEAD_ACTS] = {BT * C, BT, BT, BT * Vl_, BT, BT, BT};
   long max_size = 0;
   for (const auto& c : chunks_) {
-    layer_param_.push_back(static_cast<int>(std::find_if(tensors_.begin(), tensors_.end(),
-                                                         [&](const ParamTensor& t) {
-                                                           return t.name == "transformer.h." +
-                                                                                std::to_string(c.first_layer) +
-                                                                                ".ln_1.weight";
-                                                         }) -
-                                            tensors_.begin()));
+    const std::string first = "transformer.h." + std::to_string(c.first_layer) + ".ln_1.weight";
+    for (size_t i = 0; i < tensors_.size(); ++i)
+      if (tensors_[i].name == first) layer_param_.push_back(static_cast<int>(i));
     std::vector<long> offsets{0};
     long offset = BT * C;  // X
     for (int l = 0; l < c.layers; ++l)
@@ -156,10 +152,13 @@ double Gpt::take_tp_comm_seconds() {
   return s;
 }
 
-void Gpt::tp_sum(float* data, long n) {
+void Gpt::tp_reduce(float* data, long n, bool max) {
   if (layout_.tp == 1) return;
   const auto t0 = std::chrono::steady_clock::now();
-  tp_->all_reduce_sum(data, n);
+  if (max)
+    tp_->all_reduce_max(data, n);
+  else
+    tp_->all_reduce_sum(data, n);
   tp_comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -192,7 +191,7 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
     s.inputs.assign(inputs, inputs + BT);
     k::embedding_forward(A(X), inputs, p(wte_), vocab_begin, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
     if (tp > 1) {
-      tp_sum(A(X), static_cast<long>(BT) * C);
+      tp_reduce(A(X), static_cast<long>(BT) * C);
       k::add_positions(A(X), p(wpe_), B, T, C);
     }
   } else {
@@ -208,13 +207,13 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
     k::matmul_forward(Y(QKV), Y(LN1), p(pi + QKVW), p(pi + QKVB), BT, C, 3 * Cl_);
     k::attention_forward(Y(ATTY), Y(LSE), Y(QKV), scratch_.data(), B, T, Cl_, NHl_);
     k::matmul_forward(Y(ATTPROJ), Y(ATTY), p(pi + PROJW), bias_here ? p(pi + PROJB) : nullptr, BT, Cl_, C);
-    tp_sum(Y(ATTPROJ), static_cast<long>(BT) * C);
+    tp_reduce(Y(ATTPROJ), static_cast<long>(BT) * C);
     k::residual_forward(Y(RES2), residual, Y(ATTPROJ), static_cast<long>(BT) * C);
     k::layernorm_forward(Y(LN2), Y(LN2_MEAN), Y(LN2_RSTD), Y(RES2), p(pi + LN2W), p(pi + LN2B), BT, C);
     k::matmul_forward(Y(FCH), Y(LN2), p(pi + FCW), p(pi + FCB), BT, C, 4 * Cl_);
     k::gelu_forward(Y(FCH_GELU), Y(FCH), 4L * BT * Cl_);
     k::matmul_forward(Y(FCPROJ), Y(FCH_GELU), p(pi + FCPROJW), bias_here ? p(pi + FCPROJB) : nullptr, BT, 4 * Cl_, C);
-    tp_sum(Y(FCPROJ), static_cast<long>(BT) * C);
+    tp_reduce(Y(FCPROJ), static_cast<long>(BT) * C);
     k::residual_forward(Y(RES3), Y(RES2), Y(FCPROJ), static_cast<long>(BT) * C);
     residual = Y(RES3);
   }
@@ -226,15 +225,11 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
   k::matmul_forward(H(LOGITS), H(LNF), p(wte_), nullptr, BT, C, Vl_);
   // Vocabulary-parallel cross-entropy: three all-reduces over the TP group.
   k::crossentropy_row_max(H(ROWMAX), H(LOGITS), BT, Vl_, vocab_valid);
-  if (tp > 1) {
-    const auto t0 = std::chrono::steady_clock::now();
-    tp_->all_reduce_max(H(ROWMAX), BT);
-    tp_comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
+  tp_reduce(H(ROWMAX), BT, true);
   k::crossentropy_exp_sum(H(ROWSUM), H(LOGITS), H(ROWMAX), BT, Vl_, vocab_valid);
-  tp_sum(H(ROWSUM), BT);
+  tp_reduce(H(ROWSUM), BT);
   k::crossentropy_normalize(H(LOSSES), H(LOGITS), H(ROWSUM), targets, vocab_begin, BT, Vl_, vocab_valid);
-  tp_sum(H(LOSSES), BT);
+  tp_reduce(H(LOSSES), BT);
   double loss = 0;
   for (int i = 0; i < BT; ++i) loss += H(LOSSES)[i];
   return static_cast<float>(loss / BT);
@@ -263,7 +258,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
                              vocab_valid);
     float* dwte = head_grad_.empty() ? g(wte_) : head_grad_.data();
     k::matmul_backward(DH(LNF), dwte, nullptr, DH(LOGITS), H(LNF), p(wte_), BT, C, Vl_);
-    tp_sum(DH(LNF), BTC);  // f: the LM head's input is whole on every TP rank
+    tp_reduce(DH(LNF), BTC);  // f: the LM head's input is whole on every TP rank
     k::layernorm_backward(D(top), g(lnf_), g(lnf_ + 1), DH(LNF), A(top), p(lnf_), H(LNF_MEAN), H(LNF_RSTD), BT, C);
     done(lnf_, lnf_ + 1);
     if (wpe_ < 0) done(wte_, wte_);  // the LM head's copy: final here when this rank has no embedding
@@ -286,7 +281,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     k::gelu_backward(DY(FCH), Y(FCH), DY(FCH_GELU), 4L * BT * Cl_);
     k::matmul_backward(DY(LN2), g(pi + FCW), g(pi + FCB), DY(FCH), Y(LN2), p(pi + FCW), BT, C, 4 * Cl_);
     advance();
-    tp_sum(DY(LN2), BTC);  // f
+    tp_reduce(DY(LN2), BTC);  // f
     k::layernorm_backward(DY(RES2), g(pi + LN2W), g(pi + LN2B), DY(LN2), Y(RES2), p(pi + LN2W), Y(LN2_MEAN),
                           Y(LN2_RSTD), BT, C);
     k::residual_backward(din, DY(ATTPROJ), DY(RES2), BTC);
@@ -296,7 +291,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     advance();
     k::matmul_backward(DY(LN1), g(pi + QKVW), g(pi + QKVB), DY(QKV), Y(LN1), p(pi + QKVW), BT, C, 3 * Cl_);
     advance();
-    tp_sum(DY(LN1), BTC);  // f
+    tp_reduce(DY(LN1), BTC);  // f
     k::layernorm_backward(din, g(pi + LN1W), g(pi + LN1B), DY(LN1), in, p(pi + LN1W), Y(LN1_MEAN), Y(LN1_RSTD), BT, C);
     done(pi, pi + PER_LAYER - 1);
   }

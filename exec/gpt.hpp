@@ -86,7 +86,8 @@ class Gpt {
   float* p(int idx) { return params_.data() + tensors_[idx].offset; }
   float* g(int idx) { return grads_.data() + tensors_[idx].offset; }
   long act_offset(int chunk, int i) const { return act_offsets_[chunk][i]; }
-  void tp_sum(float* data, long n);  // the g operator's and the f operator's all-reduce
+  // An all-reduce over the TP group (sum: the g and f operators; max: the softmax), timed.
+  void tp_reduce(float* data, long n, bool max = false);
 
   ModelConfig model_;
   Layout layout_;

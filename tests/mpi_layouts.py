@@ -125,7 +125,12 @@ with tempfile.TemporaryDirectory() as tmp:
           f"wrong rank count: one line, status 2 ({lines})")
     r = run(os.path.join(tmp, "y.h5"), 2, sets(parallel__tp=2, parallel__sequence_parallel="true"))
     check(r.returncode == 2 and "sequence_parallel" in r.stderr, "unsupported option refused clearly")
-    check(not os.path.exists(os.path.join(tmp, "x.h5")) and not os.path.exists(os.path.join(tmp, "y.h5")),
+    r = run(os.path.join(tmp, "w.h5"), 2, sets(parallel__pp=2, training__checkpoint_every=2,
+                                                training__checkpoint_dir="/proc/parallax-no-such-dir"))
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    check(r.returncode == 2 and len(lines) == 1 and "training.checkpoint_dir" in lines[0],
+          f"checkpoint directory that cannot be made: one line, status 2 ({lines})")
+    check(not any(os.path.exists(os.path.join(tmp, f)) for f in ("x.h5", "y.h5", "w.h5")),
           "no results file left by a refused run")
     # A rank killed mid-run (pipeline partner waiting on it): the job ends, saying so.
     script = ('if [ "$PMI_RANK" = 1 ]; then (sleep 2; kill -9 $$) & fi; '
