@@ -183,7 +183,15 @@ ValidationRow check_row(const std::map<std::string, std::string>& row, const std
   p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
   e.training.gradient_accumulation_fusion = !has(framework, "DeepSpeed");
   e.training.flash_attention = mcore;
-  if (m.layers % p.pp != 0) {
+  if (has(framework, "type:transformer|embedding") && p.pp > 1) {
+    // DeepSpeed's partition_method "type:transformer|embedding": the two embedding layers (input
+    // and tied output) count as layers, so the L + 2 are spread evenly (the first stages taking
+    // one more) and the end stages hold one transformer layer fewer than their share.
+    const int items = m.layers + 2;
+    for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(items / p.pp + (s < items % p.pp ? 1 : 0));
+    --p.stage_layers.front();
+    --p.stage_layers.back();
+  } else if (m.layers % p.pp != 0) {
     // DeepSpeed's balanced partition: the first L mod pp stages take one layer more.
     for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(m.layers / p.pp + (s < m.layers % p.pp ? 1 : 0));
   }
