@@ -26,7 +26,7 @@ PARAMS = [
     (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.15, 0.05, 1.0, "time"),
     (H100, "gemm_efficiency", 0.60, 0.4, 0.95, "time"),
     (H100, "flash_attention_efficiency", 0.181, 0.1, 0.8, "time"),
-    (["dgx2-v100"], "gemm_efficiency", 0.870, 0.5, 0.95, "time"),
+    (["dgx2-v100"], "gemm_efficiency", 0.844, 0.5, 0.95, "time"),
     (["jean-zay-a100-80g"], "activation_memory_factor", 1.323, 1.0, 2.0, "memory"),
     (["jean-zay-a100-80g"], "memory_overhead_gib", 8.4, 0.5, 10.0, "memory"),
 ]

@@ -60,17 +60,21 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
 }
 
 // The optimizer step over the parameters this device updates, memory-bound. Bytes per
-// parameter in Megatron's mixed-precision optimizer: gradients to fp32 (6), unscale and inf
-// check (8), global norm (4), clipping (8), Adam reading weights, gradient and both moments and
-// writing weights and moments (28), fp32 -> 16-bit weight copy (6): 60. In fp32: 44 (no
-// copies). Plus zeroing the whole gradient buffer (8 bytes per parameter held).
+// parameter in Megatron's optimizer: Adam reading weights, gradient and both moments and
+// writing weights and moments (28), the global norm (4); in mixed precision also the fp32 ->
+// 16-bit weight copy (6), with fp16 the loss-scale unscale and inf check (8), and without
+// gradient-accumulation fusion the copy of 16-bit gradients to fp32 (6). Clipping rescales
+// only when the norm exceeds the threshold, which steady training rarely does. Plus zeroing
+// the whole gradient buffer (8 bytes per parameter held).
 double optimizer_time(const Experiment& e, int stage) {
   const double params = stage_params_per_device(e, stage);
   const double updated = e.parallel.distributed_optimizer ? params / e.parallel.dp : params;
-  const double per_param = e.training.precision == Precision::fp32 ? 44.0 : 60.0;
+  const Precision precision = e.training.precision;
+  double per_param = 28.0 + 4.0;
+  if (precision != Precision::fp32) per_param += 6.0 + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);
+  if (precision == Precision::fp16) per_param += 8.0;
   return memory_time(per_param * updated + 8.0 * params, e.system);
 }
-
 
 double pipeline_hop_time(const Experiment& e, bool inter) {
   const auto& p = e.parallel;
