@@ -158,6 +158,12 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));
   set_if(p.tp_comm_overlap, s.boolean("tp_comm_overlap"));
   set_if(p.pipeline_scatter_gather, s.boolean("pipeline_scatter_gather"));
+  if (auto layers = s.list<long long>("stage_layers")) {
+    for (long long l : *layers) {
+      if (l < 1 || l > 1000000) throw InputError("parallel.stage_layers: every stage needs at least one layer");
+      p.stage_layers.push_back(static_cast<int>(l));
+    }
+  }
   s.finish();
   return p;
 }

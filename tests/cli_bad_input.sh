@@ -35,6 +35,8 @@ expect "training.global_batch" predict $good --set training.global_batch=1000
 expect "must equal the devices" predict $good --set parallel.dp=3
 expect "model.hidden = -8" predict $good --set model.hidden=-8
 expect "needs parallel.vpp >= 2" predict $good --set parallel.vpp=1 --set parallel.schedule=interleaved-1f1b
+expect "parallel.stage_layers: every stage needs at least one layer" predict $good --set parallel.vpp=1 --set parallel.schedule=1f1b --set "parallel.stage_layers=[0,96,0,0,0,0,0,0]"
+expect "parallel.stage_layers must add up to model.layers" predict $good --set parallel.vpp=1 --set parallel.schedule=1f1b --set "parallel.stage_layers=[12,12,12,12,12,12,12,13]"
 expect "--format" predict $good --format yaml
 expect "not an HDF5 file" predict $good --out $good
 expect "no column" validate $good
