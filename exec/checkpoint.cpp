@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 
 namespace parallax::exec {
@@ -123,6 +124,7 @@ void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerS
   const std::vector<ParamTensor> whole = rank_tensors(model.model(), Layout{});
   std::vector<WholeTensor> out;
   std::vector<float> buffer;
+  std::map<std::pair<int, int>, std::map<std::string, ParamTensor>> holders;  // by (tp, pp) rank: its tensors
   for (const auto& w : whole) {
     WholeTensor t{&w, {}};
     long n = 1;
@@ -133,9 +135,13 @@ void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerS
     holder.dp_rank = 0;
     for (holder.tp_rank = 0; holder.tp_rank < (w.split == Split::none ? 1 : mine.tp); ++holder.tp_rank) {
       const int source = holder.tp_rank + parallel.tp * parallel.dp * holder.pp_rank;
-      const std::vector<ParamTensor> theirs = rank_tensors(model.model(), holder);
-      const ParamTensor& slice =
-          *std::find_if(theirs.begin(), theirs.end(), [&](const ParamTensor& x) { return x.name == w.name; });
+      auto it = holders.find({holder.tp_rank, holder.pp_rank});
+      if (it == holders.end()) {
+        std::map<std::string, ParamTensor> by_name;
+        for (auto& t : rank_tensors(model.model(), holder)) by_name.emplace(t.name, t);
+        it = holders.emplace(std::make_pair(holder.tp_rank, holder.pp_rank), std::move(by_name)).first;
+      }
+      const ParamTensor& slice = it->second.at(w.name);
       for (int k = 0; k < parts; ++k) {
         const float* data = local[k] + (source == 0 ? model.tensor(w.name).offset : 0);
         if (source != 0) {
