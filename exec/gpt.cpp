@@ -12,6 +12,7 @@
 #include "kernels/cpu/layernorm.hpp"
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/residual.hpp"
+#include "sim/layer_costs.hpp"
 
 namespace parallax::exec {
 
@@ -64,7 +65,7 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicat
         m.name + "\" is not one");
   const int tps = layout.tp;
   if (tps > 1 && (!tp || tp->size() != tps)) throw std::logic_error("Gpt: tensor parallelism needs its TP group");
-  Vp_ = exec::padded_vocab(V_, tps);
+  Vp_ = static_cast<int>(sim::padded_vocab(m, tps));
   Cl_ = C_ / tps;
   NHl_ = NH_ / tps;
   Vl_ = Vp_ / tps;

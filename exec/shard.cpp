@@ -1,11 +1,8 @@
 #include "exec/shard.hpp"
 
-namespace parallax::exec {
+#include "sim/layer_costs.hpp"
 
-int padded_vocab(int vocab, int tp) {
-  const int multiple = 128 * tp;
-  return (vocab + multiple - 1) / multiple * multiple;
-}
+namespace parallax::exec {
 
 std::vector<Chunk> chunks_of(const ModelConfig& m, const Layout& l) {
   const int stages = l.pp * l.vpp, per_stage = m.layers / stages;
@@ -29,7 +26,7 @@ std::vector<ParamTensor> rank_tensors(const ModelConfig& m, const Layout& l) {
     ParamTensor t{name, shape, shape, split, 0, 1, decay, split != Split::none || l.tp_rank == 0};
     if (split == Split::columns) t.local_shape[1] /= tp;
     if (split == Split::rows || split == Split::qkv_rows) t.local_shape[0] /= tp;
-    if (name == "transformer.wte.weight") t.local_shape[0] = padded_vocab(m.vocab, l.tp) / tp;
+    if (name == "transformer.wte.weight") t.local_shape[0] = sim::padded_vocab(m, l.tp) / tp;
     for (long d : t.local_shape) t.size *= d;
     if (!out.empty()) t.offset = out.back().offset + out.back().size;
     out.push_back(t);

@@ -10,7 +10,7 @@
 // (column-parallel), attention-out and MLP-down by input columns (row-parallel), the token
 // embedding by vocabulary rows; LayerNorms, positions and the row-parallel biases are whole on
 // every TP rank. The vocabulary is padded to a multiple of 128*tp (Megatron's
-// make-vocab-size-divisible-by times tp); padded rows are zero and never stored.
+// make-vocab-size-divisible-by times tp, sim::padded_vocab); padded rows are zero and never stored.
 #pragma once
 #include <string>
 #include <vector>
@@ -46,7 +46,6 @@ struct Chunk {
   bool embedding = false, head = false;
 };
 
-int padded_vocab(int vocab, int tp);
 std::vector<Chunk> chunks_of(const ModelConfig& m, const Layout& l);
 // This rank's tensors in the order of the whole model (embeddings, layers, final LayerNorm),
 // with offsets into one flat buffer.

@@ -21,8 +21,6 @@ Layout layout_of(const Experiment& e, const Groups& g) {
   return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank()};
 }
 
-int micro_batches(const Experiment& e) { return e.training.global_batch / (e.parallel.dp * e.training.micro_batch); }
-
 // Pipeline messages: tag from (micro-batch, receiving virtual stage, direction). Tags repeat
 // only beyond 16384 (micro-batch, stage) pairs, and messages with one tag between two ranks
 // arrive in order, so the pairing holds.
@@ -50,7 +48,7 @@ Trainer::Trainer(const Experiment& e, Groups groups)
       groups_(groups),
       model_(e.model, e.training.micro_batch, layout_of(e, groups), &groups.tp),
       data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed),
-      schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, micro_batches(e))) {
+      schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, e.micro_batches())) {
   const long n = static_cast<long>(model_.params().size());
   Communicator& dp = groups.dp;
   sharded_ = e.parallel.distributed_optimizer && dp.size() > 1;

@@ -12,6 +12,7 @@
 #include "exec/init_rng.hpp"
 #include "exec/trainer.hpp"
 #include "models/toml_reader.hpp"
+#include "sim/layer_costs.hpp"
 
 using namespace parallax;
 using namespace parallax::exec;
@@ -148,7 +149,7 @@ BOOST_AUTO_TEST_CASE(bad_data_and_checkpoints_are_input_errors) {
 BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
   const ModelConfig m = tiny();  // 2 layers, hidden 64, 4 heads, vocab 300
   for (int tp : {1, 2, 4}) {
-    BOOST_TEST(padded_vocab(300, tp) % (128 * tp) == 0);
+    BOOST_TEST(sim::padded_vocab(m, tp) % (128 * tp) == 0);
     const auto whole = rank_tensors(m, Layout{});
     for (const auto& w : whole) {
       long n = 1;
