@@ -52,6 +52,7 @@ Trainer::Trainer(const Experiment& e, Groups groups)
   const long n = static_cast<long>(model_.params().size());
   Communicator& dp = groups.dp;
   sharded_ = e.parallel.distributed_optimizer && dp.size() > 1;
+  overlap_ = dp.size() > 1 && !sharded_ && e.parallel.overlap_grad_reduce;
   shard_counts_.assign(1, n);
   if (sharded_) {
     const long chunk = (n + dp.size() - 1) / dp.size();
@@ -99,7 +100,6 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
                      static_cast<long>(groups_.dp.rank()) * (t.global_batch / groups_.dp.size());
   // On each chunk's last backward, its gradients start their DP reduction as they become final
   // (Megatron's overlap), while the rest of the backward runs.
-  const bool overlap = groups_.dp.size() > 1 && !sharded_ && e_.parallel.overlap_grad_reduce;
   std::vector<size_t> last_backward(model_.chunks().size(), 0);
   for (size_t i = 0; i < actions.size(); ++i)
     if (actions[i].pass == sim::Pass::backward) last_backward[actions[i].chunk] = i;
@@ -118,6 +118,14 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
     r.events.push_back({StepResult::recv, schedule_.chunk_of_virtual(vs), mb, seconds(start, t0), seconds(t0, t1)});
     return received.data();
   };
+  // A pass from t0 to t1: its compute (TP collectives apart) into `phase`, and its event.
+  auto account = [&](StepResult::Kind kind, const sim::Action& a, Clock::time_point t0, Clock::time_point t1,
+                     double& phase) {
+    const double tp = model_.take_tp_comm_seconds();
+    phase += seconds(t0, t1) - tp;
+    r.tp_comm_s += tp;
+    r.events.push_back({kind, a.chunk, a.microbatch, seconds(start, t0), seconds(t0, t1)});
+  };
   auto send = [&](const float* data, int vs, int mb, bool backward) {
     sends_.emplace_back(data, data + n);
     pp.send(sends_.back().data(), n, schedule_.rank_of_virtual(vs), tag_of(mb, vs, stages, backward));
@@ -132,24 +140,16 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
         data_.sequences(first + static_cast<long>(mb) * t.micro_batch, t.micro_batch, inputs_, targets_);
       const auto t0 = Clock::now();
       loss += model_.forward(a.chunk, mb, x, inputs_.data(), targets_.data());
-      const auto t1 = Clock::now();
-      const double tp = model_.take_tp_comm_seconds();
-      r.forward_s += seconds(t0, t1) - tp;
-      r.tp_comm_s += tp;
-      r.events.push_back({StepResult::forward, a.chunk, mb, seconds(start, t0), seconds(t0, t1)});
+      account(StepResult::forward, a, t0, Clock::now(), r.forward_s);
       if (!c.head) send(model_.output(a.chunk, mb), vs + 1, mb, false);
     } else {
       const float* dy = c.head ? nullptr : receive(vs + 1, mb, true);
       const auto t0 = Clock::now();
-      if (overlap && i == last_backward[a.chunk])
+      if (overlap_ && i == last_backward[a.chunk])
         model_.backward(a.chunk, mb, dy, 1.0f / m, reduce_now, [&] { groups_.dp.progress(); });
       else
         model_.backward(a.chunk, mb, dy, 1.0f / m);
-      const auto t1 = Clock::now();
-      const double tp = model_.take_tp_comm_seconds();
-      r.backward_s += seconds(t0, t1) - tp;
-      r.tp_comm_s += tp;
-      r.events.push_back({StepResult::backward, a.chunk, mb, seconds(start, t0), seconds(t0, t1)});
+      account(StepResult::backward, a, t0, Clock::now(), r.backward_s);
       if (!c.embedding) send(model_.input_grad(), vs - 1, mb, true);
     }
   }
@@ -164,29 +164,28 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
 void Trainer::reduce_gradients(StepResult& r, double& loss, Clock::time_point start) {
   Communicator &dp = groups_.dp, &pp = groups_.pp;
   auto& grads = model_.grads();
-  const bool overlap = dp.size() > 1 && !sharded_ && e_.parallel.overlap_grad_reduce;
   const auto c0 = Clock::now();
   auto tied_embedding = [&] {
     if (pp.size() == 1 || !model_.holds("transformer.wte.weight")) return;
     const ParamTensor& w = model_.tensor("transformer.wte.weight");
     const int other = pp.rank() == 0 ? pp.size() - 1 : 0;
-    std::vector<float> mine(grads.begin() + w.offset, grads.begin() + w.offset + w.size), theirs(w.size);
-    pp.send(mine.data(), w.size, other, 32767);
+    std::vector<float> theirs(w.size);
+    pp.send(grads.data() + w.offset, w.size, other, 32767);
     pp.recv(theirs.data(), w.size, other, 32767);
-    pp.wait_sends();
+    pp.wait_sends();                                                     // before the sum overwrites what was sent
     for (long i = 0; i < w.size; ++i) grads[w.offset + i] += theirs[i];  // a + b == b + a: both copies agree
   };
-  if (!overlap) tied_embedding();
+  if (!overlap_) tied_embedding();
   if (dp.size() > 1) {
     if (sharded_)
       dp.reduce_scatter_sum(grads.data(), shard_counts_);
-    else if (overlap)
+    else if (overlap_)
       dp.wait_all();  // only what outlasted the backward is left
     else
       dp.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
     kernels::scale(grads.data() + shard_begin_, static_cast<long>(optimizer_.m.size()), 1.0f / dp.size());
   }
-  if (overlap) tied_embedding();
+  if (overlap_) tied_embedding();
   // The loss: from the last stage (0 elsewhere), averaged over the micro-batches and DP ranks.
   pp.all_reduce_sum(&loss, 1);
   dp.all_reduce_sum(&loss, 1);

@@ -73,6 +73,8 @@ class Trainer {
   // flat buffer, split evenly over the DP group.
   OptimizerState optimizer_;
   bool sharded_ = false;
+  // DP reduction started during each chunk's last backward (not with the sharded optimizer).
+  bool overlap_ = false;
   std::vector<long> shard_counts_;
   long shard_begin_ = 0;
   std::vector<int> inputs_, targets_;
