@@ -69,6 +69,8 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicat
   Cl_ = C_ / tps;
   NHl_ = NH_ / tps;
   Vl_ = Vp_ / tps;
+  vocab_begin_ = layout.tp_rank * Vl_;
+  vocab_valid_ = std::clamp(V_ - vocab_begin_, 0, Vl_);
   chunks_ = chunks_of(m, layout);
   tensors_ = rank_tensors(m, layout);
   params_.assign(tensors_.back().offset + tensors_.back().size, 0.0f);
@@ -187,10 +189,9 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
   State& s = state(chunk, mb);
   float* a = s.acts.data();
   auto A = [&](int i) { return a + act_offset(chunk, i); };
-  const int vocab_begin = layout_.tp_rank * Vl_, vocab_valid = std::clamp(V_ - vocab_begin, 0, Vl_);
   if (c.embedding) {
     s.inputs.assign(inputs, inputs + BT);
-    k::embedding_forward(A(X), inputs, p(wte_), vocab_begin, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
+    k::embedding_forward(A(X), inputs, p(wte_), vocab_begin_, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
     if (tp > 1) {
       tp_reduce(A(X), static_cast<long>(BT) * C);
       k::add_positions(A(X), p(wpe_), B, T, C);
@@ -225,11 +226,11 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
   k::layernorm_forward(H(LNF), H(LNF_MEAN), H(LNF_RSTD), residual, p(lnf_), p(lnf_ + 1), BT, C);
   k::matmul_forward(H(LOGITS), H(LNF), p(wte_), nullptr, BT, C, Vl_);
   // Vocabulary-parallel cross-entropy: three all-reduces over the TP group.
-  k::crossentropy_row_max(H(ROWMAX), H(LOGITS), BT, Vl_, vocab_valid);
+  k::crossentropy_row_max(H(ROWMAX), H(LOGITS), BT, Vl_, vocab_valid_);
   tp_reduce(H(ROWMAX), BT, true);
-  k::crossentropy_exp_sum(H(ROWSUM), H(LOGITS), H(ROWMAX), BT, Vl_, vocab_valid);
+  k::crossentropy_exp_sum(H(ROWSUM), H(LOGITS), H(ROWMAX), BT, Vl_, vocab_valid_);
   tp_reduce(H(ROWSUM), BT);
-  k::crossentropy_normalize(H(LOSSES), H(LOGITS), H(ROWSUM), targets, vocab_begin, BT, Vl_, vocab_valid);
+  k::crossentropy_normalize(H(LOSSES), H(LOGITS), H(ROWSUM), targets, vocab_begin_, BT, Vl_, vocab_valid_);
   tp_reduce(H(LOSSES), BT);
   double loss = 0;
   for (int i = 0; i < BT; ++i) loss += H(LOSSES)[i];
@@ -254,9 +255,8 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     const int h = 1 + c.layers * ACTS_PER_LAYER;
     auto H = [&](int i) { return A(h + i); };
     auto DH = [&](int i) { return D(h + i); };
-    const int vocab_begin = layout_.tp_rank * Vl_, vocab_valid = std::clamp(V_ - vocab_begin, 0, Vl_);
-    k::crossentropy_backward(DH(LOGITS), H(LOGITS), s.targets.data(), loss_scale / BT, vocab_begin, BT, Vl_,
-                             vocab_valid);
+    k::crossentropy_backward(DH(LOGITS), H(LOGITS), s.targets.data(), loss_scale / BT, vocab_begin_, BT, Vl_,
+                             vocab_valid_);
     float* dwte = head_grad_.empty() ? g(wte_) : head_grad_.data();
     k::matmul_backward(DH(LNF), dwte, nullptr, DH(LOGITS), H(LNF), p(wte_), BT, C, Vl_);
     tp_reduce(DH(LNF), BTC);  // f: the LM head's input is whole on every TP rank
@@ -297,7 +297,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     done(pi, pi + PER_LAYER - 1);
   }
   if (c.embedding) {
-    k::embedding_backward(g(wte_), layout_.tp_rank * Vl_, Vl_, g(wpe_), D(X), s.inputs.data(), B, T, C);
+    k::embedding_backward(g(wte_), vocab_begin_, Vl_, g(wpe_), D(X), s.inputs.data(), B, T, C);
     if (ready) {
       fold_tied_gradient();
       done(wte_, wpe_);

@@ -93,7 +93,8 @@ class Gpt {
   Layout layout_;
   Communicator* tp_;
   int B_, T_, C_, L_, NH_, V_, Vp_;
-  int Cl_, NHl_, Vl_;  // per TP rank: hidden of attention, heads, vocabulary rows
+  int Cl_, NHl_, Vl_;              // per TP rank: hidden of attention, heads, vocabulary rows
+  int vocab_begin_, vocab_valid_;  // this rank's first vocabulary row, and its rows that are real tokens
   std::vector<Chunk> chunks_;
   std::vector<ParamTensor> tensors_;
   std::vector<float> params_, grads_;
