@@ -7,11 +7,21 @@
 #include <map>
 #include <stdexcept>
 
+#include "sim/placement.hpp"
+
+#include "sim/placement.hpp"
+
 namespace parallax::exec {
 
 namespace {
 
 std::vector<hsize_t> dims_of(const std::vector<long>& shape) { return {shape.begin(), shape.end()}; }
+
+long elements(const std::vector<long>& shape) {
+  long n = 1;
+  for (long d : shape) n *= d;
+  return n;
+}
 
 void write_dataset(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, const float* data) {
   hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
@@ -127,14 +137,12 @@ void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerS
   std::map<std::pair<int, int>, std::map<std::string, ParamTensor>> holders;  // by (tp, pp) rank: its tensors
   for (const auto& w : whole) {
     WholeTensor t{&w, {}};
-    long n = 1;
-    for (long d : w.shape) n *= d;
-    for (int k = 0; k < parts; ++k) t.data[k].assign(n, 0.0f);
+    for (int k = 0; k < parts; ++k) t.data[k].assign(elements(w.shape), 0.0f);
     Layout holder = mine;
     holder.pp_rank = pipeline_rank_of(model.model(), mine, w.name);
     holder.dp_rank = 0;
     for (holder.tp_rank = 0; holder.tp_rank < (w.split == Split::none ? 1 : mine.tp); ++holder.tp_rank) {
-      const int source = holder.tp_rank + parallel.tp * parallel.dp * holder.pp_rank;
+      const int source = sim::rank_of({holder.tp_rank, 0, holder.pp_rank}, parallel);
       auto it = holders.find({holder.tp_rank, holder.pp_rank});
       if (it == holders.end()) {
         std::map<std::string, ParamTensor> by_name;
@@ -154,7 +162,6 @@ void save_checkpoint(const std::string& path, const Gpt& model, const OptimizerS
     }
     out.push_back(std::move(t));
   }
-  world.wait_sends();
   write_file(path, out, optimizer != nullptr, optimizer ? optimizer->step : 0, config_json);
 }
 
@@ -182,9 +189,7 @@ int load_checkpoint(const std::string& path, Gpt& model, OptimizerState* optimiz
     }
     std::vector<float> whole;
     auto read = [&](const std::string& name, const ParamTensor& t, float* slice) {
-      long n = 1;
-      for (long d : t.shape) n *= d;
-      whole.resize(n);
+      whole.resize(elements(t.shape));
       read_dataset(file, path, name, dims_of(t.shape), whole.data());
       slice_from_whole(t, l.tp, l.tp_rank, whole.data(), slice);
     };
