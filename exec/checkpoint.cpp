@@ -9,8 +9,6 @@
 
 #include "sim/placement.hpp"
 
-#include "sim/placement.hpp"
-
 namespace parallax::exec {
 
 namespace {
