@@ -116,6 +116,8 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const bool leader = world.rank() == 0;
   const Experiment e = load_experiment_file(args.experiment, args.sets);
   const auto& p = e.parallel;
+  if (p.cp > 1)
+    throw InputError("parallel.cp = " + std::to_string(p.cp) + ": the executor does not run context parallelism yet");
   if (p.tp * p.pp * p.dp != world.size())
     throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
                      std::to_string(world.size()) + " rank(s): run under mpiexec -n " +

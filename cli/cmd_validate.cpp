@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
+#include "sim/report_json.hpp"
 #include "sim/validation.hpp"
 
 namespace parallax::cli {
@@ -35,6 +36,7 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
       j["searched"] = row.searched;
       j["recompute"] = to_string(row.experiment.training.recompute);
       j["predicted_iteration_time_s"] = row.predicted_time_s;
+      j["predicted_breakdown_s"] = sim::breakdown_json(row.predicted_breakdown);
       j["predicted_memory_gib"] = row.predicted_memory_gib;
       j["fits"] = row.fits;
       if (row.published_time_s) {
@@ -54,8 +56,12 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
   for (const auto& [name, s] : r.time_by_source) sources[name] = stats_json(s);
   nlohmann::json rankings = nlohmann::json::array();
   for (const auto& g : r.rankings)
-    rankings.push_back({{"group", g.group}, {"rows", g.rows}, {"pairs", g.pairs}, {"kendall_tau", g.kendall_tau},
-                        {"regret_pct", g.regret_pct}, {"predicted_best", g.predicted_best},
+    rankings.push_back({{"group", g.group},
+                        {"rows", g.rows},
+                        {"pairs", g.pairs},
+                        {"kendall_tau", g.kendall_tau},
+                        {"regret_pct", g.regret_pct},
+                        {"predicted_best", g.predicted_best},
                         {"measured_best", g.measured_best}});
   return {{"rows", rows},
           {"rankings", rankings},
@@ -102,7 +108,8 @@ void print_report(const sim::ValidationReport& r) {
   std::printf("OOM rows predicted not to fit      %d of %d\n", r.oom_predicted, r.oom_rows);
   if (!r.rankings.empty()) {
     std::printf("\nranking within real sweeps (tau over pairs measured > 5 %% apart)\n");
-    std::printf("  %-70s %4s %5s %7s %8s  %s\n", "group", "rows", "pairs", "tau", "regret", "best (predicted/measured)");
+    std::printf("  %-70s %4s %5s %7s %8s  %s\n", "group", "rows", "pairs", "tau", "regret",
+                "best (predicted/measured)");
     for (const auto& g : r.rankings)
       std::printf("  %-70.70s %4d %5d %7.2f %7.1f%%  %s/%s\n", g.group.c_str(), g.rows, g.pairs, g.kendall_tau,
                   g.regret_pct, g.predicted_best.c_str(), g.measured_best.c_str());
@@ -117,11 +124,15 @@ Runner add_validate(CLI::App& app) {
   app.add_option("runs", args->csv, "Published-runs CSV (columns of experiments/validation/published_runs.csv)")
       ->required();
   app.add_option("--format", args->format, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
-  app.add_option("--max-mean-time-error", args->max_mean_time, "Fail (exit 1) if the mean |error| of iteration time exceeds this %");
-  app.add_option("--max-time-error", args->max_max_time, "Fail (exit 1) if any row's |error| of iteration time exceeds this %");
-  app.add_option("--max-mean-memory-error", args->max_mean_memory, "Fail (exit 1) if the mean |error| of memory exceeds this %");
+  app.add_option("--max-mean-time-error", args->max_mean_time,
+                 "Fail (exit 1) if the mean |error| of iteration time exceeds this %");
+  app.add_option("--max-time-error", args->max_max_time,
+                 "Fail (exit 1) if any row's |error| of iteration time exceeds this %");
+  app.add_option("--max-mean-memory-error", args->max_mean_memory,
+                 "Fail (exit 1) if the mean |error| of memory exceeds this %");
   app.add_option("--set", args->sets, "Replace a calibration constant: SYSTEM.KEY=VALUE (SYSTEM may be *)");
-  app.add_option("--max-oom-missed", args->max_oom_missed, "Fail (exit 1) if more OOM rows than this are predicted to fit");
+  app.add_option("--max-oom-missed", args->max_oom_missed,
+                 "Fail (exit 1) if more OOM rows than this are predicted to fit");
   app.add_option("--max-regret", args->max_regret, "Fail (exit 1) if a sweep group's regret exceeds this %");
   app.add_option("--min-tau", args->min_tau, "Fail (exit 1) if a sweep group's Kendall tau is below this");
   return [args] {
@@ -138,16 +149,20 @@ Runner add_validate(CLI::App& app) {
       status = 1;
     };
     if (args->max_mean_time >= 0 && report.time.mean_abs_pct > args->max_mean_time)
-      fail("mean iteration-time error " + std::to_string(report.time.mean_abs_pct) + "% exceeds " + std::to_string(args->max_mean_time) + "%");
+      fail("mean iteration-time error " + std::to_string(report.time.mean_abs_pct) + "% exceeds " +
+           std::to_string(args->max_mean_time) + "%");
     if (args->max_max_time >= 0 && report.time.max_abs_pct > args->max_max_time)
-      fail("max iteration-time error " + std::to_string(report.time.max_abs_pct) + "% exceeds " + std::to_string(args->max_max_time) + "%");
+      fail("max iteration-time error " + std::to_string(report.time.max_abs_pct) + "% exceeds " +
+           std::to_string(args->max_max_time) + "%");
     if (args->max_mean_memory >= 0 && report.memory.mean_abs_pct > args->max_mean_memory)
-      fail("mean memory error " + std::to_string(report.memory.mean_abs_pct) + "% exceeds " + std::to_string(args->max_mean_memory) + "%");
+      fail("mean memory error " + std::to_string(report.memory.mean_abs_pct) + "% exceeds " +
+           std::to_string(args->max_mean_memory) + "%");
     if (args->max_oom_missed >= 0 && report.oom_rows - report.oom_predicted > args->max_oom_missed)
       fail(std::to_string(report.oom_rows - report.oom_predicted) + " OOM rows are predicted to fit");
     for (const auto& g : report.rankings) {
       if (args->max_regret >= 0 && g.regret_pct > args->max_regret)
-        fail(g.group + ": regret " + std::to_string(g.regret_pct) + "% exceeds " + std::to_string(args->max_regret) + "%");
+        fail(g.group + ": regret " + std::to_string(g.regret_pct) + "% exceeds " + std::to_string(args->max_regret) +
+             "%");
       if (args->min_tau > -2 && g.kendall_tau < args->min_tau)
         fail(g.group + ": Kendall tau " + std::to_string(g.kendall_tau) + " is below " + std::to_string(args->min_tau));
     }

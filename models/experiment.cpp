@@ -9,41 +9,55 @@ std::string to_string(Norm v) { return v == Norm::layernorm ? "layernorm" : "rms
 std::string to_string(Activation v) { return v == Activation::gelu ? "gelu" : "swiglu"; }
 std::string to_string(Position v) {
   switch (v) {
-    case Position::learned: return "learned";
-    case Position::rope: return "rope";
-    case Position::alibi: return "alibi";
+    case Position::learned:
+      return "learned";
+    case Position::rope:
+      return "rope";
+    case Position::alibi:
+      return "alibi";
   }
   return "?";
 }
 std::string to_string(Schedule v) {
   switch (v) {
-    case Schedule::gpipe: return "gpipe";
-    case Schedule::one_f_one_b: return "1f1b";
-    case Schedule::interleaved: return "interleaved-1f1b";
+    case Schedule::gpipe:
+      return "gpipe";
+    case Schedule::one_f_one_b:
+      return "1f1b";
+    case Schedule::interleaved:
+      return "interleaved-1f1b";
   }
   return "?";
 }
 std::string to_string(Recompute v) {
   switch (v) {
-    case Recompute::none: return "none";
-    case Recompute::selective: return "selective";
-    case Recompute::full: return "full";
+    case Recompute::none:
+      return "none";
+    case Recompute::selective:
+      return "selective";
+    case Recompute::full:
+      return "full";
   }
   return "?";
 }
 std::string to_string(Precision v) {
   switch (v) {
-    case Precision::fp32: return "fp32";
-    case Precision::fp16: return "fp16";
-    case Precision::bf16: return "bf16";
+    case Precision::fp32:
+      return "fp32";
+    case Precision::fp16:
+      return "fp16";
+    case Precision::bf16:
+      return "bf16";
+    case Precision::fp8:
+      return "fp8";
   }
   return "?";
 }
 
-std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp) {
+std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp) {
   std::string s;
-  for (auto [letter, value] : {std::pair{'t', tp}, {'p', pp}, {'d', dp}, {'m', micro_batch}, {'v', vpp}}) {
-    if (letter == 'v' && value <= 1) continue;
+  for (auto [letter, value] : {std::pair{'t', tp}, {'c', cp}, {'p', pp}, {'d', dp}, {'m', micro_batch}, {'v', vpp}}) {
+    if ((letter == 'v' || letter == 'c') && value <= 1) continue;
     s += letter;
     s += std::to_string(value);
   }
@@ -52,11 +66,18 @@ std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp) {
 
 int bytes_per_element(Precision p) { return p == Precision::fp32 ? 4 : 2; }
 
+Precision non_gemm_precision(Precision p) { return p == Precision::fp8 ? Precision::bf16 : p; }
+
 double peak_flops(const DeviceSpec& d, Precision p) {
   switch (p) {
-    case Precision::fp32: return d.peak_tflops_fp32 * 1e12;
-    case Precision::fp16: return d.peak_tflops_fp16 * 1e12;
-    case Precision::bf16: return d.peak_tflops_bf16 * 1e12;
+    case Precision::fp32:
+      return d.peak_tflops_fp32 * 1e12;
+    case Precision::fp16:
+      return d.peak_tflops_fp16 * 1e12;
+    case Precision::bf16:
+      return d.peak_tflops_bf16 * 1e12;
+    case Precision::fp8:
+      return d.peak_tflops_fp8 * 1e12;
   }
   return 0;
 }
@@ -94,8 +115,8 @@ void validate_model_and_system(const Experiment& e) {
   positive(m.vocab, "model.vocab");
   require(m.hidden % m.heads == 0, "model.hidden = " + std::to_string(m.hidden) +
                                        " must be a multiple of model.heads = " + std::to_string(m.heads));
-  require(m.heads % m.kv_heads == 0, "model.kv_heads = " + std::to_string(m.kv_heads) +
-                                         " must divide model.heads = " + std::to_string(m.heads));
+  require(m.heads % m.kv_heads == 0,
+          "model.kv_heads = " + std::to_string(m.kv_heads) + " must divide model.heads = " + std::to_string(m.heads));
 
   const auto& s = e.system;
   positive(s.gpus, "system.gpus");
@@ -119,19 +140,28 @@ void validate_plan(const Experiment& e) {
   positive(p.pp, "parallel.pp");
   positive(p.dp, "parallel.dp");
   positive(p.vpp, "parallel.vpp");
+  positive(p.cp, "parallel.cp");
   require(m.heads % p.tp == 0, "parallel.tp = " + std::to_string(p.tp) + " must divide model.heads = " +
                                    std::to_string(m.heads) + " (allowed: divisors of the head count)");
-  require(m.kv_heads % p.tp == 0 || p.tp % m.kv_heads == 0,
-          "parallel.tp = " + std::to_string(p.tp) + " and model.kv_heads = " + std::to_string(m.kv_heads) +
-              ": one must divide the other");
-  require(p.tp * p.pp * p.dp == s.gpus,
-          "parallel: tp*pp*dp = " + std::to_string(p.tp) + "*" + std::to_string(p.pp) + "*" +
-              std::to_string(p.dp) + " = " + std::to_string(p.tp * p.pp * p.dp) +
-              " must equal the devices in the job (system.gpus = " + std::to_string(s.gpus) + ")");
+  require(m.kv_heads % p.tp == 0 || p.tp % m.kv_heads == 0, "parallel.tp = " + std::to_string(p.tp) +
+                                                                " and model.kv_heads = " + std::to_string(m.kv_heads) +
+                                                                ": one must divide the other");
+  {
+    std::string names = "tp*", values = std::to_string(p.tp) + "*";
+    if (p.cp > 1) names += "cp*", values += std::to_string(p.cp) + "*";
+    names += "pp*dp", values += std::to_string(p.pp) + "*" + std::to_string(p.dp);
+    const int product = p.tp * p.cp * p.pp * p.dp;
+    require(product == s.gpus, "parallel: " + names + " = " + values + " = " + std::to_string(product) +
+                                   " must equal the devices in the job (system.gpus = " + std::to_string(s.gpus) + ")");
+  }
+  // Megatron-Core balances causal attention by cutting each sequence into 2*cp chunks.
+  require(p.cp == 1 || m.seq_len % (2 * p.cp) == 0, "parallel.cp = " + std::to_string(p.cp) +
+                                                        " needs model.seq_len = " + std::to_string(m.seq_len) +
+                                                        " divisible by 2*cp");
   if (p.stage_layers.empty()) {
     require(m.layers % (p.pp * p.vpp) == 0,
-            "model.layers = " + std::to_string(m.layers) + " must be divisible by parallel.pp*parallel.vpp = " +
-                std::to_string(p.pp * p.vpp));
+            "model.layers = " + std::to_string(m.layers) +
+                " must be divisible by parallel.pp*parallel.vpp = " + std::to_string(p.pp * p.vpp));
   } else {
     require(static_cast<int>(p.stage_layers.size()) == p.pp && p.vpp == 1,
             "parallel.stage_layers needs one entry per pipeline stage and vpp = 1");

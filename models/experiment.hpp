@@ -19,15 +19,17 @@ enum class Activation { gelu, swiglu };
 enum class Position { learned, rope, alibi };
 enum class Schedule { gpipe, one_f_one_b, interleaved };
 enum class Recompute { none, selective, full };
-enum class Precision { fp32, fp16, bf16 };
+// fp8: the transformer's linear layers run as FP8 GEMMs (Transformer Engine's recipe, as in
+// Megatron-Core and NeMo); activations, communication, attention and the optimizer stay bf16.
+enum class Precision { fp32, fp16, bf16, fp8 };
 
 struct ModelConfig {
   std::string name = "custom";
   int layers = 0;
   int hidden = 0;
   int heads = 0;
-  int kv_heads = 0;     // query groups (GQA); = heads for multi-head attention
-  int ffn_hidden = 0;   // 4*hidden by default
+  int kv_heads = 0;    // query groups (GQA); = heads for multi-head attention
+  int ffn_hidden = 0;  // 4*hidden by default
   int seq_len = 0;
   int vocab = 0;
   Norm norm = Norm::layernorm;
@@ -41,35 +43,36 @@ struct ModelConfig {
 // A device: peak dense FLOP/s per precision, memory size and bandwidth.
 struct DeviceSpec {
   std::string name;
-  int sms = 1;                 // streaming multiprocessors (cores on a CPU): GEMM wave quantisation
+  int sms = 1;  // streaming multiprocessors (cores on a CPU): GEMM wave quantisation
   double peak_tflops_fp32 = 0;
-  double peak_tflops_fp16 = 0; // dense tensor-core peak
+  double peak_tflops_fp16 = 0;  // dense tensor-core peak
   double peak_tflops_bf16 = 0;
+  double peak_tflops_fp8 = 0;          // dense FP8 tensor-core peak (0: the device has none)
   double peak_tflops_vector_fp16 = 0;  // non-tensor-core 16-bit peak (misaligned GEMMs fall back to it)
   double memory_gib = 0;
-  double memory_gbps = 0;      // GB/s
+  double memory_gbps = 0;  // GB/s
 };
 
 struct LinkSpec {
-  double bandwidth_gbps = 0;   // GB/s per direction per device
+  double bandwidth_gbps = 0;  // GB/s per direction per device
   double latency_us = 0;
 };
 
 // Constants fitted against published runs (docs/cost-model.md lists the data for each).
 struct Calibration {
-  double gemm_efficiency = 0.8;        // fraction of peak reached by a large, aligned GEMM
-  double gemm_k_half = 64;             // K at which the K-loop reaches half its asymptotic speed
-  double gemm_tile_m = 256;            // output tile (rows x columns) used for wave quantisation
+  double gemm_efficiency = 0.8;  // fraction of peak reached by a large, aligned GEMM
+  double gemm_k_half = 64;       // K at which the K-loop reaches half its asymptotic speed
+  double gemm_tile_m = 256;      // output tile (rows x columns) used for wave quantisation
   double gemm_tile_n = 128;
   double misaligned_gemm_efficiency = 0.5;  // of the vector peak, for dims not a multiple of 8
-  double memory_efficiency = 0.8;      // fraction of memory bandwidth reached by element-wise kernels
-  double kernel_launch_us = 5;         // fixed cost per kernel
+  double memory_efficiency = 0.8;           // fraction of memory bandwidth reached by element-wise kernels
+  double kernel_launch_us = 5;              // fixed cost per kernel
   double flash_attention_efficiency = 0.5;  // fraction of peak for fused attention
-  double busbw_efficiency_intra = 0.8; // NCCL busbw / link bandwidth inside a node
-  double busbw_efficiency_inter = 0.8; // NCCL busbw / NIC bandwidth across nodes
-  double memory_overhead_gib = 2.0;    // CUDA context, NCCL buffers, allocator reserve
-  double activation_memory_factor = 1.0;  // allocator fragmentation and framework buffers on activations
-  double pass_overhead_us = 0;         // host-side cost of one pipeline pass (one micro-batch, one stage)
+  double busbw_efficiency_intra = 0.8;      // NCCL busbw / link bandwidth inside a node
+  double busbw_efficiency_inter = 0.8;      // NCCL busbw / NIC bandwidth across nodes
+  double memory_overhead_gib = 2.0;         // CUDA context, NCCL buffers, allocator reserve
+  double activation_memory_factor = 1.0;    // allocator fragmentation and framework buffers on activations
+  double pass_overhead_us = 0;              // host-side cost of one pipeline pass (one micro-batch, one stage)
 };
 
 struct SystemConfig {
@@ -88,14 +91,16 @@ struct ParallelConfig {
   int tp = 1;
   int pp = 1;
   int dp = 1;
+  int cp = 1;  // context parallel: each rank holds seq_len/cp tokens of every sequence and runs
+               // ring attention over the cp group (Megatron-Core); ranks tp, then cp, then dp, pp
   int vpp = 1;
   Schedule schedule = Schedule::one_f_one_b;
   bool sequence_parallel = false;
   bool distributed_optimizer = false;
   // How the framework runs the plan (extensions of contract v1; defaults are Megatron-Core's).
-  bool overlap_grad_reduce = true;   // DP reduction of the last micro-batch overlaps its backward
-  bool overlap_param_gather = true;  // distributed optimizer's all-gather overlaps the next forward
-  bool tp_comm_overlap = false;      // TP collectives pipelined with their GEMMs (userbuffers)
+  bool overlap_grad_reduce = true;      // DP reduction of the last micro-batch overlaps its backward
+  bool overlap_param_gather = true;     // distributed optimizer's all-gather overlaps the next forward
+  bool tp_comm_overlap = false;         // TP collectives pipelined with their GEMMs (userbuffers)
   bool pipeline_scatter_gather = true;  // stages exchange 1/tp of an activation each, then all-gather
   // Layers per pipeline stage when uneven (DeepSpeed-style balanced partition); empty = L/pp each.
   std::vector<int> stage_layers;
@@ -123,11 +128,11 @@ struct TrainingConfig {
   double grad_clip = 1.0;
   std::uint64_t seed = 1234;
   std::string data = "synthetic";
-  std::string init_from;        // weights file (contract §4) to start from
+  std::string init_from;  // weights file (contract §4) to start from
   int log_every = 1;
-  int checkpoint_every = 0;     // steps between checkpoints; 0 = none
+  int checkpoint_every = 0;  // steps between checkpoints; 0 = none
   std::string checkpoint_dir = "checkpoints";
-  std::string resume_from;      // checkpoint to continue from (weights, optimizer, step)
+  std::string resume_from;  // checkpoint to continue from (weights, optimizer, step)
 };
 
 struct Experiment {
@@ -137,17 +142,15 @@ struct Experiment {
   ParallelConfig parallel;
   TrainingConfig training;
 
-  int micro_batches() const {
-    return training.global_batch / (training.micro_batch * parallel.dp);
-  }
+  int micro_batches() const { return training.global_batch / (training.micro_batch * parallel.dp); }
   // Layers on pipeline stage `stage` (all chunks together).
   int layers_on_stage(int stage) const;
 };
 
 // Compact plan name, e.g. "t8p4d2m1v2": tp, pp, dp, micro-batch, and vpp when interleaved.
-std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp);
+std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp = 1);
 inline std::string plan_name(const Experiment& e) {
-  return plan_name(e.parallel.tp, e.parallel.pp, e.parallel.dp, e.training.micro_batch, e.parallel.vpp);
+  return plan_name(e.parallel.tp, e.parallel.pp, e.parallel.dp, e.training.micro_batch, e.parallel.vpp, e.parallel.cp);
 }
 
 std::string to_string(Norm);
@@ -157,8 +160,10 @@ std::string to_string(Schedule);
 std::string to_string(Recompute);
 std::string to_string(Precision);
 
-int bytes_per_element(Precision);
+int bytes_per_element(Precision);                 // of activations, 16-bit weights and gradients: fp8 keeps them bf16
 double peak_flops(const DeviceSpec&, Precision);  // FLOP/s
+// The precision of everything but the FP8 GEMMs: attention, element-wise kernels, the LM head.
+Precision non_gemm_precision(Precision);
 
 // Checks every structural constraint; throws InputError naming the key and what is allowed.
 void validate(const Experiment&);

@@ -12,10 +12,17 @@ nlohmann::json to_json(const Experiment& e) {
   const auto& t = e.training;
   json j;
   j["name"] = e.name;
-  j["model"] = {{"name", m.name},        {"layers", m.layers},         {"hidden", m.hidden},
-                {"heads", m.heads},      {"kv_heads", m.kv_heads},     {"ffn_hidden", m.ffn_hidden},
-                {"seq_len", m.seq_len},  {"vocab", m.vocab},           {"norm", to_string(m.norm)},
-                {"activation", to_string(m.activation)}, {"position", to_string(m.position)},
+  j["model"] = {{"name", m.name},
+                {"layers", m.layers},
+                {"hidden", m.hidden},
+                {"heads", m.heads},
+                {"kv_heads", m.kv_heads},
+                {"ffn_hidden", m.ffn_hidden},
+                {"seq_len", m.seq_len},
+                {"vocab", m.vocab},
+                {"norm", to_string(m.norm)},
+                {"activation", to_string(m.activation)},
+                {"position", to_string(m.position)},
                 {"tied_embeddings", m.tied_embeddings}};
   j["system"] = {
       {"name", s.name},
@@ -28,6 +35,7 @@ nlohmann::json to_json(const Experiment& e) {
         {"peak_tflops_fp32", d.peak_tflops_fp32},
         {"peak_tflops_fp16", d.peak_tflops_fp16},
         {"peak_tflops_bf16", d.peak_tflops_bf16},
+        {"peak_tflops_fp8", d.peak_tflops_fp8},
         {"peak_tflops_vector_fp16", d.peak_tflops_vector_fp16},
         {"memory_gib", d.memory_gib},
         {"memory_gbps", d.memory_gbps}}},
@@ -50,6 +58,7 @@ nlohmann::json to_json(const Experiment& e) {
   j["parallel"] = {{"tp", p.tp},
                    {"pp", p.pp},
                    {"dp", p.dp},
+                   {"cp", p.cp},
                    {"vpp", p.vpp},
                    {"schedule", to_string(p.schedule)},
                    {"sequence_parallel", p.sequence_parallel},

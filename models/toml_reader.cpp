@@ -1,5 +1,7 @@
 #include "models/toml_reader.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -8,7 +10,6 @@
 #include <optional>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 #include <utility>
 
 #include "models/presets.hpp"
@@ -30,9 +31,9 @@ void read_model_fields(Section& s, ModelConfig& m) {
   set_if(m.norm, s.choice<Norm>("norm", {{"layernorm", Norm::layernorm}, {"rmsnorm", Norm::rmsnorm}}));
   set_if(m.activation,
          s.choice<Activation>("activation", {{"gelu", Activation::gelu}, {"swiglu", Activation::swiglu}}));
-  set_if(m.position, s.choice<Position>("position", {{"learned", Position::learned},
-                                                     {"rope", Position::rope},
-                                                     {"alibi", Position::alibi}}));
+  set_if(m.position,
+         s.choice<Position>("position",
+                            {{"learned", Position::learned}, {"rope", Position::rope}, {"alibi", Position::alibi}}));
   set_if(m.tied_embeddings, s.boolean("tied_embeddings"));
 }
 
@@ -79,6 +80,7 @@ void read_device_fields(Section& s, DeviceSpec& d, Calibration& c) {
   set_if(d.peak_tflops_fp32, s.number("peak_tflops_fp32"));
   set_if(d.peak_tflops_fp16, s.number("peak_tflops_fp16"));
   set_if(d.peak_tflops_bf16, s.number("peak_tflops_bf16"));
+  set_if(d.peak_tflops_fp8, s.number("peak_tflops_fp8"));
   set_if(d.peak_tflops_vector_fp16, s.number("peak_tflops_vector_fp16"));
   set_if(d.memory_gib, s.number("memory_gib"));
   set_if(d.memory_gbps, s.number("memory_gbps"));
@@ -147,9 +149,10 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   dp_given = dp.has_value();
   set_if(p.dp, dp);
   set_if(p.vpp, s.int32("vpp"));
-  auto sched = s.choice<Schedule>("schedule", {{"gpipe", Schedule::gpipe},
-                                                {"1f1b", Schedule::one_f_one_b},
-                                                {"interleaved-1f1b", Schedule::interleaved}});
+  set_if(p.cp, s.int32("cp"));
+  auto sched = s.choice<Schedule>(
+      "schedule",
+      {{"gpipe", Schedule::gpipe}, {"1f1b", Schedule::one_f_one_b}, {"interleaved-1f1b", Schedule::interleaved}});
   schedule_given = sched.has_value();
   set_if(p.schedule, sched);
   set_if(p.sequence_parallel, s.boolean("sequence_parallel"));
@@ -172,12 +175,13 @@ TrainingConfig read_training(Section& s) {
   TrainingConfig t;
   set_if(t.global_batch, s.int32("global_batch"));
   set_if(t.micro_batch, s.int32("micro_batch"));
-  set_if(t.recompute, s.choice<Recompute>("recompute", {{"none", Recompute::none},
-                                                        {"selective", Recompute::selective},
-                                                        {"full", Recompute::full}}));
+  set_if(t.recompute,
+         s.choice<Recompute>(
+             "recompute", {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}}));
   set_if(t.precision, s.choice<Precision>("precision", {{"fp32", Precision::fp32},
                                                         {"fp16", Precision::fp16},
-                                                        {"bf16", Precision::bf16}}));
+                                                        {"bf16", Precision::bf16},
+                                                        {"fp8", Precision::fp8}}));
   set_if(t.flash_attention, s.boolean("flash_attention"));
   set_if(t.gradient_accumulation_fusion, s.boolean("gradient_accumulation_fusion"));
   set_if(t.steps, s.int32("steps"));
@@ -185,8 +189,8 @@ TrainingConfig read_training(Section& s) {
   set_if(t.min_lr, s.number("min_lr"));
   set_if(t.warmup_steps, s.int32("warmup_steps"));
   set_if(t.lr_schedule, s.choice<std::string>("lr_schedule", {{"cosine", std::string("cosine")},
-                                                               {"linear", std::string("linear")},
-                                                               {"constant", std::string("constant")}}));
+                                                              {"linear", std::string("linear")},
+                                                              {"constant", std::string("constant")}}));
   set_if(t.weight_decay, s.number("weight_decay"));
   set_if(t.adam_beta1, s.number("adam_beta1"));
   set_if(t.adam_beta2, s.number("adam_beta2"));
@@ -306,9 +310,9 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   top.table("sweep");  // read by `parallax sweep`
   top.finish();
 
-  // Devices in the job: nodes, gpus, or tp*pp*dp; dp from the devices when omitted.
+  // Devices in the job: nodes, gpus, or tp*cp*pp*dp; dp from the devices when omitted.
   if (nodes > 0) gpus = nodes * e.system.gpus_per_node;
-  const int tp_pp = e.parallel.tp * e.parallel.pp;
+  const int tp_pp = e.parallel.tp * e.parallel.cp * e.parallel.pp;
   if (gpus == 0) gpus = dp_given ? tp_pp * e.parallel.dp : (tp_pp > 0 ? tp_pp : 1);
   e.system.gpus = gpus;
   // When tp*pp does not divide the devices, validate() names the mismatch (after the checks
@@ -324,8 +328,7 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   return e;
 }
 
-Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides,
-                                bool check_plan) {
+Experiment load_experiment_file(const std::string& path, const std::vector<std::string>& overrides, bool check_plan) {
   return load_experiment_text(read_text_file(path, "an experiment file"), path, overrides, check_plan);
 }
 

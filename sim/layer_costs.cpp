@@ -17,27 +17,41 @@ namespace {
 // Accumulates the kernels of one pass (forward or backward).
 struct KernelSum {
   const Experiment& e;
-  double gemm = 0;     // GEMM time
-  double other = 0;    // element-wise and attention kernels
-  double comm = 0;     // TP collectives
+  Precision precision;  // of everything but the transformer's linear layers (bf16 under fp8)
+  double gemm = 0;      // GEMM time
+  double other = 0;     // element-wise and attention kernels
+  double comm = 0;      // TP collectives
+  double ring = 0;      // context-parallel K/V exchange left exposed by the attention it overlaps
   double kernels = 0;
 
-  void matmul(const Gemm& g) {
-    gemm += gemm_time(g, e.system, e.training.precision);
+  explicit KernelSum(const Experiment& ex) : e(ex), precision(non_gemm_precision(ex.training.precision)) {}
+
+  void matmul(const Gemm& g, Precision p) {
+    gemm += gemm_time(g, e.system, p);
     kernels += 1;
   }
+  void matmul(const Gemm& g) { matmul(g, precision); }
   // Backward of Y = X*W: dX = dY*W^T and dW = X^T*dY.
-  void matmul_backward(const Gemm& g) {
-    matmul({g.m, g.k, g.n, g.batch});
-    matmul({g.k, g.n, g.m, g.batch});
+  void matmul_backward(const Gemm& g, Precision p) {
+    matmul({g.m, g.k, g.n, g.batch}, p);
+    matmul({g.k, g.n, g.m, g.batch}, p);
+  }
+  void matmul_backward(const Gemm& g) { matmul_backward(g, precision); }
+  // A linear layer of the transformer, in the run's precision. Under fp8 the 16-bit GEMM input
+  // is quantised first (read 2 bytes, write 1): the activation in the forward, the output
+  // gradient in the backward; the weights are cast once per iteration (Transformer Engine).
+  void linear(const Gemm& g, bool backward) {
+    const Precision p = e.training.precision;
+    if (p == Precision::fp8) memory(3.0 * g.batch * (backward ? g.m * g.n : g.m * g.k));
+    backward ? matmul_backward(g, p) : matmul(g, p);
   }
   void memory(double bytes) {
     other += memory_time(bytes, e.system) + e.system.calibration.kernel_launch_us * 1e-6;
     kernels += 1;
   }
   void compute(double flops, double efficiency) {
-    other += flops / (peak_flops(e.system.device, e.training.precision) * efficiency) +
-             e.system.calibration.kernel_launch_us * 1e-6;
+    other +=
+        flops / (peak_flops(e.system.device, precision) * efficiency) + e.system.calibration.kernel_launch_us * 1e-6;
     kernels += 1;
   }
   void collective(Collective c, double bytes) {
@@ -48,7 +62,7 @@ struct KernelSum {
 };
 
 struct Shape {
-  double b, s, h, a, kv, d, f, t, E, tok, act;
+  double b, s, h, a, kv, d, f, t, c, E, tok, act;  // c: context-parallel ranks; tok: tokens per rank
   bool sp, swiglu, flash;
 };
 
@@ -60,11 +74,12 @@ Shape shape_of(const Experiment& e) {
   x.h = m.hidden;
   x.a = m.heads;
   x.t = e.parallel.tp;
+  x.c = e.parallel.cp;
   x.kv = std::max(static_cast<double>(m.kv_heads), x.t);  // K/V heads are replicated when tp > groups
   x.d = m.head_dim();
   x.f = m.ffn_hidden;
   x.E = bytes_per_element(e.training.precision);
-  x.tok = x.b * x.s;
+  x.tok = x.b * x.s / x.c;
   x.sp = e.parallel.sequence_parallel && e.parallel.tp > 1;
   x.act = x.sp ? x.tok * x.h / x.t : x.tok * x.h;  // elements outside the TP regions, per device
   x.swiglu = m.activation == Activation::swiglu;
@@ -72,18 +87,11 @@ Shape shape_of(const Experiment& e) {
   return x;
 }
 
-// The attention core (QK^T, softmax, dropout, AV) forward or backward.
-void attention_core(KernelSum& p, const Shape& x, bool backward, const Experiment& e) {
-  const double heads = x.a / x.t;
-  if (x.flash) {
-    // FlashAttention (Dao 2022): causal blocks skipped (half the FLOPs); backward does 2.5x forward.
-    const double fwd = 4.0 * x.b * x.s * x.s * x.d * heads * 0.5;
-    p.compute(backward ? 2.5 * fwd : fwd, e.system.calibration.flash_attention_efficiency);
-    return;
-  }
-  const double scores = x.b * heads * x.s * x.s;  // elements of the s x s score tensor
-  const Gemm qk{x.s, x.s, x.d, x.b * heads};
-  const Gemm av{x.s, x.d, x.s, x.b * heads};
+// QK^T, softmax, dropout and AV as separate kernels (no fused attention).
+void attention_core_unfused(KernelSum& p, const Shape& x, bool backward, double heads, double queries) {
+  const double scores = x.b * heads * queries * x.s;  // elements of the score tensor
+  const Gemm qk{queries, x.s, x.d, x.b * heads};
+  const Gemm av{queries, x.d, x.s, x.b * heads};
   if (!backward) {
     p.matmul(qk);
     p.memory(2 * x.E * scores);           // fused scale + causal mask + softmax
@@ -94,6 +102,31 @@ void attention_core(KernelSum& p, const Shape& x, bool backward, const Experimen
     p.memory(2 * x.E * scores + scores);
     p.memory(3 * x.E * scores);
     p.matmul_backward(qk);
+  }
+}
+
+// The attention core (QK^T, softmax, dropout, AV) forward or backward. With context
+// parallelism a rank's s/cp queries meet all s keys, the causal work balanced over the ranks
+// (each holds chunks i and 2cp-1-i), while K and V travel round the cp ring, overlapped with
+// the blocks already here (Megatron-Core / Transformer Engine): forward K,V (an all-gather's
+// volume), backward K,V again and their gradients back (a reduce-scatter's).
+void attention_core(KernelSum& p, const Shape& x, bool backward, const Experiment& e) {
+  const double heads = x.a / x.t;
+  const double queries = x.s / x.c;
+  const double before = p.compute_time();
+  if (x.flash) {
+    // FlashAttention (Dao 2022): causal blocks skipped (half the FLOPs); backward does 2.5x forward.
+    const double fwd = 4.0 * x.b * queries * x.s * x.d * heads * 0.5;
+    p.compute(backward ? 2.5 * fwd : fwd, e.system.calibration.flash_attention_efficiency);
+  } else {
+    attention_core_unfused(p, x, backward, heads, queries);
+  }
+  if (x.c > 1) {
+    const double kv_bytes = 2.0 * x.E * x.b * queries * x.kv * x.d / x.t * x.c;  // K and V of the whole sequence
+    const GroupLink ring = group_link(e.system, static_cast<int>(x.c), static_cast<int>(x.t));
+    double comm = collective_time(Collective::all_gather, kv_bytes, static_cast<int>(x.c), ring);
+    if (backward) comm += collective_time(Collective::reduce_scatter, kv_bytes, static_cast<int>(x.c), ring);
+    p.ring += std::max(0.0, comm - (p.compute_time() - before));
   }
 }
 
@@ -108,7 +141,7 @@ void layer_body(KernelSum& p, const Shape& x, bool backward) {
   const double norm = 2 * x.E * x.act;
   const double residual = 3 * x.E * x.act + x.act;  // bias + dropout + residual add, 1-byte mask
   const double activation = (x.swiglu ? 3.0 : 2.0) * x.E * x.tok * x.f / x.t;
-  auto gemm = [&](const Gemm& g) { backward ? p.matmul_backward(g) : p.matmul(g); };
+  auto gemm = [&](const Gemm& g) { p.linear(g, backward); };
   p.memory(k * norm);
   gemm(qkv);
   gemm(proj);
@@ -151,12 +184,17 @@ LayerCost transformer_layer_cost(const Experiment& e) {
 
   LayerCost c;
   c.forward.compute = fwd.compute_time() + core_fwd.compute_time();
-  c.forward.tp_comm = exposed_tp(fwd, overlap);
+  // In-layer communication: the TP collectives and, with context parallelism, the K/V ring.
+  c.forward.tp_comm = exposed_tp(fwd, overlap) + core_fwd.ring;
   c.backward.compute = bwd.compute_time();
-  c.backward.tp_comm = exposed_tp(bwd, overlap);
+  c.backward.tp_comm = exposed_tp(bwd, overlap) + bwd.ring;
   switch (e.training.recompute) {
-    case Recompute::none: break;
-    case Recompute::selective: c.backward.recompute = core_fwd.compute_time(); break;
+    case Recompute::none:
+      break;
+    case Recompute::selective:
+      c.backward.recompute = core_fwd.compute_time();
+      c.backward.tp_comm += core_fwd.ring;
+      break;
     case Recompute::full:
       c.backward.recompute = c.forward.compute;
       c.backward.tp_comm += c.forward.tp_comm;
@@ -196,8 +234,10 @@ LayerCost head_cost(const Experiment& e) {
   for (int i = 0; i < 3; ++i) fwd.collective(Collective::all_reduce, 4.0 * x.tok);
   bwd.memory(x.tok * vocab * (4.0 + x.E));  // softmax - one-hot
   bwd.matmul_backward(logits);
-  if (x.sp) bwd.collective(Collective::reduce_scatter, x.E * x.tok * x.h);
-  else bwd.collective(Collective::all_reduce, x.E * x.tok * x.h);
+  if (x.sp)
+    bwd.collective(Collective::reduce_scatter, x.E * x.tok * x.h);
+  else
+    bwd.collective(Collective::all_reduce, x.E * x.tok * x.h);
   bwd.memory(3 * x.E * x.act);
   LayerCost c;
   c.forward = {fwd.compute_time(), 0, fwd.comm};

@@ -36,13 +36,13 @@ double stage_params_per_device(const Experiment& e, int stage) {
 
 namespace {
 struct Bytes {
-  double E, s, b, h, a, d, kv, f, t;
+  double E, s, b, h, a, d, kv, f, t, c;  // s: tokens of a sequence on this rank (seq_len / cp)
   bool sp, flash, swiglu;
 };
 Bytes bytes_of(const Experiment& e) {
   const auto& m = e.model;
   return {static_cast<double>(bytes_per_element(e.training.precision)),
-          static_cast<double>(m.seq_len),
+          static_cast<double>(m.seq_len) / e.parallel.cp,
           static_cast<double>(e.training.micro_batch),
           static_cast<double>(m.hidden),
           static_cast<double>(m.heads),
@@ -50,6 +50,7 @@ Bytes bytes_of(const Experiment& e) {
           static_cast<double>(std::max(m.kv_heads, e.parallel.tp)),
           static_cast<double>(m.ffn_hidden),
           static_cast<double>(e.parallel.tp),
+          static_cast<double>(e.parallel.cp),
           e.parallel.sequence_parallel && e.parallel.tp > 1,
           e.training.flash_attention,
           m.activation == Activation::swiglu};
@@ -61,13 +62,13 @@ Bytes bytes_of(const Experiment& e) {
 double activations(const Bytes& x, bool keep_attention_scores) {
   const double sbh = x.s * x.b * x.h;
   const double outside = (4 * x.E + 2) * sbh / (x.sp ? x.t : 1);
-  double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t  // Q, K, V
-                  + x.E * sbh / x.t                               // projection input
+  double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t       // Q, K, V
+                  + x.E * sbh / x.t                                    // projection input
                   + x.E * x.s * x.b * x.f * (x.swiglu ? 3 : 2) / x.t;  // MLP activation in/out
   if (x.flash)
     inside += 4.0 * x.a * x.s * x.b / x.t;  // softmax statistics (fp32)
   else if (keep_attention_scores)
-    inside += (2 * x.E + 1) * x.a * x.s * x.s * x.b / x.t;  // softmax out, dropout mask and out
+    inside += (2 * x.E + 1) * x.a * x.s * (x.s * x.c) * x.b / x.t;  // softmax out, dropout mask and out
   return outside + inside;
 }
 }  // namespace
@@ -77,9 +78,12 @@ double layer_working_bytes(const Experiment& e) { return activations(bytes_of(e)
 double layer_activation_bytes(const Experiment& e) {
   const Bytes x = bytes_of(e);
   switch (e.training.recompute) {
-    case Recompute::none: return activations(x, true);
-    case Recompute::selective: return activations(x, false);
-    case Recompute::full: return x.E * x.s * x.b * x.h / (x.sp ? x.t : 1);  // the layer's input
+    case Recompute::none:
+      return activations(x, true);
+    case Recompute::selective:
+      return activations(x, false);
+    case Recompute::full:
+      return x.E * x.s * x.b * x.h / (x.sp ? x.t : 1);  // the layer's input
   }
   return 0;
 }
@@ -93,14 +97,17 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   // weights; gradients accumulated in 16-bit for fp16 and in an fp32 main-gradient buffer for
   // bf16 (plus the 16-bit .grad without gradient-accumulation fusion); optimizer state of fp32
   // master weights and Adam moments (12 bytes), plus an fp32 gradient copy for fp16 (4),
-  // sharded over DP with the distributed optimizer. fp32 training: 4 + 4 + 8.
-  const double weight_bytes = mixed ? 2 : 4;
+  // sharded over DP with the distributed optimizer. fp32 training: 4 + 4 + 8. fp8 as bf16, plus
+  // Transformer Engine's cached FP8 copy of each weight and of its transpose (2).
+  const double weight_bytes = !mixed ? 4 : t.precision == Precision::fp8 ? 4 : 2;
   double grad_bytes = t.precision == Precision::fp16 ? 2 : 4;
-  if (t.precision == Precision::bf16 && !t.gradient_accumulation_fusion) grad_bytes += 2;
-  const double optimizer_bytes =
-      (!mixed ? 8.0 : t.precision == Precision::fp16 ? 16.0 : 12.0) / (p.distributed_optimizer ? p.dp : 1);
+  if (mixed && t.precision != Precision::fp16 && !t.gradient_accumulation_fusion) grad_bytes += 2;
+  const double optimizer_bytes = (!mixed                           ? 8.0
+                                  : t.precision == Precision::fp16 ? 16.0
+                                                                   : 12.0) /
+                                 (p.distributed_optimizer ? p.dp * p.cp : 1);
   const double E = bytes_per_element(t.precision);
-  const double tok = static_cast<double>(t.micro_batch) * m.seq_len;
+  const double tok = static_cast<double>(t.micro_batch) * m.seq_len / p.cp;  // tokens per rank
 
   StageMemory sm;
   sm.stage = stage;

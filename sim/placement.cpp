@@ -5,12 +5,15 @@ namespace parallax::sim {
 RankCoords coords_of(int rank, const ParallelConfig& p) {
   RankCoords c;
   c.tp_rank = rank % p.tp;
-  c.dp_rank = (rank / p.tp) % p.dp;
-  c.pp_rank = rank / (p.tp * p.dp);
+  c.cp_rank = (rank / p.tp) % p.cp;
+  c.dp_rank = (rank / (p.tp * p.cp)) % p.dp;
+  c.pp_rank = rank / (p.tp * p.cp * p.dp);
   return c;
 }
 
-int rank_of(const RankCoords& c, const ParallelConfig& p) { return c.tp_rank + p.tp * (c.dp_rank + p.dp * c.pp_rank); }
+int rank_of(const RankCoords& c, const ParallelConfig& p) {
+  return c.tp_rank + p.tp * (c.cp_rank + p.cp * (c.dp_rank + p.dp * c.pp_rank));
+}
 
 int node_of(int rank, int gpus_per_node) { return rank / gpus_per_node; }
 

@@ -1,12 +1,13 @@
 // Where ranks sit: the contract's layout puts TP fastest, then DP, then PP (Megatron's
-// tp-dp-pp order), and consecutive ranks fill a node. Shared by the simulator and executor.
+// tp-dp-pp order), and consecutive ranks fill a node; context parallelism sits between TP and
+// DP (Megatron-Core's tp-cp-dp-pp). Shared by the simulator and executor.
 #pragma once
 #include "models/experiment.hpp"
 
 namespace parallax::sim {
 
 struct RankCoords {
-  int tp_rank = 0, dp_rank = 0, pp_rank = 0;
+  int tp_rank = 0, dp_rank = 0, pp_rank = 0, cp_rank = 0;
 };
 
 RankCoords coords_of(int rank, const ParallelConfig& p);

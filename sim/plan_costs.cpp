@@ -29,22 +29,24 @@ double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
 // Gradient reduction (all-reduce, or reduce-scatter + parameter all-gather with the
 // distributed optimizer), bucketed; with overlap_grad_reduce the buckets are reduced while
 // the last micro-batch's backward is still running, so only what outlasts it is exposed.
-// Returns the time left on the critical path after the stage's last backward.
+// Returns the time left on the critical path after the stage's last backward. Context-parallel
+// ranks hold the same weights, so gradients are reduced over the dp*cp ranks (Megatron-Core).
 double exposed_data_parallel_time(const Experiment& e, int stage, double last_backward) {
   const auto& p = e.parallel;
   double exposed = 0;
   const double params = stage_params_per_device(e, stage);
-  if (p.dp > 1) {
+  const int n = p.dp * p.cp;
+  if (n > 1) {
     const double grad_bytes = reduce_bytes(e.training.precision);
-    const GroupLink link = group_link(e.system, p.dp, p.tp);
+    const GroupLink link = group_link(e.system, n, p.tp);
     const double grads = params * grad_bytes;
-    const double reduce = collective_time(
-        p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce, grads, p.dp, link);
-    const double gather = p.distributed_optimizer
-                              ? collective_time(Collective::all_gather, params * bytes_per_element(e.training.precision),
-                                                p.dp, link)
-                              : 0.0;
-    const double buckets = std::max(1.0, std::ceil(params / bucket_params(p.dp)));
+    const double reduce =
+        collective_time(p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce, grads, n, link);
+    const double gather =
+        p.distributed_optimizer
+            ? collective_time(Collective::all_gather, params * bytes_per_element(e.training.precision), n, link)
+            : 0.0;
+    const double buckets = std::max(1.0, std::ceil(params / bucket_params(n)));
     exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
     exposed += p.overlap_param_gather ? gather / buckets : gather;
   }
@@ -62,17 +64,19 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
 // The optimizer step over the parameters this device updates, memory-bound. Bytes per
 // parameter in Megatron's optimizer: Adam reading weights, gradient and both moments and
 // writing weights and moments (28), the global norm (4); in mixed precision also the fp32 ->
-// 16-bit weight copy (6), with fp16 the loss-scale unscale and inf check (8), and without
-// gradient-accumulation fusion the copy of 16-bit gradients to fp32 (6). Clipping rescales
+// 16-bit weight copy (6), with fp16 the loss-scale unscale and inf check (8), with fp8 the
+// cast of the new weights to FP8 and its transpose (4), and without gradient-accumulation
+// fusion the copy of 16-bit gradients to fp32 (6). Clipping rescales
 // only when the norm exceeds the threshold, which steady training rarely does. Plus zeroing
 // the whole gradient buffer (8 bytes per parameter held).
 double optimizer_time(const Experiment& e, int stage) {
   const double params = stage_params_per_device(e, stage);
-  const double updated = e.parallel.distributed_optimizer ? params / e.parallel.dp : params;
+  const double updated = e.parallel.distributed_optimizer ? params / (e.parallel.dp * e.parallel.cp) : params;
   const Precision precision = e.training.precision;
   double per_param = 28.0 + 4.0;
   if (precision != Precision::fp32) per_param += 6.0 + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);
   if (precision == Precision::fp16) per_param += 8.0;
+  if (precision == Precision::fp8) per_param += 4.0;
   return memory_time(per_param * updated + 8.0 * params, e.system);
 }
 
@@ -80,13 +84,12 @@ double pipeline_hop_time(const Experiment& e, bool inter) {
   const auto& p = e.parallel;
   // Activations cross stages split over the TP ranks (Megatron's scatter/gather optimisation,
   // or sequence parallelism) and are gathered again over NVLink.
-  const double activation_bytes =
-      bytes_per_element(e.training.precision) * static_cast<double>(e.training.micro_batch) * e.model.seq_len * e.model.hidden;
+  const double activation_bytes = bytes_per_element(e.training.precision) *
+                                  static_cast<double>(e.training.micro_batch) * e.model.seq_len / p.cp * e.model.hidden;
   const bool split = p.tp > 1 && (p.sequence_parallel || p.pipeline_scatter_gather);
-  const double regather =
-      split && !p.sequence_parallel
-          ? collective_time(Collective::all_gather, activation_bytes, p.tp, group_link(e.system, p.tp, 1))
-          : 0.0;
+  const double regather = split && !p.sequence_parallel ? collective_time(Collective::all_gather, activation_bytes,
+                                                                          p.tp, group_link(e.system, p.tp, 1))
+                                                        : 0.0;
   return p2p_time(split ? activation_bytes / p.tp : activation_bytes, e.system, inter) + regather;
 }
 

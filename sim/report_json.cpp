@@ -4,6 +4,16 @@
 
 namespace parallax::sim {
 
+nlohmann::json breakdown_json(const Breakdown& b) {
+  return {{"compute", b.compute},
+          {"recompute", b.recompute},
+          {"bubble", b.bubble},
+          {"tp_comm_exposed", b.tp_comm_exposed},
+          {"pp_comm_exposed", b.pp_comm_exposed},
+          {"dp_comm_exposed", b.dp_comm_exposed},
+          {"optimizer", b.optimizer}};
+}
+
 nlohmann::json prediction_json(const Experiment& e, const Prediction& p) {
   using nlohmann::json;
   const auto& b = p.breakdown;
@@ -28,14 +38,7 @@ nlohmann::json prediction_json(const Experiment& e, const Prediction& p) {
           {"megatron96_tflops_per_gpu", p.megatron96_tflops_per_gpu},
           {"bubble_fraction", p.breakdown.bubble / p.iteration_time_s},
           {"critical_stage", p.critical_stage},
-          {"breakdown_s",
-           {{"compute", b.compute},
-            {"recompute", b.recompute},
-            {"bubble", b.bubble},
-            {"tp_comm_exposed", b.tp_comm_exposed},
-            {"pp_comm_exposed", b.pp_comm_exposed},
-            {"dp_comm_exposed", b.dp_comm_exposed},
-            {"optimizer", b.optimizer}}},
+          {"breakdown_s", breakdown_json(b)},
           {"memory_bytes",
            {{"peak", static_cast<long long>(p.peak_memory_bytes)},
             {"device", static_cast<long long>(p.device_memory_bytes)},

@@ -99,10 +99,11 @@ class ItemSweep {
     const auto& m = base_.model;
     const int gpn = base_.system.gpus_per_node;
     const long long all_inner = listed_inner(true);
-    if (gpus % (tp * pp) != 0 || m.layers % pp != 0 || m.heads % tp != 0 ||
+    const int cp = base_.parallel.cp;  // context parallelism is the experiment's, not swept
+    if (gpus % (tp * cp * pp) != 0 || m.layers % pp != 0 || m.heads % tp != 0 ||
         !(m.kv_heads % tp == 0 || tp % m.kv_heads == 0) || (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
       return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
-    const int dp = gpus / (tp * pp);
+    const int dp = gpus / (tp * cp * pp);
     if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), dp) == spec_.dp->end()) return;
     const int global = sweep_global_batch(base_, spec_, gpus);
     e_.training.global_batch = global;
@@ -220,7 +221,7 @@ std::vector<WorkItem> work_items(const Experiment& base, const SweepSpec& spec) 
     for (int tp : tp_list)
       for (int pp : pp_list)
         // Free knobs only take values that can fit the device count.
-        if (spec.tp || spec.pp || gpus % (tp * pp) == 0) items.push_back({gpus, tp, pp});
+        if (spec.tp || spec.pp || gpus % (tp * pp * base.parallel.cp) == 0) items.push_back({gpus, tp, pp});
   return items;
 }
 

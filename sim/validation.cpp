@@ -1,6 +1,7 @@
 #include "sim/validation.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 
@@ -34,15 +35,26 @@ std::string text(const std::map<std::string, std::string>& row, const std::strin
   auto it = row.find(key);
   return it == row.end() ? std::string() : it->second;
 }
+// A free-text column, lower-cased, for matching.
+std::string lowered(const std::map<std::string, std::string>& row, const std::string& key) {
+  std::string s = text(row, key);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
 
-// The system file for a row's machine: one per machine, no per-row adjustment.
+// The system file for a row's machine (the `gpu` column, lower-cased): one per machine, no
+// per-row adjustment. An A100 without a memory size is the 80 GB part unless the row is from
+// 2020, when only the 40 GB one existed.
 std::optional<std::string> system_for(const std::string& gpu) {
-  if (starts(gpu, "H100")) return "dgx-h100";
-  if (starts(gpu, "H200")) return "dgx-h200";
-  if (starts(gpu, "V100")) return "dgx2-v100";
-  if (has(gpu, "Jean Zay")) return "jean-zay-a100-80g";
-  if (starts(gpu, "A100") && has(gpu, "80GB")) return "dgx-a100-80g";
-  if (starts(gpu, "A100") && (has(gpu, "40GB") || has(gpu, "DGX-A100"))) return "dgx-a100-40g";
+  if (has(gpu, "h200")) return "dgx-h200";
+  if (has(gpu, "h100")) return "dgx-h100";
+  if (has(gpu, "v100")) return "dgx2-v100";
+  if (has(gpu, "jean zay") || has(gpu, "jean-zay")) return "jean-zay-a100-80g";
+  if (has(gpu, "a100")) {
+    if (has(gpu, "80")) return "dgx-a100-80g";
+    if (has(gpu, "40") || has(gpu, "2020")) return "dgx-a100-40g";
+    return "dgx-a100-80g";
+  }
   return std::nullopt;
 }
 
@@ -101,12 +113,14 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
   if (k.micro_batch) searched += " micro_batch=" + std::to_string(chosen->training.micro_batch);
   if (k.vpp) searched += " vpp=" + std::to_string(chosen->parallel.vpp);
   if (k.recompute) searched += " recompute=" + to_string(chosen->training.recompute);
-  if (k.sequence_parallel) searched += std::string(" sequence_parallel=") + (chosen->parallel.sequence_parallel ? "true" : "false");
+  if (k.sequence_parallel)
+    searched += std::string(" sequence_parallel=") + (chosen->parallel.sequence_parallel ? "true" : "false");
   if (!searched.empty()) searched = "best of blank knobs:" + searched;
   return *chosen;
 }
 
-ValidationRow check_row(const std::map<std::string, std::string>& row, const std::vector<CalibrationOverride>& overrides) {
+ValidationRow check_row(const std::map<std::string, std::string>& row,
+                        const std::vector<CalibrationOverride>& overrides) {
   ValidationRow out;
   out.row_id = text(row, "row_id");
   out.source = text(row, "source_id");
@@ -131,7 +145,7 @@ ValidationRow check_row(const std::map<std::string, std::string>& row, const std
     out.skipped = "no published time or memory";
     return out;
   }
-  const auto system = system_for(text(row, "gpu"));
+  const auto system = system_for(lowered(row, "gpu"));
   if (!system) {
     out.skipped = "no system file for GPU \"" + text(row, "gpu") + "\"";
     return out;
@@ -147,11 +161,14 @@ ValidationRow check_row(const std::map<std::string, std::string>& row, const std
   m.ffn_hidden = integer(row, "ffn_hidden", 4 * m.hidden);
   m.seq_len = integer(row, "seq_len");
   m.vocab = integer(row, "vocab");
-  const std::string arch = text(row, "arch_notes");
+  const std::string arch = lowered(row, "arch_notes");
   m.tied_embeddings = !has(arch, "untied");
-  if (has(arch, "SwiGLU")) m.activation = Activation::swiglu;
-  if (has(arch, "RMSNorm")) m.norm = Norm::rmsnorm;
-  if (has(arch, "ALiBi")) m.position = Position::alibi;
+  if (has(arch, "swiglu")) m.activation = Activation::swiglu;
+  if (has(arch, "rmsnorm")) m.norm = Norm::rmsnorm;
+  if (has(arch, "alibi"))
+    m.position = Position::alibi;
+  else if (has(arch, "rope") || has(arch, "rotary"))
+    m.position = Position::rope;
 
   e.system = system_preset(*system);
   for (const auto& o : overrides)
@@ -160,28 +177,33 @@ ValidationRow check_row(const std::map<std::string, std::string>& row, const std
   auto& p = e.parallel;
   p.tp = integer(row, "tp", 1);
   p.pp = integer(row, "pp", 1);
-  p.dp = integer(row, "dp", 1);
+  p.cp = integer(row, "cp", 1);
+  p.dp = integer(row, "dp", std::max(1, e.system.gpus / std::max(1, p.tp * p.cp * p.pp)));
   Knobs blank;
   blank.vpp = !number(row, "vpp");
   p.vpp = integer(row, "vpp", 1);
   p.schedule = p.vpp > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
-  const std::string sp = text(row, "seq_parallel");
+  const std::string sp = lowered(row, "seq_parallel");
   blank.sequence_parallel = sp.empty() && p.tp > 1;
-  p.sequence_parallel = starts(sp, "yes");
-  const std::string sharding = text(row, "optimizer_sharding");
-  p.distributed_optimizer = has(sharding, "distributed optimizer") || has(sharding, "ZeRO-1");
+  p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
+  const std::string sharding = lowered(row, "optimizer_sharding");
+  p.distributed_optimizer = has(sharding, "distributed") || has(sharding, "zero-1") || has(sharding, "zero1") ||
+                            has(sharding, "zero stage 1");
 
   // How the framework runs the plan: gradient reduction overlapped with the backward in
   // Megatron (torch DDP, Megatron-Core --overlap-grad-reduce), not in DeepSpeed's pipeline
   // engine, which reduces after the last micro-batch; fused (flash) attention and TP overlap
-  // in Megatron-Core.
-  const std::string framework = text(row, "framework");
-  const bool mcore = has(framework, "Megatron-Core");
-  p.overlap_grad_reduce = !has(framework, "DeepSpeed");
-  p.overlap_param_gather = has(framework, "--overlap-param-gather");
-  p.tp_comm_overlap = has(framework, "--tp-comm-overlap");
+  // in Megatron-Core. NeMo runs Megatron-Core with its distributed optimizer, whose parameter
+  // all-gather it overlaps (its default optimizer, distributed_fused_adam).
+  const std::string framework = lowered(row, "framework");
+  const bool nemo = has(framework, "nemo");
+  const bool mcore = has(framework, "megatron-core") || has(framework, "mcore") || nemo;
+  p.overlap_grad_reduce = !has(framework, "deepspeed");
+  if (nemo && sharding.empty()) p.distributed_optimizer = true;
+  p.overlap_param_gather = has(framework, "--overlap-param-gather") || (nemo && p.distributed_optimizer);
+  p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap");
   p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
-  e.training.gradient_accumulation_fusion = !has(framework, "DeepSpeed");
+  e.training.gradient_accumulation_fusion = !has(framework, "deepspeed");
   e.training.flash_attention = mcore;
   if (has(framework, "type:transformer|embedding") && p.pp > 1) {
     // DeepSpeed's partition_method "type:transformer|embedding": the two embedding layers (input
@@ -200,11 +222,16 @@ ValidationRow check_row(const std::map<std::string, std::string>& row, const std
   t.global_batch = integer(row, "global_batch");
   blank.micro_batch = !number(row, "micro_batch");
   t.micro_batch = integer(row, "micro_batch", 1);
-  const std::string rec = text(row, "recompute");
+  const std::string rec = lowered(row, "recompute");
   blank.recompute = rec.empty();
-  t.recompute = starts(rec, "full") ? Recompute::full : starts(rec, "selective") ? Recompute::selective : Recompute::none;
-  const std::string prec = text(row, "precision");
-  t.precision = starts(prec, "bf16") ? Precision::bf16 : starts(prec, "fp32") ? Precision::fp32 : Precision::fp16;
+  t.recompute = starts(rec, "full") || starts(rec, "yes") ? Recompute::full
+                : starts(rec, "selective")                ? Recompute::selective
+                                                          : Recompute::none;
+  const std::string prec = lowered(row, "precision");
+  t.precision = has(prec, "fp8")       ? Precision::fp8
+                : starts(prec, "bf16") ? Precision::bf16
+                : starts(prec, "fp32") ? Precision::fp32
+                                       : Precision::fp16;
   e.name = out.model;
 
   try {
@@ -216,6 +243,7 @@ ValidationRow check_row(const std::map<std::string, std::string>& row, const std
   Prediction pred;
   out.experiment = search_blank_knobs(e, blank, pred, out.searched);
   out.predicted_time_s = pred.iteration_time_s;
+  out.predicted_breakdown = pred.breakdown;
   out.fits = pred.fits;
   const double first = pred.memory.front().total(), last = pred.memory.back().total();
   out.predicted_memory_gib = std::max(first, last) / (1024.0 * 1024.0 * 1024.0);
@@ -262,8 +290,10 @@ double kendall_tau(const std::vector<double>& a, const std::vector<double>& b, d
     for (size_t j = i + 1; j < a.size(); ++j) {
       if (std::fabs(b[i] - b[j]) <= min_relative_gap * std::max(std::fabs(b[i]), std::fabs(b[j]))) continue;
       const double s = (a[i] - a[j]) * (b[i] - b[j]);
-      if (s > 0) ++concordant;
-      else if (s < 0) ++discordant;
+      if (s > 0)
+        ++concordant;
+      else if (s < 0)
+        ++discordant;
     }
   if (pairs) *pairs = concordant + discordant;
   return concordant + discordant > 0 ? static_cast<double>(concordant - discordant) / (concordant + discordant) : 0.0;

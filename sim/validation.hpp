@@ -14,14 +14,15 @@ namespace parallax::sim {
 
 struct ValidationRow {
   std::string row_id, source, model;
-  std::string skipped;           // why the row cannot be checked; empty if it can
-  Experiment experiment;         // the plan predicted (best over the knobs the row leaves blank)
-  std::string searched;          // knobs chosen by search, e.g. "micro_batch=2 recompute=selective"
+  std::string skipped;    // why the row cannot be checked; empty if it can
+  Experiment experiment;  // the plan predicted (best over the knobs the row leaves blank)
+  std::string searched;   // knobs chosen by search, e.g. "micro_batch=2 recompute=selective"
   std::optional<double> published_time_s;
-  bool time_measured = false;    // false: derived from the published throughput
+  bool time_measured = false;  // false: derived from the published throughput
   std::optional<double> measured_memory_gib;
   bool oom = false;
   double predicted_time_s = 0;
+  Breakdown predicted_breakdown;    // of the rank that finishes last
   double predicted_memory_gib = 0;  // the largest of the first and last stages (where BigScience measured)
   bool fits = true;
   double tflops_reported = 0;

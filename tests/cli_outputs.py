@@ -1,4 +1,5 @@
 """parallax predict: the contract's JSON keys, the Chrome trace, and the HDF5 results schema."""
+import csv
 import json
 import os
 import subprocess
@@ -121,6 +122,29 @@ with tempfile.TemporaryDirectory() as tmp:
         kinds = [k.decode() if isinstance(k, bytes) else k for k in tl["kind"]]
         check(sorted(set(tl["step"])) == [1, 2, 3] and {"forward", "backward", "optimizer"} <= set(kinds),
               "measured timeline: every action of every step")
+
+# validate reads rows in the spellings other sources use: context parallelism, FP8 and NeMo.
+runs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments", "validation",
+                    "published_runs.csv")
+with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+    reader = csv.DictReader(f)
+    base = next(r for r in reader if r["row_id"] == "45")  # GPT 314B on 384 H100s
+    variants = {
+        "bf16": {},
+        "fp8": {"precision": "FP8 hybrid (Transformer Engine)"},
+        "fp8-cp2": {"precision": "fp8", "cp": "2", "dp": "", "gpu": "NVIDIA H100 80GB HBM3", "framework": "NeMo 24.07"},
+    }
+    path = os.path.join(tmp, "runs.csv")
+    with open(path, "w", newline="") as out:
+        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
+        w.writeheader()
+        for name, change in variants.items():
+            w.writerow({**base, **change, "row_id": name})
+    rows = {r["row_id"]: r for r in json.loads(subprocess.run(
+        [parallax, "validate", path, "--format", "json"], capture_output=True, text=True, check=True).stdout)["rows"]}
+    check(all("skipped" not in r for r in rows.values()), "validate predicts fp8 and cp rows")
+    check(rows["fp8"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"], "fp8 is faster")
+    check(rows["fp8-cp2"]["plan"].startswith("t8c2p8d24"), "cp read, dp inferred from the GPUs")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

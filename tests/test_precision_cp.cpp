@@ -1,0 +1,127 @@
+// FP8 GEMMs and context parallelism against hand-computed costs.
+#define BOOST_TEST_MODULE precision_cp
+#include <boost/test/unit_test.hpp>
+
+#include "models/toml_reader.hpp"
+#include "sim/collectives.hpp"
+#include "sim/gemm_model.hpp"
+#include "sim/layer_costs.hpp"
+#include "sim/memory.hpp"
+#include "sim/placement.hpp"
+#include "sim/plan_costs.hpp"
+
+using namespace parallax;
+using boost::test_tools::tolerance;
+
+namespace {
+// Llama-3 70B shape on DGX H100 nodes, bf16, flash attention, one micro-batch of 8192 tokens.
+Experiment llama70b(int tp, int cp, int dp, Precision precision) {
+  const std::string toml = R"(
+[model]
+preset = "llama3-70b"
+seq_len = 8192
+[system]
+preset = "dgx-h100"
+[training]
+micro_batch = 1
+flash_attention = true
+)";
+  Experiment e = load_experiment_text(toml, "test", {}, false);
+  e.parallel.tp = tp;
+  e.parallel.cp = cp;
+  e.parallel.dp = dp;
+  e.system.gpus = tp * cp * dp;
+  e.training.global_batch = dp;
+  e.training.precision = precision;
+  return e;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fp8_gemm_runs_at_the_fp8_peak) {
+  const SystemConfig h100 = system_preset("dgx-h100");
+  // Large and aligned: compute-bound, full waves, so time = FLOPs / (peak * efficiency * k_util).
+  const sim::Gemm g{8192, 8192, 8192, 1};
+  const double bf16 = sim::gemm_time(g, h100, Precision::bf16) - h100.calibration.kernel_launch_us * 1e-6;
+  const double fp8 = sim::gemm_time(g, h100, Precision::fp8) - h100.calibration.kernel_launch_us * 1e-6;
+  BOOST_TEST(bf16 / fp8 == h100.device.peak_tflops_fp8 / h100.device.peak_tflops_bf16, tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(fp8_needs_a_device_with_fp8_tensor_cores) {
+  Experiment e = llama70b(8, 1, 1, Precision::fp8);
+  e.system = system_preset("dgx-a100-80g");
+  e.system.gpus = 8;
+  BOOST_CHECK_EXCEPTION(validate(e), InputError, [](const InputError& err) {
+    return std::string(err.what()).find("peak_tflops_fp8") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(fp8_speeds_up_only_the_linear_layers) {
+  const auto bf16 = sim::transformer_layer_cost(llama70b(8, 1, 1, Precision::bf16));
+  const auto fp8 = sim::transformer_layer_cost(llama70b(8, 1, 1, Precision::fp8));
+  BOOST_TEST(fp8.forward.compute < bf16.forward.compute);
+  // Attention stays bf16 and the casts add memory traffic: well short of twice as fast.
+  BOOST_TEST(fp8.forward.compute > 0.5 * bf16.forward.compute);
+  BOOST_TEST(fp8.forward.tp_comm == bf16.forward.tp_comm, tolerance(1e-12));  // communication stays bf16
+}
+
+BOOST_AUTO_TEST_CASE(fp8_keeps_weight_copies_for_its_gemms) {
+  Experiment e = llama70b(8, 1, 1, Precision::fp8);
+  e.parallel.pp = 1;
+  const double params = sim::stage_params_per_device(e, 0);
+  BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).weights == 4 * params, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(context_parallel_divides_every_activation) {
+  // Korthikanti eq. 4 (SP) with s -> s/cp, the score tensor (s/cp) x s: eq. 4 divided by cp.
+  Experiment one = llama70b(8, 1, 1, Precision::bf16), two = llama70b(8, 2, 1, Precision::bf16);
+  for (Experiment* e : {&one, &two}) {
+    e->training.flash_attention = false;
+    e->parallel.sequence_parallel = true;
+  }
+  BOOST_TEST(sim::layer_activation_bytes(two) == sim::layer_activation_bytes(one) / 2, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(context_parallel_ring_is_exposed_beyond_the_attention) {
+  Experiment e = llama70b(4, 2, 1, Precision::bf16);
+  e.system.calibration.flash_attention_efficiency = 1e9;  // attention takes no time: the ring is all exposed
+  e.system.calibration.kernel_launch_us = 0;
+  const auto c = sim::transformer_layer_cost(e);
+  const double E = 2, s = 8192, h = 8192, kv = 8, d = 128, t = 4;
+  const auto tp_link = sim::group_link(e.system, 4, 1);
+  const auto cp_link = sim::group_link(e.system, 2, 4);
+  const double tp = 2 * sim::collective_time(sim::Collective::all_reduce, E * s / 2 * h, 4, tp_link);
+  const double ring = sim::collective_time(sim::Collective::all_gather, 2 * E * s * kv / t * d, 2, cp_link);
+  BOOST_TEST(c.forward.tp_comm == tp + ring, tolerance(1e-6));
+}
+
+BOOST_AUTO_TEST_CASE(context_parallel_ranks_sit_between_tp_and_dp) {
+  ParallelConfig p;
+  p.tp = 2, p.cp = 2, p.dp = 3, p.pp = 2;
+  for (int r = 0; r < 24; ++r) BOOST_TEST(sim::rank_of(sim::coords_of(r, p), p) == r);
+  const auto c = sim::coords_of(2, p);  // next after the first TP pair: same DP rank, cp rank 1
+  BOOST_TEST(c.tp_rank == 0);
+  BOOST_TEST(c.cp_rank == 1);
+  BOOST_TEST(c.dp_rank == 0);
+  BOOST_TEST(sim::coords_of(4, p).dp_rank == 1);
+  BOOST_TEST(sim::coords_of(12, p).pp_rank == 1);
+}
+
+BOOST_AUTO_TEST_CASE(gradients_are_reduced_over_dp_times_cp) {
+  Experiment e = llama70b(8, 2, 2, Precision::bf16);
+  e.parallel.overlap_grad_reduce = false;
+  const double grads = sim::stage_params_per_device(e, 0) * 4;  // fp32 gradients under bf16
+  const double expected = sim::collective_time(sim::Collective::all_reduce, grads, 4, sim::group_link(e.system, 4, 8));
+  BOOST_TEST(sim::exposed_data_parallel_time(e, 0, 0.0) == expected, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(context_parallel_is_validated) {
+  Experiment e = llama70b(8, 3, 1, Precision::bf16);  // 8192 is not divisible by 2*3
+  BOOST_CHECK_EXCEPTION(validate(e), InputError, [](const InputError& err) {
+    return std::string(err.what()).find("parallel.cp = 3") != std::string::npos;
+  });
+  e = llama70b(8, 2, 1, Precision::bf16);
+  e.system.gpus = 8;
+  BOOST_CHECK_EXCEPTION(validate(e), InputError, [](const InputError& err) {
+    return std::string(err.what()).find("tp*cp*pp*dp = 8*2*1*1 = 16") != std::string::npos;
+  });
+}
