@@ -27,7 +27,7 @@ const char* to_string(RejectReason r) {
   return "?";
 }
 
-std::string plan_name(const PlanRecord& p) { return parallax::plan_name(p.tp, p.pp, p.dp, p.micro_batch, p.vpp); }
+std::string plan_name(const PlanRecord& p) { return parallax::plan_name(p.tp, p.pp, p.dp, p.micro_batch, p.vpp, p.cp); }
 
 int sweep_global_batch(const Experiment& base, const SweepSpec& spec, int gpus) {
   if (!spec.weak_scaling) return base.training.global_batch;
@@ -41,6 +41,7 @@ Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
   e.parallel.tp = plan.tp;
   e.parallel.pp = plan.pp;
   e.parallel.dp = plan.dp;
+  e.parallel.cp = plan.cp;
   e.parallel.vpp = plan.vpp;
   e.parallel.schedule = plan.schedule;
   e.parallel.sequence_parallel = plan.sequence_parallel;
@@ -149,6 +150,7 @@ class ItemSweep {
             for (Schedule sched : scheds)
               for (bool opt : opts) {
                 PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
+                plan.cp = cp;
                 tick(1);
                 ++tally.evaluated;
                 if (per_stage % v != 0) {

@@ -9,6 +9,7 @@
 #include "sim/memory.hpp"
 #include "sim/placement.hpp"
 #include "sim/plan_costs.hpp"
+#include "sim/sweep.hpp"
 
 using namespace parallax;
 using boost::test_tools::tolerance;
@@ -124,4 +125,18 @@ BOOST_AUTO_TEST_CASE(context_parallel_is_validated) {
   BOOST_CHECK_EXCEPTION(validate(e), InputError, [](const InputError& err) {
     return std::string(err.what()).find("tp*cp*pp*dp = 8*2*1*1 = 16") != std::string::npos;
   });
+}
+
+BOOST_AUTO_TEST_CASE(sweep_keeps_the_experiments_context_parallelism) {
+  Experiment e = llama70b(8, 2, 4, Precision::bf16);  // 64 GPUs
+  e.training.global_batch = 32;
+  SweepSpec spec;
+  spec.gpus = {64};
+  const sim::SweepResult r = sim::run_sweep(e, spec, {2, nullptr});
+  BOOST_TEST(r.feasible > 0);
+  for (const auto& plan : r.plans) {
+    BOOST_TEST(plan.cp == 2);
+    BOOST_TEST(plan.tp * plan.cp * plan.pp * plan.dp == 64);
+    BOOST_CHECK_NO_THROW(validate(sim::plan_experiment(e, plan)));
+  }
 }
