@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "sim/placement.hpp"
+#include "sim/results_file.hpp"
 
 namespace parallax::exec {
 
@@ -31,27 +32,6 @@ void write_dataset(hid_t parent, const std::string& name, const std::vector<hsiz
   H5Pclose(lcpl);
   H5Sclose(space);
   if (status < 0) throw std::runtime_error("HDF5: cannot write " + name);
-}
-
-void write_attr(hid_t obj, const char* name, long long value) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, H5T_NATIVE_LLONG, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(a, H5T_NATIVE_LLONG, &value);
-  H5Aclose(a);
-  H5Sclose(space);
-}
-
-void write_attr(hid_t obj, const char* name, const std::string& value) {
-  hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  H5Tset_cset(type, H5T_CSET_UTF8);
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  const char* s = value.c_str();
-  H5Awrite(a, type, &s);
-  H5Aclose(a);
-  H5Sclose(space);
-  H5Tclose(type);
 }
 
 // Reads a dataset of exactly `dims` into `data`, or throws InputError naming what is wrong.
@@ -98,9 +78,9 @@ void write_file(const std::string& path, const std::vector<WholeTensor>& tensors
         write_dataset(file, "optimizer/exp_avg_sq/" + w.tensor->name, dims, w.data[2].data());
       }
     }
-    write_attr(file, "format", std::string("parallax-checkpoint"));
-    write_attr(file, "step", static_cast<long long>(step));
-    write_attr(file, "config_json", config_json);
+    results::write_attribute(file, "format", std::string("parallax-checkpoint"));
+    results::write_attribute(file, "step", static_cast<long long>(step));
+    results::write_attribute(file, "config_json", config_json);
     H5Fflush(file, H5F_SCOPE_GLOBAL);
   } catch (...) {
     H5Fclose(file);
