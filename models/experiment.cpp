@@ -163,10 +163,14 @@ void validate_plan(const Experiment& e) {
             "model.layers = " + std::to_string(m.layers) +
                 " must be divisible by parallel.pp*parallel.vpp = " + std::to_string(p.pp * p.vpp));
   } else {
-    require(static_cast<int>(p.stage_layers.size()) == p.pp && p.vpp == 1,
-            "parallel.stage_layers needs one entry per pipeline stage and vpp = 1");
+    require(static_cast<int>(p.stage_layers.size()) == p.pp,
+            "parallel.stage_layers needs one entry per pipeline stage (pp = " + std::to_string(p.pp) + ")");
     int total = 0;
-    for (int l : p.stage_layers) total += l;
+    for (int l : p.stage_layers) {
+      require(l >= p.vpp, "parallel.stage_layers: every stage needs at least parallel.vpp = " + std::to_string(p.vpp) +
+                              " layers (one per model chunk)");
+      total += l;
+    }
     require(total == m.layers, "parallel.stage_layers must add up to model.layers");
   }
   require(!(p.schedule == Schedule::interleaved && p.vpp < 2),

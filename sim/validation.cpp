@@ -76,11 +76,16 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
   std::vector<int> mbs = k.micro_batch ? divisors_up_to(per_replica, 16) : std::vector<int>{base.training.micro_batch};
   std::vector<int> vpps{base.parallel.vpp};
   if (k.vpp) {
+    // Chunk counts that split the fullest stage evenly and leave every stage a layer per chunk.
     vpps = {1};
-    const int per_stage = base.model.layers / base.parallel.pp;
-    if (base.parallel.pp > 1 && base.model.layers % base.parallel.pp == 0)
-      for (int v = 2; v <= per_stage; ++v)
-        if (per_stage % v == 0) vpps.push_back(v);
+    int fewest = base.model.layers, most = 0;
+    for (int stage = 0; stage < base.parallel.pp; ++stage) {
+      fewest = std::min(fewest, base.layers_on_stage(stage));
+      most = std::max(most, base.layers_on_stage(stage));
+    }
+    if (base.parallel.pp > 1)
+      for (int v = 2; v <= fewest; ++v)
+        if (most % v == 0) vpps.push_back(v);
   }
   std::vector<Recompute> recs{base.training.recompute};
   if (k.recompute) recs = {Recompute::none, Recompute::selective, Recompute::full};
@@ -187,8 +192,10 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   blank.sequence_parallel = sp.empty() && p.tp > 1;
   p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
   const std::string sharding = lowered(row, "optimizer_sharding");
-  p.distributed_optimizer = has(sharding, "distributed") || has(sharding, "zero-1") || has(sharding, "zero1") ||
-                            has(sharding, "zero stage 1");
+  // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP.
+  p.distributed_optimizer =
+      !starts(sharding, "no") && !starts(sharding, "false") &&
+      (has(sharding, "distributed") || has(sharding, "zero") || has(sharding, "fsdp") || has(sharding, "shard"));
 
   // How the framework runs the plan: gradient reduction overlapped with the backward in
   // Megatron (torch DDP, Megatron-Core --overlap-grad-reduce), not in DeepSpeed's pipeline
@@ -204,11 +211,19 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap");
   p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
   e.training.gradient_accumulation_fusion = !has(framework, "deepspeed");
-  e.training.flash_attention = mcore;
-  if (has(framework, "type:transformer|embedding") && p.pp > 1) {
-    // DeepSpeed's partition_method "type:transformer|embedding": the two embedding layers (input
-    // and tied output) count as layers, so the L + 2 are spread evenly (the first stages taking
-    // one more) and the end stages hold one transformer layer fewer than their share.
+  // Fused (flash) attention: Megatron-Core and NeMo use it, and so does every framework on
+  // Hopper or later (a device with FP8 tensor cores). Megatron-LM and Megatron-DeepSpeed of
+  // 2020-2022 on older GPUs materialise the s x s scores.
+  const bool legacy = has(framework, "deepspeed") || (has(framework, "megatron") && !mcore);
+  e.training.flash_attention =
+      mcore || has(framework, "flash") || has(arch, "flash") || !legacy || e.system.device.peak_tflops_fp8 > 0;
+  const bool embedding_split =
+      has(framework, "type:transformer|embedding") || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
+  if (embedding_split && p.pp > 1) {
+    // The embedding and the output layer each count as one layer when the stages are cut
+    // (DeepSpeed's partition_method "type:transformer|embedding"; Megatron-Core's
+    // account_for_embedding/loss_in_pipeline_split; Llama 3 sec. 3.3.2, one layer fewer on the
+    // first and the last stage): the L + 2 are spread evenly, the first stages taking one more.
     const int items = m.layers + 2;
     for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(items / p.pp + (s < items % p.pp ? 1 : 0));
     --p.stage_layers.front();

@@ -1,5 +1,6 @@
 """parallax predict: the contract's JSON keys, the Chrome trace, and the HDF5 results schema."""
 import csv
+import re
 import json
 import os
 import subprocess
@@ -133,6 +134,12 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
         "bf16": {},
         "fp8": {"precision": "FP8 hybrid (Transformer Engine)"},
         "fp8-cp2": {"precision": "fp8", "cp": "2", "dp": "", "gpu": "NVIDIA H100 80GB HBM3", "framework": "NeMo 24.07"},
+        # 94 layers on 8 stages: the end stages hold 11, the others 12 (L + 2 cut evenly).
+        "uneven": {"layers": "94", "optimizer_sharding": "FSDP"},
+        # the same plan on A100s: 2022 Megatron-LM materialises the scores, an unknown framework
+        # is taken to use flash attention.
+        "a100-legacy": {"gpu": "A100-SXM4-80GB", "framework": "Megatron-LM (2022)", "recompute": "selective"},
+        "a100-flash": {"gpu": "A100-SXM4-80GB", "framework": "torchtitan", "recompute": "selective"},
     }
     path = os.path.join(tmp, "runs.csv")
     with open(path, "w", newline="") as out:
@@ -145,6 +152,12 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
     check(all("skipped" not in r for r in rows.values()), "validate predicts fp8 and cp rows")
     check(rows["fp8"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"], "fp8 is faster")
     check(rows["fp8-cp2"]["plan"].startswith("t8c2p8d24"), "cp read, dp inferred from the GPUs")
+    check(re.fullmatch(r"t8p8d48m\d+v[2346]", rows["uneven"]["plan"]) is not None,
+          "uneven stages interleave with a chunk count that divides 12 and fits in 11: " + rows["uneven"]["plan"])
+    check(rows["uneven"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"],
+          "two layers fewer take less time")
+    check(rows["a100-flash"]["predicted_iteration_time_s"] < rows["a100-legacy"]["predicted_iteration_time_s"],
+          "flash attention assumed outside legacy Megatron on A100")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

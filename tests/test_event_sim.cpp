@@ -62,3 +62,22 @@ BOOST_AUTO_TEST_CASE(breakdown_adds_up_to_the_iteration_time) {
   BOOST_TEST(p.breakdown.bubble / ideal >= 7.0 / (2 * 64));
   BOOST_TEST(p.breakdown.bubble / ideal < 2 * 7.0 / (2 * 64));
 }
+
+BOOST_AUTO_TEST_CASE(uneven_stages_with_interleaving) {
+  // 96 layers on 8 stages of 3 chunks. Moving a layer from the first stage to the second
+  // leaves the same work but a slower slowest stage: the iteration cannot get faster, and the
+  // stage with 13 layers holds 13/12 of the even split's weights. Taking one layer from each
+  // end stage (94 layers, Llama 3's cut) does less work and must be faster.
+  const std::string text =
+      "[model]\npreset=\"gpt3-175b\"\n[system]\npreset=\"dgx-a100-80g\"\ngpus=1024\n[parallel]\ntp=8\npp=8\nvpp=3\n"
+      "distributed_optimizer=true\nsequence_parallel=true\n[training]\nglobal_batch=512\nmicro_batch=1\n"
+      "recompute=\"selective\"\n";
+  const Prediction even = predict(load_experiment_text(text, "test"));
+  const Prediction moved =
+      predict(load_experiment_text(text, "test", {"parallel.stage_layers=[11,13,12,12,12,12,12,12]"}));
+  const Prediction trimmed = predict(
+      load_experiment_text(text, "test", {"model.layers=94", "parallel.stage_layers=[11,12,12,12,12,12,12,11]"}));
+  BOOST_TEST(moved.iteration_time_s > even.iteration_time_s);
+  BOOST_TEST(trimmed.iteration_time_s < even.iteration_time_s);
+  BOOST_TEST(moved.memory[1].weights == even.memory[1].weights * 13.0 / 12.0, tolerance(1e-9));
+}
