@@ -39,15 +39,17 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
   const auto& b = p.breakdown;
   const double T = p.iteration_time_s;
   std::printf("%s\n", e.name.c_str());
-  std::printf("  model   %s: %d layers, hidden %d, %d heads (%d kv), ffn %d, seq %d, vocab %d\n", e.model.name.c_str(),
-              e.model.layers, e.model.hidden, e.model.heads, e.model.kv_heads, e.model.ffn_hidden, e.model.seq_len,
-              e.model.vocab);
+  const auto& m = e.model;
+  const std::string experts =
+      m.moe() ? " x " + std::to_string(m.experts) + " experts (top " + std::to_string(m.top_k) + ")" : "";
+  std::printf("  model   %s: %d layers, hidden %d, %d heads (%d kv), ffn %d%s, seq %d, vocab %d\n", m.name.c_str(),
+              m.layers, m.hidden, m.heads, m.kv_heads, m.mlp_width(), experts.c_str(), m.seq_len, m.vocab);
   std::printf("  system  %s: %d x %s (%d per node)\n", e.system.name.c_str(), e.system.gpus,
               e.system.device.name.c_str(), e.system.gpus_per_node);
   std::printf("  plan    %s, %s schedule, micro-batch %d x %d per replica, global batch %d, recompute %s, %s%s%s\n\n",
-              plan_name(e).c_str(), to_string(e.parallel.schedule).c_str(), e.training.micro_batch,
-              e.micro_batches(), e.training.global_batch, to_string(e.training.recompute).c_str(),
-              to_string(e.training.precision).c_str(), e.parallel.sequence_parallel ? ", sequence parallel" : "",
+              plan_name(e).c_str(), to_string(e.parallel.schedule).c_str(), e.training.micro_batch, e.micro_batches(),
+              e.training.global_batch, to_string(e.training.recompute).c_str(), to_string(e.training.precision).c_str(),
+              e.parallel.sequence_parallel ? ", sequence parallel" : "",
               e.parallel.distributed_optimizer ? ", distributed optimizer" : "");
   std::printf("  iteration time        %12.4f s\n", T);
   std::printf("  throughput            %12.0f tokens/s\n", p.tokens_per_s);
@@ -55,10 +57,13 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
   std::printf("  hardware TFLOP/s/GPU  %12.1f   HFU %5.1f %%\n", p.hardware_tflops_per_gpu, 100 * p.hfu);
   std::printf("  SC21 (\"96\") TFLOP/s  %12.1f\n\n", p.megatron96_tflops_per_gpu);
   std::printf("  breakdown (pipeline stage %d, which finishes last)\n", p.critical_stage);
-  const std::pair<const char*, double> parts[] = {
-      {"compute", b.compute},          {"recompute", b.recompute},           {"bubble", b.bubble},
-      {"TP comm exposed", b.tp_comm_exposed}, {"PP comm exposed", b.pp_comm_exposed},
-      {"DP comm exposed", b.dp_comm_exposed}, {"optimizer", b.optimizer}};
+  const std::pair<const char*, double> parts[] = {{"compute", b.compute},
+                                                  {"recompute", b.recompute},
+                                                  {"bubble", b.bubble},
+                                                  {"TP comm exposed", b.tp_comm_exposed},
+                                                  {"PP comm exposed", b.pp_comm_exposed},
+                                                  {"DP comm exposed", b.dp_comm_exposed},
+                                                  {"optimizer", b.optimizer}};
   for (const auto& [name, v] : parts) std::printf("    %-18s %10.4f s  %5.1f %%\n", name, v, 100 * v / T);
   std::printf("\n  memory per device (GiB)        weights  gradients  optimizer  activations  other   total\n");
   for (const auto& s : p.memory)
@@ -82,7 +87,8 @@ Runner add_predict(CLI::App& app) {
     sim::PredictOptions options;
     options.timeline = !args->timeline.empty() || !args->out.empty();
     const sim::Prediction p = sim::predict(e, options);
-    if (!args->timeline.empty()) write_file_atomically(args->timeline, sim::chrome_trace(p.timeline, e.name + " " + plan_name(e)));
+    if (!args->timeline.empty())
+      write_file_atomically(args->timeline, sim::chrome_trace(p.timeline, e.name + " " + plan_name(e)));
     if (!args->out.empty()) {
       const std::string id = results::add_predicted_run(args->out, e, p);
       std::cerr << "parallax: added run " << id << " to " << args->out << "\n";

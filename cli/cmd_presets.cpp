@@ -12,9 +12,7 @@ Runner add_models(CLI::App&) {
                 "vocab", "params(B)");
     for (const auto& name : preset_names(PresetKind::model)) {
       const ModelConfig m = model_preset(name);
-      const double h = m.hidden, kvw = static_cast<double>(m.kv_heads) * m.head_dim();
-      const double per_layer = h * (h + 2 * kvw) + h * h + (m.activation == Activation::swiglu ? 3 : 2) * h * m.ffn_hidden;
-      const double params = m.layers * per_layer + (m.tied_embeddings ? 1 : 2) * h * m.vocab;
+      const double params = m.parameters();
       std::printf("%-32s %7d %7d %6d %4d %7d %6d %7d %9.2f\n", name.c_str(), m.layers, m.hidden, m.heads, m.kv_heads,
                   m.ffn_hidden, m.seq_len, m.vocab, params / 1e9);
     }

@@ -118,6 +118,9 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const auto& p = e.parallel;
   if (p.cp > 1)
     throw InputError("parallel.cp = " + std::to_string(p.cp) + ": the executor does not run context parallelism yet");
+  if (e.model.moe())
+    throw InputError("model.experts = " + std::to_string(e.model.experts) +
+                     ": the executor trains dense models only (the simulator predicts MoE)");
   if (p.tp * p.pp * p.dp != world.size())
     throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
                      std::to_string(world.size()) + " rank(s): run under mpiexec -n " +

@@ -54,10 +54,11 @@ std::string to_string(Precision v) {
   return "?";
 }
 
-std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp) {
+std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp, int ep) {
   std::string s;
-  for (auto [letter, value] : {std::pair{'t', tp}, {'c', cp}, {'p', pp}, {'d', dp}, {'m', micro_batch}, {'v', vpp}}) {
-    if ((letter == 'v' || letter == 'c') && value <= 1) continue;
+  for (auto [letter, value] :
+       {std::pair{'t', tp}, {'c', cp}, {'p', pp}, {'d', dp}, {'e', ep}, {'m', micro_batch}, {'v', vpp}}) {
+    if ((letter == 'v' || letter == 'c' || letter == 'e') && value <= 1) continue;
     s += letter;
     s += std::to_string(value);
   }
@@ -80,6 +81,13 @@ double peak_flops(const DeviceSpec& d, Precision p) {
       return d.peak_tflops_fp8 * 1e12;
   }
   return 0;
+}
+
+double ModelConfig::parameters() const {
+  const double h = hidden, kv_width = static_cast<double>(kv_heads) * head_dim();
+  const double mlp = (activation == Activation::swiglu ? 3 : 2) * h * mlp_width();
+  const double per_layer = h * (h + 2 * kv_width) + h * h + (moe() ? experts * (mlp + h) : mlp);
+  return layers * per_layer + (tied_embeddings ? 1 : 2) * h * vocab;
 }
 
 int Experiment::layers_on_stage(int stage) const {
@@ -117,6 +125,16 @@ void validate_model_and_system(const Experiment& e) {
                                        " must be a multiple of model.heads = " + std::to_string(m.heads));
   require(m.heads % m.kv_heads == 0,
           "model.kv_heads = " + std::to_string(m.kv_heads) + " must divide model.heads = " + std::to_string(m.heads));
+  require(m.experts >= 0,
+          "model.experts = " + std::to_string(m.experts) + " must be 0 (a dense model) or a positive integer");
+  if (m.moe()) {
+    require(m.top_k >= 1 && m.top_k <= m.experts,
+            "model.top_k = " + std::to_string(m.top_k) +
+                " must be between 1 and model.experts = " + std::to_string(m.experts));
+    positive(m.moe_ffn_hidden, "model.moe_ffn_hidden");
+  } else {
+    require(m.top_k == 0 && m.moe_ffn_hidden == 0, "model.top_k and model.moe_ffn_hidden need model.experts > 0");
+  }
 
   const auto& s = e.system;
   positive(s.gpus, "system.gpus");
@@ -141,6 +159,15 @@ void validate_plan(const Experiment& e) {
   positive(p.dp, "parallel.dp");
   positive(p.vpp, "parallel.vpp");
   positive(p.cp, "parallel.cp");
+  positive(p.ep, "parallel.ep");
+  if (p.ep > 1) {
+    require(m.moe(), "parallel.ep = " + std::to_string(p.ep) + " needs an MoE model (model.experts > 0)");
+    require(m.experts % p.ep == 0,
+            "parallel.ep = " + std::to_string(p.ep) + " must divide model.experts = " + std::to_string(m.experts));
+    require(p.dp * p.cp % p.ep == 0, "parallel.ep = " + std::to_string(p.ep) +
+                                         " must divide parallel.dp*parallel.cp = " + std::to_string(p.dp * p.cp) +
+                                         " (expert-parallel ranks come from them)");
+  }
   require(m.heads % p.tp == 0, "parallel.tp = " + std::to_string(p.tp) + " must divide model.heads = " +
                                    std::to_string(m.heads) + " (allowed: divisors of the head count)");
   require(m.kv_heads % p.tp == 0 || p.tp % m.kv_heads == 0, "parallel.tp = " + std::to_string(p.tp) +

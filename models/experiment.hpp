@@ -36,8 +36,17 @@ struct ModelConfig {
   Activation activation = Activation::gelu;
   Position position = Position::learned;
   bool tied_embeddings = true;
+  // Mixture of experts (Shazeer et al. 2017; Mixtral, Jiang et al. 2024): every layer's MLP is
+  // `experts` MLPs of width moe_ffn_hidden, each token routed to top_k of them. 0 = dense.
+  int experts = 0;
+  int top_k = 0;           // 2 by default for an MoE model
+  int moe_ffn_hidden = 0;  // ffn_hidden by default
 
   int head_dim() const { return hidden / heads; }
+  bool moe() const { return experts > 0; }
+  // Weights of the linear layers, embeddings and router (no norms or biases), in all experts.
+  double parameters() const;
+  int mlp_width() const { return moe() ? moe_ffn_hidden : ffn_hidden; }
 };
 
 // A device: peak dense FLOP/s per precision, memory size and bandwidth.
@@ -93,6 +102,8 @@ struct ParallelConfig {
   int dp = 1;
   int cp = 1;  // context parallel: each rank holds seq_len/cp tokens of every sequence and runs
                // ring attention over the cp group (Megatron-Core); ranks tp, then cp, then dp, pp
+  int ep = 1;  // expert parallel: the experts split over ep ranks carved out of the dp*cp ranks
+               // (Megatron-Core's tp-cp-ep-dp-pp); attention stays data parallel over them
   int vpp = 1;
   Schedule schedule = Schedule::one_f_one_b;
   bool sequence_parallel = false;
@@ -148,9 +159,10 @@ struct Experiment {
 };
 
 // Compact plan name, e.g. "t8p4d2m1v2": tp, pp, dp, micro-batch, and vpp when interleaved.
-std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp = 1);
+std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp = 1, int ep = 1);
 inline std::string plan_name(const Experiment& e) {
-  return plan_name(e.parallel.tp, e.parallel.pp, e.parallel.dp, e.training.micro_batch, e.parallel.vpp, e.parallel.cp);
+  return plan_name(e.parallel.tp, e.parallel.pp, e.parallel.dp, e.training.micro_batch, e.parallel.vpp, e.parallel.cp,
+                   e.parallel.ep);
 }
 
 std::string to_string(Norm);

@@ -24,6 +24,11 @@ nlohmann::json to_json(const Experiment& e) {
                 {"activation", to_string(m.activation)},
                 {"position", to_string(m.position)},
                 {"tied_embeddings", m.tied_embeddings}};
+  if (m.moe()) {
+    j["model"]["experts"] = m.experts;
+    j["model"]["top_k"] = m.top_k;
+    j["model"]["moe_ffn_hidden"] = m.moe_ffn_hidden;
+  }
   j["system"] = {
       {"name", s.name},
       {"gpus", s.gpus},
@@ -59,6 +64,7 @@ nlohmann::json to_json(const Experiment& e) {
                    {"pp", p.pp},
                    {"dp", p.dp},
                    {"cp", p.cp},
+                   {"ep", p.ep},
                    {"vpp", p.vpp},
                    {"schedule", to_string(p.schedule)},
                    {"sequence_parallel", p.sequence_parallel},

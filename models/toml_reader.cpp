@@ -35,6 +35,16 @@ void read_model_fields(Section& s, ModelConfig& m) {
          s.choice<Position>("position",
                             {{"learned", Position::learned}, {"rope", Position::rope}, {"alibi", Position::alibi}}));
   set_if(m.tied_embeddings, s.boolean("tied_embeddings"));
+  set_if(m.experts, s.int32("experts"));
+  set_if(m.top_k, s.int32("top_k"));
+  set_if(m.moe_ffn_hidden, s.int32("moe_ffn_hidden"));
+}
+
+// An MoE model routes each token to 2 experts of ffn_hidden unless told otherwise.
+void fill_moe_defaults(ModelConfig& m) {
+  if (!m.moe()) return;
+  if (m.top_k == 0) m.top_k = 2;
+  if (m.moe_ffn_hidden == 0) m.moe_ffn_hidden = m.ffn_hidden;
 }
 
 ModelConfig read_model(Section& s) {
@@ -45,6 +55,8 @@ ModelConfig read_model(Section& s) {
   // kv_heads and ffn_hidden follow heads and hidden unless given (here, or by an unchanged preset).
   if (!s.node("kv_heads") && (m.kv_heads == 0 || m.heads != base.heads)) m.kv_heads = m.heads;
   if (!s.node("ffn_hidden") && (m.ffn_hidden == 0 || m.hidden != base.hidden)) m.ffn_hidden = 4 * m.hidden;
+  if (!s.node("moe_ffn_hidden") && m.ffn_hidden != base.ffn_hidden) m.moe_ffn_hidden = 0;
+  fill_moe_defaults(m);
   s.finish();
   return m;
 }
@@ -150,6 +162,7 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   set_if(p.dp, dp);
   set_if(p.vpp, s.int32("vpp"));
   set_if(p.cp, s.int32("cp"));
+  set_if(p.ep, s.int32("ep"));
   auto sched = s.choice<Schedule>(
       "schedule",
       {{"gpipe", Schedule::gpipe}, {"1f1b", Schedule::one_f_one_b}, {"interleaved-1f1b", Schedule::interleaved}});
@@ -251,6 +264,7 @@ ModelConfig model_preset(const std::string& name) {
   s.finish();
   if (m.kv_heads == 0) m.kv_heads = m.heads;
   if (m.ffn_hidden == 0) m.ffn_hidden = 4 * m.hidden;
+  fill_moe_defaults(m);
   return m;
 }
 

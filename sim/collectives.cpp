@@ -7,10 +7,14 @@ namespace parallax::sim {
 double busbw_factor(Collective c, int n) {
   if (n <= 1) return 0.0;
   switch (c) {
-    case Collective::all_reduce: return 2.0 * (n - 1) / n;
+    case Collective::all_reduce:
+      return 2.0 * (n - 1) / n;
     case Collective::all_gather:
-    case Collective::reduce_scatter: return static_cast<double>(n - 1) / n;
-    case Collective::broadcast: return 1.0;
+    case Collective::reduce_scatter:
+    case Collective::all_to_all:
+      return static_cast<double>(n - 1) / n;
+    case Collective::broadcast:
+      return 1.0;
   }
   return 0.0;
 }

@@ -1,13 +1,14 @@
 // Collective and point-to-point costs in nccl-tests' terms: a collective on a buffer of
 // `bytes` moves bytes*busbw_factor through each rank's link, so its time is
 //   latency * steps + bytes * busbw_factor / busbw
-// (nccl-tests doc/PERFORMANCE.md: all-reduce 2(n-1)/n, all-gather and reduce-scatter (n-1)/n).
+// (nccl-tests doc/PERFORMANCE.md: all-reduce 2(n-1)/n, all-gather, reduce-scatter and
+// all-to-all (n-1)/n).
 #pragma once
 #include "models/experiment.hpp"
 
 namespace parallax::sim {
 
-enum class Collective { all_reduce, all_gather, reduce_scatter, broadcast };
+enum class Collective { all_reduce, all_gather, reduce_scatter, all_to_all, broadcast };
 
 double busbw_factor(Collective c, int ranks);
 int ring_steps(Collective c, int ranks);
@@ -15,8 +16,8 @@ int ring_steps(Collective c, int ranks);
 // Effective link of a communicator of `size` ranks spaced `stride` ranks apart under the
 // contract's placement (consecutive ranks fill a node).
 struct GroupLink {
-  double busbw = 0;      // bytes/s each rank sustains in the collective
-  double latency = 0;    // s per ring step
+  double busbw = 0;    // bytes/s each rank sustains in the collective
+  double latency = 0;  // s per ring step
   bool inter_node = false;
 };
 GroupLink group_link(const SystemConfig& sys, int size, int stride);

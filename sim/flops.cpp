@@ -8,7 +8,9 @@ double weight_flops_per_token(const ModelConfig& m) {
   const double kv_width = static_cast<double>(m.kv_heads) * m.head_dim();
   const double qkv = h * (h + 2.0 * kv_width);
   const double proj = h * h;
-  const double mlp = (m.activation == Activation::swiglu ? 3.0 : 2.0) * h * m.ffn_hidden;
+  // An MoE token passes through top_k experts (Megatron-Core's num_floating_point_operations;
+  // the router's h x experts GEMM is not counted there either).
+  const double mlp = (m.moe() ? m.top_k : 1) * (m.activation == Activation::swiglu ? 3.0 : 2.0) * h * m.mlp_width();
   return 2.0 * (qkv + proj + mlp);
 }
 double tokens(const Experiment& e) { return static_cast<double>(e.training.global_batch) * e.model.seq_len; }

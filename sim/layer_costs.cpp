@@ -22,6 +22,7 @@ struct KernelSum {
   double other = 0;     // element-wise and attention kernels
   double comm = 0;      // TP collectives
   double ring = 0;      // context-parallel K/V exchange left exposed by the attention it overlaps
+  double a2a = 0;       // expert-parallel token dispatch and combine (not overlapped)
   double kernels = 0;
 
   explicit KernelSum(const Experiment& ex) : e(ex), precision(non_gemm_precision(ex.training.precision)) {}
@@ -64,6 +65,7 @@ struct KernelSum {
 struct Shape {
   double b, s, h, a, kv, d, f, t, c, E, tok, act;  // c: context-parallel ranks; tok: tokens per rank
   bool sp, swiglu, flash;
+  double experts, k, ep;  // MoE: experts per layer (0: dense), experts per token, EP ranks
 };
 
 Shape shape_of(const Experiment& e) {
@@ -77,7 +79,10 @@ Shape shape_of(const Experiment& e) {
   x.c = e.parallel.cp;
   x.kv = std::max(static_cast<double>(m.kv_heads), x.t);  // K/V heads are replicated when tp > groups
   x.d = m.head_dim();
-  x.f = m.ffn_hidden;
+  x.f = m.mlp_width();
+  x.experts = m.experts;
+  x.k = m.moe() ? m.top_k : 1;
+  x.ep = e.parallel.ep;
   x.E = bytes_per_element(e.training.precision);
   x.tok = x.b * x.s / x.c;
   x.sp = e.parallel.sequence_parallel && e.parallel.tp > 1;
@@ -130,38 +135,71 @@ void attention_core(KernelSum& p, const Shape& x, bool backward, const Experimen
   }
 }
 
+// The two TP collectives of one pass around a block (Shoeybi et al. 2019 f/g operators):
+// all-reduce, or with sequence parallelism all-gather + reduce-scatter (Korthikanti et al.
+// 2022 sec. 4.2.2).
+void tp_collectives(KernelSum& p, const Shape& x, double bytes) {
+  if (x.sp) {
+    p.collective(Collective::all_gather, bytes);
+    p.collective(Collective::reduce_scatter, bytes);
+  } else {
+    p.collective(Collective::all_reduce, bytes);
+  }
+}
+
+// A dense MLP: up projection, activation, down projection.
+void dense_mlp(KernelSum& p, const Shape& x, bool backward) {
+  const double up_n = (x.swiglu ? 2.0 : 1.0) * x.f / x.t;
+  p.linear({x.tok, up_n, x.h}, backward);
+  p.memory((backward ? 1.5 : 1.0) * (x.swiglu ? 3.0 : 2.0) * x.E * x.tok * x.f / x.t);
+  p.linear({x.tok, x.h, x.f / x.t}, backward);
+  tp_collectives(p, x, x.E * x.tok * x.h);
+}
+
+// A mixture-of-experts MLP as Megatron-Core's all-to-all token dispatcher runs it: router,
+// permutation, all-to-all over the EP ranks, all-gather of the k*tokens over the expert's TP
+// ranks, the local experts as one grouped GEMM (balanced routing: each of the experts/ep local
+// experts gets k*tokens*ep/experts rows), and the same back.
+void moe_mlp(KernelSum& p, const Shape& x, bool backward, const Experiment& e) {
+  const double routed = x.sp ? x.tok / x.t : x.tok;  // tokens this rank routes
+  const double kb = x.k * x.E * routed * x.h;        // bytes of their k copies
+  const double local = x.experts / x.ep;
+  const double rows = x.k * x.tok * x.ep / x.experts;
+  const double up_n = (x.swiglu ? 2.0 : 1.0) * x.f / x.t;
+  const double k = backward ? 1.5 : 1.0;
+  const Gemm router{routed, x.experts, x.h};
+  backward ? p.matmul_backward(router) : p.matmul(router);
+  p.memory(k * 3 * 4.0 * routed * x.experts);  // softmax and top-k in fp32
+  p.memory(k * 2 * kb);                        // permute
+  p.linear({rows, up_n, x.h, local}, backward);
+  p.memory(k * (x.swiglu ? 3.0 : 2.0) * x.E * x.k * x.tok * x.f / x.t);
+  p.linear({rows, x.h, x.f / x.t, local}, backward);
+  p.memory(k * 2 * kb);  // unpermute and weighted sum
+  tp_collectives(p, x, x.k * x.E * x.tok * x.h);
+  if (x.ep > 1) {
+    // Each rank's tokens go to every EP rank; across nodes through the rank's own NIC.
+    GroupLink link = group_link(e.system, static_cast<int>(x.ep), static_cast<int>(x.t));
+    if (link.inter_node) link.busbw = std::min(link.busbw, pair_link(e.system, true).busbw);
+    p.a2a += 2 * collective_time(Collective::all_to_all, kb, static_cast<int>(x.ep), link);
+  }
+}
+
 // Everything of the layer except the attention core, forward or backward. Element-wise
 // backward kernels read the saved input and the incoming gradient and write one gradient.
-void layer_body(KernelSum& p, const Shape& x, bool backward) {
+void layer_body(KernelSum& p, const Shape& x, bool backward, const Experiment& e) {
   const double qkv_n = (x.h + 2.0 * x.kv * x.d) / x.t;
-  const double up_n = (x.swiglu ? 2.0 : 1.0) * x.f / x.t;
   const Gemm qkv{x.tok, qkv_n, x.h}, proj{x.tok, x.h, x.h / x.t};
-  const Gemm up{x.tok, up_n, x.h}, down{x.tok, x.h, x.f / x.t};
   const double k = backward ? 1.5 : 1.0;  // element-wise backward moves about 1.5x the bytes
   const double norm = 2 * x.E * x.act;
   const double residual = 3 * x.E * x.act + x.act;  // bias + dropout + residual add, 1-byte mask
-  const double activation = (x.swiglu ? 3.0 : 2.0) * x.E * x.tok * x.f / x.t;
-  auto gemm = [&](const Gemm& g) { p.linear(g, backward); };
   p.memory(k * norm);
-  gemm(qkv);
-  gemm(proj);
+  p.linear(qkv, backward);
+  p.linear(proj, backward);
   p.memory(k * residual);
+  tp_collectives(p, x, x.E * x.tok * x.h);
   p.memory(k * norm);
-  gemm(up);
-  p.memory(k * activation);
-  gemm(down);
+  x.experts > 0 ? moe_mlp(p, x, backward, e) : dense_mlp(p, x, backward);
   p.memory(k * residual);
-  // Two TP collectives per pass (Shoeybi et al. 2019 f/g operators): all-reduce, or with
-  // sequence parallelism all-gather + reduce-scatter (Korthikanti et al. 2022 sec. 4.2.2).
-  const double bytes = x.E * x.tok * x.h;
-  for (int i = 0; i < 2; ++i) {
-    if (x.sp) {
-      p.collective(Collective::all_gather, bytes);
-      p.collective(Collective::reduce_scatter, bytes);
-    } else {
-      p.collective(Collective::all_reduce, bytes);
-    }
-  }
 }
 
 // TP communication left on the critical path. With tp_comm_overlap the collectives are
@@ -177,17 +215,18 @@ LayerCost transformer_layer_cost(const Experiment& e) {
   const Shape x = shape_of(e);
   const bool overlap = e.parallel.tp_comm_overlap;
   KernelSum fwd{e}, core_fwd{e}, bwd{e};
-  layer_body(fwd, x, false);
+  layer_body(fwd, x, false, e);
   attention_core(core_fwd, x, false, e);
-  layer_body(bwd, x, true);
+  layer_body(bwd, x, true, e);
   attention_core(bwd, x, true, e);
 
   LayerCost c;
   c.forward.compute = fwd.compute_time() + core_fwd.compute_time();
-  // In-layer communication: the TP collectives and, with context parallelism, the K/V ring.
-  c.forward.tp_comm = exposed_tp(fwd, overlap) + core_fwd.ring;
+  // In-layer communication: the TP collectives, the context-parallel K/V ring and the
+  // expert-parallel all-to-all.
+  c.forward.tp_comm = exposed_tp(fwd, overlap) + core_fwd.ring + fwd.a2a;
   c.backward.compute = bwd.compute_time();
-  c.backward.tp_comm = exposed_tp(bwd, overlap) + bwd.ring;
+  c.backward.tp_comm = exposed_tp(bwd, overlap) + bwd.ring + bwd.a2a;
   switch (e.training.recompute) {
     case Recompute::none:
       break;

@@ -6,21 +6,35 @@
 
 namespace parallax::sim {
 
-double layer_params_per_device(const ModelConfig& m, int tp) {
+double layer_params_per_device(const ModelConfig& m, int tp, int ep) {
   const double h = m.hidden, f = m.ffn_hidden;
   const double kv_width = static_cast<double>(std::max(m.kv_heads, tp)) * m.head_dim();
   const bool biases = m.norm == Norm::layernorm;
   const double qkv = h * (h + 2 * kv_width) + (biases ? h + 2 * kv_width : 0);
   const double proj = h * h;
+  const double norms = biases ? 4 * h : 2 * h;
+  // The router (h x experts) is replicated over TP; each expert has its own down bias.
+  if (m.moe())
+    return (qkv + proj) / tp + norms + (biases ? h : 0) + h * m.experts + layer_expert_params_per_device(m, tp, ep);
+  const double replicated = norms + (biases ? 2 * h : 0);  // proj and down biases
   const double mlp = (m.activation == Activation::swiglu ? 3 : 2) * h * f + (biases ? f : 0);
-  const double replicated = (biases ? 4 * h : 2 * h) + (biases ? 2 * h : 0);  // norms; proj and down biases
   return (qkv + proj + mlp) / tp + replicated;
 }
 
-double stage_params_per_device(const Experiment& e, int stage) {
+double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep) {
+  if (!m.moe()) return 0;
+  const double h = m.hidden, f = m.moe_ffn_hidden;
+  const bool biases = m.norm == Norm::layernorm;
+  const double expert = (m.activation == Activation::swiglu ? 3 : 2) * h * f + (biases ? f + h : 0);
+  return static_cast<double>(m.experts) / ep * expert / tp;
+}
+
+namespace {
+double stage_params(const Experiment& e, int stage, bool experts_only) {
   const auto& m = e.model;
-  const int tp = e.parallel.tp, pp = e.parallel.pp;
-  double params = e.layers_on_stage(stage) * layer_params_per_device(m, tp);
+  const int tp = e.parallel.tp, pp = e.parallel.pp, ep = e.parallel.ep;
+  if (experts_only) return e.layers_on_stage(stage) * layer_expert_params_per_device(m, tp, ep);
+  double params = e.layers_on_stage(stage) * layer_params_per_device(m, tp, ep);
   const double embedding = static_cast<double>(padded_vocab(m, tp)) * m.hidden / tp;
   if (stage == 0) {
     params += embedding;
@@ -33,27 +47,45 @@ double stage_params_per_device(const Experiment& e, int stage) {
   }
   return params;
 }
+}  // namespace
+
+double stage_params_per_device(const Experiment& e, int stage) { return stage_params(e, stage, false); }
+double stage_expert_params_per_device(const Experiment& e, int stage) { return stage_params(e, stage, true); }
+
+double sharded_state_params(const Experiment& e, int stage) {
+  const auto& p = e.parallel;
+  const double experts = stage_expert_params_per_device(e, stage);
+  const double dense = stage_params_per_device(e, stage) - experts;
+  if (!p.distributed_optimizer) return dense + experts;
+  return dense / (p.dp * p.cp) + experts / (p.dp * p.cp / p.ep);
+}
 
 namespace {
 struct Bytes {
   double E, s, b, h, a, d, kv, f, t, c;  // s: tokens of a sequence on this rank (seq_len / cp)
   bool sp, flash, swiglu;
+  double k = 1, experts = 0;  // MoE: experts each token visits, experts in the layer
 };
 Bytes bytes_of(const Experiment& e) {
   const auto& m = e.model;
-  return {static_cast<double>(bytes_per_element(e.training.precision)),
+  Bytes x{static_cast<double>(bytes_per_element(e.training.precision)),
           static_cast<double>(m.seq_len) / e.parallel.cp,
           static_cast<double>(e.training.micro_batch),
           static_cast<double>(m.hidden),
           static_cast<double>(m.heads),
           static_cast<double>(m.head_dim()),
           static_cast<double>(std::max(m.kv_heads, e.parallel.tp)),
-          static_cast<double>(m.ffn_hidden),
+          static_cast<double>(m.mlp_width()),
           static_cast<double>(e.parallel.tp),
           static_cast<double>(e.parallel.cp),
           e.parallel.sequence_parallel && e.parallel.tp > 1,
           e.training.flash_attention,
           m.activation == Activation::swiglu};
+  if (m.moe()) {
+    x.k = m.top_k;
+    x.experts = m.experts;
+  }
+  return x;
 }
 
 // Korthikanti Table 2 term by term: LN inputs, QKV and MLP inputs, dropout masks outside
@@ -62,9 +94,11 @@ Bytes bytes_of(const Experiment& e) {
 double activations(const Bytes& x, bool keep_attention_scores) {
   const double sbh = x.s * x.b * x.h;
   const double outside = (4 * x.E + 2) * sbh / (x.sp ? x.t : 1);
-  double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t       // Q, K, V
-                  + x.E * sbh / x.t                                    // projection input
-                  + x.E * x.s * x.b * x.f * (x.swiglu ? 3 : 2) / x.t;  // MLP activation in/out
+  double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t             // Q, K, V
+                  + x.E * sbh / x.t                                          // projection input
+                  + x.k * x.E * x.s * x.b * x.f * (x.swiglu ? 3 : 2) / x.t;  // MLP activation in/out
+  // MoE: the router's fp32 logits and the k copies of each token dispatched to the experts.
+  if (x.experts > 0) inside += (4 * x.experts + x.k * x.E * x.h) * x.s * x.b / x.t;
   if (x.flash)
     inside += 4.0 * x.a * x.s * x.b / x.t;  // softmax statistics (fp32)
   else if (keep_attention_scores)
@@ -102,10 +136,7 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   const double weight_bytes = !mixed ? 4 : t.precision == Precision::fp8 ? 4 : 2;
   double grad_bytes = t.precision == Precision::fp16 ? 2 : 4;
   if (mixed && t.precision != Precision::fp16 && !t.gradient_accumulation_fusion) grad_bytes += 2;
-  const double optimizer_bytes = (!mixed                           ? 8.0
-                                  : t.precision == Precision::fp16 ? 16.0
-                                                                   : 12.0) /
-                                 (p.distributed_optimizer ? p.dp * p.cp : 1);
+  const double optimizer_bytes = (!mixed ? 8.0 : t.precision == Precision::fp16 ? 16.0 : 12.0);
   const double E = bytes_per_element(t.precision);
   const double tok = static_cast<double>(t.micro_batch) * m.seq_len / p.cp;  // tokens per rank
 
@@ -114,7 +145,7 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   const double params = stage_params_per_device(e, stage);
   sm.weights = params * weight_bytes;
   sm.gradients = params * grad_bytes;
-  sm.optimizer = params * optimizer_bytes;
+  sm.optimizer = sharded_state_params(e, stage) * optimizer_bytes;
   const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / chunks;
   sm.activations = in_flight * layers_per_chunk * layer_activation_bytes(e);
   if (t.recompute == Recompute::full) sm.activations += layer_working_bytes(e);

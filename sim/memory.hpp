@@ -14,10 +14,16 @@ struct StageMemory {
   double total() const { return weights + gradients + optimizer + activations + other; }
 };
 
-// Parameters of one transformer layer held by one TP rank.
-double layer_params_per_device(const ModelConfig& m, int tp);
-// Parameters held by one device of pipeline stage `stage`.
+// Parameters of one transformer layer held by one TP rank (and, for MoE, one EP rank).
+double layer_params_per_device(const ModelConfig& m, int tp, int ep = 1);
+// The expert part of them (0 for a dense model).
+double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep);
+// Parameters held by one device of pipeline stage `stage`, and the expert part of them.
 double stage_params_per_device(const Experiment& e, int stage);
+double stage_expert_params_per_device(const Experiment& e, int stage);
+// Parameters whose optimizer state this device keeps: all it holds, or with the distributed
+// optimizer 1/(dp*cp) of the dense ones and 1/(dp*cp/ep) of the expert ones.
+double sharded_state_params(const Experiment& e, int stage);
 // Activation bytes one layer keeps for one micro-batch until its backward.
 double layer_activation_bytes(const Experiment& e);
 // Bytes of one layer's full (not recomputed) activations: the working set while it recomputes.

@@ -30,22 +30,26 @@ double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
 // distributed optimizer), bucketed; with overlap_grad_reduce the buckets are reduced while
 // the last micro-batch's backward is still running, so only what outlasts it is exposed.
 // Returns the time left on the critical path after the stage's last backward. Context-parallel
-// ranks hold the same weights, so gradients are reduced over the dp*cp ranks (Megatron-Core).
+// ranks hold the same weights, so gradients are reduced over the dp*cp ranks (Megatron-Core);
+// expert weights only over the dp*cp/ep ranks that hold the same experts (stride tp*ep).
 double exposed_data_parallel_time(const Experiment& e, int stage, double last_backward) {
   const auto& p = e.parallel;
   double exposed = 0;
   const double params = stage_params_per_device(e, stage);
+  const double experts = stage_expert_params_per_device(e, stage);
   const int n = p.dp * p.cp;
   if (n > 1) {
     const double grad_bytes = reduce_bytes(e.training.precision);
-    const GroupLink link = group_link(e.system, n, p.tp);
-    const double grads = params * grad_bytes;
-    const double reduce =
-        collective_time(p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce, grads, n, link);
-    const double gather =
-        p.distributed_optimizer
-            ? collective_time(Collective::all_gather, params * bytes_per_element(e.training.precision), n, link)
-            : 0.0;
+    const double weight_bytes = bytes_per_element(e.training.precision);
+    double reduce = 0, gather = 0;
+    auto group = [&](double held, int ranks, int stride) {
+      const GroupLink link = group_link(e.system, ranks, stride);
+      const Collective c = p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce;
+      reduce += collective_time(c, held * grad_bytes, ranks, link);
+      if (p.distributed_optimizer) gather += collective_time(Collective::all_gather, held * weight_bytes, ranks, link);
+    };
+    group(params - experts, n, p.tp);
+    if (experts > 0) group(experts, n / p.ep, p.tp * p.ep);
     const double buckets = std::max(1.0, std::ceil(params / bucket_params(n)));
     exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
     exposed += p.overlap_param_gather ? gather / buckets : gather;
@@ -71,7 +75,7 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
 // the whole gradient buffer (8 bytes per parameter held).
 double optimizer_time(const Experiment& e, int stage) {
   const double params = stage_params_per_device(e, stage);
-  const double updated = e.parallel.distributed_optimizer ? params / (e.parallel.dp * e.parallel.cp) : params;
+  const double updated = sharded_state_params(e, stage);
   const Precision precision = e.training.precision;
   double per_param = 28.0 + 4.0;
   if (precision != Precision::fp32) per_param += 6.0 + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);

@@ -27,7 +27,9 @@ const char* to_string(RejectReason r) {
   return "?";
 }
 
-std::string plan_name(const PlanRecord& p) { return parallax::plan_name(p.tp, p.pp, p.dp, p.micro_batch, p.vpp, p.cp); }
+std::string plan_name(const PlanRecord& p) {
+  return parallax::plan_name(p.tp, p.pp, p.dp, p.micro_batch, p.vpp, p.cp, p.ep);
+}
 
 int sweep_global_batch(const Experiment& base, const SweepSpec& spec, int gpus) {
   if (!spec.weak_scaling) return base.training.global_batch;
@@ -42,6 +44,7 @@ Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
   e.parallel.pp = plan.pp;
   e.parallel.dp = plan.dp;
   e.parallel.cp = plan.cp;
+  e.parallel.ep = plan.ep;
   e.parallel.vpp = plan.vpp;
   e.parallel.schedule = plan.schedule;
   e.parallel.sequence_parallel = plan.sequence_parallel;
@@ -100,11 +103,13 @@ class ItemSweep {
     const auto& m = base_.model;
     const int gpn = base_.system.gpus_per_node;
     const long long all_inner = listed_inner(true);
-    const int cp = base_.parallel.cp;  // context parallelism is the experiment's, not swept
+    const int cp = base_.parallel.cp;  // context and expert parallelism are the experiment's, not swept
+    const int ep = base_.parallel.ep;
     if (gpus % (tp * cp * pp) != 0 || m.layers % pp != 0 || m.heads % tp != 0 ||
         !(m.kv_heads % tp == 0 || tp % m.kv_heads == 0) || (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
       return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
     const int dp = gpus / (tp * cp * pp);
+    if (dp * cp % ep != 0) return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
     if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), dp) == spec_.dp->end()) return;
     const int global = sweep_global_batch(base_, spec_, gpus);
     e_.training.global_batch = global;
@@ -151,6 +156,7 @@ class ItemSweep {
               for (bool opt : opts) {
                 PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
                 plan.cp = cp;
+                plan.ep = ep;
                 tick(1);
                 ++tally.evaluated;
                 if (per_stage % v != 0) {

@@ -24,6 +24,7 @@ struct PlanRecord {
   RejectReason reject = RejectReason::none;
   double iteration_time_s = 0, tokens_per_s = 0, mfu = 0, peak_memory_bytes = 0;
   int cp = 1;  // context parallelism, the experiment's (not swept)
+  int ep = 1;  // expert parallelism, the experiment's (not swept)
   bool fits() const { return reject == RejectReason::none; }
 };
 

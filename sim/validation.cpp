@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <regex>
 
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
@@ -42,6 +43,14 @@ std::string lowered(const std::map<std::string, std::string>& row, const std::st
   return s;
 }
 
+// The first integer captured by `pattern` in lower-cased text, if any.
+std::optional<int> find_int(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  const std::regex re(pattern);
+  if (!std::regex_search(text, m, re)) return std::nullopt;
+  return std::stoi(m[1].str());
+}
+
 // The system file for a row's machine (the `gpu` column, lower-cased): one per machine, no
 // per-row adjustment. An A100 without a memory size is the 80 GB part unless the row is from
 // 2020, when only the 40 GB one existed.
@@ -59,7 +68,7 @@ std::optional<std::string> system_for(const std::string& gpu) {
 }
 
 struct Knobs {
-  bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false;
+  bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false, ep = false;
 };
 
 std::vector<int> divisors_up_to(int n, int limit) {
@@ -91,35 +100,45 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
   if (k.recompute) recs = {Recompute::none, Recompute::selective, Recompute::full};
   std::vector<bool> sps{base.parallel.sequence_parallel};
   if (k.sequence_parallel) sps = {false, true};
+  // Expert parallelism: any that divides both the experts and the dp*cp ranks it comes from.
+  std::vector<int> eps{base.parallel.ep};
+  if (k.ep) {
+    eps.clear();
+    for (int ep = 1; ep <= base.model.experts; ++ep)
+      if (base.model.experts % ep == 0 && base.parallel.dp * base.parallel.cp % ep == 0) eps.push_back(ep);
+  }
 
   std::optional<Experiment> chosen;
   bool chosen_fits = false;
   for (int mb : mbs)
     for (int v : vpps)
       for (Recompute r : recs)
-        for (bool sp : sps) {
-          Experiment e = base;
-          e.training.micro_batch = mb;
-          e.parallel.vpp = v;
-          e.parallel.schedule = v > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
-          e.training.recompute = r;
-          e.parallel.sequence_parallel = sp;
-          if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
-          if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
-          const Prediction p = predict(e);
-          const bool better = !chosen || (p.fits && !chosen_fits) ||
-                              (p.fits == chosen_fits && p.iteration_time_s < best.iteration_time_s);
-          if (better) {
-            chosen = e;
-            best = p;
-            chosen_fits = p.fits;
+        for (bool sp : sps)
+          for (int ep : eps) {
+            Experiment e = base;
+            e.parallel.ep = ep;
+            e.training.micro_batch = mb;
+            e.parallel.vpp = v;
+            e.parallel.schedule = v > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
+            e.training.recompute = r;
+            e.parallel.sequence_parallel = sp;
+            if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
+            if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
+            const Prediction p = predict(e);
+            const bool better = !chosen || (p.fits && !chosen_fits) ||
+                                (p.fits == chosen_fits && p.iteration_time_s < best.iteration_time_s);
+            if (better) {
+              chosen = e;
+              best = p;
+              chosen_fits = p.fits;
+            }
           }
-        }
   if (k.micro_batch) searched += " micro_batch=" + std::to_string(chosen->training.micro_batch);
   if (k.vpp) searched += " vpp=" + std::to_string(chosen->parallel.vpp);
   if (k.recompute) searched += " recompute=" + to_string(chosen->training.recompute);
   if (k.sequence_parallel)
     searched += std::string(" sequence_parallel=") + (chosen->parallel.sequence_parallel ? "true" : "false");
+  if (k.ep) searched += " ep=" + std::to_string(chosen->parallel.ep);
   if (!searched.empty()) searched = "best of blank knobs:" + searched;
   return *chosen;
 }
@@ -175,6 +194,20 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   else if (has(arch, "rope") || has(arch, "rotary"))
     m.position = Position::rope;
 
+  // Mixture of experts, from the notes ("8 experts", "top-2") or a name like "Mixtral 8x7B";
+  // the ffn_hidden column is then each expert's width. Expert parallelism from an `ep` column
+  // or "EP 8" in the notes; searched when not given.
+  const std::string name = lowered(row, "model"), notes = lowered(row, "notes");
+  const std::string moe_text = arch + " " + name + " " + lowered(row, "framework") + " " + notes;
+  if (has(moe_text, "moe") || has(moe_text, "expert") || has(moe_text, "mixtral")) {
+    m.experts = find_int(moe_text, R"((\d+)\s*(?:routed\s+)?experts?\b)")
+                    .value_or(find_int(name, R"((\d+)\s*x\s*\d+(?:\.\d+)?\s*b\b)").value_or(0));
+    if (m.moe()) {
+      m.top_k = find_int(moe_text, R"(top[-_ ]?k?\s*[=:]?\s*(\d+))").value_or(2);
+      m.moe_ffn_hidden = m.ffn_hidden;
+    }
+  }
+
   e.system = system_preset(*system);
   for (const auto& o : overrides)
     if (o.system == "*" || o.system == *system) set_calibration(e.system.calibration, o.key, o.value);
@@ -184,7 +217,11 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   p.pp = integer(row, "pp", 1);
   p.cp = integer(row, "cp", 1);
   p.dp = integer(row, "dp", std::max(1, e.system.gpus / std::max(1, p.tp * p.cp * p.pp)));
+  const std::optional<int> ep = number(row, "ep") ? std::optional<int>(integer(row, "ep"))
+                                                  : find_int(moe_text, R"((?:^|[^a-z])ep\s*[=:]?\s*(\d+))");
+  p.ep = m.moe() ? ep.value_or(1) : 1;
   Knobs blank;
+  blank.ep = m.moe() && !ep;
   blank.vpp = !number(row, "vpp");
   p.vpp = integer(row, "vpp", 1);
   p.schedule = p.vpp > 1 ? Schedule::interleaved : Schedule::one_f_one_b;

@@ -47,6 +47,14 @@ expect "--format" predict $good --format yaml
 expect "not an HDF5 file" predict $good --out $good
 expect "no column" validate $good
 expect "SYSTEM.KEY=VALUE" validate ../experiments/validation/published_runs.csv --set gemm_efficiency
+mix=(--set model.preset=mixtral-8x7b --set parallel.tp=1 --set parallel.pp=4 --set parallel.vpp=1 --set parallel.schedule=1f1b --set model.seq_len=2048)
+expect "parallel.ep = 2 needs an MoE model (model.experts > 0)" predict $good --set parallel.ep=2
+expect "model.experts = -1 must be 0" predict $good --set model.experts=-1
+expect "model.top_k and model.moe_ffn_hidden need model.experts > 0" predict $good --set model.top_k=2
+expect "model.top_k = 9 must be between 1 and model.experts = 8" predict $good "${mix[@]}" --set model.top_k=9
+expect "parallel.ep = 3 must divide model.experts = 8" predict $good "${mix[@]}" --set parallel.ep=3
+expect "parallel.ep = 8 must divide parallel.dp*parallel.cp = 4" predict $good "${mix[@]}" --set parallel.ep=8 --set system.nodes=2
+expect "model.experts = 8: the executor trains dense models only" run ../experiments/train-tiny.toml --set model.experts=8 --out "$tmp/out.h5"
 sweep=../experiments/sweep-gpt3-512.toml
 expect "sweep.tp is an empty list" sweep $sweep --set 'sweep.tp=[]'
 expect "sweep.tp = 5 does not divide model.heads" sweep $sweep --set 'sweep.tp=[5]'

@@ -141,6 +141,13 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
         "a100-legacy": {"gpu": "A100-SXM4-80GB", "framework": "Megatron-LM (2022)", "recompute": "selective"},
         "a100-flash": {"gpu": "A100-SXM4-80GB", "framework": "torchtitan", "recompute": "selective"},
     }
+    mixtral = {"model": "Mixtral 8x7B", "layers": "32", "hidden": "4096", "ffn_hidden": "14336", "heads": "32",
+               "kv_heads": "8", "seq_len": "4096", "vocab": "32000", "num_gpus": "64", "tp": "1", "pp": "4",
+               "dp": "16", "global_batch": "256", "micro_batch": "1", "vpp": "1",
+               "arch_notes": "MoE, 8 experts, top-2; SwiGLU, RMSNorm, RoPE, untied"}
+    variants["moe-ep8"] = {**mixtral, "notes": "EP=8"}
+    variants["moe-ep-blank"] = mixtral
+    variants["dense-same-shape"] = {**mixtral, "model": "dense", "arch_notes": "SwiGLU, RMSNorm, RoPE, untied"}
     path = os.path.join(tmp, "runs.csv")
     with open(path, "w", newline="") as out:
         w = csv.DictWriter(out, fieldnames=reader.fieldnames)
@@ -156,6 +163,10 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
           "uneven stages interleave with a chunk count that divides 12 and fits in 11: " + rows["uneven"]["plan"])
     check(rows["uneven"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"],
           "two layers fewer take less time")
+    check(rows["moe-ep8"]["plan"] == "t1p4d16e8m1", "EP read from the notes: " + rows["moe-ep8"]["plan"])
+    check("ep=" in rows["moe-ep-blank"]["searched"], "a blank EP is searched")
+    check(rows["moe-ep8"]["predicted_iteration_time_s"] > 1.5 * rows["dense-same-shape"]["predicted_iteration_time_s"],
+          "top-2 routing about doubles the MLP work of the dense model of the same shape")
     check(rows["a100-flash"]["predicted_iteration_time_s"] < rows["a100-legacy"]["predicted_iteration_time_s"],
           "flash attention assumed outside legacy Megatron on A100")
 
