@@ -48,7 +48,7 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
               e.system.device.name.c_str(), e.system.gpus_per_node);
   std::printf("  plan    %s, %s schedule, micro-batch %d x %d per replica, global batch %d, recompute %s, %s%s%s\n\n",
               plan_name(e).c_str(), to_string(e.parallel.schedule).c_str(), e.training.micro_batch, e.micro_batches(),
-              e.training.global_batch, to_string(e.training.recompute).c_str(), to_string(e.training.precision).c_str(),
+              e.training.global_batch, recompute_text(e.training).c_str(), to_string(e.training.precision).c_str(),
               e.parallel.sequence_parallel ? ", sequence parallel" : "",
               e.parallel.distributed_optimizer ? ", distributed optimizer" : "");
   std::printf("  iteration time        %12.4f s\n", T);

@@ -1,5 +1,6 @@
 #include "models/experiment.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -54,6 +55,13 @@ std::string to_string(Precision v) {
   return "?";
 }
 
+std::string recompute_text(const TrainingConfig& t) {
+  if (t.recompute == Recompute::full && t.recompute_layers > 0)
+    return "full (" + std::to_string(t.recompute_layers) + (t.recompute_layers == 1 ? " layer" : " layers") +
+           " a chunk)";
+  return to_string(t.recompute);
+}
+
 std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp, int ep) {
   std::string s;
   for (auto [letter, value] :
@@ -88,6 +96,12 @@ double ModelConfig::parameters() const {
   const double mlp = (activation == Activation::swiglu ? 3 : 2) * h * mlp_width();
   const double per_layer = h * (h + 2 * kv_width) + h * h + (moe() ? experts * (mlp + h) : mlp);
   return layers * per_layer + (tied_embeddings ? 1 : 2) * h * vocab;
+}
+
+double Experiment::recomputed_fraction() const {
+  if (training.recompute != Recompute::full || training.recompute_layers == 0) return 1.0;
+  const double per_chunk = static_cast<double>(model.layers) / (parallel.pp * parallel.vpp);
+  return std::min(1.0, training.recompute_layers / per_chunk);
 }
 
 int Experiment::layers_on_stage(int stage) const {
@@ -194,8 +208,10 @@ void validate_plan(const Experiment& e) {
             "parallel.stage_layers needs one entry per pipeline stage (pp = " + std::to_string(p.pp) + ")");
     int total = 0;
     for (int l : p.stage_layers) {
-      require(l >= p.vpp, "parallel.stage_layers: every stage needs at least parallel.vpp = " + std::to_string(p.vpp) +
-                              " layers (one per model chunk)");
+      // One layer per model chunk; an end stage may leave one chunk to its embedding or loss
+      // (Megatron-Core's account_for_embedding/loss_in_pipeline_split).
+      require(l >= p.vpp - 1, "parallel.stage_layers: every stage needs at least parallel.vpp - 1 = " +
+                                  std::to_string(p.vpp - 1) + " layers (one per model chunk but one)");
       total += l;
     }
     require(total == m.layers, "parallel.stage_layers must add up to model.layers");
@@ -216,6 +232,14 @@ void validate_plan(const Experiment& e) {
     require(e.micro_batches() >= p.pp,
             "interleaved-1f1b needs at least pp micro-batches per iteration: global_batch/(micro_batch*dp) = " +
                 std::to_string(e.micro_batches()) + " < pp = " + std::to_string(p.pp));
+  }
+  if (t.recompute_layers != 0) {
+    require(t.recompute == Recompute::full, "training.recompute_layers needs training.recompute = \"full\"");
+    int most = 1;
+    for (int stage = 0; stage < p.pp; ++stage) most = std::max(most, e.layers_on_stage(stage) / p.vpp);
+    require(t.recompute_layers >= 1 && t.recompute_layers <= most,
+            "training.recompute_layers = " + std::to_string(t.recompute_layers) +
+                " must be between 1 and the layers of a model chunk (" + std::to_string(most) + "), or 0 for all");
   }
 }
 

@@ -121,6 +121,9 @@ struct TrainingConfig {
   int global_batch = 0;
   int micro_batch = 1;
   Recompute recompute = Recompute::none;
+  // With recompute = "full": layers of each model chunk recomputed, the rest keeping all their
+  // activations (Megatron's --recompute-method block --recompute-num-layers); 0 = every layer.
+  int recompute_layers = 0;
   Precision precision = Precision::bf16;
   bool flash_attention = false;  // fused attention kernel (no s×s score tensor in memory)
   // Weight gradients written straight into the fp32 main-gradient buffer (Megatron's
@@ -156,9 +159,14 @@ struct Experiment {
   int micro_batches() const { return training.global_batch / (training.micro_batch * parallel.dp); }
   // Layers on pipeline stage `stage` (all chunks together).
   int layers_on_stage(int stage) const;
+  // Fraction of a chunk's layers whose forward is recomputed under recompute = "full"
+  // (1 unless recompute_layers is set; the average chunk's, for uneven stages).
+  double recomputed_fraction() const;
 };
 
 // Compact plan name, e.g. "t8p4d2m1v2": tp, pp, dp, micro-batch, and vpp when interleaved.
+// "none", "selective", "full", or "full (N layers a chunk)".
+std::string recompute_text(const TrainingConfig& t);
 std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp = 1, int ep = 1);
 inline std::string plan_name(const Experiment& e) {
   return plan_name(e.parallel.tp, e.parallel.pp, e.parallel.dp, e.training.micro_batch, e.parallel.vpp, e.parallel.cp,

@@ -77,6 +77,7 @@ nlohmann::json to_json(const Experiment& e) {
   j["training"] = {{"global_batch", t.global_batch},
                    {"micro_batch", t.micro_batch},
                    {"recompute", to_string(t.recompute)},
+                   {"recompute_layers", t.recompute_layers},
                    {"precision", to_string(t.precision)},
                    {"flash_attention", t.flash_attention},
                    {"gradient_accumulation_fusion", t.gradient_accumulation_fusion},

@@ -188,6 +188,7 @@ TrainingConfig read_training(Section& s) {
   TrainingConfig t;
   set_if(t.global_batch, s.int32("global_batch"));
   set_if(t.micro_batch, s.int32("micro_batch"));
+  set_if(t.recompute_layers, s.int32("recompute_layers"));
   set_if(t.recompute,
          s.choice<Recompute>(
              "recompute", {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}}));

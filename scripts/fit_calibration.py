@@ -18,15 +18,15 @@ H100 = ["dgx-h100", "dgx-h200"]
 # (systems, key, start, low, high, objective)
 PARAMS = [
     (A100, "gemm_efficiency", 0.784, 0.5, 0.95, "time"),
-    (A100, "gemm_k_half", 111, 0, 512, "time"),
+    (A100, "gemm_k_half", 101, 0, 512, "time"),
     (A100, "memory_efficiency", 0.645, 0.4, 0.95, "time"),
     (A100, "kernel_launch_us", 1, 1, 20, "time"),
     (A100, "misaligned_gemm_efficiency", 0.210, 0.05, 1.0, "time"),
     (["jean-zay-a100-80g"], "pass_overhead_us", 8195, 0, 100000, "time"),
     (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.15, 0.05, 1.0, "time"),
-    (H100, "gemm_efficiency", 0.60, 0.4, 0.95, "time"),
+    (H100, "gemm_efficiency", 0.618, 0.4, 0.95, "time"),
     (H100, "flash_attention_efficiency", 0.181, 0.1, 0.8, "time"),
-    (["dgx2-v100"], "gemm_efficiency", 0.844, 0.5, 0.95, "time"),
+    (["dgx2-v100"], "gemm_efficiency", 0.869, 0.5, 0.95, "time"),
     (["jean-zay-a100-80g"], "activation_memory_factor", 1.323, 1.0, 2.0, "memory"),
     (["jean-zay-a100-80g"], "memory_overhead_gib", 8.4, 0.5, 10.0, "memory"),
 ]

@@ -31,7 +31,8 @@ double model_flops(const Experiment& e) {
 double hardware_flops(const Experiment& e) {
   const auto& m = e.model;
   double recompute_per_token = 0;
-  if (e.training.recompute == Recompute::full) recompute_per_token = m.layers * layer_forward_flops_per_token(m);
+  if (e.training.recompute == Recompute::full)
+    recompute_per_token = e.recomputed_fraction() * m.layers * layer_forward_flops_per_token(m);
   if (e.training.recompute == Recompute::selective) recompute_per_token = m.layers * attention_core_flops_per_token(m);
   return model_flops(e) + tokens(e) * recompute_per_token;
 }

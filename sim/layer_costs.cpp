@@ -234,10 +234,12 @@ LayerCost transformer_layer_cost(const Experiment& e) {
       c.backward.recompute = core_fwd.compute_time();
       c.backward.tp_comm += core_fwd.ring;
       break;
-    case Recompute::full:
-      c.backward.recompute = c.forward.compute;
-      c.backward.tp_comm += c.forward.tp_comm;
+    case Recompute::full: {
+      const double share = e.recomputed_fraction();
+      c.backward.recompute = share * c.forward.compute;
+      c.backward.tp_comm += share * c.forward.tp_comm;
       break;
+    }
   }
   c.kernels = fwd.kernels + core_fwd.kernels + bwd.kernels;
   return c;
@@ -267,11 +269,16 @@ LayerCost head_cost(const Experiment& e) {
   fwd.memory(2 * x.E * x.act);  // final norm
   if (x.sp) fwd.collective(Collective::all_gather, x.E * x.tok * x.h);
   fwd.matmul(logits);
-  // Vocab-parallel cross-entropy in fp32 (Megatron): max, exp-sum, target logit, three
-  // all-reduces of one float per token.
-  fwd.memory(x.tok * vocab * (x.E + 3 * 4.0));
+  // Vocab-parallel cross-entropy, unfused (Megatron-Core's VocabParallelCrossEntropy), one
+  // kernel per step over the fp32 copy of the logits: cast (read 16-bit, write 4), max (read),
+  // subtract it (read, write), exp (read, write), sum (read), divide into the softmax kept for
+  // the backward (read, write); three all-reduces of one float per token. Backward: the
+  // softmax minus the one-hot, scaled in place (read, write), cast back to 16 bits.
+  const double elements = x.tok * vocab;
+  for (double bytes : {x.E + 4, 4.0, 8.0, 8.0, 4.0, 8.0}) fwd.memory(elements * bytes);
   for (int i = 0; i < 3; ++i) fwd.collective(Collective::all_reduce, 4.0 * x.tok);
-  bwd.memory(x.tok * vocab * (4.0 + x.E));  // softmax - one-hot
+  bwd.memory(elements * 8.0);
+  bwd.memory(elements * (4.0 + x.E));
   bwd.matmul_backward(logits);
   if (x.sp)
     bwd.collective(Collective::reduce_scatter, x.E * x.tok * x.h);

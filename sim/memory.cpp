@@ -147,7 +147,12 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   sm.gradients = params * grad_bytes;
   sm.optimizer = sharded_state_params(e, stage) * optimizer_bytes;
   const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / chunks;
-  sm.activations = in_flight * layers_per_chunk * layer_activation_bytes(e);
+  // Block recomputation of some layers per chunk: the others keep all their activations.
+  const double recomputed = t.recompute == Recompute::full && t.recompute_layers > 0
+                                ? std::min<double>(t.recompute_layers, layers_per_chunk)
+                                : layers_per_chunk;
+  sm.activations = in_flight * (recomputed * layer_activation_bytes(e) +
+                                (layers_per_chunk - recomputed) * activations(bytes_of(e), true));
   if (t.recompute == Recompute::full) sm.activations += layer_working_bytes(e);
   if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
   if (stage == p.pp - 1) {

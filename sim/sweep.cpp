@@ -52,6 +52,7 @@ Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
   e.parallel.stage_layers.clear();
   e.training.micro_batch = plan.micro_batch;
   e.training.recompute = plan.recompute;
+  e.training.recompute_layers = 0;  // the sweep recomputes all layers or none
   return e;
 }
 
@@ -84,7 +85,10 @@ struct Tally {
 class ItemSweep {
  public:
   ItemSweep(const Experiment& base, const SweepSpec& spec, SweepProgress* progress)
-      : base_(base), spec_(spec), e_(base), progress_(progress) {}
+      : base_(base), spec_(spec), e_(base), progress_(progress) {
+    e_.parallel.stage_layers.clear();
+    e_.training.recompute_layers = 0;  // the sweep recomputes all layers or none
+  }
 
   // How many candidates the inner knobs that are listed multiply a rejection by (a knob left
   // free has no candidates of its own until the outer ones are valid).

@@ -85,7 +85,8 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
   std::vector<int> mbs = k.micro_batch ? divisors_up_to(per_replica, 16) : std::vector<int>{base.training.micro_batch};
   std::vector<int> vpps{base.parallel.vpp};
   if (k.vpp) {
-    // Chunk counts that split the fullest stage evenly and leave every stage a layer per chunk.
+    // Chunk counts that split the fullest stage evenly and leave every stage a layer per chunk
+    // (an end stage one chunk fewer, left to its embedding or loss).
     vpps = {1};
     int fewest = base.model.layers, most = 0;
     for (int stage = 0; stage < base.parallel.pp; ++stage) {
@@ -93,7 +94,7 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
       most = std::max(most, base.layers_on_stage(stage));
     }
     if (base.parallel.pp > 1)
-      for (int v = 2; v <= fewest; ++v)
+      for (int v = 2; v <= fewest + 1 && v <= most; ++v)
         if (most % v == 0) vpps.push_back(v);
   }
   std::vector<Recompute> recs{base.training.recompute};
@@ -111,8 +112,20 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
   std::optional<Experiment> chosen;
   bool chosen_fits = false;
   for (int mb : mbs)
-    for (int v : vpps)
-      for (Recompute r : recs)
+    for (int v : vpps) {
+      // A blank recompute also tries recomputing a quarter, half or three quarters of each
+      // chunk's layers (Megatron's --recompute-num-layers), for plans that fit only with some.
+      std::vector<std::pair<Recompute, int>> rec_options;
+      for (Recompute r : recs) rec_options.emplace_back(r, 0);
+      if (k.recompute) {
+        int chunk = 0;
+        for (int stage = 0; stage < base.parallel.pp; ++stage) chunk = std::max(chunk, base.layers_on_stage(stage) / v);
+        for (double q : {0.25, 0.5, 0.75}) {
+          const int n = static_cast<int>(std::lround(q * chunk));
+          if (n >= 1 && n < chunk && rec_options.back().second != n) rec_options.emplace_back(Recompute::full, n);
+        }
+      }
+      for (auto [r, layers] : rec_options)
         for (bool sp : sps)
           for (int ep : eps) {
             Experiment e = base;
@@ -121,6 +134,7 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
             e.parallel.vpp = v;
             e.parallel.schedule = v > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
             e.training.recompute = r;
+            e.training.recompute_layers = layers;
             e.parallel.sequence_parallel = sp;
             if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
             if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
@@ -133,9 +147,10 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
               chosen_fits = p.fits;
             }
           }
+    }
   if (k.micro_batch) searched += " micro_batch=" + std::to_string(chosen->training.micro_batch);
   if (k.vpp) searched += " vpp=" + std::to_string(chosen->parallel.vpp);
-  if (k.recompute) searched += " recompute=" + to_string(chosen->training.recompute);
+  if (k.recompute) searched += " recompute=" + recompute_text(chosen->training);
   if (k.sequence_parallel)
     searched += std::string(" sequence_parallel=") + (chosen->parallel.sequence_parallel ? "true" : "false");
   if (k.ep) searched += " ep=" + std::to_string(chosen->parallel.ep);

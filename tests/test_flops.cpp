@@ -4,6 +4,7 @@
 
 #include "models/toml_reader.hpp"
 #include "sim/flops.hpp"
+#include "sim/layer_costs.hpp"
 
 using namespace parallax;
 
@@ -33,8 +34,7 @@ BOOST_AUTO_TEST_CASE(hardware_flops_add_the_recomputed_forward) {
   Experiment e = gpt(24, 2048, 16, 2048, 51200, 8);
   const double tokens = 8.0 * 2048;
   e.training.recompute = Recompute::full;
-  BOOST_TEST(sim::hardware_flops(e) - sim::model_flops(e) ==
-                 tokens * 24 * sim::layer_forward_flops_per_token(e.model),
+  BOOST_TEST(sim::hardware_flops(e) - sim::model_flops(e) == tokens * 24 * sim::layer_forward_flops_per_token(e.model),
              boost::test_tools::tolerance(1e-12));
   e.training.recompute = Recompute::selective;
   BOOST_TEST(sim::hardware_flops(e) - sim::model_flops(e) == tokens * 24 * 4.0 * 2048 * 2048,
@@ -51,4 +51,16 @@ BOOST_AUTO_TEST_CASE(gqa_swiglu_matches_megatron_core_formula) {
                V = m.vocab;
   const double expected = 12 * B * s * L * h * h * ((1 + g / a + s / h) * 1.0 + (f / h) * 1.5 + V / (2 * L * h));
   BOOST_TEST(sim::model_flops(e) == expected, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(block_recompute_counts_its_share_of_the_forward) {
+  Experiment e = load_experiment_text(
+      "[model]\npreset=\"gpt3-175b\"\n[system]\npreset=\"dgx-a100-80g\"\ngpus=64\n[parallel]\ntp=8\npp=8\n"
+      "[training]\nglobal_batch=64\nmicro_batch=1\nrecompute=\"full\"\n",
+      "test");
+  const double all = sim::hardware_flops(e) - sim::model_flops(e);
+  e.training.recompute_layers = 3;  // of 12 a stage
+  BOOST_TEST(sim::hardware_flops(e) - sim::model_flops(e) == all / 4, boost::test_tools::tolerance(1e-12));
+  const auto c = sim::transformer_layer_cost(e);
+  BOOST_TEST(c.backward.recompute == c.forward.compute / 4, boost::test_tools::tolerance(1e-12));
 }

@@ -11,7 +11,8 @@ using boost::test_tools::tolerance;
 namespace {
 Experiment gpt22b(int tp, bool sp, Recompute r) {
   Experiment e;
-  e.model = {"22b", 48, 6144, 64, 64, 4 * 6144, 2048, 51200, Norm::layernorm, Activation::gelu, Position::learned, true};
+  e.model = {"22b", 48, 6144, 64, 64, 4 * 6144, 2048, 51200, Norm::layernorm, Activation::gelu, Position::learned,
+             true};
   e.parallel.tp = tp;
   e.parallel.sequence_parallel = sp;
   e.training.micro_batch = 4;
@@ -29,9 +30,9 @@ BOOST_AUTO_TEST_CASE(no_parallelism_is_34sbh_plus_5as2b) {
 
 BOOST_AUTO_TEST_CASE(tensor_parallel_is_eq2) {
   const double t = 8;
-  BOOST_TEST(sim::layer_activation_bytes(gpt22b(8, false, Recompute::none)) ==
-                 s * b * h * (10 + 24 / t + 5 * a * s / (h * t)),
-             tolerance(1e-12));
+  BOOST_TEST(
+      sim::layer_activation_bytes(gpt22b(8, false, Recompute::none)) == s * b * h * (10 + 24 / t + 5 * a * s / (h * t)),
+      tolerance(1e-12));
 }
 
 BOOST_AUTO_TEST_CASE(sequence_parallel_is_eq4) {
@@ -76,4 +77,25 @@ BOOST_AUTO_TEST_CASE(first_stage_of_1f1b_holds_p_microbatches) {
   BOOST_TEST(mem[1].weights == 2 * params, tolerance(1e-12));
   BOOST_TEST(mem[1].gradients == 2 * params, tolerance(1e-12));
   BOOST_TEST(mem[1].optimizer == 16 * params, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(block_recompute_keeps_the_other_layers_whole) {
+  // 48 layers on one stage, 12 of them recomputed (Megatron's --recompute-method block
+  // --recompute-num-layers 12): 12 keep their input only, 36 keep everything.
+  Experiment full = gpt22b(8, true, Recompute::full), block = full, none = gpt22b(8, true, Recompute::none);
+  for (Experiment* e : {&full, &block, &none}) {
+    e->training.global_batch = 4;
+    e->system.gpus = 8;
+  }
+  block.training.recompute_layers = 12;
+  const double a_full = sim::stage_memory_at(full, 0, 1, 1).activations;
+  const double a_block = sim::stage_memory_at(block, 0, 1, 1).activations;
+  BOOST_TEST(a_block - a_full == 36 * (sim::layer_activation_bytes(none) - sim::layer_activation_bytes(full)),
+             tolerance(1e-9));
+  BOOST_TEST(block.recomputed_fraction() == 0.25, tolerance(1e-12));
+  BOOST_CHECK_NO_THROW(validate_plan(block));
+  block.training.recompute_layers = 49;
+  BOOST_CHECK_THROW(validate_plan(block), InputError);
+  none.training.recompute_layers = 12;
+  BOOST_CHECK_THROW(validate_plan(none), InputError);
 }
