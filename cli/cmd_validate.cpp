@@ -130,7 +130,7 @@ Runner add_validate(CLI::App& app) {
                  "Fail (exit 1) if any row's |error| of iteration time exceeds this %");
   app.add_option("--max-mean-memory-error", args->max_mean_memory,
                  "Fail (exit 1) if the mean |error| of memory exceeds this %");
-  app.add_option("--set", args->sets, "Replace a calibration constant: SYSTEM.KEY=VALUE (SYSTEM may be *)");
+  app.add_option("--set", args->sets, "Replace a calibration constant: SYSTEM.KEY=VALUE (SYSTEM may be * or deepspeed)");
   app.add_option("--max-oom-missed", args->max_oom_missed,
                  "Fail (exit 1) if more OOM rows than this are predicted to fit");
   app.add_option("--max-regret", args->max_regret, "Fail (exit 1) if a sweep group's regret exceeds this %");

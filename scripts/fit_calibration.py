@@ -22,7 +22,7 @@ PARAMS = [
     (A100, "memory_efficiency", 0.645, 0.4, 0.95, "time"),
     (A100, "kernel_launch_us", 1, 1, 20, "time"),
     (A100, "misaligned_gemm_efficiency", 0.210, 0.05, 1.0, "time"),
-    (["jean-zay-a100-80g"], "pass_overhead_us", 8195, 0, 100000, "time"),
+    (["deepspeed"], "pass_overhead_us", 8195, 0, 100000, "time"),
     (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.15, 0.05, 1.0, "time"),
     (H100, "gemm_efficiency", 0.618, 0.4, 0.95, "time"),
     (H100, "flash_attention_efficiency", 0.181, 0.1, 0.8, "time"),

@@ -13,6 +13,10 @@ namespace parallax::sim {
 
 namespace {
 
+// Host time per pipeline pass of DeepSpeed's pipeline engine, fitted on
+// bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets it as deepspeed.pass_overhead_us).
+constexpr double kDeepSpeedPassOverheadUs = 8195;
+
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
 
@@ -224,8 +228,15 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   }
 
   e.system = system_preset(*system);
+  // DeepSpeed's pipeline engine interprets its schedule in Python, one instruction at a time:
+  // a host cost per pass and micro-batch that Megatron's schedules do not have. It belongs to
+  // the framework, not the machine (fitted on the BigScience rows: docs/cost-model.md).
+  const std::string framework = lowered(row, "framework");
+  const bool deepspeed = has(framework, "deepspeed");
+  if (deepspeed) e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
   for (const auto& o : overrides)
-    if (o.system == "*" || o.system == *system) set_calibration(e.system.calibration, o.key, o.value);
+    if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))
+      set_calibration(e.system.calibration, o.key, o.value);
   e.system.gpus = integer(row, "num_gpus");
   auto& p = e.parallel;
   p.tp = integer(row, "tp", 1);
@@ -254,19 +265,18 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   // engine, which reduces after the last micro-batch; fused (flash) attention and TP overlap
   // in Megatron-Core. NeMo runs Megatron-Core with its distributed optimizer, whose parameter
   // all-gather it overlaps (its default optimizer, distributed_fused_adam).
-  const std::string framework = lowered(row, "framework");
   const bool nemo = has(framework, "nemo");
   const bool mcore = has(framework, "megatron-core") || has(framework, "mcore") || nemo;
-  p.overlap_grad_reduce = !has(framework, "deepspeed");
+  p.overlap_grad_reduce = !deepspeed;
   if (nemo && sharding.empty()) p.distributed_optimizer = true;
   p.overlap_param_gather = has(framework, "--overlap-param-gather") || (nemo && p.distributed_optimizer);
   p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap");
   p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
-  e.training.gradient_accumulation_fusion = !has(framework, "deepspeed");
+  e.training.gradient_accumulation_fusion = !deepspeed;
   // Fused (flash) attention: Megatron-Core and NeMo use it, and so does every framework on
   // Hopper or later (a device with FP8 tensor cores). Megatron-LM and Megatron-DeepSpeed of
   // 2020-2022 on older GPUs materialise the s x s scores.
-  const bool legacy = has(framework, "deepspeed") || (has(framework, "megatron") && !mcore);
+  const bool legacy = deepspeed || (has(framework, "megatron") && !mcore);
   e.training.flash_attention =
       mcore || has(framework, "flash") || has(arch, "flash") || !legacy || e.system.device.peak_tflops_fp8 > 0;
   const bool embedding_split =
@@ -345,7 +355,7 @@ CalibrationOverride parse_calibration_override(const std::string& arg) {
   } catch (const std::exception&) {
     throw InputError("--set \"" + arg + "\": the value must be a number");
   }
-  if (o.system != "*") preset_text(PresetKind::system, o.system, "--set " + o.system);
+  if (o.system != "*" && o.system != "deepspeed") preset_text(PresetKind::system, o.system, "--set " + o.system);
   Calibration probe;
   set_calibration(probe, o.key, o.value);
   return o;

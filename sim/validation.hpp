@@ -61,7 +61,8 @@ struct ValidationReport {
 // tau over pairs (a_i, b_i) whose b values differ by more than `min_relative_gap`.
 double kendall_tau(const std::vector<double>& a, const std::vector<double>& b, double min_relative_gap, int* pairs);
 
-// A calibration constant replaced for every row on `system` ("*" for all): SYSTEM.KEY=VALUE.
+// A calibration constant replaced for every row on `system` ("*" for all, "deepspeed" for the
+// rows run with DeepSpeed): SYSTEM.KEY=VALUE.
 struct CalibrationOverride {
   std::string system, key;
   double value = 0;
