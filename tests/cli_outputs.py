@@ -170,5 +170,24 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
     check(rows["a100-flash"]["predicted_iteration_time_s"] < rows["a100-legacy"]["predicted_iteration_time_s"],
           "flash attention assumed outside legacy Megatron on A100")
 
+# DeepSpeed's per-pass host time follows the framework to any machine: MT-NLG 530B on Selene
+# (t8 p35 d8, 240 micro-batches) pays it on (240 + 34) forward and backward passes.
+with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+    reader = csv.DictReader(f)
+    base = next(r for r in reader if r["source_id"] == "korthikanti2022_table5")
+    row = {**base, "row_id": "mtnlg", "model": "MT-NLG 530B", "layers": "105", "hidden": "20480", "ffn_hidden": "81920",
+           "heads": "128", "kv_heads": "", "vocab": "51200", "num_gpus": "2240", "tp": "8", "pp": "35", "dp": "8",
+           "vpp": "1", "micro_batch": "1", "global_batch": "1920", "recompute": "full", "seq_parallel": "no",
+           "framework": "Megatron-DeepSpeed", "iteration_time_s_reported": "60.1"}
+    path = os.path.join(tmp, "runs.csv")
+    with open(path, "w", newline="") as out:
+        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
+        w.writeheader()
+        w.writerow(row)
+    times = [json.loads(subprocess.run([parallax, "validate", path, "--format", "json", *extra], capture_output=True,
+                                       text=True, check=True).stdout)["rows"][0]["predicted_iteration_time_s"]
+             for extra in ([], ["--set", "deepspeed.pass_overhead_us=0"])]
+    check(abs((times[0] - times[1]) - 274 * 2 * 8.195e-3) < 0.5, f"DeepSpeed pass overhead on Selene: {times}")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
