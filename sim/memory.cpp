@@ -33,7 +33,7 @@ namespace {
 double stage_params(const Experiment& e, int stage, bool experts_only) {
   const auto& m = e.model;
   const int tp = e.parallel.tp, pp = e.parallel.pp, ep = e.parallel.ep;
-  if (experts_only) return e.layers_on_stage(stage) * layer_expert_params_per_device(m, tp, ep);
+  if (experts_only) return m.moe() ? e.layers_on_stage(stage) * layer_expert_params_per_device(m, tp, ep) : 0.0;
   double params = e.layers_on_stage(stage) * layer_params_per_device(m, tp, ep);
   const double embedding = static_cast<double>(padded_vocab(m, tp)) * m.hidden / tp;
   if (stage == 0) {
@@ -52,12 +52,15 @@ double stage_params(const Experiment& e, int stage, bool experts_only) {
 double stage_params_per_device(const Experiment& e, int stage) { return stage_params(e, stage, false); }
 double stage_expert_params_per_device(const Experiment& e, int stage) { return stage_params(e, stage, true); }
 
-double sharded_state_params(const Experiment& e, int stage) {
-  const auto& p = e.parallel;
-  const double experts = stage_expert_params_per_device(e, stage);
-  const double dense = stage_params_per_device(e, stage) - experts;
-  if (!p.distributed_optimizer) return dense + experts;
-  return dense / (p.dp * p.cp) + experts / (p.dp * p.cp / p.ep);
+namespace {
+double sharded(const ParallelConfig& p, double params, double experts) {
+  if (!p.distributed_optimizer) return params;
+  return (params - experts) / (p.dp * p.cp) + experts / (p.dp * p.cp / p.ep);
+}
+}  // namespace
+
+double sharded_state_params(const Experiment& e, int stage, double params) {
+  return sharded(e.parallel, params, stage_expert_params_per_device(e, stage));
 }
 
 namespace {
@@ -145,14 +148,15 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   const double params = stage_params_per_device(e, stage);
   sm.weights = params * weight_bytes;
   sm.gradients = params * grad_bytes;
-  sm.optimizer = sharded_state_params(e, stage) * optimizer_bytes;
+  sm.optimizer = sharded(p, params, stage_expert_params_per_device(e, stage)) * optimizer_bytes;
   const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / chunks;
   // Block recomputation of some layers per chunk: the others keep all their activations.
   const double recomputed = t.recompute == Recompute::full && t.recompute_layers > 0
                                 ? std::min<double>(t.recompute_layers, layers_per_chunk)
                                 : layers_per_chunk;
-  sm.activations = in_flight * (recomputed * layer_activation_bytes(e) +
-                                (layers_per_chunk - recomputed) * activations(bytes_of(e), true));
+  sm.activations = in_flight * recomputed * layer_activation_bytes(e);
+  if (recomputed < layers_per_chunk)
+    sm.activations += in_flight * (layers_per_chunk - recomputed) * activations(bytes_of(e), true);
   if (t.recompute == Recompute::full) sm.activations += layer_working_bytes(e);
   if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
   if (stage == p.pp - 1) {

@@ -21,9 +21,10 @@ double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep);
 // Parameters held by one device of pipeline stage `stage`, and the expert part of them.
 double stage_params_per_device(const Experiment& e, int stage);
 double stage_expert_params_per_device(const Experiment& e, int stage);
-// Parameters whose optimizer state this device keeps: all it holds, or with the distributed
-// optimizer 1/(dp*cp) of the dense ones and 1/(dp*cp/ep) of the expert ones.
-double sharded_state_params(const Experiment& e, int stage);
+// Parameters whose optimizer state this device keeps, of the `params` it holds
+// (stage_params_per_device): all of them, or with the distributed optimizer 1/(dp*cp) of the
+// dense ones and 1/(dp*cp/ep) of the expert ones.
+double sharded_state_params(const Experiment& e, int stage, double params);
 // Activation bytes one layer keeps for one micro-batch until its backward.
 double layer_activation_bytes(const Experiment& e);
 // Bytes of one layer's full (not recomputed) activations: the working set while it recomputes.

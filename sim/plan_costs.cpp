@@ -75,7 +75,7 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
 // the whole gradient buffer (8 bytes per parameter held).
 double optimizer_time(const Experiment& e, int stage) {
   const double params = stage_params_per_device(e, stage);
-  const double updated = sharded_state_params(e, stage);
+  const double updated = sharded_state_params(e, stage, params);
   const Precision precision = e.training.precision;
   double per_param = 28.0 + 4.0;
   if (precision != Precision::fp32) per_param += 6.0 + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);
