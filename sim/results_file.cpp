@@ -232,6 +232,8 @@ void write_run_attributes(hid_t run, const Experiment& e, const std::string& kin
   write_attribute(run, "pp", static_cast<long long>(e.parallel.pp));
   write_attribute(run, "dp", static_cast<long long>(e.parallel.dp));
   write_attribute(run, "vpp", static_cast<long long>(e.parallel.vpp));
+  write_attribute(run, "cp", static_cast<long long>(e.parallel.cp));  // extensions of the schema
+  write_attribute(run, "ep", static_cast<long long>(e.parallel.ep));
   write_attribute(run, "micro_batch", static_cast<long long>(e.training.micro_batch));
   write_attribute(run, "global_batch", static_cast<long long>(e.training.global_batch));
   write_attribute(run, "recompute", to_string(e.training.recompute));

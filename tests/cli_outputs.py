@@ -53,7 +53,7 @@ with tempfile.TemporaryDirectory() as tmp:
         runs = list(f["runs"])
         check(len(runs) == 2, "second --out added a run and kept the first")
         run = f["runs"][runs[0]]
-        for a in ["kind", "config_json", "config_hash", "world_size", "tp", "pp", "dp", "vpp", "micro_batch",
+        for a in ["kind", "config_json", "config_hash", "world_size", "tp", "pp", "dp", "vpp", "cp", "ep", "micro_batch",
                   "global_batch", "recompute", "precision", "system", "started_utc", "finished_utc"]:
             check(a in run.attrs, f"run attribute {a}")
         check(run.attrs["kind"] == "predicted", "kind = predicted")
