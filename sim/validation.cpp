@@ -51,7 +51,7 @@ std::string lowered(const std::map<std::string, std::string>& row, const std::st
 std::optional<int> find_int(const std::string& text, const std::string& pattern) {
   std::smatch m;
   const std::regex re(pattern);
-  if (!std::regex_search(text, m, re)) return std::nullopt;
+  if (!std::regex_search(text, m, re) || m[1].length() > 6) return std::nullopt;
   return std::stoi(m[1].str());
 }
 
