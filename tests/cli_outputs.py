@@ -189,5 +189,11 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
              for extra in ([], ["--set", "deepspeed.pass_overhead_us=0"])]
     check(abs((times[0] - times[1]) - 274 * 2 * 8.195e-3) < 0.5, f"DeepSpeed pass overhead on Selene: {times}")
 
+# The outside checks (experiments/validation/outside_checks.csv) stay readable: every row predicted.
+outside = os.path.join(os.path.dirname(runs), "outside_checks.csv")
+rows = json.loads(subprocess.run([parallax, "validate", outside, "--format", "json"], capture_output=True, text=True,
+                                 check=True).stdout)["rows"]
+check(len(rows) == 6 and all("skipped" not in r for r in rows), "every outside check is predicted")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
