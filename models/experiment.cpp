@@ -104,6 +104,18 @@ double Experiment::recomputed_fraction() const {
   return std::min(1.0, training.recompute_layers / per_chunk);
 }
 
+int Experiment::fewest_stage_layers() const {
+  int fewest = layers_on_stage(0);
+  for (int stage = 1; stage < parallel.pp; ++stage) fewest = std::min(fewest, layers_on_stage(stage));
+  return fewest;
+}
+
+int Experiment::most_stage_layers() const {
+  int most = layers_on_stage(0);
+  for (int stage = 1; stage < parallel.pp; ++stage) most = std::max(most, layers_on_stage(stage));
+  return most;
+}
+
 int Experiment::layers_on_stage(int stage) const {
   if (!parallel.stage_layers.empty()) return parallel.stage_layers.at(stage);
   return model.layers / parallel.pp;
@@ -235,8 +247,7 @@ void validate_plan(const Experiment& e) {
   }
   if (t.recompute_layers != 0) {
     require(t.recompute == Recompute::full, "training.recompute_layers needs training.recompute = \"full\"");
-    int most = 1;
-    for (int stage = 0; stage < p.pp; ++stage) most = std::max(most, e.layers_on_stage(stage) / p.vpp);
+    const int most = std::max(1, e.most_stage_layers() / p.vpp);
     require(t.recompute_layers >= 1 && t.recompute_layers <= most,
             "training.recompute_layers = " + std::to_string(t.recompute_layers) +
                 " must be between 1 and the layers of a model chunk (" + std::to_string(most) + "), or 0 for all");

@@ -159,6 +159,8 @@ struct Experiment {
   int micro_batches() const { return training.global_batch / (training.micro_batch * parallel.dp); }
   // Layers on pipeline stage `stage` (all chunks together).
   int layers_on_stage(int stage) const;
+  int fewest_stage_layers() const;  // over the pipeline stages
+  int most_stage_layers() const;
   // Fraction of a chunk's layers whose forward is recomputed under recompute = "full"
   // (1 unless recompute_layers is set; the average chunk's, for uneven stages).
   double recomputed_fraction() const;

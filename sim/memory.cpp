@@ -29,11 +29,9 @@ double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep) {
   return static_cast<double>(m.experts) / ep * expert / tp;
 }
 
-namespace {
-double stage_params(const Experiment& e, int stage, bool experts_only) {
+double stage_params_per_device(const Experiment& e, int stage) {
   const auto& m = e.model;
   const int tp = e.parallel.tp, pp = e.parallel.pp, ep = e.parallel.ep;
-  if (experts_only) return m.moe() ? e.layers_on_stage(stage) * layer_expert_params_per_device(m, tp, ep) : 0.0;
   double params = e.layers_on_stage(stage) * layer_params_per_device(m, tp, ep);
   const double embedding = static_cast<double>(padded_vocab(m, tp)) * m.hidden / tp;
   if (stage == 0) {
@@ -47,10 +45,12 @@ double stage_params(const Experiment& e, int stage, bool experts_only) {
   }
   return params;
 }
-}  // namespace
 
-double stage_params_per_device(const Experiment& e, int stage) { return stage_params(e, stage, false); }
-double stage_expert_params_per_device(const Experiment& e, int stage) { return stage_params(e, stage, true); }
+double stage_expert_params_per_device(const Experiment& e, int stage) {
+  const auto& m = e.model;
+  if (!m.moe()) return 0;
+  return e.layers_on_stage(stage) * layer_expert_params_per_device(m, e.parallel.tp, e.parallel.ep);
+}
 
 namespace {
 double sharded(const ParallelConfig& p, double params, double experts) {

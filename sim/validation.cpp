@@ -92,11 +92,7 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
     // Chunk counts that split the fullest stage evenly and leave every stage a layer per chunk
     // (an end stage one chunk fewer, left to its embedding or loss).
     vpps = {1};
-    int fewest = base.model.layers, most = 0;
-    for (int stage = 0; stage < base.parallel.pp; ++stage) {
-      fewest = std::min(fewest, base.layers_on_stage(stage));
-      most = std::max(most, base.layers_on_stage(stage));
-    }
+    const int fewest = base.fewest_stage_layers(), most = base.most_stage_layers();
     if (base.parallel.pp > 1)
       for (int v = 2; v <= fewest + 1 && v <= most; ++v)
         if (most % v == 0) vpps.push_back(v);
@@ -122,8 +118,7 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
       std::vector<std::pair<Recompute, int>> rec_options;
       for (Recompute r : recs) rec_options.emplace_back(r, 0);
       if (k.recompute) {
-        int chunk = 0;
-        for (int stage = 0; stage < base.parallel.pp; ++stage) chunk = std::max(chunk, base.layers_on_stage(stage) / v);
+        const int chunk = base.most_stage_layers() / v;  // layers of the fullest chunk
         for (double q : {0.25, 0.5, 0.75}) {
           const int n = static_cast<int>(std::lround(q * chunk));
           if (n >= 1 && n < chunk && rec_options.back().second != n) rec_options.emplace_back(Recompute::full, n);
