@@ -77,6 +77,11 @@ int bytes_per_element(Precision p) { return p == Precision::fp32 ? 4 : 2; }
 
 Precision non_gemm_precision(Precision p) { return p == Precision::fp8 ? Precision::bf16 : p; }
 
+bool fp32_gradients(const TrainingConfig& t) {
+  return t.precision == Precision::fp32 || t.grad_reduce_in_fp32.value_or(t.precision != Precision::fp16);
+}
+double gradient_bytes(const TrainingConfig& t) { return fp32_gradients(t) ? 4.0 : 2.0; }
+
 double peak_flops(const DeviceSpec& d, Precision p) {
   switch (p) {
     case Precision::fp32:
@@ -170,6 +175,8 @@ void validate_model_and_system(const Experiment& e) {
   require(peak_flops(s.device, e.training.precision) > 0,
           "training.precision = \"" + to_string(e.training.precision) + "\" is not supported by " + s.device.name +
               " (system.device.peak_tflops_" + to_string(e.training.precision) + " is 0)");
+  require(!(e.training.precision == Precision::fp32 && e.training.grad_reduce_in_fp32 == false),
+          "training.grad_reduce_in_fp32 = false needs a 16-bit or fp8 training.precision (got \"fp32\")");
   positive(s.intra_node.bandwidth_gbps, "system.intra_node.bandwidth_gbps");
   positive(s.inter_node.bandwidth_gbps, "system.inter_node.bandwidth_gbps");
   positive(e.training.global_batch, "training.global_batch");

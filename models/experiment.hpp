@@ -113,6 +113,9 @@ struct ParallelConfig {
   bool overlap_param_gather = true;     // distributed optimizer's all-gather overlaps the next forward
   bool tp_comm_overlap = false;         // TP collectives pipelined with their GEMMs (userbuffers)
   bool pipeline_scatter_gather = true;  // stages exchange 1/tp of an activation each, then all-gather
+  // Interleaved schedule only: sends and receives run asynchronously beside the next pass
+  // (Megatron-Core's overlap_p2p_comm) instead of the sender waiting for its transfer.
+  bool overlap_p2p_comm = false;
   // Layers per pipeline stage when uneven (DeepSpeed-style balanced partition); empty = L/pp each.
   std::vector<int> stage_layers;
 };
@@ -129,6 +132,10 @@ struct TrainingConfig {
   // Weight gradients written straight into the fp32 main-gradient buffer (Megatron's
   // --gradient-accumulation-fusion); without it bf16 keeps a 16-bit .grad beside the buffer.
   bool gradient_accumulation_fusion = true;
+  // Gradients accumulated and reduced in fp32 (Megatron's --accumulate-allreduce-grads-in-fp32,
+  // which it forces for bf16) or in 16-bit (NeMo's grad_reduce_in_fp32 = False). Unset: fp32
+  // unless the precision is fp16. See fp32_gradients().
+  std::optional<bool> grad_reduce_in_fp32;
   // Executor-only settings.
   int steps = 10;
   double lr = 6e-4;
@@ -186,6 +193,10 @@ int bytes_per_element(Precision);                 // of activations, 16-bit weig
 double peak_flops(const DeviceSpec&, Precision);  // FLOP/s
 // The precision of everything but the FP8 GEMMs: attention, element-wise kernels, the LM head.
 Precision non_gemm_precision(Precision);
+// Whether gradients are accumulated and reduced in fp32 (training.grad_reduce_in_fp32, or
+// Megatron's default: fp32 for bf16, fp8 and fp32 training, 16-bit for fp16), and their bytes.
+bool fp32_gradients(const TrainingConfig&);
+double gradient_bytes(const TrainingConfig&);
 
 // Checks every structural constraint; throws InputError naming the key and what is allowed.
 void validate(const Experiment&);

@@ -72,7 +72,8 @@ nlohmann::json to_json(const Experiment& e) {
                    {"overlap_grad_reduce", p.overlap_grad_reduce},
                    {"overlap_param_gather", p.overlap_param_gather},
                    {"tp_comm_overlap", p.tp_comm_overlap},
-                   {"pipeline_scatter_gather", p.pipeline_scatter_gather}};
+                   {"pipeline_scatter_gather", p.pipeline_scatter_gather},
+                   {"overlap_p2p_comm", p.overlap_p2p_comm}};
   if (!p.stage_layers.empty()) j["parallel"]["stage_layers"] = p.stage_layers;
   j["training"] = {{"global_batch", t.global_batch},
                    {"micro_batch", t.micro_batch},
@@ -81,6 +82,7 @@ nlohmann::json to_json(const Experiment& e) {
                    {"precision", to_string(t.precision)},
                    {"flash_attention", t.flash_attention},
                    {"gradient_accumulation_fusion", t.gradient_accumulation_fusion},
+                   {"grad_reduce_in_fp32", fp32_gradients(t)},
                    {"steps", t.steps},
                    {"lr", t.lr},
                    {"min_lr", t.min_lr},

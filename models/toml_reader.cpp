@@ -174,6 +174,7 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));
   set_if(p.tp_comm_overlap, s.boolean("tp_comm_overlap"));
   set_if(p.pipeline_scatter_gather, s.boolean("pipeline_scatter_gather"));
+  set_if(p.overlap_p2p_comm, s.boolean("overlap_p2p_comm"));
   if (auto layers = s.list<long long>("stage_layers")) {
     for (long long l : *layers) {
       if (l < 1 || l > 1000000) throw InputError("parallel.stage_layers: every stage needs at least one layer");
@@ -198,6 +199,7 @@ TrainingConfig read_training(Section& s) {
                                                         {"fp8", Precision::fp8}}));
   set_if(t.flash_attention, s.boolean("flash_attention"));
   set_if(t.gradient_accumulation_fusion, s.boolean("gradient_accumulation_fusion"));
+  if (auto v = s.boolean("grad_reduce_in_fp32")) t.grad_reduce_in_fp32 = *v;
   set_if(t.steps, s.int32("steps"));
   set_if(t.lr, s.number("lr"));
   set_if(t.min_lr, s.number("min_lr"));

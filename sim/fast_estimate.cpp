@@ -29,9 +29,12 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs, Schedul
   };
   const double embed_f = costs.embedding.forward.total(), embed_b = costs.embedding.backward.total();
   const double head_f = costs.head.forward.total(), head_b = costs.head.backward.total();
-  // Blocking sends: every pass sends on, except the last virtual stage's forward and the
-  // first one's backward. hop_out(r) goes to r+1, hop_in(r) is the link from r-1.
+  // Every pass sends on, except the last virtual stage's forward and the first one's backward.
+  // hop(r) goes to r+1, hop_in(r) is the link from r-1. A blocking send also holds its rank;
+  // an overlapped one (overlap_p2p_comm) only delays the receiver.
   auto hop_in = [&](int r) { return hop((r + P - 1) % P); };
+  const bool blocking = blocking_p2p(p);
+  auto held = [&](double transfer) { return blocking ? transfer : 0.0; };
 
   const bool all_warmup = warmup_forwards(p.schedule, P, v, static_cast<int>(m), 0) >= m * v;
   if (p.schedule == Schedule::interleaved && all_warmup) {
@@ -53,8 +56,8 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs, Schedul
       const double f = chunk_forward(r), b = chunk_backward(r), out = hop(r), in = hop_in(r);
       forward_path += f + (r == 0 ? embed_f : 0.0) + (r < P - 1 || v > 1 ? out : 0.0);
       backward_path += b + (r == 0 ? embed_b : 0.0) + (r > 0 ? in : 0.0);
-      const double fj = v * (f + out) + (r == 0 ? embed_f : 0.0) + (r == P - 1 ? head_f - out : 0.0);
-      const double bj = v * (b + in) + (r == 0 ? embed_b - in : 0.0) + (r == P - 1 ? head_b : 0.0);
+      const double fj = v * (f + held(out)) + (r == 0 ? embed_f : 0.0) + (r == P - 1 ? head_f - held(out) : 0.0);
+      const double bj = v * (b + held(in)) + (r == 0 ? embed_b - held(in) : 0.0) + (r == P - 1 ? head_b : 0.0);
       forward_slowest = std::max(forward_slowest, fj / v);
       backward_slowest = std::max(backward_slowest, bj / v);
     }
@@ -64,15 +67,20 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs, Schedul
     // 1F1B steady state: every micro-batch after the first costs the slowest rank's period
     // (all its chunks' passes and sends); the first one's round trip through chunk 0 of every
     // rank fills and drains the pipeline, and the other chunks add their share once.
-    double period = 0, fill = 0;
+    double period = 0, fill = 0, ring = 0;
     for (int r = 0; r < P; ++r) {
       const double f = chunk_forward(r), b = chunk_backward(r), out = hop(r), in = hop_in(r);
-      double t = v * (f + b + out + in);
-      if (r == 0) t += embed_f + embed_b - in;
-      if (r == P - 1) t += head_f + head_b - out;
+      double t = v * (f + b + held(out) + held(in));
+      if (r == 0) t += embed_f + embed_b - held(in);
+      if (r == P - 1) t += head_f + head_b - held(out);
       period = std::max(period, t);
       fill += f + b + (r < P - 1 ? 2 * out : 0.0);
+      ring += out;
     }
+    // Overlapped sends leave each rank's period without its transfers, but the warm-up's
+    // forwards and the cool-down's backwards still wait for them on each of the other v - 1
+    // trips round the ring of stages.
+    if (!blocking) fill += 2 * (v - 1) * ring;
     fill += embed_f + embed_b + (v == 1 ? head_f + head_b : 0.0);
     pipeline = (m - 1) * period + fill + (v - 1) * period / v;
   }

@@ -213,7 +213,8 @@ double exposed_tp(const KernelSum& p, bool overlap) {
 
 LayerCost transformer_layer_cost(const Experiment& e) {
   const Shape x = shape_of(e);
-  const bool overlap = e.parallel.tp_comm_overlap;
+  // Megatron-Core pipelines only the all-gather and reduce-scatter of sequence parallelism.
+  const bool overlap = e.parallel.tp_comm_overlap && e.parallel.sequence_parallel;
   KernelSum fwd{e}, core_fwd{e}, bwd{e};
   layer_body(fwd, x, false, e);
   attention_core(core_fwd, x, false, e);

@@ -68,6 +68,9 @@ struct Bytes {
   double E, s, b, h, a, d, kv, f, t, c;  // s: tokens of a sequence on this rank (seq_len / cp)
   bool sp, flash, swiglu;
   double k = 1, experts = 0;  // MoE: experts each token visits, experts in the layer
+  // Bytes of a linear layer's saved input: Transformer Engine keeps the FP8 cast it fed the
+  // GEMM (for the weight gradient) under fp8, the 16-bit tensor otherwise.
+  double G = 0;
 };
 Bytes bytes_of(const Experiment& e) {
   const auto& m = e.model;
@@ -88,18 +91,21 @@ Bytes bytes_of(const Experiment& e) {
     x.k = m.top_k;
     x.experts = m.experts;
   }
+  x.G = e.training.precision == Precision::fp8 ? 1.0 : x.E;
   return x;
 }
 
 // Korthikanti Table 2 term by term: LN inputs, QKV and MLP inputs, dropout masks outside
 // the TP regions (split by t with sequence parallelism); Q, K, V, projection input, MLP
-// activations and the s x s softmax/dropout tensors inside them (always split by t).
+// activations and the s x s softmax/dropout tensors inside them (always split by t). Under
+// fp8 the GEMM inputs are kept as FP8 (G = 1 byte), and the projection's FP8 input sits beside
+// the attention output that the attention backward reads.
 double activations(const Bytes& x, bool keep_attention_scores) {
   const double sbh = x.s * x.b * x.h;
-  const double outside = (4 * x.E + 2) * sbh / (x.sp ? x.t : 1);
-  double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t             // Q, K, V
-                  + x.E * sbh / x.t                                          // projection input
-                  + x.k * x.E * x.s * x.b * x.f * (x.swiglu ? 3 : 2) / x.t;  // MLP activation in/out
+  const double outside = (2 * x.E + 2 * x.G + 2) * sbh / (x.sp ? x.t : 1);
+  double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t                     // Q, K, V
+                  + (x.E + (x.G < x.E ? x.G : 0)) * sbh / x.t                        // projection input
+                  + x.k * x.s * x.b * x.f * (x.E * (x.swiglu ? 2 : 1) + x.G) / x.t;  // MLP activation in/out
   // MoE: the router's fp32 logits and the k copies of each token dispatched to the experts.
   if (x.experts > 0) inside += (4 * x.experts + x.k * x.E * x.h) * x.s * x.b / x.t;
   if (x.flash)
@@ -131,13 +137,15 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   const auto& m = e.model;
   const bool mixed = t.precision != Precision::fp32;
   // Mixed precision (ZeRO paper sec. 3.1, as Megatron and DeepSpeed implement it): 16-bit
-  // weights; gradients accumulated in 16-bit for fp16 and in an fp32 main-gradient buffer for
-  // bf16 (plus the 16-bit .grad without gradient-accumulation fusion); optimizer state of fp32
-  // master weights and Adam moments (12 bytes), plus an fp32 gradient copy for fp16 (4),
-  // sharded over DP with the distributed optimizer. fp32 training: 4 + 4 + 8. fp8 as bf16, plus
-  // Transformer Engine's cached FP8 copy of each weight and of its transpose (2).
+  // weights; gradients in the fp32 main-gradient buffer, or in 16-bit (fp16's default, NeMo's
+  // grad_reduce_in_fp32 = False), plus the 16-bit .grad of bf16 without gradient-accumulation
+  // fusion; optimizer state of fp32 master weights and Adam moments (12 bytes), plus for fp16
+  // an fp32 gradient copy (4), sharded over DP with the distributed optimizer. (bf16's copy of
+  // 16-bit gradients lives only during the step, when the activations are gone.) fp32
+  // training: 4 + 4 + 8. fp8 as bf16, plus Transformer Engine's cached FP8 copy of each weight
+  // and of its transpose (2).
   const double weight_bytes = !mixed ? 4 : t.precision == Precision::fp8 ? 4 : 2;
-  double grad_bytes = t.precision == Precision::fp16 ? 2 : 4;
+  double grad_bytes = gradient_bytes(t);
   if (mixed && t.precision != Precision::fp16 && !t.gradient_accumulation_fusion) grad_bytes += 2;
   const double optimizer_bytes = (!mixed ? 8.0 : t.precision == Precision::fp16 ? 16.0 : 12.0);
   const double E = bytes_per_element(t.precision);

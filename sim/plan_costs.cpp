@@ -18,10 +18,6 @@ void add(PassCost& a, const PassCost& b) {
   a.tp_comm += b.tp_comm;
 }
 
-// Gradients are reduced in 16-bit for fp16 (Megatron's default without
-// --accumulate-allreduce-grads-in-fp32, and DeepSpeed's) and in fp32 for bf16 and fp32.
-double reduce_bytes(Precision p) { return p == Precision::fp16 ? 2.0 : 4.0; }
-
 // Megatron-Core DDP bucket: max(40M, 1M * dp) parameters.
 double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
 }  // namespace
@@ -39,7 +35,7 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
   const double experts = stage_expert_params_per_device(e, stage);
   const int n = p.dp * p.cp;
   if (n > 1) {
-    const double grad_bytes = reduce_bytes(e.training.precision);
+    const double grad_bytes = gradient_bytes(e.training);
     const double weight_bytes = bytes_per_element(e.training.precision);
     double reduce = 0, gather = 0;
     auto group = [&](double held, int ranks, int stride) {
@@ -57,7 +53,7 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
   // Tied embeddings: first and last stage all-reduce the embedding gradient (Megatron's
   // embedding group), after the pipeline has drained.
   if (p.pp > 1 && e.model.tied_embeddings && (stage == 0 || stage == p.pp - 1)) {
-    const double grad_bytes = reduce_bytes(e.training.precision);
+    const double grad_bytes = gradient_bytes(e.training);
     const double bytes = static_cast<double>(padded_vocab(e.model, p.tp)) * e.model.hidden / p.tp * grad_bytes;
     const bool inter = pipeline_hop_inter_node(p.pp - 1, p, e.system.gpus_per_node);
     exposed += collective_time(Collective::all_reduce, bytes, 2, pair_link(e.system, inter));
@@ -84,6 +80,8 @@ double optimizer_time(const Experiment& e, int stage) {
   return memory_time(per_param * updated + 8.0 * params, e.system);
 }
 
+bool blocking_p2p(const ParallelConfig& p) { return !(p.overlap_p2p_comm && p.schedule == Schedule::interleaved); }
+
 double pipeline_hop_time(const Experiment& e, bool inter) {
   const auto& p = e.parallel;
   // Activations cross stages split over the TP ranks (Megatron's scatter/gather optimisation,
@@ -107,6 +105,7 @@ SimInput sim_input(const Experiment& e, const PipelineSchedule& schedule, const 
   const int V = schedule.virtual_stages();
   SimInput in;
   in.schedule = &schedule;
+  in.blocking_p2p = blocking_p2p(p);
   in.forward.resize(V);
   in.backward.resize(V);
   in.hop.assign(V, 0.0);

@@ -13,6 +13,8 @@ namespace parallax::sim {
 double pipeline_hop_time(const Experiment& e, bool inter_node);
 // ... from pipeline rank `rank` to the next.
 double pipeline_hop_time(const Experiment& e, int rank);
+// Whether a stage waits for its own sends (all but an interleaved schedule with overlap_p2p_comm).
+bool blocking_p2p(const ParallelConfig& p);
 // DP gradient reduction (and parameter gather) left exposed after the stage's last backward.
 double exposed_data_parallel_time(const Experiment& e, int stage, double last_backward);
 // The optimizer step of one device of `stage`.

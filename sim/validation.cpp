@@ -265,7 +265,14 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   p.overlap_grad_reduce = !deepspeed;
   if (nemo && sharding.empty()) p.distributed_optimizer = true;
   p.overlap_param_gather = has(framework, "--overlap-param-gather") || (nemo && p.distributed_optimizer);
-  p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap");
+  // NeMo's performance recipes also pipeline the TP collectives with their GEMMs
+  // (ub_tp_comm_overlap / tp_comm_overlap = True, with sequence parallelism) and keep
+  // gradients in 16-bit (optim.grad_sync_dtype: bf16 in NeMo 1.x, grad_reduce_in_fp32 = False
+  // in NeMo 2.x). Megatron-Core overlaps the interleaved schedule's sends and receives with
+  // compute (overlap_p2p_comm; Megatron-LM's --no-overlap-p2p-communication turns it off).
+  p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap") || nemo;
+  p.overlap_p2p_comm = mcore;
+  if (nemo) e.training.grad_reduce_in_fp32 = false;
   p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
   e.training.gradient_accumulation_fusion = !deepspeed;
   // Fused (flash) attention: Megatron-Core and NeMo use it, and so does every framework on

@@ -4,12 +4,14 @@
 
 #include "models/toml_reader.hpp"
 #include "sim/collectives.hpp"
+#include "sim/csv.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/layer_costs.hpp"
 #include "sim/memory.hpp"
 #include "sim/placement.hpp"
 #include "sim/plan_costs.hpp"
 #include "sim/sweep.hpp"
+#include "sim/validation.hpp"
 
 using namespace parallax;
 using boost::test_tools::tolerance;
@@ -70,6 +72,80 @@ BOOST_AUTO_TEST_CASE(fp8_keeps_weight_copies_for_its_gemms) {
   e.parallel.pp = 1;
   const double params = sim::stage_params_per_device(e, 0);
   BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).weights == 4 * params, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(fp8_keeps_the_inputs_of_its_gemms_in_fp8) {
+  // Transformer Engine saves the FP8 casts of the QKV, fc1 and fc2 inputs (1 byte instead of
+  // 2) and an FP8 copy of the projection input beside the bf16 attention output: per layer
+  // 2sbh/t... with t = 8 and no SP, bf16 - fp8 = sb(2h - h/t + f/t) bytes.
+  const Experiment bf16 = llama70b(8, 1, 1, Precision::bf16), fp8 = llama70b(8, 1, 1, Precision::fp8);
+  const double s = 8192, h = 8192, f = 28672, t = 8;
+  BOOST_TEST(sim::layer_activation_bytes(bf16) - sim::layer_activation_bytes(fp8) == s * (2 * h - h / t + f / t),
+             tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(gradients_in_16_bit_halve_the_buffer_and_the_reduction) {
+  Experiment e = llama70b(8, 1, 2, Precision::bf16);
+  e.parallel.overlap_grad_reduce = false;
+  const double params = sim::stage_params_per_device(e, 0);
+  const auto link = sim::group_link(e.system, 2, 8);
+  // Megatron's default for bf16: an fp32 main-gradient buffer, reduced in fp32.
+  BOOST_TEST(!e.training.grad_reduce_in_fp32.has_value());
+  BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).gradients == 4 * params, tolerance(1e-12));
+  BOOST_TEST(sim::exposed_data_parallel_time(e, 0, 0.0) ==
+                 sim::collective_time(sim::Collective::all_reduce, 4 * params, 2, link),
+             tolerance(1e-12));
+  const double optimizer = sim::stage_memory_at(e, 0, 1, 1).optimizer;
+  // NeMo's grad_reduce_in_fp32 = False: 16-bit buffer and reduction, the same optimizer state.
+  e.training.grad_reduce_in_fp32 = false;
+  BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).gradients == 2 * params, tolerance(1e-12));
+  BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).optimizer == optimizer, tolerance(1e-12));
+  BOOST_TEST(sim::exposed_data_parallel_time(e, 0, 0.0) ==
+                 sim::collective_time(sim::Collective::all_reduce, 2 * params, 2, link),
+             tolerance(1e-12));
+  // fp16 defaults to 16-bit gradients; fp32 training cannot have them.
+  e.training.grad_reduce_in_fp32.reset();
+  e.training.precision = Precision::fp16;
+  BOOST_TEST(gradient_bytes(e.training) == 2.0);
+  e.training.precision = Precision::fp32;
+  e.training.grad_reduce_in_fp32 = false;
+  BOOST_CHECK_EXCEPTION(validate(e), InputError, [](const InputError& err) {
+    return std::string(err.what()).find("training.grad_reduce_in_fp32 = false") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(framework_knobs_are_read_from_toml) {
+  const Experiment e = load_experiment_text(
+      "[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=8\n[parallel]\npp=2\nvpp=2\n"
+      "overlap_p2p_comm=true\n[training]\nglobal_batch=8\ngrad_reduce_in_fp32=false\n",
+      "test");
+  BOOST_TEST(e.parallel.overlap_p2p_comm);
+  BOOST_TEST((e.training.grad_reduce_in_fp32 == std::optional<bool>(false)));
+}
+
+BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
+  // A NeMo row: TP collectives pipelined with their GEMMs, 16-bit gradients, the distributed
+  // optimizer, overlapped sends in the interleaved schedule; a Megatron-LM row: none of the
+  // first two, but the same overlapped sends once it is Megatron-Core.
+  const CsvTable table = parse_csv(
+      "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
+      "seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
+      "1,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,fp8,NeMo 24.07,,3.0\n"
+      "2,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16,Megatron-Core r0.8.0,,3.0\n"
+      "3,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,yes,fp16,Megatron-LM,,3.0\n",
+      "t.csv");
+  const auto report = sim::validate_runs(table, {});
+  BOOST_TEST_REQUIRE(report.rows.size() == 3u);
+  const auto& nemo = report.rows[0].experiment;
+  BOOST_TEST(nemo.parallel.tp_comm_overlap);
+  BOOST_TEST(nemo.parallel.overlap_p2p_comm);
+  BOOST_TEST(nemo.parallel.distributed_optimizer);
+  BOOST_TEST(!fp32_gradients(nemo.training));
+  const auto& mcore = report.rows[1].experiment;
+  BOOST_TEST(!mcore.parallel.tp_comm_overlap);
+  BOOST_TEST(mcore.parallel.overlap_p2p_comm);
+  BOOST_TEST(fp32_gradients(mcore.training));
+  BOOST_TEST(!report.rows[2].experiment.parallel.overlap_p2p_comm);
 }
 
 BOOST_AUTO_TEST_CASE(context_parallel_divides_every_activation) {

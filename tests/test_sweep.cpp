@@ -138,6 +138,7 @@ BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
     e.training.recompute = static_cast<Recompute>(rng() % 3);
     e.parallel.sequence_parallel = rng() % 2;
     e.parallel.distributed_optimizer = rng() % 2;
+    e.parallel.overlap_p2p_comm = rng() % 2;
     try {
       validate(e);
     } catch (const InputError&) {
@@ -149,7 +150,9 @@ BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
     if (err > 0.01)
       BOOST_TEST_MESSAGE("over 1 %: " << plan_name(e) << " " << e.model.name << " on " << e.system.name << " "
                                       << to_string(e.parallel.schedule) << " " << to_string(e.training.recompute)
-                                      << " sp=" << e.parallel.sequence_parallel << " err " << err);
+                                      << " sp=" << e.parallel.sequence_parallel
+                                      << " p2p_overlap=" << e.parallel.overlap_p2p_comm << " m=" << e.micro_batches()
+                                      << " fast " << fast << " full " << full << " err " << err);
     worst = std::max(worst, err);
     within_1pct += err <= 0.01;
     ++n;
