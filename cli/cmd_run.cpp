@@ -126,6 +126,8 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
                      std::to_string(world.size()) + " rank(s): run under mpiexec -n " +
                      std::to_string(p.tp * p.pp * p.dp));
   if (p.sequence_parallel) throw InputError("parallel.sequence_parallel = true: the executor does not run it yet");
+  if (p.fsdp)
+    throw InputError("parallel.fsdp = true: the executor shards only the optimizer state (distributed_optimizer)");
   // The attention kernel always recomputes its probabilities from the row log-sum-exp (what
   // selective recomputation saves); whole-layer recomputation is not implemented.
   if (e.training.recompute == Recompute::full)

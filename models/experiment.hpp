@@ -108,6 +108,10 @@ struct ParallelConfig {
   Schedule schedule = Schedule::one_f_one_b;
   bool sequence_parallel = false;
   bool distributed_optimizer = false;
+  // Fully sharded data parallelism (PyTorch FSDP, ZeRO-3, Megatron-FSDP): weights and gradients
+  // are sharded over the dp*cp ranks like the optimizer state; every pass gathers its layers'
+  // weights and every backward reduce-scatters their gradients, micro-batch by micro-batch.
+  bool fsdp = false;
   // How the framework runs the plan (extensions of contract v1; defaults are Megatron-Core's).
   bool overlap_grad_reduce = true;      // DP reduction of the last micro-batch overlaps its backward
   bool overlap_param_gather = true;     // distributed optimizer's all-gather overlaps the next forward

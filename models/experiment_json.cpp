@@ -69,6 +69,7 @@ nlohmann::json to_json(const Experiment& e) {
                    {"schedule", to_string(p.schedule)},
                    {"sequence_parallel", p.sequence_parallel},
                    {"distributed_optimizer", p.distributed_optimizer},
+                   {"fsdp", p.fsdp},
                    {"overlap_grad_reduce", p.overlap_grad_reduce},
                    {"overlap_param_gather", p.overlap_param_gather},
                    {"tp_comm_overlap", p.tp_comm_overlap},

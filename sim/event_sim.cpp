@@ -38,6 +38,7 @@ SimResult simulate(const SimInput& in) {
         (fwd ? t.forward : t.backward) += cost.compute;
         t.recompute += cost.recompute;
         t.tp_comm += cost.tp_comm;
+        t.dp_comm += cost.dp_comm;
         if (in.record_timeline)
           out.timeline.push_back({r, vs, a.chunk, a.microbatch, fwd ? "forward" : "backward", start, cost.total()});
         // Send to the neighbour, if there is one.
@@ -66,7 +67,7 @@ SimResult simulate(const SimInput& in) {
     now += dp;
     if (in.record_timeline && opt > 0) out.timeline.push_back({r, r, 0, -1, "optimizer", now, opt});
     now += opt;
-    t.dp_comm = dp;
+    t.dp_comm += dp;
     t.optimizer = opt;
     t.finish = now;
     out.makespan = std::max(out.makespan, now);

@@ -14,7 +14,8 @@ struct PassCost {
   double compute = 0;    // GEMMs and element-wise kernels
   double recompute = 0;  // forward work repeated inside the backward
   double tp_comm = 0;    // exposed tensor-parallel collectives
-  double total() const { return compute + recompute + tp_comm; }
+  double dp_comm = 0;    // exposed weight gathers and gradient reduce-scatters of FSDP
+  double total() const { return compute + recompute + tp_comm + dp_comm; }
 };
 
 struct SimInput {

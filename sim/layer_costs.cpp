@@ -4,6 +4,8 @@
 
 #include "sim/collectives.hpp"
 #include "sim/gemm_model.hpp"
+#include "sim/memory.hpp"
+#include "sim/placement.hpp"
 
 namespace parallax::sim {
 
@@ -202,6 +204,28 @@ void layer_body(KernelSum& p, const Shape& x, bool backward, const Experiment& e
   p.memory(k * residual);
 }
 
+// FSDP: a pass gathers the 16-bit weights it runs (`params` held by this TP rank, `experts` of
+// them expert weights) from the ranks that shard them, dp*cp (stride tp) or dp*cp/ep (stride
+// tp*ep), and the backward reduce-scatters their gradients. Prefetched a unit ahead, they hide
+// behind the pass's own compute; what outlasts it is exposed.
+void add_fsdp_traffic(LayerCost& c, const Experiment& e, double params, double experts) {
+  const auto& p = e.parallel;
+  const int n = p.dp * p.cp;
+  if (!p.fsdp || n < 2) return;
+  const double weight = bytes_per_element(e.training.precision), grad = gradient_bytes(e.training);
+  double gather = 0, reduce = 0;
+  auto group = [&](double held, int ranks, int stride) {
+    if (held <= 0 || ranks < 2) return;
+    const GroupLink link = group_link(e.system, ranks, stride);
+    gather += collective_time(Collective::all_gather, held * weight, ranks, link);
+    reduce += collective_time(Collective::reduce_scatter, held * grad, ranks, link);
+  };
+  group(params - experts, n, p.tp);
+  group(experts, n / p.ep, p.tp * p.ep);
+  c.forward.dp_comm = std::max(0.0, gather - c.forward.compute);
+  c.backward.dp_comm = std::max(0.0, gather + reduce - c.backward.compute - c.backward.recompute);
+}
+
 // TP communication left on the critical path. With tp_comm_overlap the collectives are
 // pipelined with their GEMMs in chunks (Megatron-Core userbuffers); a quarter stays exposed.
 double exposed_tp(const KernelSum& p, bool overlap) {
@@ -243,6 +267,8 @@ LayerCost transformer_layer_cost(const Experiment& e) {
     }
   }
   c.kernels = fwd.kernels + core_fwd.kernels + bwd.kernels;
+  add_fsdp_traffic(c, e, layer_params_per_device(e.model, e.parallel.tp, e.parallel.ep),
+                   layer_expert_params_per_device(e.model, e.parallel.tp, e.parallel.ep));
   return c;
 }
 
@@ -259,6 +285,10 @@ LayerCost embedding_cost(const Experiment& e) {
   LayerCost c;
   c.forward = {fwd.compute_time(), 0, fwd.comm};
   c.backward = {bwd.compute_time(), 0, bwd.comm};
+  const auto& m = e.model;
+  double params = static_cast<double>(padded_vocab(m, e.parallel.tp)) * m.hidden / e.parallel.tp;
+  if (m.position == Position::learned) params += static_cast<double>(m.seq_len) * m.hidden;
+  add_fsdp_traffic(c, e, params, 0);
   return c;
 }
 
@@ -289,6 +319,11 @@ LayerCost head_cost(const Experiment& e) {
   LayerCost c;
   c.forward = {fwd.compute_time(), 0, fwd.comm};
   c.backward = {bwd.compute_time(), 0, bwd.comm};
+  // The final norm, and the output weights unless they are the first stage's embedding.
+  const auto& m = e.model;
+  double params = (m.norm == Norm::layernorm ? 2.0 : 1.0) * m.hidden;
+  if (!m.tied_embeddings || e.parallel.pp > 1) params += vocab * m.hidden;
+  add_fsdp_traffic(c, e, params, 0);
   return c;
 }
 

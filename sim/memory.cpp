@@ -54,7 +54,7 @@ double stage_expert_params_per_device(const Experiment& e, int stage) {
 
 namespace {
 double sharded(const ParallelConfig& p, double params, double experts) {
-  if (!p.distributed_optimizer) return params;
+  if (!p.distributed_optimizer && !p.fsdp) return params;
   return (params - experts) / (p.dp * p.cp) + experts / (p.dp * p.cp / p.ep);
 }
 }  // namespace
@@ -154,9 +154,20 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   StageMemory sm;
   sm.stage = stage;
   const double params = stage_params_per_device(e, stage);
+  const double state = sharded(p, params, stage_expert_params_per_device(e, stage));
   sm.weights = params * weight_bytes;
   sm.gradients = params * grad_bytes;
-  sm.optimizer = sharded(p, params, stage_expert_params_per_device(e, stage)) * optimizer_bytes;
+  sm.optimizer = state * optimizer_bytes;
+  if (p.fsdp) {
+    // Only a shard of the weights and gradients stays; the unit being computed, the one
+    // prefetched behind it and one unit's unsharded gradients come and go (the largest unit:
+    // a layer, or the embedding on a stage that holds it).
+    double unit = layer_params_per_device(m, p.tp, p.ep);
+    if (stage == 0 || (stage == p.pp - 1 && (!m.tied_embeddings || p.pp > 1)))
+      unit = std::max(unit, static_cast<double>(padded_vocab(m, p.tp)) * m.hidden / p.tp);
+    sm.weights = state * weight_bytes + 2 * unit * bytes_per_element(t.precision);
+    sm.gradients = state * grad_bytes + unit * grad_bytes;
+  }
   const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / chunks;
   // Block recomputation of some layers per chunk: the others keep all their activations.
   const double recomputed = t.recompute == Recompute::full && t.recompute_layers > 0

@@ -11,11 +11,12 @@
 namespace parallax::sim {
 
 namespace {
-PassCost scaled(const PassCost& c, double k) { return {c.compute * k, c.recompute * k, c.tp_comm * k}; }
+PassCost scaled(const PassCost& c, double k) { return {c.compute * k, c.recompute * k, c.tp_comm * k, c.dp_comm * k}; }
 void add(PassCost& a, const PassCost& b) {
   a.compute += b.compute;
   a.recompute += b.recompute;
   a.tp_comm += b.tp_comm;
+  a.dp_comm += b.dp_comm;
 }
 
 // Megatron-Core DDP bucket: max(40M, 1M * dp) parameters.
@@ -34,7 +35,8 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
   const double params = stage_params_per_device(e, stage);
   const double experts = stage_expert_params_per_device(e, stage);
   const int n = p.dp * p.cp;
-  if (n > 1) {
+  // FSDP reduces each micro-batch's gradients inside its backward (layer_costs).
+  if (n > 1 && !p.fsdp) {
     const double grad_bytes = gradient_bytes(e.training);
     const double weight_bytes = bytes_per_element(e.training.precision);
     double reduce = 0, gather = 0;
@@ -77,7 +79,7 @@ double optimizer_time(const Experiment& e, int stage) {
   if (precision != Precision::fp32) per_param += 6.0 + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);
   if (precision == Precision::fp16) per_param += 8.0;
   if (precision == Precision::fp8) per_param += 4.0;
-  return memory_time(per_param * updated + 8.0 * params, e.system);
+  return memory_time(per_param * updated + 8.0 * (e.parallel.fsdp ? updated : params), e.system);
 }
 
 bool blocking_p2p(const ParallelConfig& p) { return !(p.overlap_p2p_comm && p.schedule == Schedule::interleaved); }

@@ -250,10 +250,13 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   blank.sequence_parallel = sp.empty() && p.tp > 1;
   p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
   const std::string sharding = lowered(row, "optimizer_sharding");
-  // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP.
+  // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
+  // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
   p.distributed_optimizer =
       !starts(sharding, "no") && !starts(sharding, "false") &&
       (has(sharding, "distributed") || has(sharding, "zero") || has(sharding, "fsdp") || has(sharding, "shard"));
+  p.fsdp = p.distributed_optimizer && (has(sharding, "fsdp") || has(sharding, "fully sharded") ||
+                                       find_int(sharding, R"(zero[- _]?(?:stage[- _]?)?(\d))") == 3);
 
   // How the framework runs the plan: gradient reduction overlapped with the backward in
   // Megatron (torch DDP, Megatron-Core --overlap-grad-reduce), not in DeepSpeed's pipeline

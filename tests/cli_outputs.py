@@ -130,12 +130,18 @@ runs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experimen
 with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["row_id"] == "45")  # GPT 314B on 384 H100s
+    fixed = {"micro_batch": "1", "vpp": "1", "recompute": "full", "seq_parallel": "yes"}
     variants = {
         "bf16": {},
         "fp8": {"precision": "FP8 hybrid (Transformer Engine)"},
         "fp8-cp2": {"precision": "fp8", "cp": "2", "dp": "", "gpu": "NVIDIA H100 80GB HBM3", "framework": "NeMo 24.07"},
         # 94 layers on 8 stages: the end stages hold 11, the others 12 (L + 2 cut evenly).
-        "uneven": {"layers": "94", "optimizer_sharding": "FSDP"},
+        "uneven": {"layers": "94"},
+        # Fully sharded: weights and gradients sharded too, gathered and reduced every micro-batch
+        # (the same plan as "fixed", so that only the sharding differs).
+        "fixed": fixed,
+        "fsdp": {**fixed, "optimizer_sharding": "FSDP"},
+        "zero3": {**fixed, "optimizer_sharding": "ZeRO stage 3"},
         # the same plan on A100s: 2022 Megatron-LM materialises the scores, an unknown framework
         # is taken to use flash attention.
         "a100-legacy": {"gpu": "A100-SXM4-80GB", "framework": "Megatron-LM (2022)", "recompute": "selective"},
@@ -163,6 +169,10 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
           "uneven stages interleave with a chunk count that divides 12 and fits in 11: " + rows["uneven"]["plan"])
     check(rows["uneven"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"],
           "two layers fewer take less time")
+    check(rows["fsdp"]["predicted_memory_gib"] < rows["fixed"]["predicted_memory_gib"] and
+          rows["fsdp"]["predicted_iteration_time_s"] > rows["fixed"]["predicted_iteration_time_s"] and
+          rows["zero3"]["predicted_iteration_time_s"] == rows["fsdp"]["predicted_iteration_time_s"],
+          "FSDP and ZeRO-3 shard the weights: less memory, gathers every micro-batch")
     check(rows["moe-ep8"]["plan"] == "t1p4d16e8m1", "EP read from the notes: " + rows["moe-ep8"]["plan"])
     check("ep=" in rows["moe-ep-blank"]["searched"], "a blank EP is searched")
     check(rows["moe-ep8"]["predicted_iteration_time_s"] > 1.5 * rows["dense-same-shape"]["predicted_iteration_time_s"],

@@ -114,12 +114,48 @@ BOOST_AUTO_TEST_CASE(gradients_in_16_bit_halve_the_buffer_and_the_reduction) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(fsdp_shards_the_weights_and_gathers_them_every_pass) {
+  Experiment e = llama70b(8, 1, 4, Precision::bf16);
+  e.parallel.overlap_grad_reduce = false;
+  e.parallel.fsdp = true;
+  const auto& m = e.model;
+  const double params = sim::stage_params_per_device(e, 0), layer = sim::layer_params_per_device(m, 8);
+  const double embedding = static_cast<double>(sim::padded_vocab(m, 8)) * m.hidden / 8;
+  // A quarter of the weights and gradients stays, plus two gathered units and one unit's
+  // gradients (the largest unit here: the 128K-vocabulary embedding, larger than a layer).
+  BOOST_TEST_REQUIRE(embedding > layer);
+  const sim::StageMemory mem = sim::stage_memory_at(e, 0, 1, 1);
+  BOOST_TEST(mem.weights == params / 4 * 2 + 2 * embedding * 2, tolerance(1e-12));
+  BOOST_TEST(mem.gradients == params / 4 * 4 + embedding * 4, tolerance(1e-12));
+  BOOST_TEST(mem.optimizer == params / 4 * 12, tolerance(1e-12));
+  // Each layer's forward gathers its 16-bit weights from the 4 DP ranks (stride 8: across
+  // nodes), the backward gathers them again and reduce-scatters fp32 gradients; what outlasts
+  // the pass's compute is exposed.
+  const auto link = sim::group_link(e.system, 4, 8);
+  const double gather = sim::collective_time(sim::Collective::all_gather, 2 * layer, 4, link);
+  const double reduce = sim::collective_time(sim::Collective::reduce_scatter, 4 * layer, 4, link);
+  const auto c = sim::transformer_layer_cost(e);
+  BOOST_TEST(c.forward.dp_comm == std::max(0.0, gather - c.forward.compute), tolerance(1e-12));
+  BOOST_TEST(c.backward.dp_comm == std::max(0.0, gather + reduce - c.backward.compute), tolerance(1e-12));
+  // With compute made negligible, all of it shows.
+  e.system.calibration.gemm_efficiency = 1e6;
+  e.system.calibration.memory_efficiency = 1e6;
+  e.system.calibration.flash_attention_efficiency = 1e6;
+  e.system.calibration.kernel_launch_us = 0;
+  const auto fast = sim::transformer_layer_cost(e);
+  BOOST_TEST(fast.forward.dp_comm == gather - fast.forward.compute, tolerance(1e-9));
+  BOOST_TEST(fast.forward.dp_comm > 0.99 * gather);
+  // Nothing is left to reduce after the last backward (one stage: no tied-embedding exchange).
+  BOOST_TEST(sim::exposed_data_parallel_time(e, 0, 0.0) == 0.0);
+}
+
 BOOST_AUTO_TEST_CASE(framework_knobs_are_read_from_toml) {
   const Experiment e = load_experiment_text(
       "[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=8\n[parallel]\npp=2\nvpp=2\n"
-      "overlap_p2p_comm=true\n[training]\nglobal_batch=8\ngrad_reduce_in_fp32=false\n",
+      "overlap_p2p_comm=true\nfsdp=true\n[training]\nglobal_batch=8\ngrad_reduce_in_fp32=false\n",
       "test");
   BOOST_TEST(e.parallel.overlap_p2p_comm);
+  BOOST_TEST(e.parallel.fsdp);
   BOOST_TEST((e.training.grad_reduce_in_fp32 == std::optional<bool>(false)));
 }
 
