@@ -164,11 +164,22 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   out.source = text(row, "source_id");
   out.model = text(row, "model");
 
+  // The devices: the num_gpus column, or the product of the parallel degrees.
+  int gpus = integer(row, "num_gpus");
+  if (gpus <= 0 && number(row, "dp"))
+    gpus = integer(row, "tp", 1) * integer(row, "pp", 1) * integer(row, "cp", 1) * integer(row, "dp");
   if (auto t = number(row, "iteration_time_s_reported")) {
     out.published_time_s = *t;
     out.time_measured = true;
   } else if (auto d = number(row, "iteration_time_s_derived")) {
     out.published_time_s = *d;
+  } else if (const auto batch = number(row, "global_batch"), seq = number(row, "seq_len"); batch && seq) {
+    // Derived here from a published throughput, as the table derives its own column.
+    const double tokens = *batch * *seq;
+    if (auto per_gpu = number(row, "tokens_per_s_per_gpu_reported"); per_gpu && *per_gpu > 0 && gpus > 0)
+      out.published_time_s = tokens / (*per_gpu * gpus);
+    else if (auto total = number(row, "tokens_per_s_reported"); total && *total > 0)
+      out.published_time_s = tokens / *total;
   }
   const std::string mem = text(row, "mem_measured_GB");
   out.oom = mem == "OOM";
@@ -232,7 +243,7 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   for (const auto& o : overrides)
     if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))
       set_calibration(e.system.calibration, o.key, o.value);
-  e.system.gpus = integer(row, "num_gpus");
+  e.system.gpus = gpus;
   auto& p = e.parallel;
   p.tp = integer(row, "tp", 1);
   p.pp = integer(row, "pp", 1);

@@ -165,13 +165,20 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
   // first two, but the same overlapped sends once it is Megatron-Core.
   const CsvTable table = parse_csv(
       "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
-      "seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
-      "1,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,fp8,NeMo 24.07,,3.0\n"
-      "2,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16,Megatron-Core r0.8.0,,3.0\n"
-      "3,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,yes,fp16,Megatron-LM,,3.0\n",
+      "seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived,"
+      "tokens_per_s_per_gpu_reported\n"
+      "1,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,fp8,NeMo 24.07,,3.0,\n"
+      "2,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16,Megatron-Core r0.8.0,,3.0,\n"
+      "3,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,yes,fp16,Megatron-LM,,3.0,\n"
+      "4,s,a,32,4096,32,4096,32000,H100,,4,4,4,2,1,128,yes,fp8,NeMo 24.07,,,1000\n",
       "t.csv");
   const auto report = sim::validate_runs(table, {});
-  BOOST_TEST_REQUIRE(report.rows.size() == 3u);
+  BOOST_TEST_REQUIRE(report.rows.size() == 4u);
+  // Only a throughput and the parallel degrees: 64 GPUs, 128 * 4096 tokens at 1000 per GPU-second.
+  BOOST_TEST(report.rows[3].skipped.empty());
+  BOOST_TEST(report.rows[3].experiment.system.gpus == 64);
+  BOOST_TEST(*report.rows[3].published_time_s == 128.0 * 4096 / (1000.0 * 64), tolerance(1e-12));
+  BOOST_TEST(!report.rows[3].time_measured);
   const auto& nemo = report.rows[0].experiment;
   BOOST_TEST(nemo.parallel.tp_comm_overlap);
   BOOST_TEST(nemo.parallel.overlap_p2p_comm);
