@@ -320,11 +320,26 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   t.recompute = starts(rec, "full") || starts(rec, "yes") ? Recompute::full
                 : starts(rec, "selective")                ? Recompute::selective
                                                           : Recompute::none;
+  // Any mention of FP8 (NeMo's "bf16_with_fp8_mixed", "FP8-CS"); otherwise the first 16- or
+  // 32-bit format named ("fp16 (bf16 optimizer from 02-28)" is fp16); 16-bit mixed precision
+  // without a name is taken as fp16.
   const std::string prec = lowered(row, "precision");
-  t.precision = has(prec, "fp8")       ? Precision::fp8
-                : starts(prec, "bf16") ? Precision::bf16
-                : starts(prec, "fp32") ? Precision::fp32
-                                       : Precision::fp16;
+  t.precision = Precision::fp16;
+  if (has(prec, "fp8")) {
+    t.precision = Precision::fp8;
+  } else {
+    size_t first = std::string::npos;
+    for (const auto& [name, precision] :
+         std::initializer_list<std::pair<const char*, Precision>>{{"fp16", Precision::fp16},
+                                                                  {"float16", Precision::fp16},
+                                                                  {"bf16", Precision::bf16},
+                                                                  {"bfloat16", Precision::bf16},
+                                                                  {"fp32", Precision::fp32},
+                                                                  {"float32", Precision::fp32}}) {
+      const size_t at = prec.find(name);
+      if (at < first) first = at, t.precision = precision;
+    }
+  }
   e.name = out.model;
 
   try {

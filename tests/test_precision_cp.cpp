@@ -170,10 +170,18 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
       "1,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,fp8,NeMo 24.07,,3.0,\n"
       "2,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16,Megatron-Core r0.8.0,,3.0,\n"
       "3,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,yes,fp16,Megatron-LM,,3.0,\n"
-      "4,s,a,32,4096,32,4096,32000,H100,,4,4,4,2,1,128,yes,fp8,NeMo 24.07,,,1000\n",
+      "4,s,a,32,4096,32,4096,32000,H100,,4,4,4,2,1,128,yes,fp8,NeMo 24.07,,,1000\n"
+      "5,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,AMP bfloat16,Megatron-LM,,3.0,\n"
+      "6,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,mixed (16-bit; fp16 vs bf16 not verified),"
+      "Megatron-LM,,3.0,\n"
+      "7,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16_with_fp8_mixed,NeMo 2.0,,3.0,\n",
       "t.csv");
   const auto report = sim::validate_runs(table, {});
-  BOOST_TEST_REQUIRE(report.rows.size() == 4u);
+  BOOST_TEST_REQUIRE(report.rows.size() == 7u);
+  // The precision: any FP8 mention, else the first format the text names.
+  BOOST_TEST((report.rows[4].experiment.training.precision == Precision::bf16));
+  BOOST_TEST((report.rows[5].experiment.training.precision == Precision::fp16));
+  BOOST_TEST((report.rows[6].experiment.training.precision == Precision::fp8));
   // Only a throughput and the parallel degrees: 64 GPUs, 128 * 4096 tokens at 1000 per GPU-second.
   BOOST_TEST(report.rows[3].skipped.empty());
   BOOST_TEST(report.rows[3].experiment.system.gpus == 64);
