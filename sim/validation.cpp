@@ -286,7 +286,6 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   // compute (overlap_p2p_comm; Megatron-LM's --no-overlap-p2p-communication turns it off).
   p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap") || nemo;
   p.overlap_p2p_comm = mcore;
-  if (nemo) e.training.grad_reduce_in_fp32 = false;
   p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
   e.training.gradient_accumulation_fusion = !deepspeed;
   // Fused (flash) attention: Megatron-Core and NeMo use it, and so does every framework on
@@ -340,6 +339,7 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
       if (at < first) first = at, t.precision = precision;
     }
   }
+  if (nemo && t.precision != Precision::fp32) t.grad_reduce_in_fp32 = false;  // NeMo's recipes, above
   e.name = out.model;
 
   try {

@@ -76,8 +76,9 @@ BOOST_AUTO_TEST_CASE(fp8_keeps_weight_copies_for_its_gemms) {
 
 BOOST_AUTO_TEST_CASE(fp8_keeps_the_inputs_of_its_gemms_in_fp8) {
   // Transformer Engine saves the FP8 casts of the QKV, fc1 and fc2 inputs (1 byte instead of
-  // 2) and an FP8 copy of the projection input beside the bf16 attention output: per layer
-  // 2sbh/t... with t = 8 and no SP, bf16 - fp8 = sb(2h - h/t + f/t) bytes.
+  // 2) and an FP8 copy of the projection input beside the bf16 attention output. Per layer,
+  // with t = 8 and no SP, bf16 - fp8 = s*b*(2h - h/t + f/t) bytes: the QKV and fc1 inputs (not
+  // split over TP), less the projection's extra copy, plus the fc2 input (both split).
   const Experiment bf16 = llama70b(8, 1, 1, Precision::bf16), fp8 = llama70b(8, 1, 1, Precision::fp8);
   const double s = 8192, h = 8192, f = 28672, t = 8;
   BOOST_TEST(sim::layer_activation_bytes(bf16) - sim::layer_activation_bytes(fp8) == s * (2 * h - h / t + f / t),
