@@ -132,8 +132,10 @@ class ItemSweep {
     vpps = listed_or(spec_.vpp, vpps);
     const auto sps =
         listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
+    // A fully sharded experiment (parallel.fsdp) shards the optimizer state whatever this says.
+    const bool both = dp > 1 && !base_.parallel.fsdp;
     const auto opts =
-        listed_or(spec_.distributed_optimizer, dp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
+        listed_or(spec_.distributed_optimizer, both ? std::vector<bool>{false, true} : std::vector<bool>{dp > 1});
     const auto recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});
     const auto mbs = listed_or(spec_.micro_batch, divisors(per_replica));
     const double device_bytes = base_.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;

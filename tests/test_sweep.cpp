@@ -176,3 +176,23 @@ BOOST_AUTO_TEST_CASE(kendall_and_frontier_helpers) {
   BOOST_TEST(f[0].tokens_per_s == 10);
   BOOST_TEST(f[1].tokens_per_s == 20);
 }
+
+BOOST_AUTO_TEST_CASE(a_fully_sharded_experiment_sweeps_sharded_plans_once) {
+  // FSDP shards the optimizer state anyway: the sweep does not also try plans without the
+  // distributed optimizer (they would repeat the sharded ones), and every plan stays fully sharded.
+  Experiment e = base("gpt2-1.5b", "dgx-a100-80g", 16, 64);
+  SweepSpec spec;
+  spec.gpus = {16};
+  const SweepResult plain = run_sweep(e, spec, {1, nullptr});
+  e.parallel.fsdp = true;
+  const SweepResult sharded = run_sweep(e, spec, {1, nullptr});
+  BOOST_TEST_REQUIRE(sharded.feasible > 0);
+  // The plans that reached the memory check: those of one replica, and the sharded half of the rest.
+  size_t expected = 0;
+  for (const auto& plan : plain.plans) expected += plan.dp == 1 || plan.distributed_optimizer;
+  BOOST_TEST(sharded.plans.size() == expected);
+  for (const auto& plan : sharded.plans) {
+    BOOST_TEST(plan.distributed_optimizer == (plan.dp > 1));
+    BOOST_TEST(plan_experiment(e, plan).parallel.fsdp);
+  }
+}
