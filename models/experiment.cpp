@@ -143,6 +143,28 @@ void validate(const Experiment& e) {
   validate_plan(e);
 }
 
+void validate_calibration(const Calibration& c) {
+  for (const auto& [value, key] : std::initializer_list<std::pair<double, const char*>>{
+           {c.gemm_efficiency, "gemm_efficiency"},
+           {c.gemm_tile_m, "gemm_tile_m"},
+           {c.gemm_tile_n, "gemm_tile_n"},
+           {c.misaligned_gemm_efficiency, "misaligned_gemm_efficiency"},
+           {c.memory_efficiency, "memory_efficiency"},
+           {c.flash_attention_efficiency, "flash_attention_efficiency"},
+           {c.busbw_efficiency_intra, "busbw_efficiency_intra"},
+           {c.busbw_efficiency_inter, "busbw_efficiency_inter"},
+           {c.activation_memory_factor, "activation_memory_factor"}})
+    positive(value, std::string("system.calibration.") + key);
+  for (const auto& [value, key] :
+       std::initializer_list<std::pair<double, const char*>>{{c.gemm_k_half, "gemm_k_half"},
+                                                             {c.kernel_launch_us, "kernel_launch_us"},
+                                                             {c.memory_overhead_gib, "memory_overhead_gib"},
+                                                             {c.pass_overhead_us, "pass_overhead_us"},
+                                                             {c.p2p_efficiency_inter, "p2p_efficiency_inter"}})
+    require(value >= 0,
+            std::string("system.calibration.") + key + " = " + std::to_string(value) + " must be zero or positive");
+}
+
 void validate_model_and_system(const Experiment& e) {
   const auto& m = e.model;
   positive(m.layers, "model.layers");
@@ -179,6 +201,7 @@ void validate_model_and_system(const Experiment& e) {
           "training.grad_reduce_in_fp32 = false needs a 16-bit or fp8 training.precision (got \"fp32\")");
   positive(s.intra_node.bandwidth_gbps, "system.intra_node.bandwidth_gbps");
   positive(s.inter_node.bandwidth_gbps, "system.inter_node.bandwidth_gbps");
+  validate_calibration(s.calibration);
   positive(e.training.global_batch, "training.global_batch");
   positive(e.training.micro_batch, "training.micro_batch");
 }

@@ -79,6 +79,7 @@ struct Calibration {
   double flash_attention_efficiency = 0.5;  // fraction of peak for fused attention
   double busbw_efficiency_intra = 0.8;      // NCCL busbw / link bandwidth inside a node
   double busbw_efficiency_inter = 0.8;      // NCCL busbw / NIC bandwidth across nodes
+  double p2p_efficiency_inter = 0;          // a point-to-point transfer's share of a NIC (0: as busbw)
   double memory_overhead_gib = 2.0;         // CUDA context, NCCL buffers, allocator reserve
   double activation_memory_factor = 1.0;    // allocator fragmentation and framework buffers on activations
   double pass_overhead_us = 0;              // host-side cost of one pipeline pass (one micro-batch, one stage)
@@ -205,6 +206,7 @@ double gradient_bytes(const TrainingConfig&);
 // Checks every structural constraint; throws InputError naming the key and what is allowed.
 void validate(const Experiment&);
 void validate_model_and_system(const Experiment&);  // everything but the parallel plan
+void validate_calibration(const Calibration&);      // every constant positive (or, where 0 means none, not negative)
 void validate_plan(const Experiment&);              // tp, pp, dp, vpp, schedule, batch split
 
 }  // namespace parallax

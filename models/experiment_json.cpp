@@ -57,6 +57,7 @@ nlohmann::json to_json(const Experiment& e) {
         {"flash_attention_efficiency", c.flash_attention_efficiency},
         {"busbw_efficiency_intra", c.busbw_efficiency_intra},
         {"busbw_efficiency_inter", c.busbw_efficiency_inter},
+        {"p2p_efficiency_inter", c.p2p_efficiency_inter},
         {"memory_overhead_gib", c.memory_overhead_gib},
         {"pass_overhead_us", c.pass_overhead_us},
         {"activation_memory_factor", c.activation_memory_factor}}}};

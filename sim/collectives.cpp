@@ -58,7 +58,9 @@ GroupLink pair_link(const SystemConfig& sys, bool inter_node) {
 }
 
 double p2p_time(double bytes, const SystemConfig& sys, bool inter_node) {
-  const GroupLink link = pair_link(sys, inter_node);
+  GroupLink link = pair_link(sys, inter_node);
+  const double p2p = sys.calibration.p2p_efficiency_inter;
+  if (inter_node && p2p > 0) link.busbw = sys.inter_node.bandwidth_gbps * 1e9 * p2p;
   return link.latency + bytes / link.busbw;
 }
 

@@ -15,7 +15,7 @@ namespace {
 
 // Host time per pipeline pass of DeepSpeed's pipeline engine, fitted on
 // bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets it as deepspeed.pass_overhead_us).
-constexpr double kDeepSpeedPassOverheadUs = 8195;
+constexpr double kDeepSpeedPassOverheadUs = 15465;
 
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
@@ -389,6 +389,7 @@ CalibrationOverride parse_calibration_override(const std::string& arg) {
   if (o.system != "*" && o.system != "deepspeed") preset_text(PresetKind::system, o.system, "--set " + o.system);
   Calibration probe;
   set_calibration(probe, o.key, o.value);
+  validate_calibration(probe);
   return o;
 }
 

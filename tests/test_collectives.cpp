@@ -40,3 +40,22 @@ BOOST_AUTO_TEST_CASE(groups_across_nodes_use_their_members_nics) {
   // TP group of 4 stays inside the node.
   BOOST_TEST(!group_link(s, 4, 1).inter_node);
 }
+
+BOOST_AUTO_TEST_CASE(pipeline_sends_across_nodes_use_their_own_efficiency) {
+  // DGX systems leave p2p_efficiency_inter at 0: a send runs at the collectives' efficiency.
+  const SystemConfig dgx = system_preset("dgx-a100-80g");
+  const double bytes = 1e8;
+  BOOST_TEST(p2p_time(bytes, dgx, true) ==
+                 dgx.inter_node.latency_us * 1e-6 + bytes / (25e9 * dgx.calibration.busbw_efficiency_inter),
+             tolerance(1e-12));
+  // Jean Zay's sends run at their fitted share of the Omni-Path links (6.25 GB/s per GPU),
+  // its collectives at theirs; inside a node both use NVLink.
+  const SystemConfig jz = system_preset("jean-zay-a100-80g");
+  BOOST_TEST(jz.calibration.p2p_efficiency_inter > jz.calibration.busbw_efficiency_inter);
+  BOOST_TEST(p2p_time(bytes, jz, true) ==
+                 jz.inter_node.latency_us * 1e-6 + bytes / (6.25e9 * jz.calibration.p2p_efficiency_inter),
+             tolerance(1e-12));
+  BOOST_TEST(p2p_time(bytes, jz, false) ==
+                 jz.intra_node.latency_us * 1e-6 + bytes / (300e9 * jz.calibration.busbw_efficiency_intra),
+             tolerance(1e-12));
+}
