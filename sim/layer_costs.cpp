@@ -205,23 +205,20 @@ void layer_body(KernelSum& p, const Shape& x, bool backward, const Experiment& e
 }
 
 // FSDP: a pass gathers the 16-bit weights it runs (`params` held by this TP rank, `experts` of
-// them expert weights) from the ranks that shard them, dp*cp (stride tp) or dp*cp/ep (stride
-// tp*ep), and the backward reduce-scatters their gradients. Prefetched a unit ahead, they hide
+// them expert weights) from the replica groups that shard them (replica_groups), and the
+// backward reduce-scatters their gradients. Prefetched a unit ahead, they hide
 // behind the pass's own compute; what outlasts it is exposed.
 void add_fsdp_traffic(LayerCost& c, const Experiment& e, double params, double experts) {
   const auto& p = e.parallel;
-  const int n = p.dp * p.cp;
-  if (!p.fsdp || n < 2) return;
+  if (!p.fsdp || p.dp * p.cp < 2) return;
   const double weight = bytes_per_element(e.training.precision), grad = gradient_bytes(e.training);
   double gather = 0, reduce = 0;
-  auto group = [&](double held, int ranks, int stride) {
-    if (held <= 0 || ranks < 2) return;
-    const GroupLink link = group_link(e.system, ranks, stride);
-    gather += collective_time(Collective::all_gather, held * weight, ranks, link);
-    reduce += collective_time(Collective::reduce_scatter, held * grad, ranks, link);
-  };
-  group(params - experts, n, p.tp);
-  group(experts, n / p.ep, p.tp * p.ep);
+  for (const ReplicaGroup& g : replica_groups(p, params, experts)) {
+    if (g.params <= 0 || g.ranks < 2) continue;
+    const GroupLink link = group_link(e.system, g.ranks, g.stride);
+    gather += collective_time(Collective::all_gather, g.params * weight, g.ranks, link);
+    reduce += collective_time(Collective::reduce_scatter, g.params * grad, g.ranks, link);
+  }
   c.forward.dp_comm = std::max(0.0, gather - c.forward.compute);
   c.backward.dp_comm = std::max(0.0, gather + reduce - c.backward.compute - c.backward.recompute);
 }
@@ -285,10 +282,7 @@ LayerCost embedding_cost(const Experiment& e) {
   LayerCost c;
   c.forward = {fwd.compute_time(), 0, fwd.comm};
   c.backward = {bwd.compute_time(), 0, bwd.comm};
-  const auto& m = e.model;
-  double params = static_cast<double>(padded_vocab(m, e.parallel.tp)) * m.hidden / e.parallel.tp;
-  if (m.position == Position::learned) params += static_cast<double>(m.seq_len) * m.hidden;
-  add_fsdp_traffic(c, e, params, 0);
+  add_fsdp_traffic(c, e, embedding_params_per_device(e.model, e.parallel.tp), 0);
   return c;
 }
 
@@ -319,11 +313,7 @@ LayerCost head_cost(const Experiment& e) {
   LayerCost c;
   c.forward = {fwd.compute_time(), 0, fwd.comm};
   c.backward = {bwd.compute_time(), 0, bwd.comm};
-  // The final norm, and the output weights unless they are the first stage's embedding.
-  const auto& m = e.model;
-  double params = (m.norm == Norm::layernorm ? 2.0 : 1.0) * m.hidden;
-  if (!m.tied_embeddings || e.parallel.pp > 1) params += vocab * m.hidden;
-  add_fsdp_traffic(c, e, params, 0);
+  add_fsdp_traffic(c, e, head_params_per_device(e.model, e.parallel), 0);
   return c;
 }
 

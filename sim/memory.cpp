@@ -29,20 +29,34 @@ double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep) {
   return static_cast<double>(m.experts) / ep * expert / tp;
 }
 
+double vocab_params_per_device(const ModelConfig& m, int tp) {
+  return static_cast<double>(padded_vocab(m, tp)) * m.hidden / tp;
+}
+
+double embedding_params_per_device(const ModelConfig& m, int tp) {
+  double params = vocab_params_per_device(m, tp);
+  if (m.position == Position::learned) params += static_cast<double>(m.seq_len) * m.hidden;
+  return params;
+}
+
+double head_params_per_device(const ModelConfig& m, const ParallelConfig& p) {
+  double params = (m.norm == Norm::layernorm ? 2.0 : 1.0) * m.hidden;
+  // Untied LM head, or the tied copy Megatron keeps on the last stage when pp > 1.
+  if (!m.tied_embeddings || p.pp > 1) params += vocab_params_per_device(m, p.tp);
+  return params;
+}
+
+std::array<ReplicaGroup, 2> replica_groups(const ParallelConfig& p, double params, double experts) {
+  const int n = p.dp * p.cp;
+  return {ReplicaGroup{params - experts, n, p.tp}, ReplicaGroup{experts, n / p.ep, p.tp * p.ep}};
+}
+
 double stage_params_per_device(const Experiment& e, int stage) {
   const auto& m = e.model;
-  const int tp = e.parallel.tp, pp = e.parallel.pp, ep = e.parallel.ep;
-  double params = e.layers_on_stage(stage) * layer_params_per_device(m, tp, ep);
-  const double embedding = static_cast<double>(padded_vocab(m, tp)) * m.hidden / tp;
-  if (stage == 0) {
-    params += embedding;
-    if (m.position == Position::learned) params += static_cast<double>(m.seq_len) * m.hidden;
-  }
-  if (stage == pp - 1) {
-    params += (m.norm == Norm::layernorm ? 2.0 : 1.0) * m.hidden;
-    // Untied LM head, or the tied copy Megatron keeps on the last stage when pp > 1.
-    if (!m.tied_embeddings || pp > 1) params += embedding;
-  }
+  const auto& p = e.parallel;
+  double params = e.layers_on_stage(stage) * layer_params_per_device(m, p.tp, p.ep);
+  if (stage == 0) params += embedding_params_per_device(m, p.tp);
+  if (stage == p.pp - 1) params += head_params_per_device(m, p);
   return params;
 }
 
@@ -55,7 +69,9 @@ double stage_expert_params_per_device(const Experiment& e, int stage) {
 namespace {
 double sharded(const ParallelConfig& p, double params, double experts) {
   if (!p.distributed_optimizer && !p.fsdp) return params;
-  return (params - experts) / (p.dp * p.cp) + experts / (p.dp * p.cp / p.ep);
+  double shard = 0;
+  for (const ReplicaGroup& g : replica_groups(p, params, experts)) shard += g.params / g.ranks;
+  return shard;
 }
 }  // namespace
 
@@ -164,7 +180,7 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
     // a layer, or the embedding on a stage that holds it).
     double unit = layer_params_per_device(m, p.tp, p.ep);
     if (stage == 0 || (stage == p.pp - 1 && (!m.tied_embeddings || p.pp > 1)))
-      unit = std::max(unit, static_cast<double>(padded_vocab(m, p.tp)) * m.hidden / p.tp);
+      unit = std::max(unit, vocab_params_per_device(m, p.tp));
     sm.weights = state * weight_bytes + 2 * unit * bytes_per_element(t.precision);
     sm.gradients = state * grad_bytes + unit * grad_bytes;
   }

@@ -1,6 +1,7 @@
 // Memory of each pipeline stage's devices: weights, gradients, optimizer state, activations
 // (Korthikanti et al. 2022, sec. 4 and Table 2, generalised term by term), other.
 #pragma once
+#include <array>
 #include <vector>
 
 #include "models/experiment.hpp"
@@ -18,6 +19,21 @@ struct StageMemory {
 double layer_params_per_device(const ModelConfig& m, int tp, int ep = 1);
 // The expert part of them (0 for a dense model).
 double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep);
+// The vocabulary-parallel word embedding (or untied output layer) held by one TP rank.
+double vocab_params_per_device(const ModelConfig& m, int tp);
+// The first stage's embedding: words, and positions when they are learned.
+double embedding_params_per_device(const ModelConfig& m, int tp);
+// The last stage's head: the final norm, and the output weights unless they are the
+// embedding itself (tied, on the one stage that holds both).
+double head_params_per_device(const ModelConfig& m, const ParallelConfig& p);
+// The data-parallel groups over which a device's parameters are replicated: the dense ones
+// over the dp*cp ranks (stride tp), the expert ones over the dp*cp/ep ranks that hold the same
+// experts (stride tp*ep). Gradients are reduced, and state and weights sharded, within them.
+struct ReplicaGroup {
+  double params;
+  int ranks, stride;
+};
+std::array<ReplicaGroup, 2> replica_groups(const ParallelConfig& p, double params, double experts);
 // Parameters held by one device of pipeline stage `stage`, and the expert part of them.
 double stage_params_per_device(const Experiment& e, int stage);
 double stage_expert_params_per_device(const Experiment& e, int stage);

@@ -40,14 +40,14 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
     const double grad_bytes = gradient_bytes(e.training);
     const double weight_bytes = bytes_per_element(e.training.precision);
     double reduce = 0, gather = 0;
-    auto group = [&](double held, int ranks, int stride) {
-      const GroupLink link = group_link(e.system, ranks, stride);
+    for (const ReplicaGroup& g : replica_groups(p, params, experts)) {
+      if (g.params <= 0) continue;  // no expert weights
+      const GroupLink link = group_link(e.system, g.ranks, g.stride);
       const Collective c = p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce;
-      reduce += collective_time(c, held * grad_bytes, ranks, link);
-      if (p.distributed_optimizer) gather += collective_time(Collective::all_gather, held * weight_bytes, ranks, link);
-    };
-    group(params - experts, n, p.tp);
-    if (experts > 0) group(experts, n / p.ep, p.tp * p.ep);
+      reduce += collective_time(c, g.params * grad_bytes, g.ranks, link);
+      if (p.distributed_optimizer)
+        gather += collective_time(Collective::all_gather, g.params * weight_bytes, g.ranks, link);
+    }
     const double buckets = std::max(1.0, std::ceil(params / bucket_params(n)));
     exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
     exposed += p.overlap_param_gather ? gather / buckets : gather;
@@ -56,7 +56,7 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
   // embedding group), after the pipeline has drained.
   if (p.pp > 1 && e.model.tied_embeddings && (stage == 0 || stage == p.pp - 1)) {
     const double grad_bytes = gradient_bytes(e.training);
-    const double bytes = static_cast<double>(padded_vocab(e.model, p.tp)) * e.model.hidden / p.tp * grad_bytes;
+    const double bytes = vocab_params_per_device(e.model, p.tp) * grad_bytes;
     const bool inter = pipeline_hop_inter_node(p.pp - 1, p, e.system.gpus_per_node);
     exposed += collective_time(Collective::all_reduce, bytes, 2, pair_link(e.system, inter));
   }

@@ -36,8 +36,18 @@ int sweep_global_batch(const Experiment& base, const SweepSpec& spec, int gpus) 
   return static_cast<int>(static_cast<long long>(base.training.global_batch) * gpus / base.system.gpus);
 }
 
-Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
+namespace {
+// The experiment as the sweep varies it: even stages, and all layers recomputed or none.
+Experiment sweepable(const Experiment& base) {
   Experiment e = base;
+  e.parallel.stage_layers.clear();
+  e.training.recompute_layers = 0;
+  return e;
+}
+}  // namespace
+
+Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
+  Experiment e = sweepable(base);
   if (plan.global_batch > 0) e.training.global_batch = plan.global_batch;
   e.system.gpus = plan.gpus;
   e.parallel.tp = plan.tp;
@@ -49,10 +59,8 @@ Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
   e.parallel.schedule = plan.schedule;
   e.parallel.sequence_parallel = plan.sequence_parallel;
   e.parallel.distributed_optimizer = plan.distributed_optimizer;
-  e.parallel.stage_layers.clear();
   e.training.micro_batch = plan.micro_batch;
   e.training.recompute = plan.recompute;
-  e.training.recompute_layers = 0;  // the sweep recomputes all layers or none
   return e;
 }
 
@@ -85,10 +93,7 @@ struct Tally {
 class ItemSweep {
  public:
   ItemSweep(const Experiment& base, const SweepSpec& spec, SweepProgress* progress)
-      : base_(base), spec_(spec), e_(base), progress_(progress) {
-    e_.parallel.stage_layers.clear();
-    e_.training.recompute_layers = 0;  // the sweep recomputes all layers or none
-  }
+      : base_(base), spec_(spec), e_(sweepable(base)), progress_(progress) {}
 
   // How many candidates the inner knobs that are listed multiply a rejection by (a knob left
   // free has no candidates of its own until the outer ones are valid).
