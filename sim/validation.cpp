@@ -276,7 +276,10 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   // all-gather it overlaps (its default optimizer, distributed_fused_adam).
   const bool nemo = has(framework, "nemo");
   const bool mcore = has(framework, "megatron-core") || has(framework, "mcore") || nemo;
-  p.overlap_grad_reduce = !deepspeed;
+  // Megatron-LM's own data parallelism (--DDP-impl local, as SC21's scripts run it) all-reduces
+  // the gradients in train_step after the last micro-batch's backward, like DeepSpeed.
+  const bool local_ddp = has(framework, "ddp impl=local") || has(framework, "ddp-impl local");
+  p.overlap_grad_reduce = !deepspeed && !local_ddp;
   if (nemo && sharding.empty()) p.distributed_optimizer = true;
   p.overlap_param_gather = has(framework, "--overlap-param-gather") || (nemo && p.distributed_optimizer);
   // NeMo's performance recipes also pipeline the TP collectives with their GEMMs

@@ -175,10 +175,16 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
       "5,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,AMP bfloat16,Megatron-LM,,3.0,\n"
       "6,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,mixed (16-bit; fp16 vs bf16 not verified),"
       "Megatron-LM,,3.0,\n"
-      "7,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16_with_fp8_mixed,NeMo 2.0,,3.0,\n",
+      "7,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16_with_fp8_mixed,NeMo 2.0,,3.0,\n"
+      "8,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,no,fp16,\"Megatron-LM, DDP impl=local\",,3.0,\n"
+      "9,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,no,fp16,\"Megatron-LM, DDP impl=torch\",,3.0,\n",
       "t.csv");
   const auto report = sim::validate_runs(table, {});
-  BOOST_TEST_REQUIRE(report.rows.size() == 7u);
+  BOOST_TEST_REQUIRE(report.rows.size() == 9u);
+  // Megatron-LM's local DDP all-reduces after the last backward; torch DDP overlaps it.
+  BOOST_TEST(!report.rows[7].experiment.parallel.overlap_grad_reduce);
+  BOOST_TEST(report.rows[8].experiment.parallel.overlap_grad_reduce);
+  BOOST_TEST(report.rows[7].predicted_time_s > report.rows[8].predicted_time_s);
   // The precision: any FP8 mention, else the first format the text names.
   BOOST_TEST((report.rows[4].experiment.training.precision == Precision::bf16));
   BOOST_TEST((report.rows[5].experiment.training.precision == Precision::fp16));
