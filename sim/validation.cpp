@@ -309,8 +309,16 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
     --p.stage_layers.front();
     --p.stage_layers.back();
   } else if (m.layers % p.pp != 0) {
-    // DeepSpeed's balanced partition: the first L mod pp stages take one layer more.
-    for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(m.layers / p.pp + (s < m.layers % p.pp ? 1 : 0));
+    // DeepSpeed's partition_balanced ("type:transformer", Megatron-DeepSpeed's default) finds
+    // the smallest bottleneck, ceil(L / pp) layers, and fills the stages greedily from the
+    // first: for 78 layers on 12 stages, eleven of 7 and a last one of 1 (BigScience's
+    // chronicles-prequel.md says so). Other frameworks: the first L mod pp stages one more.
+    const int most = (m.layers + p.pp - 1) / p.pp;
+    for (int s = 0, left = m.layers; s < p.pp; ++s) {
+      const int n = deepspeed ? std::min(most, left) : m.layers / p.pp + (s < m.layers % p.pp ? 1 : 0);
+      p.stage_layers.push_back(n);
+      left -= n;
+    }
   }
 
   auto& t = e.training;

@@ -206,6 +206,23 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
   BOOST_TEST(!report.rows[2].experiment.parallel.overlap_p2p_comm);
 }
 
+BOOST_AUTO_TEST_CASE(deepspeed_rows_fill_stages_greedily) {
+  // 78 layers on 12 stages: DeepSpeed's partition_balanced gives eleven stages of 7 and a last
+  // of 1 (BigScience's chronicles-prequel.md: "the last stage has 1 block, while the rest have
+  // 7"); other frameworks give the first 78 mod 12 = 6 stages one layer more.
+  const CsvTable table = parse_csv(
+      "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
+      "seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
+      "1,s,a,78,4096,32,2048,50304,A100-SXM4-80GB,96,1,12,8,1,1,96,no,fp16,Megatron-DeepSpeed,10,\n"
+      "2,s,a,78,4096,32,2048,50304,A100-SXM4-80GB,96,1,12,8,1,1,96,no,fp16,Megatron-LM,10,\n",
+      "t.csv");
+  const auto report = sim::validate_runs(table, {});
+  BOOST_TEST_REQUIRE(report.rows.size() == 2u);
+  const std::vector<int> greedy{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1}, even{7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6};
+  BOOST_TEST(report.rows[0].experiment.parallel.stage_layers == greedy, boost::test_tools::per_element());
+  BOOST_TEST(report.rows[1].experiment.parallel.stage_layers == even, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(context_parallel_divides_every_activation) {
   // Korthikanti eq. 4 (SP) with s -> s/cp, the score tensor (s/cp) x s: eq. 4 divided by cp.
   Experiment one = llama70b(8, 1, 1, Precision::bf16), two = llama70b(8, 2, 1, Precision::bf16);
