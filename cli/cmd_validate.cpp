@@ -31,6 +31,14 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
     nlohmann::json j = {{"row_id", row.row_id}, {"source", row.source}, {"model", row.model}};
     if (!row.skipped.empty()) {
       j["skipped"] = row.skipped;
+    } else if (row.published_layer && row.predicted_layer) {
+      // A row that times one layer: no iteration is predicted.
+      const auto& a = *row.published_layer;
+      const auto& b = *row.predicted_layer;
+      j["plan"] = plan_name(row.experiment);
+      j["recompute"] = to_string(row.experiment.training.recompute);
+      j["published_layer_ms"] = {{"forward", a.forward_ms}, {"backward", a.backward_ms}};
+      j["predicted_layer_ms"] = {{"forward", b.forward_ms}, {"backward", b.backward_ms}};
     } else {
       j["plan"] = plan_name(row.experiment);
       j["searched"] = row.searched;
@@ -68,6 +76,8 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
           {"time", stats_json(r.time)},
           {"time_by_source", sources},
           {"memory", stats_json(r.memory)},
+          {"layer_forward", stats_json(r.layer_forward)},
+          {"layer_backward", stats_json(r.layer_backward)},
           {"oom_rows", r.oom_rows},
           {"oom_predicted_not_to_fit", r.oom_predicted},
           {"skipped", r.skipped}};
@@ -92,6 +102,17 @@ void print_report(const sim::ValidationReport& r) {
       std::snprintf(merr, sizeof merr, "%+.1f", *row.memory_error_pct());
     }
     if (row.oom) std::snprintf(mem, sizeof mem, "OOM");
+    if (row.published_layer && row.predicted_layer) {
+      const auto& a = *row.published_layer;
+      const auto& b = *row.predicted_layer;
+      std::printf(
+          "%-5s %-26.26s %-22.22s %-13s one layer: forward %.1f ms, predicted %.2f (%+.1f %%); backward %.1f ms, "
+          "predicted %.2f (%+.1f %%)\n",
+          row.row_id.c_str(), row.source.c_str(), row.model.c_str(), plan_name(row.experiment).c_str(), a.forward_ms,
+          b.forward_ms, 100.0 * (b.forward_ms / a.forward_ms - 1), a.backward_ms, b.backward_ms,
+          100.0 * (b.backward_ms / a.backward_ms - 1));
+      continue;
+    }
     std::string notes = row.searched;
     if (!row.fits) notes += (notes.empty() ? "" : "; ") + std::string("predicted not to fit");
     std::printf("%-5s %-26.26s %-22.22s %-13s %9s %9.3f %7s %8s %8.1f %7s  %s\n", row.row_id.c_str(),
@@ -106,6 +127,12 @@ void print_report(const sim::ValidationReport& r) {
   std::printf("memory (measured rows)             %4d   %8.2f %%   %8.2f %%\n", r.memory.rows, r.memory.mean_abs_pct,
               r.memory.max_abs_pct);
   std::printf("OOM rows predicted not to fit      %d of %d\n", r.oom_predicted, r.oom_rows);
+  if (r.layer_forward.rows > 0) {
+    std::printf("one layer timed, forward           %4d   %8.2f %%   %8.2f %%\n", r.layer_forward.rows,
+                r.layer_forward.mean_abs_pct, r.layer_forward.max_abs_pct);
+    std::printf("one layer timed, backward          %4d   %8.2f %%   %8.2f %%\n", r.layer_backward.rows,
+                r.layer_backward.mean_abs_pct, r.layer_backward.max_abs_pct);
+  }
   if (!r.rankings.empty()) {
     std::printf("\nranking within real sweeps (tau over pairs measured > 5 %% apart)\n");
     std::printf("  %-70s %4s %5s %7s %8s  %s\n", "group", "rows", "pairs", "tau", "regret",
@@ -130,7 +157,8 @@ Runner add_validate(CLI::App& app) {
                  "Fail (exit 1) if any row's |error| of iteration time exceeds this %");
   app.add_option("--max-mean-memory-error", args->max_mean_memory,
                  "Fail (exit 1) if the mean |error| of memory exceeds this %");
-  app.add_option("--set", args->sets, "Replace a calibration constant: SYSTEM.KEY=VALUE (SYSTEM may be * or deepspeed)");
+  app.add_option("--set", args->sets,
+                 "Replace a calibration constant: SYSTEM.KEY=VALUE (SYSTEM may be * or deepspeed)");
   app.add_option("--max-oom-missed", args->max_oom_missed,
                  "Fail (exit 1) if more OOM rows than this are predicted to fit");
   app.add_option("--max-regret", args->max_regret, "Fail (exit 1) if a sweep group's regret exceeds this %");

@@ -12,6 +12,11 @@
 
 namespace parallax::sim {
 
+// One transformer layer's forward and backward (with the recomputation it triggers), in ms.
+struct LayerTimes {
+  double forward_ms = 0, backward_ms = 0;
+};
+
 struct ValidationRow {
   std::string row_id, source, model;
   std::string skipped;    // why the row cannot be checked; empty if it can
@@ -27,6 +32,8 @@ struct ValidationRow {
   bool fits = true;
   double tflops_reported = 0;
   double predicted_tflops_same_formula = 0;
+  // Rows that time a single layer (Korthikanti et al. 2022, Table 4) are checked on that alone.
+  std::optional<LayerTimes> published_layer, predicted_layer;
   std::optional<double> time_error_pct() const;
   std::optional<double> memory_error_pct() const;
 };
@@ -52,6 +59,7 @@ struct ErrorStats {
 struct ValidationReport {
   std::vector<ValidationRow> rows;
   ErrorStats time, memory;
+  ErrorStats layer_forward, layer_backward;  // rows that time one layer
   int oom_rows = 0, oom_predicted = 0;
   int skipped = 0;
   std::vector<std::pair<std::string, ErrorStats>> time_by_source;

@@ -205,5 +205,14 @@ rows = json.loads(subprocess.run([parallax, "validate", outside, "--format", "js
                                  check=True).stdout)["rows"]
 check(len(rows) == 33 and all("skipped" not in r for r in rows), "every outside check is predicted")
 
+# Korthikanti's Table 4 times one 22B layer: those rows are checked on the layer alone.
+report = json.loads(subprocess.run([parallax, "validate", runs, "--format", "json"], capture_output=True, text=True,
+                                   check=True).stdout)
+layer_rows = [r for r in report["rows"] if r["source"] == "korthikanti2022_table4"]
+check(len(layer_rows) == 5 and all("skipped" not in r and r["published_layer_ms"]["forward"] > 0 and
+                                   r["predicted_layer_ms"]["backward"] > r["predicted_layer_ms"]["forward"]
+                                   for r in layer_rows) and report["layer_backward"]["rows"] == 5,
+      "single-layer rows are checked on their forward and backward")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

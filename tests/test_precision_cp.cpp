@@ -1,6 +1,7 @@
 // FP8 GEMMs and context parallelism against hand-computed costs.
 #define BOOST_TEST_MODULE precision_cp
 #include <boost/test/unit_test.hpp>
+#include <cmath>
 
 #include "models/toml_reader.hpp"
 #include "sim/collectives.hpp"
@@ -221,6 +222,36 @@ BOOST_AUTO_TEST_CASE(deepspeed_rows_fill_stages_greedily) {
   const std::vector<int> greedy{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1}, even{7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6};
   BOOST_TEST(report.rows[0].experiment.parallel.stage_layers == greedy, boost::test_tools::per_element());
   BOOST_TEST(report.rows[1].experiment.parallel.stage_layers == even, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_layer_timed_alone_is_checked_against_the_layer_cost) {
+  // Korthikanti et al. 2022, Table 4: one 22B layer, no global batch, its forward and backward
+  // in other_measured. The prediction is the model's layer cost of that plan, and the report
+  // keeps the two errors apart from the iteration times.
+  const CsvTable table = parse_csv(
+      "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
+      "recompute,seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived,other_measured\n"
+      "33,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,full,no,fp16,Megatron-LM (2022),,,"
+      "\"per-layer forward 7.7 ms, backward 19.5 ms, combined 27.2 ms\"\n"
+      "34,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,none,no,fp16,Megatron-LM (2022),,,\n",
+      "t.csv");
+  const auto report = sim::validate_runs(table, {});
+  BOOST_TEST_REQUIRE(report.rows.size() == 2u);
+  const auto& row = report.rows[0];
+  BOOST_TEST(row.skipped.empty());
+  BOOST_TEST_REQUIRE(row.published_layer.has_value());
+  BOOST_TEST(row.published_layer->forward_ms == 7.7);
+  BOOST_TEST(row.published_layer->backward_ms == 19.5);
+  const auto cost = sim::transformer_layer_cost(row.experiment);
+  BOOST_TEST(row.experiment.training.global_batch == 4);
+  BOOST_TEST(row.predicted_layer->forward_ms == 1e3 * cost.forward.total(), tolerance(1e-12));
+  BOOST_TEST(row.predicted_layer->backward_ms == 1e3 * cost.backward.total(), tolerance(1e-12));
+  BOOST_TEST(cost.backward.recompute > 0);  // the full recomputation is inside the backward
+  BOOST_TEST(report.rows[1].skipped == "no global batch");
+  BOOST_TEST(report.time.rows == 0);
+  BOOST_TEST(report.layer_forward.rows == 1);
+  BOOST_TEST(report.layer_backward.max_abs_pct == std::fabs(100 * (row.predicted_layer->backward_ms / 19.5 - 1)),
+             tolerance(1e-12));
 }
 
 BOOST_AUTO_TEST_CASE(context_parallel_divides_every_activation) {
