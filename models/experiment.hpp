@@ -114,9 +114,12 @@ struct ParallelConfig {
   // weights and every backward reduce-scatters their gradients, micro-batch by micro-batch.
   bool fsdp = false;
   // How the framework runs the plan (extensions of contract v1; defaults are Megatron-Core's).
-  bool overlap_grad_reduce = true;      // DP reduction of the last micro-batch overlaps its backward
-  bool overlap_param_gather = true;     // distributed optimizer's all-gather overlaps the next forward
-  bool tp_comm_overlap = false;         // TP collectives pipelined with their GEMMs (userbuffers)
+  bool overlap_grad_reduce = true;   // DP reduction of the last micro-batch overlaps its backward
+  bool overlap_param_gather = true;  // distributed optimizer's all-gather overlaps the next forward
+  bool tp_comm_overlap = false;      // TP collectives pipelined with their GEMMs (userbuffers)
+  // Megatron's --async-tensor-model-parallel-allreduce: in a column-parallel linear's backward
+  // the input gradient's all-reduce runs beside the weight-gradient GEMM (always so under SP).
+  bool async_tp_allreduce = true;
   bool pipeline_scatter_gather = true;  // stages exchange 1/tp of an activation each, then all-gather
   // Interleaved schedule only: sends and receives run asynchronously beside the next pass
   // (Megatron-Core's overlap_p2p_comm) instead of the sender waiting for its transfer.

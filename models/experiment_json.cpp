@@ -74,6 +74,7 @@ nlohmann::json to_json(const Experiment& e) {
                    {"overlap_grad_reduce", p.overlap_grad_reduce},
                    {"overlap_param_gather", p.overlap_param_gather},
                    {"tp_comm_overlap", p.tp_comm_overlap},
+                   {"async_tp_allreduce", p.async_tp_allreduce},
                    {"pipeline_scatter_gather", p.pipeline_scatter_gather},
                    {"overlap_p2p_comm", p.overlap_p2p_comm}};
   if (!p.stage_layers.empty()) j["parallel"]["stage_layers"] = p.stage_layers;

@@ -175,6 +175,7 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   set_if(p.overlap_grad_reduce, s.boolean("overlap_grad_reduce"));
   set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));
   set_if(p.tp_comm_overlap, s.boolean("tp_comm_overlap"));
+  set_if(p.async_tp_allreduce, s.boolean("async_tp_allreduce"));
   set_if(p.pipeline_scatter_gather, s.boolean("pipeline_scatter_gather"));
   set_if(p.overlap_p2p_comm, s.boolean("overlap_p2p_comm"));
   if (auto layers = s.list<long long>("stage_layers")) {

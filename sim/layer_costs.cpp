@@ -57,9 +57,9 @@ struct KernelSum {
         flops / (peak_flops(e.system.device, precision) * efficiency) + e.system.calibration.kernel_launch_us * 1e-6;
     kernels += 1;
   }
-  void collective(Collective c, double bytes) {
+  void collective(Collective c, double bytes, double beside = 0) {  // `beside`: GEMM time it runs alongside
     const int tp = e.parallel.tp;
-    comm += collective_time(c, bytes, tp, group_link(e.system, tp, 1));
+    comm += std::max(0.0, collective_time(c, bytes, tp, group_link(e.system, tp, 1)) - beside);
   }
   double compute_time() const { return gemm + other; }
 };
@@ -137,10 +137,28 @@ void attention_core(KernelSum& p, const Shape& x, bool backward, const Experimen
   }
 }
 
-// The two TP collectives of one pass around a block (Shoeybi et al. 2019 f/g operators):
-// all-reduce, or with sequence parallelism all-gather + reduce-scatter (Korthikanti et al.
-// 2022 sec. 4.2.2).
-void tp_collectives(KernelSum& p, const Shape& x, double bytes) {
+// The TP collectives of one pass around a block (Shoeybi et al. 2019 f/g operators): all-reduce,
+// or with sequence parallelism all-gather + reduce-scatter (Korthikanti et al. 2022 sec. 4.2.2).
+// In the backward, Megatron's column-parallel linear (LinearWithGradAccumulationAndAsync-
+// Communication) issues its input gradient's all-reduce, or reduce-scatter under SP, beside its
+// weight-gradient GEMM, and under SP first re-gathers its saved input shard beside the
+// data-gradient GEMM; only the output gradient's all-gather (SP) waits. `column` is that linear
+// (backward only); with tp_comm_overlap under SP the userbuffer pipeline replaces all this.
+void tp_collectives(KernelSum& p, const Shape& x, double bytes, const Gemm* column = nullptr) {
+  const auto& par = p.e.parallel;
+  if (column && (x.sp || par.async_tp_allreduce) && !(x.sp && par.tp_comm_overlap)) {
+    const Precision precision = p.e.training.precision;
+    const double dgrad = gemm_time({column->m, column->k, column->n, column->batch}, p.e.system, precision);
+    const double wgrad = gemm_time({column->k, column->n, column->m, column->batch}, p.e.system, precision);
+    if (x.sp) {
+      p.collective(Collective::all_gather, bytes);
+      p.collective(Collective::all_gather, bytes, dgrad);
+      p.collective(Collective::reduce_scatter, bytes, wgrad);
+    } else {
+      p.collective(Collective::all_reduce, bytes, wgrad);
+    }
+    return;
+  }
   if (x.sp) {
     p.collective(Collective::all_gather, bytes);
     p.collective(Collective::reduce_scatter, bytes);
@@ -152,10 +170,11 @@ void tp_collectives(KernelSum& p, const Shape& x, double bytes) {
 // A dense MLP: up projection, activation, down projection.
 void dense_mlp(KernelSum& p, const Shape& x, bool backward) {
   const double up_n = (x.swiglu ? 2.0 : 1.0) * x.f / x.t;
-  p.linear({x.tok, up_n, x.h}, backward);
+  const Gemm up{x.tok, up_n, x.h};
+  p.linear(up, backward);
   p.memory((backward ? 1.5 : 1.0) * (x.swiglu ? 3.0 : 2.0) * x.E * x.tok * x.f / x.t);
   p.linear({x.tok, x.h, x.f / x.t}, backward);
-  tp_collectives(p, x, x.E * x.tok * x.h);
+  tp_collectives(p, x, x.E * x.tok * x.h, backward ? &up : nullptr);
 }
 
 // A mixture-of-experts MLP as Megatron-Core's all-to-all token dispatcher runs it: router,
@@ -173,11 +192,12 @@ void moe_mlp(KernelSum& p, const Shape& x, bool backward, const Experiment& e) {
   backward ? p.matmul_backward(router) : p.matmul(router);
   p.memory(k * 3 * 4.0 * routed * x.experts);  // softmax and top-k in fp32
   p.memory(k * 2 * kb);                        // permute
-  p.linear({rows, up_n, x.h, local}, backward);
+  const Gemm up{rows, up_n, x.h, local};
+  p.linear(up, backward);
   p.memory(k * (x.swiglu ? 3.0 : 2.0) * x.E * x.k * x.tok * x.f / x.t);
   p.linear({rows, x.h, x.f / x.t, local}, backward);
   p.memory(k * 2 * kb);  // unpermute and weighted sum
-  tp_collectives(p, x, x.k * x.E * x.tok * x.h);
+  tp_collectives(p, x, x.k * x.E * x.tok * x.h, backward ? &up : nullptr);
   if (x.ep > 1) {
     // Each rank's tokens go to every EP rank; across nodes through the rank's own NIC.
     GroupLink link = group_link(e.system, static_cast<int>(x.ep), static_cast<int>(x.t));
@@ -198,7 +218,7 @@ void layer_body(KernelSum& p, const Shape& x, bool backward, const Experiment& e
   p.linear(qkv, backward);
   p.linear(proj, backward);
   p.memory(k * residual);
-  tp_collectives(p, x, x.E * x.tok * x.h);
+  tp_collectives(p, x, x.E * x.tok * x.h, backward ? &qkv : nullptr);
   p.memory(k * norm);
   x.experts > 0 ? moe_mlp(p, x, backward, e) : dense_mlp(p, x, backward);
   p.memory(k * residual);

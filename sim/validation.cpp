@@ -304,6 +304,12 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   const bool legacy = deepspeed || (has(framework, "megatron") && !mcore);
   e.training.flash_attention =
       mcore || has(framework, "flash") || has(arch, "flash") || !legacy || e.system.device.peak_tflops_fp8 > 0;
+  // Megatron-LM's column-parallel linears overlap their backward collectives with the GEMMs
+  // from late 2021 on (--async-tensor-model-parallel-allreduce, on by default); SC21's and
+  // 2020's Megatron-LM and the Megatron-DeepSpeed forks all-reduce synchronously
+  // (copy_to_tensor_model_parallel_region). A legacy row counts as async when it names 2022 on.
+  const std::optional<int> year = find_int(framework, R"((20\d\d))");
+  p.async_tp_allreduce = !legacy || (year && *year >= 2022);
   const bool embedding_split =
       has(framework, "type:transformer|embedding") || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
   if (embedding_split && p.pp > 1) {

@@ -4,6 +4,8 @@
 
 #include "models/toml_reader.hpp"
 #include "sim/collectives.hpp"
+#include "sim/gemm_model.hpp"
+#include "sim/layer_costs.hpp"
 
 using namespace parallax;
 using namespace parallax::sim;
@@ -58,4 +60,65 @@ BOOST_AUTO_TEST_CASE(pipeline_sends_across_nodes_use_their_own_efficiency) {
   BOOST_TEST(p2p_time(bytes, jz, false) ==
                  jz.intra_node.latency_us * 1e-6 + bytes / (300e9 * jz.calibration.busbw_efficiency_intra),
              tolerance(1e-12));
+}
+
+namespace {
+// One 22B layer (Korthikanti et al. 2022, Table 4) on 8 GPUs with a slow NVLink, so that each
+// backward collective outlasts the GEMM it runs beside and the overlap is partial.
+Experiment slow_tp_layer(bool sp, bool async) {
+  Experiment e = load_experiment_text(R"(
+[model]
+name = "l22"
+layers = 1
+hidden = 6144
+heads = 64
+seq_len = 2048
+vocab = 51200
+[system]
+preset = "dgx-a100-80g"
+nodes = 1
+[parallel]
+tp = 8
+[training]
+global_batch = 4
+micro_batch = 4
+precision = "fp16"
+)",
+                                      "t", {});
+  e.parallel.sequence_parallel = sp;
+  e.parallel.async_tp_allreduce = async;
+  e.system.calibration.busbw_efficiency_intra = 0.02;
+  return e;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(column_parallel_backward_collectives_run_beside_their_gemms) {
+  // Megatron's column-parallel backward: the input gradient's all-reduce (reduce-scatter under
+  // SP) beside the weight-gradient GEMM; under SP the saved input's re-gather beside the
+  // data-gradient GEMM, and the output gradient's all-gather exposed. Two blocks: QKV and fc1.
+  const double tok = 4 * 2048, h = 6144, t = 8, E = 2, bytes = E * tok * h;
+  const Gemm qkv{tok, 3 * h / t, h}, fc1{tok, 4 * h / t, h};
+  const SystemConfig sys = slow_tp_layer(false, true).system;
+  const GroupLink link = group_link(sys, 8, 1);
+  auto wgrad = [&](const Gemm& g) { return gemm_time({g.k, g.n, g.m}, sys, Precision::fp16); };
+  auto dgrad = [&](const Gemm& g) { return gemm_time({g.m, g.k, g.n}, sys, Precision::fp16); };
+  const double ar = collective_time(Collective::all_reduce, bytes, 8, link);
+  const double ag = collective_time(Collective::all_gather, bytes, 8, link);
+  const double rs = collective_time(Collective::reduce_scatter, bytes, 8, link);
+  BOOST_TEST_REQUIRE(ar > wgrad(fc1));  // the overlap is partial
+
+  const auto sync = transformer_layer_cost(slow_tp_layer(false, false));
+  const auto async = transformer_layer_cost(slow_tp_layer(false, true));
+  BOOST_TEST(sync.backward.tp_comm == 2 * ar, tolerance(1e-9));
+  BOOST_TEST(async.backward.tp_comm == (ar - wgrad(qkv)) + (ar - wgrad(fc1)), tolerance(1e-9));
+  BOOST_TEST(async.forward.tp_comm == sync.forward.tp_comm, tolerance(1e-12));
+
+  // Under SP the backward is asynchronous whatever the flag says.
+  for (bool flag : {false, true}) {
+    const auto sp = transformer_layer_cost(slow_tp_layer(true, flag));
+    double expected = 0;
+    for (const Gemm& g : {qkv, fc1}) expected += ag + (ag - dgrad(g)) + (rs - wgrad(g));
+    BOOST_TEST(sp.backward.tp_comm == expected, tolerance(1e-9));
+    BOOST_TEST(sp.forward.tp_comm == 2 * (ag + rs), tolerance(1e-9));
+  }
 }
