@@ -39,6 +39,9 @@ flash_attention = true
   e.training.precision = precision;
   return e;
 }
+// A published-runs table written inline, validated with the shipped calibration.
+sim::ValidationReport validate_text(const std::string& csv) { return sim::validate_runs(parse_csv(csv, "t.csv"), {}); }
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(fp8_gemm_runs_at_the_fp8_peak) {
@@ -165,7 +168,7 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
   // A NeMo row: TP collectives pipelined with their GEMMs, 16-bit gradients, the distributed
   // optimizer, overlapped sends in the interleaved schedule; a Megatron-LM row: none of the
   // first two, but the same overlapped sends once it is Megatron-Core.
-  const CsvTable table = parse_csv(
+  const auto report = validate_text(
       "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
       "seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived,"
       "tokens_per_s_per_gpu_reported\n"
@@ -178,9 +181,7 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
       "Megatron-LM,,3.0,\n"
       "7,s,a,32,4096,32,4096,32000,H100,64,4,4,4,2,1,128,yes,bf16_with_fp8_mixed,NeMo 2.0,,3.0,\n"
       "8,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,no,fp16,\"Megatron-LM, DDP impl=local\",,3.0,\n"
-      "9,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,no,fp16,\"Megatron-LM, DDP impl=torch\",,3.0,\n",
-      "t.csv");
-  const auto report = sim::validate_runs(table, {});
+      "9,s,a,32,4096,32,4096,32000,A100-SXM4-80GB,64,4,4,4,2,1,128,no,fp16,\"Megatron-LM, DDP impl=torch\",,3.0,\n");
   BOOST_TEST_REQUIRE(report.rows.size() == 9u);
   // Megatron-LM's local DDP all-reduces after the last backward; torch DDP overlaps it.
   BOOST_TEST(!report.rows[7].experiment.parallel.overlap_grad_reduce);
@@ -211,13 +212,11 @@ BOOST_AUTO_TEST_CASE(deepspeed_rows_fill_stages_greedily) {
   // 78 layers on 12 stages: DeepSpeed's partition_balanced gives eleven stages of 7 and a last
   // of 1 (BigScience's chronicles-prequel.md: "the last stage has 1 block, while the rest have
   // 7"); other frameworks give the first 78 mod 12 = 6 stages one layer more.
-  const CsvTable table = parse_csv(
+  const auto report = validate_text(
       "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
       "seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
       "1,s,a,78,4096,32,2048,50304,A100-SXM4-80GB,96,1,12,8,1,1,96,no,fp16,Megatron-DeepSpeed,10,\n"
-      "2,s,a,78,4096,32,2048,50304,A100-SXM4-80GB,96,1,12,8,1,1,96,no,fp16,Megatron-LM,10,\n",
-      "t.csv");
-  const auto report = sim::validate_runs(table, {});
+      "2,s,a,78,4096,32,2048,50304,A100-SXM4-80GB,96,1,12,8,1,1,96,no,fp16,Megatron-LM,10,\n");
   BOOST_TEST_REQUIRE(report.rows.size() == 2u);
   const std::vector<int> greedy{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1}, even{7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6};
   BOOST_TEST(report.rows[0].experiment.parallel.stage_layers == greedy, boost::test_tools::per_element());
@@ -228,14 +227,12 @@ BOOST_AUTO_TEST_CASE(a_layer_timed_alone_is_checked_against_the_layer_cost) {
   // Korthikanti et al. 2022, Table 4: one 22B layer, no global batch, its forward and backward
   // in other_measured. The prediction is the model's layer cost of that plan, and the report
   // keeps the two errors apart from the iteration times.
-  const CsvTable table = parse_csv(
+  const auto report = validate_text(
       "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
       "recompute,seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived,other_measured\n"
       "33,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,full,no,fp16,Megatron-LM (2022),,,"
       "\"per-layer forward 7.7 ms, backward 19.5 ms, combined 27.2 ms\"\n"
-      "34,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,none,no,fp16,Megatron-LM (2022),,,\n",
-      "t.csv");
-  const auto report = sim::validate_runs(table, {});
+      "34,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,none,no,fp16,Megatron-LM (2022),,,\n");
   BOOST_TEST_REQUIRE(report.rows.size() == 2u);
   const auto& row = report.rows[0];
   BOOST_TEST(row.skipped.empty());
