@@ -31,14 +31,10 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
     nlohmann::json j = {{"row_id", row.row_id}, {"source", row.source}, {"model", row.model}};
     if (!row.skipped.empty()) {
       j["skipped"] = row.skipped;
-    } else if (row.published_layer && row.predicted_layer) {
+    } else if (row.layer_only()) {
       // A row that times one layer: no iteration is predicted.
-      const auto& a = *row.published_layer;
-      const auto& b = *row.predicted_layer;
       j["plan"] = plan_name(row.experiment);
       j["recompute"] = to_string(row.experiment.training.recompute);
-      j["published_layer_ms"] = {{"forward", a.forward_ms}, {"backward", a.backward_ms}};
-      j["predicted_layer_ms"] = {{"forward", b.forward_ms}, {"backward", b.backward_ms}};
     } else {
       j["plan"] = plan_name(row.experiment);
       j["searched"] = row.searched;
@@ -57,6 +53,12 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
         j["memory_error_pct"] = *row.memory_error_pct();
       }
       if (row.oom) j["measured_oom"] = true;
+    }
+    if (row.published_layer && row.predicted_layer) {
+      const auto& a = *row.published_layer;
+      const auto& b = *row.predicted_layer;
+      j["published_layer_ms"] = {{"forward", a.forward_ms}, {"backward", a.backward_ms}};
+      j["predicted_layer_ms"] = {{"forward", b.forward_ms}, {"backward", b.backward_ms}};
     }
     rows.push_back(j);
   }
@@ -102,19 +104,24 @@ void print_report(const sim::ValidationReport& r) {
       std::snprintf(merr, sizeof merr, "%+.1f", *row.memory_error_pct());
     }
     if (row.oom) std::snprintf(mem, sizeof mem, "OOM");
+    char layer[160] = "";
     if (row.published_layer && row.predicted_layer) {
       const auto& a = *row.published_layer;
       const auto& b = *row.predicted_layer;
-      std::printf(
-          "%-5s %-26.26s %-22.22s %-13s one layer: forward %.1f ms, predicted %.2f (%+.1f %%); backward %.1f ms, "
-          "predicted %.2f (%+.1f %%)\n",
-          row.row_id.c_str(), row.source.c_str(), row.model.c_str(), plan_name(row.experiment).c_str(), a.forward_ms,
-          b.forward_ms, 100.0 * (b.forward_ms / a.forward_ms - 1), a.backward_ms, b.backward_ms,
+      std::snprintf(
+          layer, sizeof layer,
+          "one layer: forward %.1f ms, predicted %.2f (%+.1f %%); backward %.1f ms, predicted %.2f (%+.1f %%)",
+          a.forward_ms, b.forward_ms, 100.0 * (b.forward_ms / a.forward_ms - 1), a.backward_ms, b.backward_ms,
           100.0 * (b.backward_ms / a.backward_ms - 1));
+    }
+    if (row.layer_only()) {
+      std::printf("%-5s %-26.26s %-22.22s %-13s %s\n", row.row_id.c_str(), row.source.c_str(), row.model.c_str(),
+                  plan_name(row.experiment).c_str(), layer);
       continue;
     }
     std::string notes = row.searched;
     if (!row.fits) notes += (notes.empty() ? "" : "; ") + std::string("predicted not to fit");
+    if (*layer) notes += (notes.empty() ? "" : "; ") + std::string(layer);
     std::printf("%-5s %-26.26s %-22.22s %-13s %9s %9.3f %7s %8s %8.1f %7s  %s\n", row.row_id.c_str(),
                 row.source.c_str(), row.model.c_str(), plan_name(row.experiment).c_str(), pub, row.predicted_time_s,
                 err, mem, row.predicted_memory_gib, merr, notes.c_str());

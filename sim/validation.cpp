@@ -375,9 +375,11 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
   }
   if (out.published_layer) {
     const LayerCost c = transformer_layer_cost(e);
-    out.experiment = e;
     out.predicted_layer = LayerTimes{1e3 * c.forward.total(), 1e3 * c.backward.total()};
-    return out;
+    if (out.layer_only()) {
+      out.experiment = e;
+      return out;
+    }
   }
   Prediction pred;
   out.experiment = search_blank_knobs(e, blank, pred, out.searched);
@@ -396,6 +398,8 @@ void accumulate(ErrorStats& s, double err) {
 }
 
 }  // namespace
+
+bool ValidationRow::layer_only() const { return published_layer && !published_time_s && !measured_memory_gib && !oom; }
 
 std::optional<double> ValidationRow::time_error_pct() const {
   if (!skipped.empty() || !published_time_s) return std::nullopt;

@@ -32,8 +32,10 @@ struct ValidationRow {
   bool fits = true;
   double tflops_reported = 0;
   double predicted_tflops_same_formula = 0;
-  // Rows that time a single layer (Korthikanti et al. 2022, Table 4) are checked on that alone.
+  // A layer timed on its own (Korthikanti et al. 2022, Table 4); rows with nothing else
+  // published are checked on that alone (layer_only).
   std::optional<LayerTimes> published_layer, predicted_layer;
+  bool layer_only() const;
   std::optional<double> time_error_pct() const;
   std::optional<double> memory_error_pct() const;
 };

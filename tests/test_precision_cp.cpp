@@ -232,8 +232,10 @@ BOOST_AUTO_TEST_CASE(a_layer_timed_alone_is_checked_against_the_layer_cost) {
       "recompute,seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived,other_measured\n"
       "33,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,full,no,fp16,Megatron-LM (2022),,,"
       "\"per-layer forward 7.7 ms, backward 19.5 ms, combined 27.2 ms\"\n"
-      "34,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,none,no,fp16,Megatron-LM (2022),,,\n");
-  BOOST_TEST_REQUIRE(report.rows.size() == 2u);
+      "34,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,none,no,fp16,Megatron-LM (2022),,,\n"
+      "35,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,8,full,no,fp16,Megatron-LM (2022),0.1,,"
+      "\"per-layer forward 7.7 ms, backward 19.5 ms, combined 27.2 ms\"\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 3u);
   const auto& row = report.rows[0];
   BOOST_TEST(row.skipped.empty());
   BOOST_TEST_REQUIRE(row.published_layer.has_value());
@@ -244,9 +246,15 @@ BOOST_AUTO_TEST_CASE(a_layer_timed_alone_is_checked_against_the_layer_cost) {
   BOOST_TEST(row.predicted_layer->forward_ms == 1e3 * cost.forward.total(), tolerance(1e-12));
   BOOST_TEST(row.predicted_layer->backward_ms == 1e3 * cost.backward.total(), tolerance(1e-12));
   BOOST_TEST(cost.backward.recompute > 0);  // the full recomputation is inside the backward
+  BOOST_TEST(row.layer_only());
   BOOST_TEST(report.rows[1].skipped == "no global batch");
-  BOOST_TEST(report.time.rows == 0);
-  BOOST_TEST(report.layer_forward.rows == 1);
+  // A row that also publishes an iteration time is checked on both.
+  const auto& both = report.rows[2];
+  BOOST_TEST(!both.layer_only());
+  BOOST_TEST(both.predicted_time_s > 0);
+  BOOST_TEST(both.predicted_layer->backward_ms == row.predicted_layer->backward_ms, tolerance(1e-12));
+  BOOST_TEST(report.time.rows == 1);
+  BOOST_TEST(report.layer_forward.rows == 2);
   BOOST_TEST(report.layer_backward.max_abs_pct == std::fabs(100 * (row.predicted_layer->backward_ms / 19.5 - 1)),
              tolerance(1e-12));
 }
