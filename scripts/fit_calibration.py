@@ -17,13 +17,13 @@ A100 = ["dgx-a100-80g", "dgx-a100-40g", "jean-zay-a100-80g"]
 H100 = ["dgx-h100", "dgx-h200"]
 # (systems, key, start, low, high, objective)
 PARAMS = [
-    (A100, "gemm_efficiency", 0.784, 0.5, 0.95, "time"),
-    (A100, "gemm_k_half", 104.03, 0, 512, "time"),
-    (A100, "memory_efficiency", 0.645, 0.4, 0.95, "time"),
+    (A100, "gemm_efficiency", 0.7605, 0.5, 0.95, "time"),
+    (A100, "gemm_k_half", 100.03, 0, 512, "time"),
+    (A100, "memory_efficiency", 0.6842, 0.4, 0.95, "time"),
     (A100, "kernel_launch_us", 1, 1, 20, "time"),
-    (A100, "misaligned_gemm_efficiency", 0.2297, 0.05, 1.0, "time"),
-    (["deepspeed"], "pass_overhead_us", 15465, 0, 100000, "time"),
-    (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.139, 0.05, 1.0, "time"),
+    (A100, "misaligned_gemm_efficiency", 0.2437, 0.05, 1.0, "time"),
+    (["deepspeed"], "pass_overhead_us", 17591, 0, 100000, "time"),
+    (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.1308, 0.05, 1.0, "time"),
     (["jean-zay-a100-80g"], "p2p_efficiency_inter", 1.0, 0.05, 1.0, "time"),
     (H100, "gemm_efficiency", 0.573, 0.4, 0.95, "time"),
     (H100, "memory_efficiency", 0.53, 0.3, 0.95, "time"),

@@ -57,10 +57,15 @@ GroupLink pair_link(const SystemConfig& sys, bool inter_node) {
   return {l.bandwidth_gbps * 1e9 * eff, l.latency_us * 1e-6, inter_node};
 }
 
-double p2p_time(double bytes, const SystemConfig& sys, bool inter_node) {
+GroupLink exchange_link(const SystemConfig& sys, bool inter_node) {
   GroupLink link = pair_link(sys, inter_node);
   const double p2p = sys.calibration.p2p_efficiency_inter;
   if (inter_node && p2p > 0) link.busbw = sys.inter_node.bandwidth_gbps * 1e9 * p2p;
+  return link;
+}
+
+double p2p_time(double bytes, const SystemConfig& sys, bool inter_node) {
+  const GroupLink link = exchange_link(sys, inter_node);
   return link.latency + bytes / link.busbw;
 }
 

@@ -26,6 +26,9 @@ double collective_time(Collective c, double bytes, int ranks, const GroupLink& l
 
 // The link between two ranks, inside a node or across nodes.
 GroupLink pair_link(const SystemConfig& sys, bool inter_node);
+// Two ranks exchanging data (a send, or an all-reduce between two ranks, which NCCL runs as
+// the same pairwise transfers): across nodes at p2p_efficiency_inter where the system sets it.
+GroupLink exchange_link(const SystemConfig& sys, bool inter_node);
 // One message of `bytes` between two ranks.
 double p2p_time(double bytes, const SystemConfig& sys, bool inter_node);
 

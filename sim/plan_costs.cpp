@@ -53,12 +53,12 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
     exposed += p.overlap_param_gather ? gather / buckets : gather;
   }
   // Tied embeddings: first and last stage all-reduce the embedding gradient (Megatron's
-  // embedding group), after the pipeline has drained.
+  // embedding group), after the pipeline has drained: a pairwise exchange (exchange_link).
   if (p.pp > 1 && e.model.tied_embeddings && (stage == 0 || stage == p.pp - 1)) {
     const double grad_bytes = gradient_bytes(e.training);
     const double bytes = vocab_params_per_device(e.model, p.tp) * grad_bytes;
     const bool inter = pipeline_hop_inter_node(p.pp - 1, p, e.system.gpus_per_node);
-    exposed += collective_time(Collective::all_reduce, bytes, 2, pair_link(e.system, inter));
+    exposed += collective_time(Collective::all_reduce, bytes, 2, exchange_link(e.system, inter));
   }
   return exposed;
 }

@@ -6,6 +6,8 @@
 #include "sim/collectives.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/layer_costs.hpp"
+#include "sim/memory.hpp"
+#include "sim/plan_costs.hpp"
 
 using namespace parallax;
 using namespace parallax::sim;
@@ -60,6 +62,32 @@ BOOST_AUTO_TEST_CASE(pipeline_sends_across_nodes_use_their_own_efficiency) {
   BOOST_TEST(p2p_time(bytes, jz, false) ==
                  jz.intra_node.latency_us * 1e-6 + bytes / (300e9 * jz.calibration.busbw_efficiency_intra),
              tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(the_tied_embedding_all_reduce_is_a_pairwise_exchange) {
+  // GPT-3 175B on Jean Zay, t8 p8 d1: the first and the last stage all-reduce the tied
+  // embedding's gradient (fp32 under bf16) between two nodes, at the send efficiency.
+  Experiment e = load_experiment_text(R"(
+[model]
+preset = "gpt3-175b"
+[system]
+preset = "jean-zay-a100-80g"
+nodes = 8
+[parallel]
+tp = 8
+pp = 8
+[training]
+global_batch = 16
+micro_batch = 1
+)",
+                                      "t", {});
+  const double bytes = vocab_params_per_device(e.model, 8) * 4;
+  const GroupLink pair = exchange_link(e.system, true);
+  BOOST_TEST(pair.busbw == 6.25e9 * e.system.calibration.p2p_efficiency_inter, tolerance(1e-12));
+  const double expected = collective_time(Collective::all_reduce, bytes, 2, pair);
+  BOOST_TEST(exposed_data_parallel_time(e, 0, 0) == expected, tolerance(1e-12));
+  BOOST_TEST(exposed_data_parallel_time(e, 7, 0) == expected, tolerance(1e-12));
+  BOOST_TEST(exposed_data_parallel_time(e, 3, 0) == 0.0);
 }
 
 namespace {
