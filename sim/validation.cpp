@@ -1,80 +1,17 @@
 #include "sim/validation.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <map>
-#include <regex>
 
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/layer_costs.hpp"
+#include "sim/published_row.hpp"
 
 namespace parallax::sim {
 
 namespace {
-
-// Host time per pipeline pass of DeepSpeed's pipeline engine, fitted on
-// bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets it as deepspeed.pass_overhead_us).
-constexpr double kDeepSpeedPassOverheadUs = 17591;
-
-bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
-bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
-
-std::optional<double> number(const std::map<std::string, std::string>& row, const std::string& key) {
-  auto it = row.find(key);
-  if (it == row.end() || it->second.empty()) return std::nullopt;
-  try {
-    size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == 0) return std::nullopt;
-    return v;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-int integer(const std::map<std::string, std::string>& row, const std::string& key, int fallback = 0) {
-  auto v = number(row, key);
-  return v ? static_cast<int>(std::lround(*v)) : fallback;
-}
-std::string text(const std::map<std::string, std::string>& row, const std::string& key) {
-  auto it = row.find(key);
-  return it == row.end() ? std::string() : it->second;
-}
-// A free-text column, lower-cased, for matching.
-std::string lowered(const std::map<std::string, std::string>& row, const std::string& key) {
-  std::string s = text(row, key);
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-// The first integer captured by `pattern` in lower-cased text, if any.
-std::optional<int> find_int(const std::string& text, const std::string& pattern) {
-  std::smatch m;
-  const std::regex re(pattern);
-  if (!std::regex_search(text, m, re) || m[1].length() > 6) return std::nullopt;
-  return std::stoi(m[1].str());
-}
-
-// The system file for a row's machine (the `gpu` column, lower-cased): one per machine, no
-// per-row adjustment. An A100 without a memory size is the 80 GB part unless the row is from
-// 2020, when only the 40 GB one existed.
-std::optional<std::string> system_for(const std::string& gpu) {
-  if (has(gpu, "h200")) return "dgx-h200";
-  if (has(gpu, "h100")) return "dgx-h100";
-  if (has(gpu, "v100")) return "dgx2-v100";
-  if (has(gpu, "jean zay") || has(gpu, "jean-zay")) return "jean-zay-a100-80g";
-  if (has(gpu, "a100")) {
-    if (has(gpu, "80")) return "dgx-a100-80g";
-    if (has(gpu, "40") || has(gpu, "2020")) return "dgx-a100-40g";
-    return "dgx-a100-80g";
-  }
-  return std::nullopt;
-}
-
-struct Knobs {
-  bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false, ep = false;
-};
 
 std::vector<int> divisors_up_to(int n, int limit) {
   std::vector<int> out;
@@ -85,7 +22,7 @@ std::vector<int> divisors_up_to(int n, int limit) {
 
 // Best throughput over the knobs the row leaves blank, among plans that fit (as the people
 // who ran it would have tuned it); if none fits, the fastest.
-Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction& best, std::string& searched) {
+Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Prediction& best, std::string& searched) {
   const int per_replica = base.training.global_batch / base.parallel.dp;
   std::vector<int> mbs = k.micro_batch ? divisors_up_to(per_replica, 16) : std::vector<int>{base.training.micro_batch};
   std::vector<int> vpps{base.parallel.vpp};
@@ -160,219 +97,10 @@ Experiment search_blank_knobs(const Experiment& base, const Knobs& k, Prediction
 
 ValidationRow check_row(const std::map<std::string, std::string>& row,
                         const std::vector<CalibrationOverride>& overrides) {
-  ValidationRow out;
-  out.row_id = text(row, "row_id");
-  out.source = text(row, "source_id");
-  out.model = text(row, "model");
-
-  // The devices: the num_gpus column, or the product of the parallel degrees.
-  int gpus = integer(row, "num_gpus");
-  if (gpus <= 0 && number(row, "dp"))
-    gpus = integer(row, "tp", 1) * integer(row, "pp", 1) * integer(row, "cp", 1) * integer(row, "dp");
-  if (auto t = number(row, "iteration_time_s_reported")) {
-    out.published_time_s = *t;
-    out.time_measured = true;
-  } else if (auto d = number(row, "iteration_time_s_derived")) {
-    out.published_time_s = *d;
-  } else if (const auto batch = number(row, "global_batch"), seq = number(row, "seq_len"); batch && seq) {
-    // Derived here from a published throughput, as the table derives its own column.
-    const double tokens = *batch * *seq;
-    if (auto per_gpu = number(row, "tokens_per_s_per_gpu_reported"); per_gpu && *per_gpu > 0 && gpus > 0)
-      out.published_time_s = tokens / (*per_gpu * gpus);
-    else if (auto total = number(row, "tokens_per_s_reported"); total && *total > 0)
-      out.published_time_s = tokens / *total;
-  }
-  const std::string mem = text(row, "mem_measured_GB");
-  out.oom = mem == "OOM";
-  out.measured_memory_gib = number(row, "mem_measured_GB");
-  out.tflops_reported = number(row, "tflops_per_gpu_reported").value_or(0);
-
-  // A layer timed on its own ("per-layer forward 7.7 ms, backward 11.9 ms" in other_measured):
-  // checked against the model's layer cost even without a global batch.
-  static const std::regex layer_times(R"(per-layer forward ([0-9.]+) ms, backward ([0-9.]+) ms)");
-  const std::string measured_other = lowered(row, "other_measured");
-  if (std::smatch lm; std::regex_search(measured_other, lm, layer_times))
-    out.published_layer = LayerTimes{std::stod(lm[1].str()), std::stod(lm[2].str())};
-  if (!number(row, "global_batch") && !out.published_layer) {
-    out.skipped = "no global batch";
-    return out;
-  }
-  if (!out.published_time_s && !out.measured_memory_gib && !out.oom && !out.published_layer) {
-    out.skipped = "no published time or memory";
-    return out;
-  }
-  const auto system = system_for(lowered(row, "gpu"));
-  if (!system) {
-    out.skipped = "no system file for GPU \"" + text(row, "gpu") + "\"";
-    return out;
-  }
-
-  Experiment e;
-  ModelConfig& m = e.model;
-  m.name = out.model;
-  m.layers = integer(row, "layers");
-  m.hidden = integer(row, "hidden");
-  m.heads = integer(row, "heads");
-  m.kv_heads = integer(row, "kv_heads", m.heads);
-  m.ffn_hidden = integer(row, "ffn_hidden", 4 * m.hidden);
-  m.seq_len = integer(row, "seq_len");
-  m.vocab = integer(row, "vocab");
-  const std::string arch = lowered(row, "arch_notes");
-  m.tied_embeddings = !has(arch, "untied");
-  if (has(arch, "swiglu")) m.activation = Activation::swiglu;
-  if (has(arch, "rmsnorm")) m.norm = Norm::rmsnorm;
-  if (has(arch, "alibi"))
-    m.position = Position::alibi;
-  else if (has(arch, "rope") || has(arch, "rotary"))
-    m.position = Position::rope;
-
-  // Mixture of experts, from the notes ("8 experts", "top-2") or a name like "Mixtral 8x7B";
-  // the ffn_hidden column is then each expert's width. Expert parallelism from an `ep` column
-  // or "EP 8" in the notes; searched when not given.
-  const std::string name = lowered(row, "model"), notes = lowered(row, "notes");
-  const std::string moe_text = arch + " " + name + " " + lowered(row, "framework") + " " + notes;
-  if (has(moe_text, "moe") || has(moe_text, "expert") || has(moe_text, "mixtral")) {
-    m.experts = find_int(moe_text, R"((\d+)\s*(?:routed\s+)?experts?\b)")
-                    .value_or(find_int(name, R"((\d+)\s*x\s*\d+(?:\.\d+)?\s*b\b)").value_or(0));
-    if (m.moe()) {
-      m.top_k = find_int(moe_text, R"(top[-_ ]?k?\s*[=:]?\s*(\d+))").value_or(2);
-      m.moe_ffn_hidden = m.ffn_hidden;
-    }
-  }
-
-  e.system = system_preset(*system);
-  // DeepSpeed's pipeline engine interprets its schedule in Python, one instruction at a time:
-  // a host cost per pass and micro-batch that Megatron's schedules do not have. It belongs to
-  // the framework, not the machine (fitted on the BigScience rows: docs/cost-model.md).
-  const std::string framework = lowered(row, "framework");
-  const bool deepspeed = has(framework, "deepspeed");
-  if (deepspeed) e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
-  for (const auto& o : overrides)
-    if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))
-      set_calibration(e.system.calibration, o.key, o.value);
-  e.system.gpus = gpus;
-  auto& p = e.parallel;
-  p.tp = integer(row, "tp", 1);
-  p.pp = integer(row, "pp", 1);
-  p.cp = integer(row, "cp", 1);
-  p.dp = integer(row, "dp", std::max(1, e.system.gpus / std::max(1, p.tp * p.cp * p.pp)));
-  const std::optional<int> ep = number(row, "ep") ? std::optional<int>(integer(row, "ep"))
-                                                  : find_int(moe_text, R"((?:^|[^a-z])ep\s*[=:]?\s*(\d+))");
-  p.ep = m.moe() ? ep.value_or(1) : 1;
-  Knobs blank;
-  blank.ep = m.moe() && !ep;
-  blank.vpp = !number(row, "vpp");
-  p.vpp = integer(row, "vpp", 1);
-  p.schedule = p.vpp > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
-  const std::string sp = lowered(row, "seq_parallel");
-  blank.sequence_parallel = sp.empty() && p.tp > 1;
-  p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
-  const std::string sharding = lowered(row, "optimizer_sharding");
-  // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
-  // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
-  p.distributed_optimizer =
-      !starts(sharding, "no") && !starts(sharding, "false") &&
-      (has(sharding, "distributed") || has(sharding, "zero") || has(sharding, "fsdp") || has(sharding, "shard"));
-  p.fsdp = p.distributed_optimizer && (has(sharding, "fsdp") || has(sharding, "fully sharded") ||
-                                       find_int(sharding, R"(zero[- _]?(?:stage[- _]?)?(\d))") == 3);
-
-  // How the framework runs the plan: gradient reduction overlapped with the backward in
-  // Megatron (torch DDP, Megatron-Core --overlap-grad-reduce), not in DeepSpeed's pipeline
-  // engine, which reduces after the last micro-batch; fused (flash) attention and TP overlap
-  // in Megatron-Core. NeMo runs Megatron-Core with its distributed optimizer, whose parameter
-  // all-gather it overlaps (its default optimizer, distributed_fused_adam).
-  const bool nemo = has(framework, "nemo");
-  const bool mcore = has(framework, "megatron-core") || has(framework, "mcore") || nemo;
-  // Megatron-LM's own data parallelism (--DDP-impl local, as SC21's scripts run it) all-reduces
-  // the gradients in train_step after the last micro-batch's backward, like DeepSpeed.
-  const bool local_ddp = has(framework, "ddp impl=local") || has(framework, "ddp-impl local");
-  p.overlap_grad_reduce = !deepspeed && !local_ddp;
-  if (nemo && sharding.empty()) p.distributed_optimizer = true;
-  p.overlap_param_gather = has(framework, "--overlap-param-gather") || (nemo && p.distributed_optimizer);
-  // NeMo's performance recipes also pipeline the TP collectives with their GEMMs
-  // (ub_tp_comm_overlap / tp_comm_overlap = True, with sequence parallelism) and keep
-  // gradients in 16-bit (optim.grad_sync_dtype: bf16 in NeMo 1.x, grad_reduce_in_fp32 = False
-  // in NeMo 2.x). Megatron-Core overlaps the interleaved schedule's sends and receives with
-  // compute (overlap_p2p_comm; Megatron-LM's --no-overlap-p2p-communication turns it off).
-  p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap") || nemo;
-  p.overlap_p2p_comm = mcore;
-  p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
-  e.training.gradient_accumulation_fusion = !deepspeed;
-  // Fused (flash) attention: Megatron-Core and NeMo use it, and so does every framework on
-  // Hopper or later (a device with FP8 tensor cores). Megatron-LM and Megatron-DeepSpeed of
-  // 2020-2022 on older GPUs materialise the s x s scores.
-  const bool legacy = deepspeed || (has(framework, "megatron") && !mcore);
-  e.training.flash_attention =
-      mcore || has(framework, "flash") || has(arch, "flash") || !legacy || e.system.device.peak_tflops_fp8 > 0;
-  // Megatron-LM's column-parallel linears overlap their backward collectives with the GEMMs
-  // from late 2021 on (--async-tensor-model-parallel-allreduce, on by default); SC21's and
-  // 2020's Megatron-LM and the Megatron-DeepSpeed forks all-reduce synchronously
-  // (copy_to_tensor_model_parallel_region). A legacy row counts as async when it names 2022 on.
-  const std::optional<int> year = find_int(framework, R"((20\d\d))");
-  p.async_tp_allreduce = !legacy || (year && *year >= 2022);
-  const bool embedding_split =
-      has(framework, "type:transformer|embedding") || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
-  if (embedding_split && p.pp > 1) {
-    // The embedding and the output layer each count as one layer when the stages are cut
-    // (DeepSpeed's partition_method "type:transformer|embedding"; Megatron-Core's
-    // account_for_embedding/loss_in_pipeline_split; Llama 3 sec. 3.3.2, one layer fewer on the
-    // first and the last stage): the L + 2 are spread evenly, the first stages taking one more.
-    const int items = m.layers + 2;
-    for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(items / p.pp + (s < items % p.pp ? 1 : 0));
-    --p.stage_layers.front();
-    --p.stage_layers.back();
-  } else if (m.layers % p.pp != 0) {
-    // DeepSpeed's partition_balanced ("type:transformer", Megatron-DeepSpeed's default) finds
-    // the smallest bottleneck, ceil(L / pp) layers, and fills the stages greedily from the
-    // first: for 78 layers on 12 stages, eleven of 7 and a last one of 1 (BigScience's
-    // chronicles-prequel.md says so). Other frameworks: the first L mod pp stages one more.
-    const int most = (m.layers + p.pp - 1) / p.pp;
-    for (int s = 0, left = m.layers; s < p.pp; ++s) {
-      const int n = deepspeed ? std::min(most, left) : m.layers / p.pp + (s < m.layers % p.pp ? 1 : 0);
-      p.stage_layers.push_back(n);
-      left -= n;
-    }
-  }
-
-  auto& t = e.training;
-  // A layer timed alone runs one micro-batch per replica.
-  t.global_batch = integer(row, "global_batch", integer(row, "micro_batch", 1) * p.dp);
-  blank.micro_batch = !number(row, "micro_batch");
-  t.micro_batch = integer(row, "micro_batch", 1);
-  const std::string rec = lowered(row, "recompute");
-  blank.recompute = rec.empty();
-  t.recompute = starts(rec, "full") || starts(rec, "yes") ? Recompute::full
-                : starts(rec, "selective")                ? Recompute::selective
-                                                          : Recompute::none;
-  // Any mention of FP8 (NeMo's "bf16_with_fp8_mixed", "FP8-CS"); otherwise the first 16- or
-  // 32-bit format named ("fp16 (bf16 optimizer from 02-28)" is fp16); 16-bit mixed precision
-  // without a name is taken as fp16.
-  const std::string prec = lowered(row, "precision");
-  t.precision = Precision::fp16;
-  if (has(prec, "fp8")) {
-    t.precision = Precision::fp8;
-  } else {
-    size_t first = std::string::npos;
-    for (const auto& [name, precision] :
-         std::initializer_list<std::pair<const char*, Precision>>{{"fp16", Precision::fp16},
-                                                                  {"float16", Precision::fp16},
-                                                                  {"bf16", Precision::bf16},
-                                                                  {"bfloat16", Precision::bf16},
-                                                                  {"fp32", Precision::fp32},
-                                                                  {"float32", Precision::fp32}}) {
-      const size_t at = prec.find(name);
-      if (at < first) first = at, t.precision = precision;
-    }
-  }
-  if (nemo && t.precision != Precision::fp32) t.grad_reduce_in_fp32 = false;  // NeMo's recipes, above
-  e.name = out.model;
-
-  try {
-    validate(e);
-  } catch (const InputError& err) {
-    out.skipped = std::string("inconsistent row: ") + err.what();
-    return out;
-  }
+  PublishedRow read = read_published_row(row, overrides);
+  ValidationRow out = std::move(read.row);
+  if (!out.skipped.empty()) return out;
+  const Experiment& e = read.experiment;
   if (out.published_layer) {
     const LayerCost c = transformer_layer_cost(e);
     out.predicted_layer = LayerTimes{1e3 * c.forward.total(), 1e3 * c.backward.total()};
@@ -382,7 +110,7 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
     }
   }
   Prediction pred;
-  out.experiment = search_blank_knobs(e, blank, pred, out.searched);
+  out.experiment = search_blank_knobs(e, read.blank, pred, out.searched);
   out.predicted_time_s = pred.iteration_time_s;
   out.predicted_breakdown = pred.breakdown;
   out.fits = pred.fits;

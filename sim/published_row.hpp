@@ -1,0 +1,28 @@
+// One row of a published-runs table (the columns of experiments/validation/published_runs.csv)
+// read into the experiment it describes: the machine from the `gpu` column, the framework's
+// habits from the `framework` column, the parallel plan, and the knobs the row leaves blank.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/experiment.hpp"
+#include "sim/validation.hpp"
+
+namespace parallax::sim {
+
+// Knobs a row leaves blank: validate predicts the best plan over them that fits.
+struct BlankKnobs {
+  bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false, ep = false;
+};
+
+struct PublishedRow {
+  ValidationRow row;      // ids and published figures; row.skipped says why it cannot be checked
+  Experiment experiment;  // the plan as published (valid unless skipped)
+  BlankKnobs blank;
+};
+
+PublishedRow read_published_row(const std::map<std::string, std::string>& row,
+                                const std::vector<CalibrationOverride>& overrides);
+
+}  // namespace parallax::sim
