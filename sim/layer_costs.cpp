@@ -16,6 +16,11 @@ long long padded_vocab(const ModelConfig& m, int tp) {
 
 namespace {
 
+// The two GEMMs of a linear layer's backward: the data gradient and the weight gradient.
+struct BackwardGemms {
+  double dgrad = 0, wgrad = 0;
+};
+
 // Accumulates the kernels of one pass (forward or backward).
 struct KernelSum {
   const Experiment& e;
@@ -29,24 +34,29 @@ struct KernelSum {
 
   explicit KernelSum(const Experiment& ex) : e(ex), precision(non_gemm_precision(ex.training.precision)) {}
 
-  void matmul(const Gemm& g, Precision p) {
-    gemm += gemm_time(g, e.system, p);
+  double matmul(const Gemm& g, Precision p) {  // returns its time
+    const double t = gemm_time(g, e.system, p);
+    gemm += t;
     kernels += 1;
+    return t;
   }
-  void matmul(const Gemm& g) { matmul(g, precision); }
-  // Backward of Y = X*W: dX = dY*W^T and dW = X^T*dY.
-  void matmul_backward(const Gemm& g, Precision p) {
-    matmul({g.m, g.k, g.n, g.batch}, p);
-    matmul({g.k, g.n, g.m, g.batch}, p);
+  double matmul(const Gemm& g) { return matmul(g, precision); }
+  // Backward of Y = X*W: dX = dY*W^T and dW = X^T*dY; returns their times.
+  BackwardGemms matmul_backward(const Gemm& g, Precision p) {
+    const double dgrad = matmul({g.m, g.k, g.n, g.batch}, p);
+    return {dgrad, matmul({g.k, g.n, g.m, g.batch}, p)};
   }
-  void matmul_backward(const Gemm& g) { matmul_backward(g, precision); }
+  BackwardGemms matmul_backward(const Gemm& g) { return matmul_backward(g, precision); }
   // A linear layer of the transformer, in the run's precision. Under fp8 the 16-bit GEMM input
   // is quantised first (read 2 bytes, write 1): the activation in the forward, the output
   // gradient in the backward; the weights are cast once per iteration (Transformer Engine).
-  void linear(const Gemm& g, bool backward) {
+  // Returns the backward's GEMM times (zero in the forward).
+  BackwardGemms linear(const Gemm& g, bool backward) {
     const Precision p = e.training.precision;
     if (p == Precision::fp8) memory(3.0 * g.batch * (backward ? g.m * g.n : g.m * g.k));
-    backward ? matmul_backward(g, p) : matmul(g, p);
+    if (backward) return matmul_backward(g, p);
+    matmul(g, p);
+    return {};
   }
   void memory(double bytes) {
     other += memory_time(bytes, e.system) + e.system.calibration.kernel_launch_us * 1e-6;
@@ -142,20 +152,18 @@ void attention_core(KernelSum& p, const Shape& x, bool backward, const Experimen
 // In the backward, Megatron's column-parallel linear (LinearWithGradAccumulationAndAsync-
 // Communication) issues its input gradient's all-reduce, or reduce-scatter under SP, beside its
 // weight-gradient GEMM, and under SP first re-gathers its saved input shard beside the
-// data-gradient GEMM; only the output gradient's all-gather (SP) waits. `column` is that linear
-// (backward only); with tp_comm_overlap under SP the userbuffer pipeline replaces all this.
-void tp_collectives(KernelSum& p, const Shape& x, double bytes, const Gemm* column = nullptr) {
+// data-gradient GEMM; only the output gradient's all-gather (SP) waits. `column` holds that
+// linear's backward GEMM times (nullptr in the forward); with tp_comm_overlap under SP the
+// userbuffer pipeline replaces all this.
+void tp_collectives(KernelSum& p, const Shape& x, double bytes, const BackwardGemms* column = nullptr) {
   const auto& par = p.e.parallel;
   if (column && (x.sp || par.async_tp_allreduce) && !(x.sp && par.tp_comm_overlap)) {
-    const Precision precision = p.e.training.precision;
-    const double dgrad = gemm_time({column->m, column->k, column->n, column->batch}, p.e.system, precision);
-    const double wgrad = gemm_time({column->k, column->n, column->m, column->batch}, p.e.system, precision);
     if (x.sp) {
       p.collective(Collective::all_gather, bytes);
-      p.collective(Collective::all_gather, bytes, dgrad);
-      p.collective(Collective::reduce_scatter, bytes, wgrad);
+      p.collective(Collective::all_gather, bytes, column->dgrad);
+      p.collective(Collective::reduce_scatter, bytes, column->wgrad);
     } else {
-      p.collective(Collective::all_reduce, bytes, wgrad);
+      p.collective(Collective::all_reduce, bytes, column->wgrad);
     }
     return;
   }
@@ -170,8 +178,7 @@ void tp_collectives(KernelSum& p, const Shape& x, double bytes, const Gemm* colu
 // A dense MLP: up projection, activation, down projection.
 void dense_mlp(KernelSum& p, const Shape& x, bool backward) {
   const double up_n = (x.swiglu ? 2.0 : 1.0) * x.f / x.t;
-  const Gemm up{x.tok, up_n, x.h};
-  p.linear(up, backward);
+  const BackwardGemms up = p.linear({x.tok, up_n, x.h}, backward);
   p.memory((backward ? 1.5 : 1.0) * (x.swiglu ? 3.0 : 2.0) * x.E * x.tok * x.f / x.t);
   p.linear({x.tok, x.h, x.f / x.t}, backward);
   tp_collectives(p, x, x.E * x.tok * x.h, backward ? &up : nullptr);
@@ -189,11 +196,13 @@ void moe_mlp(KernelSum& p, const Shape& x, bool backward, const Experiment& e) {
   const double up_n = (x.swiglu ? 2.0 : 1.0) * x.f / x.t;
   const double k = backward ? 1.5 : 1.0;
   const Gemm router{routed, x.experts, x.h};
-  backward ? p.matmul_backward(router) : p.matmul(router);
+  if (backward)
+    p.matmul_backward(router);
+  else
+    p.matmul(router);
   p.memory(k * 3 * 4.0 * routed * x.experts);  // softmax and top-k in fp32
   p.memory(k * 2 * kb);                        // permute
-  const Gemm up{rows, up_n, x.h, local};
-  p.linear(up, backward);
+  const BackwardGemms up = p.linear({rows, up_n, x.h, local}, backward);
   p.memory(k * (x.swiglu ? 3.0 : 2.0) * x.E * x.k * x.tok * x.f / x.t);
   p.linear({rows, x.h, x.f / x.t, local}, backward);
   p.memory(k * 2 * kb);  // unpermute and weighted sum
@@ -215,10 +224,10 @@ void layer_body(KernelSum& p, const Shape& x, bool backward, const Experiment& e
   const double norm = 2 * x.E * x.act;
   const double residual = 3 * x.E * x.act + x.act;  // bias + dropout + residual add, 1-byte mask
   p.memory(k * norm);
-  p.linear(qkv, backward);
+  const BackwardGemms column = p.linear(qkv, backward);
   p.linear(proj, backward);
   p.memory(k * residual);
-  tp_collectives(p, x, x.E * x.tok * x.h, backward ? &qkv : nullptr);
+  tp_collectives(p, x, x.E * x.tok * x.h, backward ? &column : nullptr);
   p.memory(k * norm);
   x.experts > 0 ? moe_mlp(p, x, backward, e) : dense_mlp(p, x, backward);
   p.memory(k * residual);
