@@ -105,15 +105,12 @@ void print_report(const sim::ValidationReport& r) {
     }
     if (row.oom) std::snprintf(mem, sizeof mem, "OOM");
     char layer[160] = "";
-    if (row.published_layer && row.predicted_layer) {
-      const auto& a = *row.published_layer;
-      const auto& b = *row.predicted_layer;
+    if (const auto forward = row.layer_error_pct(false), backward = row.layer_error_pct(true); forward && backward)
       std::snprintf(
           layer, sizeof layer,
           "one layer: forward %.1f ms, predicted %.2f (%+.1f %%); backward %.1f ms, predicted %.2f (%+.1f %%)",
-          a.forward_ms, b.forward_ms, 100.0 * (b.forward_ms / a.forward_ms - 1), a.backward_ms, b.backward_ms,
-          100.0 * (b.backward_ms / a.backward_ms - 1));
-    }
+          row.published_layer->forward_ms, row.predicted_layer->forward_ms, *forward, row.published_layer->backward_ms,
+          row.predicted_layer->backward_ms, *backward);
     if (row.layer_only()) {
       std::printf("%-5s %-26.26s %-22.22s %-13s %s\n", row.row_id.c_str(), row.source.c_str(), row.model.c_str(),
                   plan_name(row.experiment).c_str(), layer);

@@ -134,6 +134,13 @@ std::optional<double> ValidationRow::time_error_pct() const {
   return 100.0 * (predicted_time_s - *published_time_s) / *published_time_s;
 }
 
+std::optional<double> ValidationRow::layer_error_pct(bool backward) const {
+  if (!skipped.empty() || !published_layer || !predicted_layer) return std::nullopt;
+  const double published = backward ? published_layer->backward_ms : published_layer->forward_ms;
+  const double predicted = backward ? predicted_layer->backward_ms : predicted_layer->forward_ms;
+  return 100.0 * (predicted / published - 1);
+}
+
 std::optional<double> ValidationRow::memory_error_pct() const {
   if (!skipped.empty() || !measured_memory_gib) return std::nullopt;
   return 100.0 * (predicted_memory_gib - *measured_memory_gib) / *measured_memory_gib;
@@ -228,10 +235,8 @@ ValidationReport validate_runs(const CsvTable& table, const std::vector<Calibrat
       accumulate(by_source[r.source], *err);
     }
     if (auto err = r.memory_error_pct()) accumulate(report.memory, *err);
-    if (r.published_layer && r.predicted_layer) {
-      accumulate(report.layer_forward, 100.0 * (r.predicted_layer->forward_ms / r.published_layer->forward_ms - 1));
-      accumulate(report.layer_backward, 100.0 * (r.predicted_layer->backward_ms / r.published_layer->backward_ms - 1));
-    }
+    if (auto err = r.layer_error_pct(false)) accumulate(report.layer_forward, *err);
+    if (auto err = r.layer_error_pct(true)) accumulate(report.layer_backward, *err);
     if (r.skipped.empty() && r.oom) {
       ++report.oom_rows;
       if (!r.fits) ++report.oom_predicted;

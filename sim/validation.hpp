@@ -37,6 +37,7 @@ struct ValidationRow {
   std::optional<LayerTimes> published_layer, predicted_layer;
   bool layer_only() const;
   std::optional<double> time_error_pct() const;
+  std::optional<double> layer_error_pct(bool backward) const;  // of the single layer, forward or backward
   std::optional<double> memory_error_pct() const;
 };
 
