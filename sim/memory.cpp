@@ -39,10 +39,12 @@ double embedding_params_per_device(const ModelConfig& m, int tp) {
   return params;
 }
 
+// Untied LM head, or the tied copy Megatron keeps on the last stage when pp > 1.
+bool head_holds_output_weights(const ModelConfig& m, const ParallelConfig& p) { return !m.tied_embeddings || p.pp > 1; }
+
 double head_params_per_device(const ModelConfig& m, const ParallelConfig& p) {
   double params = (m.norm == Norm::layernorm ? 2.0 : 1.0) * m.hidden;
-  // Untied LM head, or the tied copy Megatron keeps on the last stage when pp > 1.
-  if (!m.tied_embeddings || p.pp > 1) params += vocab_params_per_device(m, p.tp);
+  if (head_holds_output_weights(m, p)) params += vocab_params_per_device(m, p.tp);
   return params;
 }
 
@@ -179,7 +181,7 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
     // prefetched behind it and one unit's unsharded gradients come and go (the largest unit:
     // a layer, or the embedding on a stage that holds it).
     double unit = layer_params_per_device(m, p.tp, p.ep);
-    if (stage == 0 || (stage == p.pp - 1 && (!m.tied_embeddings || p.pp > 1)))
+    if (stage == 0 || (stage == p.pp - 1 && head_holds_output_weights(m, p)))
       unit = std::max(unit, vocab_params_per_device(m, p.tp));
     sm.weights = state * weight_bytes + 2 * unit * bytes_per_element(t.precision);
     sm.gradients = state * grad_bytes + unit * grad_bytes;

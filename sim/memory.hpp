@@ -23,8 +23,10 @@ double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep);
 double vocab_params_per_device(const ModelConfig& m, int tp);
 // The first stage's embedding: words, and positions when they are learned.
 double embedding_params_per_device(const ModelConfig& m, int tp);
-// The last stage's head: the final norm, and the output weights unless they are the
-// embedding itself (tied, on the one stage that holds both).
+// Whether the last stage holds output weights of its own: untied, or the tied copy kept when
+// pp > 1 (not when one stage holds both the embedding and the head).
+bool head_holds_output_weights(const ModelConfig& m, const ParallelConfig& p);
+// The last stage's head: the final norm, and the output weights when it holds them.
 double head_params_per_device(const ModelConfig& m, const ParallelConfig& p);
 // The data-parallel groups over which a device's parameters are replicated: the dense ones
 // over the dp*cp ranks (stride tp), the expert ones over the dp*cp/ep ranks that hold the same
