@@ -216,6 +216,7 @@ void validate_plan(const Experiment& e) {
   positive(p.vpp, "parallel.vpp");
   positive(p.cp, "parallel.cp");
   positive(p.ep, "parallel.ep");
+  require(p.fsdp || !p.fsdp_per_tensor, "parallel.fsdp_per_tensor = true needs parallel.fsdp = true");
   if (p.ep > 1) {
     require(m.moe(), "parallel.ep = " + std::to_string(p.ep) + " needs an MoE model (model.experts > 0)");
     require(m.experts % p.ep == 0,

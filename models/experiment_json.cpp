@@ -71,6 +71,7 @@ nlohmann::json to_json(const Experiment& e) {
                    {"sequence_parallel", p.sequence_parallel},
                    {"distributed_optimizer", p.distributed_optimizer},
                    {"fsdp", p.fsdp},
+                   {"fsdp_per_tensor", p.fsdp_per_tensor},
                    {"overlap_grad_reduce", p.overlap_grad_reduce},
                    {"overlap_param_gather", p.overlap_param_gather},
                    {"tp_comm_overlap", p.tp_comm_overlap},

@@ -172,6 +172,7 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   set_if(p.sequence_parallel, s.boolean("sequence_parallel"));
   set_if(p.distributed_optimizer, s.boolean("distributed_optimizer"));
   set_if(p.fsdp, s.boolean("fsdp"));
+  set_if(p.fsdp_per_tensor, s.boolean("fsdp_per_tensor"));
   set_if(p.overlap_grad_reduce, s.boolean("overlap_grad_reduce"));
   set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));
   set_if(p.tp_comm_overlap, s.boolean("tp_comm_overlap"));

@@ -48,6 +48,32 @@ double head_params_per_device(const ModelConfig& m, const ParallelConfig& p) {
   return params;
 }
 
+WeightTensors layer_weight_tensors(const ModelConfig& m, int ep) {
+  const int per_weight = m.norm == Norm::layernorm ? 2 : 1;  // with its bias
+  WeightTensors n;
+  n.dense = per_weight * 4;  // two norms, QKV, output projection
+  if (m.moe()) {
+    n.dense += 1;  // router
+    n.experts = m.experts / ep * 2 * per_weight;
+  } else {
+    n.dense += 2 * per_weight;  // up (gate and up fused) and down projections
+  }
+  return n;
+}
+
+int embedding_weight_tensors(const ModelConfig& m) { return m.position == Position::learned ? 2 : 1; }
+
+int head_weight_tensors(const ModelConfig& m, const ParallelConfig& p) {
+  return (m.norm == Norm::layernorm ? 2 : 1) + (head_holds_output_weights(m, p) ? 1 : 0);
+}
+
+double largest_layer_tensor_per_device(const ModelConfig& m, int tp) {
+  const double h = m.hidden, f = m.mlp_width();
+  const double qkv = h * (h + 2.0 * std::max(m.kv_heads, tp) * m.head_dim());
+  const double up = (m.activation == Activation::swiglu ? 2 : 1) * h * f;
+  return std::max({qkv, up, h * f}) / tp;
+}
+
 std::array<ReplicaGroup, 2> replica_groups(const ParallelConfig& p, double params, double experts) {
   const int n = p.dp * p.cp;
   return {ReplicaGroup{params - experts, n, p.tp}, ReplicaGroup{experts, n / p.ep, p.tp * p.ep}};
@@ -179,8 +205,9 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   if (p.fsdp) {
     // Only a shard of the weights and gradients stays; the unit being computed, the one
     // prefetched behind it and one unit's unsharded gradients come and go (the largest unit:
-    // a layer, or the embedding on a stage that holds it).
-    double unit = layer_params_per_device(m, p.tp, p.ep);
+    // a layer, or a weight tensor when they are gathered one by one, or the embedding on a
+    // stage that holds it).
+    double unit = p.fsdp_per_tensor ? largest_layer_tensor_per_device(m, p.tp) : layer_params_per_device(m, p.tp, p.ep);
     if (stage == 0 || (stage == p.pp - 1 && head_holds_output_weights(m, p)))
       unit = std::max(unit, vocab_params_per_device(m, p.tp));
     sm.weights = state * weight_bytes + 2 * unit * bytes_per_element(t.precision);

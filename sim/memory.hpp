@@ -28,6 +28,18 @@ double embedding_params_per_device(const ModelConfig& m, int tp);
 bool head_holds_output_weights(const ModelConfig& m, const ParallelConfig& p);
 // The last stage's head: the final norm, and the output weights when it holds them.
 double head_params_per_device(const ModelConfig& m, const ParallelConfig& p);
+// Weight tensors as Megatron stores them (a fused QKV and, for SwiGLU, a fused gate/up
+// projection; a bias beside each weight and norm of a LayerNorm model): a layer's dense and
+// expert ones on one EP rank, the embedding's and the head's. DeepSpeed's early ZeRO-3
+// (parallel.fsdp_per_tensor) runs one collective per tensor.
+struct WeightTensors {
+  int dense = 0, experts = 0;
+};
+WeightTensors layer_weight_tensors(const ModelConfig& m, int ep);
+int embedding_weight_tensors(const ModelConfig& m);
+int head_weight_tensors(const ModelConfig& m, const ParallelConfig& p);
+// The largest weight tensor of a layer held by one TP rank.
+double largest_layer_tensor_per_device(const ModelConfig& m, int tp);
 // The data-parallel groups over which a device's parameters are replicated: the dense ones
 // over the dp*cp ranks (stride tp), the expert ones over the dp*cp/ep ranks that hold the same
 // experts (stride tp*ep). Gradients are reduced, and state and weights sharded, within them.

@@ -225,6 +225,9 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // (copy_to_tensor_model_parallel_region). A legacy row counts as async when it names 2022 on.
   const std::optional<int> year = find_int(framework, R"((20\d\d))");
   p.async_tp_allreduce = !legacy || (year && *year >= 2022);
+  // DeepSpeed's ZeRO-3 gathered tensor by tensor, each collective blocking, until its 2022
+  // rework (coalesced, prefetched gathers); a DeepSpeed row counts as the rework when it names 2022 on.
+  p.fsdp_per_tensor = p.fsdp && deepspeed && !(year && *year >= 2022);
   const bool embedding_split =
       has(framework, "type:transformer|embedding") || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
   if (embedding_split && p.pp > 1) {

@@ -154,6 +154,46 @@ BOOST_AUTO_TEST_CASE(fsdp_shards_the_weights_and_gathers_them_every_pass) {
   BOOST_TEST(sim::exposed_data_parallel_time(e, 0, 0.0) == 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(deepspeed_2021_zero3_gathers_tensor_by_tensor_and_blocks) {
+  // GPT-3 175B without model parallelism on 48 DGX A100 nodes, fp16, full recomputation: each
+  // of a layer's 12 weight tensors (LayerNorm model: every weight with its bias) is gathered
+  // from the 384 ranks with a collective of its own, three times (forward, recompute, backward),
+  // and its gradient reduce-scattered once, all of it exposed.
+  Experiment e = load_experiment_text(
+      "[model]\npreset=\"gpt3-175b\"\n[system]\npreset=\"dgx-a100-80g\"\nnodes=48\n[parallel]\ntp=1\npp=1\n"
+      "fsdp=true\nfsdp_per_tensor=true\n[training]\nglobal_batch=1536\nmicro_batch=4\nrecompute=\"full\"\n"
+      "precision=\"fp16\"\n",
+      "test");
+  const auto& m = e.model;
+  BOOST_TEST(sim::layer_weight_tensors(m, 1).dense == 12);
+  BOOST_TEST(sim::layer_weight_tensors(m, 1).experts == 0);
+  const double layer = sim::layer_params_per_device(m, 1);
+  BOOST_TEST(layer == 12.0 * 12288 * 12288 + 13.0 * 12288);
+  const auto link = sim::group_link(e.system, 384, 1);
+  const double latency = 6e-6 * 383;  // one ring of 383 steps per extra tensor (HDR InfiniBand)
+  const double gather = sim::collective_time(sim::Collective::all_gather, 2 * layer, 384, link) + 11 * latency +
+                        sim::memory_time(4 * 2 * layer, e.system);
+  const double reduce = sim::collective_time(sim::Collective::reduce_scatter, 2 * layer, 384, link) + 11 * latency +
+                        sim::memory_time(2 * 2 * layer, e.system);
+  const auto c = sim::transformer_layer_cost(e);
+  BOOST_TEST(c.forward.dp_comm == gather, tolerance(1e-12));
+  BOOST_TEST(c.backward.dp_comm == 2 * gather + reduce, tolerance(1e-12));
+  // The prefetched unit gathering of the same plan hides almost all of it.
+  e.parallel.fsdp_per_tensor = false;
+  const auto unit = sim::transformer_layer_cost(e);
+  BOOST_TEST(unit.forward.dp_comm < 0.1 * c.forward.dp_comm);
+  // Memory holds two gathered tensors, not two layers: the largest tensor of a layer is the
+  // 12288 x 49152 up projection, and on this one stage the 51200 x 12288 embedding is larger.
+  const double up = 12288.0 * 49152, embedding = static_cast<double>(sim::padded_vocab(m, 1)) * m.hidden;
+  BOOST_TEST(sim::largest_layer_tensor_per_device(m, 1) == up);
+  BOOST_TEST_REQUIRE(embedding > up);
+  const sim::StageMemory unit_mem = sim::stage_memory_at(e, 0, 1, 1);
+  e.parallel.fsdp_per_tensor = true;
+  const sim::StageMemory tensor_mem = sim::stage_memory_at(e, 0, 1, 1);
+  BOOST_TEST(unit_mem.weights - tensor_mem.weights == 2 * 2 * (layer - embedding), tolerance(1e-9));
+  BOOST_TEST(unit_mem.gradients - tensor_mem.gradients == 2 * (layer - embedding), tolerance(1e-9));
+}
+
 BOOST_AUTO_TEST_CASE(framework_knobs_are_read_from_toml) {
   const Experiment e = load_experiment_text(
       "[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=8\n[parallel]\npp=2\nvpp=2\n"
