@@ -204,6 +204,7 @@ void validate_model_and_system(const Experiment& e) {
   validate_calibration(s.calibration);
   positive(e.training.global_batch, "training.global_batch");
   positive(e.training.micro_batch, "training.micro_batch");
+  require(e.parallel.fsdp || !e.parallel.fsdp_per_tensor, "parallel.fsdp_per_tensor = true needs parallel.fsdp = true");
 }
 
 void validate_plan(const Experiment& e) {
@@ -216,7 +217,6 @@ void validate_plan(const Experiment& e) {
   positive(p.vpp, "parallel.vpp");
   positive(p.cp, "parallel.cp");
   positive(p.ep, "parallel.ep");
-  require(p.fsdp || !p.fsdp_per_tensor, "parallel.fsdp_per_tensor = true needs parallel.fsdp = true");
   if (p.ep > 1) {
     require(m.moe(), "parallel.ep = " + std::to_string(p.ep) + " needs an MoE model (model.experts > 0)");
     require(m.experts % p.ep == 0,

@@ -212,7 +212,7 @@ double gradient_bytes(const TrainingConfig&);
 
 // Checks every structural constraint; throws InputError naming the key and what is allowed.
 void validate(const Experiment&);
-void validate_model_and_system(const Experiment&);  // everything but the parallel plan
+void validate_model_and_system(const Experiment&);  // everything a sweep does not vary
 void validate_calibration(const Calibration&);      // every constant positive (or, where 0 means none, not negative)
 void validate_plan(const Experiment&);              // tp, pp, dp, vpp, schedule, batch split
 
