@@ -113,9 +113,9 @@ struct ParallelConfig {
   // are sharded over the dp*cp ranks like the optimizer state; every pass gathers its layers'
   // weights and every backward reduce-scatters their gradients, micro-batch by micro-batch.
   bool fsdp = false;
-  // How FSDP gathers: false, a layer at a time, as one flat unit prefetched behind the previous
-  // one's compute (PyTorch FSDP, Megatron-FSDP, DeepSpeed from 2022); true, tensor by tensor,
-  // each collective blocking (DeepSpeed's ZeRO-3 of 2021).
+  // How FSDP gathers: false, a layer at a time, as one unit prefetched behind the previous
+  // one's compute (PyTorch FSDP, Megatron-FSDP; DeepSpeed coalesces and prefetches from 2022);
+  // true, tensor by tensor, each collective blocking (DeepSpeed's ZeRO-3 of 2021).
   bool fsdp_per_tensor = false;
   // How the framework runs the plan (extensions of contract v1; defaults are Megatron-Core's).
   bool overlap_grad_reduce = true;   // DP reduction of the last micro-batch overlaps its backward
