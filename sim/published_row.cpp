@@ -160,8 +160,9 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // DeepSpeed's pipeline engine interprets its schedule in Python, one instruction at a time:
   // a host cost per pass and micro-batch that Megatron's schedules do not have. It belongs to
   // the framework, not the machine (fitted on the BigScience rows: docs/cost-model.md).
+  // A row whose sharding column names DeepSpeed ("ZeRO-1 (DeepSpeed)") ran under it too.
   const std::string framework = lowered(row, "framework");
-  const bool deepspeed = has(framework, "deepspeed");
+  const bool deepspeed = has(framework, "deepspeed") || has(lowered(row, "optimizer_sharding"), "deepspeed");
   if (deepspeed) e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
   for (const auto& o : overrides)
     if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))

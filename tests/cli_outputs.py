@@ -145,6 +145,8 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
         # DeepSpeed's ZeRO-3 of 2021 gathers tensor by tensor, blocking; its 2022 rework by unit.
         "zero3-ds2021": {**fixed, "optimizer_sharding": "ZeRO-3", "framework": "DeepSpeed ZeRO-3 (2021)"},
         "zero3-ds2022": {**fixed, "optimizer_sharding": "ZeRO-3", "framework": "DeepSpeed 0.6 (2022)"},
+        # a sharding column that names DeepSpeed is read as DeepSpeed when the framework is blank
+        "zero3-ds-by-sharding": {**fixed, "optimizer_sharding": "ZeRO-3 (DeepSpeed)", "framework": ""},
         # the same plan on A100s: 2022 Megatron-LM materialises the scores, an unknown framework
         # is taken to use flash attention.
         "a100-legacy": {"gpu": "A100-SXM4-80GB", "framework": "Megatron-LM (2022)", "recompute": "selective"},
@@ -179,6 +181,8 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
     check(rows["zero3-ds2021"]["predicted_iteration_time_s"] > rows["zero3-ds2022"]["predicted_iteration_time_s"] and
           rows["zero3-ds2021"]["predicted_memory_gib"] < rows["zero3-ds2022"]["predicted_memory_gib"],
           "DeepSpeed's 2021 ZeRO-3 gathers tensor by tensor: slower, fewer gathered weights alive")
+    check(rows["zero3-ds-by-sharding"]["predicted_iteration_time_s"] == rows["zero3-ds2021"]["predicted_iteration_time_s"],
+          "a sharding column naming DeepSpeed reads as a DeepSpeed row")
     check(rows["moe-ep8"]["plan"] == "t1p4d16e8m1", "EP read from the notes: " + rows["moe-ep8"]["plan"])
     check("ep=" in rows["moe-ep-blank"]["searched"], "a blank EP is searched")
     check(rows["moe-ep8"]["predicted_iteration_time_s"] > 1.5 * rows["dense-same-shape"]["predicted_iteration_time_s"],
