@@ -36,6 +36,42 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs, Schedul
   const bool blocking = blocking_p2p(p);
   auto held = [&](double transfer) { return blocking ? transfer : 0.0; };
 
+  // 1F1B rank by rank: rank r starts once the first micro-batch has come through the ranks
+  // before it, runs its m forwards and m backwards, and waits only where a micro-batch's round
+  // trip through the ranks after it (rt) outlasts the work it has in hand: before its first
+  // backward, and before its last; rank 0 ends when that last backward has come back to it.
+  // Where the first or the last rank is the slowest (an embedding or head as heavy as its
+  // layers: a large vocabulary on few layers, or FSDP's exposed vocabulary gathers), its own
+  // warm-up and cool-down hide the others' fill and drain, which the steady-state formula
+  // below charges in full; elsewhere that formula is exact. The 1F1B estimate takes the smaller.
+  auto one_f_one_b_by_rank = [&] {
+    // w(j): what a micro-batch's round trip spends on rank j and on the link into it.
+    auto w = [&](int j) {
+      return chunk_forward(j) + chunk_backward(j) + (j == P - 1 ? head_f + head_b : 0.0) +
+             (j > 0 ? 2 * hop(j - 1) : 0.0);
+    };
+    double rt = 0;  // sum of w(j) over j > r
+    for (int j = 1; j < P; ++j) rt += w(j);
+    double pipeline = 0, start = 0, drain = 0;
+    for (int r = 0; r < P; ++r) {
+      if (r > 0) rt -= w(r);
+      const double f = chunk_forward(r) + (r == 0 ? embed_f : 0.0) + (r == P - 1 ? head_f : 0.0);
+      const double b = chunk_backward(r) + (r == 0 ? embed_b : 0.0) + (r == P - 1 ? head_b : 0.0);
+      const double out = r < P - 1 ? hop(r) : 0.0;
+      const double busy_f = f + held(out), busy_b = b + (r > 0 ? held(hop_in(r)) : 0.0);
+      const double ahead = P - r;  // forwards before the first backward (warm-up + 1)
+      const double own =
+          m >= ahead ? m * (busy_f + busy_b) + std::max(0.0, f + rt - ahead * busy_f) +
+                           std::max(0.0, f - busy_f + rt - (ahead - 1) * busy_b)
+                     // fewer micro-batches than that: all forwards, then the backwards as they return
+                     : std::max({m * (busy_f + busy_b), f + rt + m * busy_b, (m - 1) * busy_f + f + rt + busy_b});
+      pipeline = std::max(pipeline, start + own + drain);
+      start += f + out;
+      drain += b + out;
+    }
+    return pipeline;
+  };
+
   const bool all_warmup = warmup_forwards(p.schedule, P, v, static_cast<int>(m), 0) >= m * v;
   if (p.schedule == Schedule::interleaved && all_warmup) {
     // Interleaved with as many micro-batches as stages: each chunk's wave waits on the ring in
@@ -83,6 +119,7 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs, Schedul
     if (!blocking) fill += 2 * (v - 1) * ring;
     fill += embed_f + embed_b + (v == 1 ? head_f + head_b : 0.0);
     pipeline = (m - 1) * period + fill + (v - 1) * period / v;
+    if (v == 1) pipeline = std::min(pipeline, one_f_one_b_by_rank());
   }
 
   // Rank r's last backward (chunk 0) ends before rank 0's by the drain behind it.

@@ -103,15 +103,14 @@ BOOST_AUTO_TEST_CASE(top_plan_matches_brute_force_event_simulation) {
   BOOST_TEST(top.front().prediction.iteration_time_s == best, boost::test_tools::tolerance(1e-12));
 }
 
-BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
-  // Random plans on DGX A100 and H100: all but a few within 1 %, every one within 1.5 %
-  // (docs/cost-model.md).
-  std::mt19937 rng(7);
+namespace {
+// A random valid plan of one of six models on DGX A100 or H100: TP, PP, DP, micro-batch,
+// micro-batch count (not always a multiple of PP), schedule (interleaved when `interleave` allows
+// and a coin says so), recomputation, SP, distributed optimizer and overlapped sends.
+Experiment random_plan(std::mt19937& rng, bool interleave, bool fsdp) {
   const char* models[] = {"gpt3-175b", "megatron-22b", "llama3-8b", "llama3-70b", "gpt2-1.5b", "megatron-530b"};
   const char* systems[] = {"dgx-a100-80g", "dgx-h100"};
-  int n = 0, within_1pct = 0;
-  double worst = 0;
-  while (n < 300) {
+  while (true) {
     Experiment e = base(models[rng() % 6], systems[rng() % 2], 1, 1);
     const int tps[] = {1, 2, 4, 8};
     const int tp = tps[rng() % 4];
@@ -126,7 +125,7 @@ BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
     const int m = e.parallel.pp * (1 + rng() % 4) + (rng() % 3 ? 0 : static_cast<int>(rng() % e.parallel.pp));
     e.training.global_batch = e.training.micro_batch * e.parallel.dp * std::max(1, m);
     e.parallel.schedule = rng() % 3 == 0 ? Schedule::gpipe : Schedule::one_f_one_b;
-    if (rng() % 2 && e.parallel.pp > 1 && e.micro_batches() >= e.parallel.pp) {
+    if (rng() % 2 && interleave && e.parallel.pp > 1 && e.micro_batches() >= e.parallel.pp) {
       const int per_stage = e.model.layers / e.parallel.pp;
       for (int v : {2, 3, 4})
         if (per_stage % v == 0) {
@@ -139,11 +138,22 @@ BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
     e.parallel.sequence_parallel = rng() % 2;
     e.parallel.distributed_optimizer = rng() % 2;
     e.parallel.overlap_p2p_comm = rng() % 2;
+    if (fsdp) e.parallel.fsdp = e.parallel.distributed_optimizer = e.parallel.dp > 1;
     try {
       validate(e);
+      return e;
     } catch (const InputError&) {
-      continue;
     }
+  }
+}
+
+// Closed form against the event simulation on `n` random plans: how many agree within 1 %, and
+// the worst relative difference.
+std::pair<int, double> closed_form_against_event_simulation(std::mt19937& rng, int n, bool interleave, bool fsdp) {
+  int within_1pct = 0;
+  double worst = 0;
+  for (int i = 0; i < n; ++i) {
+    const Experiment e = random_plan(rng, interleave, fsdp);
     const double full = predict(e).iteration_time_s;
     const double fast = fast_iteration_time(e, layer_costs(e));
     const double err = std::fabs(fast - full) / full;
@@ -151,16 +161,36 @@ BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
       BOOST_TEST_MESSAGE("over 1 %: " << plan_name(e) << " " << e.model.name << " on " << e.system.name << " "
                                       << to_string(e.parallel.schedule) << " " << to_string(e.training.recompute)
                                       << " sp=" << e.parallel.sequence_parallel
-                                      << " p2p_overlap=" << e.parallel.overlap_p2p_comm << " m=" << e.micro_batches()
-                                      << " fast " << fast << " full " << full << " err " << err);
+                                      << " p2p_overlap=" << e.parallel.overlap_p2p_comm << " fsdp=" << e.parallel.fsdp
+                                      << " m=" << e.micro_batches() << " fast " << fast << " full " << full << " err "
+                                      << err);
     worst = std::max(worst, err);
     within_1pct += err <= 0.01;
-    ++n;
   }
   BOOST_TEST_MESSAGE("closed form vs event simulation: " << within_1pct << " of " << n << " plans within 1 %, worst "
                                                          << 100 * worst << " %");
-  BOOST_TEST(within_1pct >= n - 3);
+  return {within_1pct, worst};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(closed_form_agrees_with_the_event_simulation) {
+  // Random plans on DGX A100 and H100: all but a few within 1 %, every one within 1.5 %
+  // (docs/cost-model.md).
+  std::mt19937 rng(7);
+  const auto [within_1pct, worst] = closed_form_against_event_simulation(rng, 300, true, false);
+  BOOST_TEST(within_1pct >= 300 - 3);
   BOOST_TEST(worst <= 0.015);
+}
+
+BOOST_AUTO_TEST_CASE(closed_form_agrees_under_fsdp_without_interleaving) {
+  // Fully sharded, the embedding and the head pay their vocabulary gathers exposed, and on deep
+  // pipelines the first or last rank becomes the slowest: the 1F1B estimate then follows that
+  // rank's own warm-up and cool-down (fast_estimate.cpp). GPipe and 1F1B plans, every one within 1 %.
+  std::mt19937 rng(11);
+  const auto [within_1pct, worst] = closed_form_against_event_simulation(rng, 300, false, true);
+  BOOST_TEST(within_1pct == 300);
+  BOOST_TEST(worst <= 0.01);
 }
 
 BOOST_AUTO_TEST_CASE(kendall_and_frontier_helpers) {
