@@ -43,7 +43,8 @@ double fast_iteration_time(const Experiment& e, const LayerCosts& costs, Schedul
   // Where the first or the last rank is the slowest (an embedding or head as heavy as its
   // layers: a large vocabulary on few layers, or FSDP's exposed vocabulary gathers), its own
   // warm-up and cool-down hide the others' fill and drain, which the steady-state formula
-  // below charges in full; elsewhere that formula is exact. The 1F1B estimate takes the smaller.
+  // below charges in full; elsewhere that formula matches the event simulation (random plans,
+  // docs/cost-model.md). The 1F1B estimate takes the smaller.
   auto one_f_one_b_by_rank = [&] {
     // w(j): what a micro-batch's round trip spends on rank j and on the link into it.
     auto w = [&](int j) {
