@@ -257,11 +257,9 @@ void add_fsdp_traffic(LayerCost& c, const Experiment& e, double params, double e
     const ReplicaGroup& g = groups[i];
     if (g.params <= 0 || g.ranks < 2) continue;
     const GroupLink link = group_link(e.system, g.ranks, g.stride);
-    const int extra = p.fsdp_per_tensor ? std::max(0, count[i] - 1) : 0;  // latencies beyond the first
-    gather += collective_time(Collective::all_gather, g.params * weight, g.ranks, link) +
-              extra * link.latency * ring_steps(Collective::all_gather, g.ranks);
-    reduce += collective_time(Collective::reduce_scatter, g.params * grad, g.ranks, link) +
-              extra * link.latency * ring_steps(Collective::reduce_scatter, g.ranks);
+    const int k = p.fsdp_per_tensor ? std::max(1, count[i]) : 1;  // collectives: one per tensor, or one
+    gather += k * collective_time(Collective::all_gather, g.params * weight / k, g.ranks, link);
+    reduce += k * collective_time(Collective::reduce_scatter, g.params * grad / k, g.ranks, link);
   }
   if (p.fsdp_per_tensor) {
     gather += memory_time(4 * params * weight, e.system);
