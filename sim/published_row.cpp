@@ -161,8 +161,8 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // a host cost per pass and micro-batch that Megatron's schedules do not have. It belongs to
   // the framework, not the machine (fitted on the BigScience rows: docs/cost-model.md).
   // A row whose sharding column names DeepSpeed ("ZeRO-1 (DeepSpeed)") ran under it too.
-  const std::string framework = lowered(row, "framework");
-  const bool deepspeed = has(framework, "deepspeed") || has(lowered(row, "optimizer_sharding"), "deepspeed");
+  const std::string framework = lowered(row, "framework"), sharding = lowered(row, "optimizer_sharding");
+  const bool deepspeed = has(framework, "deepspeed") || has(sharding, "deepspeed");
   if (deepspeed) e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
   for (const auto& o : overrides)
     if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))
@@ -183,7 +183,6 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   const std::string sp = lowered(row, "seq_parallel");
   blank.sequence_parallel = sp.empty() && p.tp > 1;
   p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
-  const std::string sharding = lowered(row, "optimizer_sharding");
   // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
   // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
   p.distributed_optimizer =
@@ -225,10 +224,11 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // 2020's Megatron-LM and the Megatron-DeepSpeed forks all-reduce synchronously
   // (copy_to_tensor_model_parallel_region). A legacy row counts as async when it names 2022 on.
   const std::optional<int> year = find_int(framework, R"((20\d\d))");
-  p.async_tp_allreduce = !legacy || (year && *year >= 2022);
+  const bool from_2022 = year && *year >= 2022;
+  p.async_tp_allreduce = !legacy || from_2022;
   // DeepSpeed's ZeRO-3 gathered tensor by tensor, each collective blocking, until its 2022
   // rework (coalesced, prefetched gathers); a DeepSpeed row counts as the rework when it names 2022 on.
-  p.fsdp_per_tensor = p.fsdp && deepspeed && !(year && *year >= 2022);
+  p.fsdp_per_tensor = p.fsdp && deepspeed && !from_2022;
   const bool embedding_split =
       has(framework, "type:transformer|embedding") || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
   if (embedding_split && p.pp > 1) {
