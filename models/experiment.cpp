@@ -55,6 +55,18 @@ std::string to_string(Precision v) {
   return "?";
 }
 
+std::string to_string(OptimizerState v) {
+  switch (v) {
+    case OptimizerState::fp32:
+      return "fp32";
+    case OptimizerState::remainders:
+      return "remainders";
+    case OptimizerState::bf16:
+      return "bf16";
+  }
+  return "?";
+}
+
 std::string recompute_text(const TrainingConfig& t) {
   if (t.recompute == Recompute::full && t.recompute_layers > 0)
     return "full (" + std::to_string(t.recompute_layers) + (t.recompute_layers == 1 ? " layer" : " layers") +
@@ -81,6 +93,20 @@ bool fp32_gradients(const TrainingConfig& t) {
   return t.precision == Precision::fp32 || t.grad_reduce_in_fp32.value_or(t.precision != Precision::fp16);
 }
 double gradient_bytes(const TrainingConfig& t) { return fp32_gradients(t) ? 4.0 : 2.0; }
+
+// ZeRO paper sec. 3.1: fp32 master weights and Adam moments (12), plus fp16's fp32 gradient
+// copy (4); fp32 training keeps only the moments (8). Remainders: 2 + 4 + 4; bf16: 2 + 2.
+double optimizer_state_bytes(const TrainingConfig& t) {
+  switch (t.optimizer_state) {
+    case OptimizerState::remainders:
+      return 10.0;
+    case OptimizerState::bf16:
+      return 4.0;
+    case OptimizerState::fp32:
+      break;
+  }
+  return t.precision == Precision::fp32 ? 8.0 : t.precision == Precision::fp16 ? 16.0 : 12.0;
+}
 
 double peak_flops(const DeviceSpec& d, Precision p) {
   switch (p) {
@@ -199,6 +225,11 @@ void validate_model_and_system(const Experiment& e) {
               " (system.device.peak_tflops_" + to_string(e.training.precision) + " is 0)");
   require(!(e.training.precision == Precision::fp32 && e.training.grad_reduce_in_fp32 == false),
           "training.grad_reduce_in_fp32 = false needs a 16-bit or fp8 training.precision (got \"fp32\")");
+  require(e.training.optimizer_state == OptimizerState::fp32 || e.training.precision == Precision::bf16 ||
+              e.training.precision == Precision::fp8,
+          "training.optimizer_state = \"" + to_string(e.training.optimizer_state) +
+              "\" needs bf16 weights: training.precision \"bf16\" or \"fp8\" (got \"" +
+              to_string(e.training.precision) + "\")");
   positive(s.intra_node.bandwidth_gbps, "system.intra_node.bandwidth_gbps");
   positive(s.inter_node.bandwidth_gbps, "system.inter_node.bandwidth_gbps");
   validate_calibration(s.calibration);

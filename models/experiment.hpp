@@ -22,6 +22,11 @@ enum class Recompute { none, selective, full };
 // fp8: the transformer's linear layers run as FP8 GEMMs (Transformer Engine's recipe, as in
 // Megatron-Core and NeMo); activations, communication, attention and the optimizer stay bf16.
 enum class Precision { fp32, fp16, bf16, fp8 };
+// What Adam keeps beside the 16-bit weights: fp32 master weights and moments (Megatron,
+// DeepSpeed); the 16 bits bf16 weights lack of their fp32 master with fp32 moments (Apex
+// DistributedFusedAdam's and Transformer Engine FusedAdam's store_param_remainders, NeMo 1.x's
+// bf16 default); bf16 moments and no master copy (Apex DistributedFusedAdam with dtype = bf16).
+enum class OptimizerState { fp32, remainders, bf16 };
 
 struct ModelConfig {
   std::string name = "custom";
@@ -148,6 +153,7 @@ struct TrainingConfig {
   // which it forces for bf16) or in 16-bit (NeMo's grad_reduce_in_fp32 = False). Unset: fp32
   // unless the precision is fp16. See fp32_gradients().
   std::optional<bool> grad_reduce_in_fp32;
+  OptimizerState optimizer_state = OptimizerState::fp32;  // "remainders" and "bf16" need bf16 weights
   // Executor-only settings.
   int steps = 10;
   double lr = 6e-4;
@@ -200,6 +206,7 @@ std::string to_string(Position);
 std::string to_string(Schedule);
 std::string to_string(Recompute);
 std::string to_string(Precision);
+std::string to_string(OptimizerState);
 
 int bytes_per_element(Precision);                 // of activations, 16-bit weights and gradients: fp8 keeps them bf16
 double peak_flops(const DeviceSpec&, Precision);  // FLOP/s
@@ -209,6 +216,8 @@ Precision non_gemm_precision(Precision);
 // Megatron's default: fp32 for bf16, fp8 and fp32 training, 16-bit for fp16), and their bytes.
 bool fp32_gradients(const TrainingConfig&);
 double gradient_bytes(const TrainingConfig&);
+// Bytes of optimizer state per parameter updated (before sharding over DP).
+double optimizer_state_bytes(const TrainingConfig&);
 
 // Checks every structural constraint; throws InputError naming the key and what is allowed.
 void validate(const Experiment&);

@@ -87,6 +87,7 @@ nlohmann::json to_json(const Experiment& e) {
                    {"flash_attention", t.flash_attention},
                    {"gradient_accumulation_fusion", t.gradient_accumulation_fusion},
                    {"grad_reduce_in_fp32", fp32_gradients(t)},
+                   {"optimizer_state", to_string(t.optimizer_state)},
                    {"steps", t.steps},
                    {"lr", t.lr},
                    {"min_lr", t.min_lr},

@@ -202,6 +202,9 @@ TrainingConfig read_training(Section& s) {
                                                         {"bf16", Precision::bf16},
                                                         {"fp8", Precision::fp8}}));
   set_if(t.flash_attention, s.boolean("flash_attention"));
+  set_if(t.optimizer_state, s.choice<OptimizerState>("optimizer_state", {{"fp32", OptimizerState::fp32},
+                                                                         {"remainders", OptimizerState::remainders},
+                                                                         {"bf16", OptimizerState::bf16}}));
   set_if(t.gradient_accumulation_fusion, s.boolean("gradient_accumulation_fusion"));
   if (auto v = s.boolean("grad_reduce_in_fp32")) t.grad_reduce_in_fp32 = *v;
   set_if(t.steps, s.int32("steps"));

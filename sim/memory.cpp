@@ -183,21 +183,23 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   // Mixed precision (ZeRO paper sec. 3.1, as Megatron and DeepSpeed implement it): 16-bit
   // weights; gradients in the fp32 main-gradient buffer, or in 16-bit (fp16's default, NeMo's
   // grad_reduce_in_fp32 = False), plus the 16-bit .grad of bf16 without gradient-accumulation
-  // fusion; optimizer state of fp32 master weights and Adam moments (12 bytes), plus for fp16
-  // an fp32 gradient copy (4), sharded over DP with the distributed optimizer. (bf16's copy of
-  // 16-bit gradients lives only during the step, when the activations are gone.) fp32
-  // training: 4 + 4 + 8. fp8 as bf16, plus Transformer Engine's cached FP8 copy of each weight
-  // and of its transpose (2).
-  const double weight_bytes = !mixed ? 4 : t.precision == Precision::fp8 ? 4 : 2;
+  // fusion; optimizer state (optimizer_state_bytes) sharded over DP with the distributed
+  // optimizer. (bf16's copy of 16-bit gradients lives only during the step, when the
+  // activations are gone.) fp32 training: 4 + 4 + 8. fp8 as bf16, plus Transformer Engine's
+  // cached FP8 copy of each transformer-layer weight and of its transpose (2); the embedding
+  // and the LM head run in bf16 and have none.
+  const double params = stage_params_per_device(e, stage);
+  const double layer_params = e.layers_on_stage(stage) * layer_params_per_device(m, p.tp, p.ep);
+  const double weight_bytes =
+      !mixed ? 4 : 2 + (t.precision == Precision::fp8 && params > 0 ? 2 * layer_params / params : 0);
   double grad_bytes = gradient_bytes(t);
   if (mixed && t.precision != Precision::fp16 && !t.gradient_accumulation_fusion) grad_bytes += 2;
-  const double optimizer_bytes = (!mixed ? 8.0 : t.precision == Precision::fp16 ? 16.0 : 12.0);
+  const double optimizer_bytes = optimizer_state_bytes(t);
   const double E = bytes_per_element(t.precision);
   const double tok = static_cast<double>(t.micro_batch) * m.seq_len / p.cp;  // tokens per rank
 
   StageMemory sm;
   sm.stage = stage;
-  const double params = stage_params_per_device(e, stage);
   const double state = sharded(p, params, stage_expert_params_per_device(e, stage));
   sm.weights = params * weight_bytes;
   sm.gradients = params * grad_bytes;

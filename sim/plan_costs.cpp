@@ -70,13 +70,17 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
 // cast of the new weights to FP8 and its transpose (4), and without gradient-accumulation
 // fusion the copy of 16-bit gradients to fp32 (6). Clipping rescales
 // only when the norm exceeds the threshold, which steady training rarely does. Plus zeroing
-// the whole gradient buffer (8 bytes per parameter held).
+// the whole gradient buffer (8 bytes per parameter held). With 16-bit remainders the fp32
+// master is the bf16 weight and its remainder (the same 28, no copy); with bf16 moments and no
+// master, Adam reads weights, gradient and moments and writes them back in 16 bits (14).
 double optimizer_time(const Experiment& e, int stage) {
   const double params = stage_params_per_device(e, stage);
   const double updated = sharded_state_params(e, stage, params);
   const Precision precision = e.training.precision;
-  double per_param = 28.0 + 4.0;
-  if (precision != Precision::fp32) per_param += 6.0 + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);
+  const OptimizerState state = e.training.optimizer_state;
+  double per_param = (state == OptimizerState::bf16 ? 14.0 : 28.0) + 4.0;
+  if (precision != Precision::fp32)
+    per_param += (state == OptimizerState::fp32 ? 6.0 : 0.0) + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);
   if (precision == Precision::fp16) per_param += 8.0;
   if (precision == Precision::fp8) per_param += 4.0;
   return memory_time(per_param * updated + 8.0 * (e.parallel.fsdp ? updated : params), e.system);

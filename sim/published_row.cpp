@@ -284,6 +284,17 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
     }
   }
   if (nemo && t.precision != Precision::fp32) t.grad_reduce_in_fp32 = false;  // NeMo's recipes, above
+  // NeMo 1.x (containers up to 24.xx, the NeMo Framework Launcher's recipes) shards the state
+  // with Apex's DistributedFusedAdam (optim.name: distributed_fused_adam), which NeMo's
+  // setup_optimization gives 16-bit remainders of the fp32 master for bf16 weights. Its recipes
+  // may also set optim.dtype: bf16 (bf16 moments, no master; the Nemotron-4 340B recipe does),
+  // which the row does not say: searched like a blank knob (validation.cpp).
+  const std::optional<int> nemo_release = find_int(framework, R"(nemo\D{0,3}(\d\d)\.\d\d)");
+  if (nemo && nemo_release && *nemo_release <= 24 && p.distributed_optimizer && !p.fsdp &&
+      (t.precision == Precision::bf16 || t.precision == Precision::fp8)) {
+    t.optimizer_state = OptimizerState::remainders;
+    blank.optimizer_state = true;
+  }
   e.name = out.model;
 
   try {

@@ -14,6 +14,7 @@ namespace parallax::sim {
 // Knobs a row leaves blank: validate predicts the best plan over them that fits.
 struct BlankKnobs {
   bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false, ep = false;
+  bool optimizer_state = false;  // the framework offers bf16 moments beside its default
 };
 
 struct PublishedRow {

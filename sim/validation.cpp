@@ -20,9 +20,14 @@ std::vector<int> divisors_up_to(int n, int limit) {
   return out;
 }
 
+struct Choice {
+  Experiment experiment;
+  Prediction prediction;
+};
+
 // Best throughput over the knobs the row leaves blank, among plans that fit (as the people
 // who ran it would have tuned it); if none fits, the fastest.
-Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Prediction& best, std::string& searched) {
+Choice best_plan(const Experiment& base, const BlankKnobs& k) {
   const int per_replica = base.training.global_batch / base.parallel.dp;
   std::vector<int> mbs = k.micro_batch ? divisors_up_to(per_replica, 16) : std::vector<int>{base.training.micro_batch};
   std::vector<int> vpps{base.parallel.vpp};
@@ -47,8 +52,7 @@ Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Predi
       if (base.model.experts % ep == 0 && base.parallel.dp * base.parallel.cp % ep == 0) eps.push_back(ep);
   }
 
-  std::optional<Experiment> chosen;
-  bool chosen_fits = false;
+  std::optional<Choice> chosen;
   for (int mb : mbs)
     for (int v : vpps) {
       // A blank recompute also tries recomputing a quarter, half or three quarters of each
@@ -75,24 +79,43 @@ Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Predi
             e.parallel.sequence_parallel = sp;
             if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
             if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
-            const Prediction p = predict(e);
-            const bool better = !chosen || (p.fits && !chosen_fits) ||
-                                (p.fits == chosen_fits && p.iteration_time_s < best.iteration_time_s);
-            if (better) {
-              chosen = e;
-              best = p;
-              chosen_fits = p.fits;
-            }
+            Prediction p = predict(e);
+            const bool better =
+                !chosen || (p.fits && !chosen->prediction.fits) ||
+                (p.fits == chosen->prediction.fits && p.iteration_time_s < chosen->prediction.iteration_time_s);
+            if (better) chosen = Choice{std::move(e), std::move(p)};
           }
     }
-  if (k.micro_batch) searched += " micro_batch=" + std::to_string(chosen->training.micro_batch);
-  if (k.vpp) searched += " vpp=" + std::to_string(chosen->parallel.vpp);
-  if (k.recompute) searched += " recompute=" + recompute_text(chosen->training);
-  if (k.sequence_parallel)
-    searched += std::string(" sequence_parallel=") + (chosen->parallel.sequence_parallel ? "true" : "false");
-  if (k.ep) searched += " ep=" + std::to_string(chosen->parallel.ep);
-  if (!searched.empty()) searched = "best of blank knobs:" + searched;
   return *chosen;
+}
+
+// The blank knobs searched; a lighter optimizer state is a knob people turn only when memory
+// needs it (it costs accuracy, not time): tried only when the framework's default leaves the
+// best plan recomputing or not fitting, and kept only if it then gives a faster plan that fits.
+Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Prediction& best, std::string& searched) {
+  Choice chosen = best_plan(base, k);
+  const auto needs_memory = [](const Choice& c) {
+    return !c.prediction.fits || c.experiment.training.recompute != Recompute::none;
+  };
+  if (k.optimizer_state && needs_memory(chosen)) {
+    Experiment lighter = base;
+    lighter.training.optimizer_state = OptimizerState::bf16;
+    Choice alt = best_plan(lighter, k);
+    if (alt.prediction.fits &&
+        (!chosen.prediction.fits || alt.prediction.iteration_time_s < chosen.prediction.iteration_time_s))
+      chosen = std::move(alt);
+  }
+  const Experiment& c = chosen.experiment;
+  if (k.micro_batch) searched += " micro_batch=" + std::to_string(c.training.micro_batch);
+  if (k.vpp) searched += " vpp=" + std::to_string(c.parallel.vpp);
+  if (k.recompute) searched += " recompute=" + recompute_text(c.training);
+  if (k.sequence_parallel)
+    searched += std::string(" sequence_parallel=") + (c.parallel.sequence_parallel ? "true" : "false");
+  if (k.ep) searched += " ep=" + std::to_string(c.parallel.ep);
+  if (k.optimizer_state) searched += " optimizer_state=" + to_string(c.training.optimizer_state);
+  if (!searched.empty()) searched = "best of blank knobs:" + searched;
+  best = std::move(chosen.prediction);
+  return std::move(chosen.experiment);
 }
 
 ValidationRow check_row(const std::map<std::string, std::string>& row,

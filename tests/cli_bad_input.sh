@@ -42,6 +42,9 @@ expect "training.recompute_layers needs training.recompute = \"full\"" predict $
 expect "training.recompute_layers = 13 must be between 1 and the layers of a model chunk (4)" predict $good --set training.recompute=full --set training.recompute_layers=13
 expect "training.grad_reduce_in_fp32 = false needs a 16-bit or fp8 training.precision" predict $good --set training.precision=fp32 --set training.grad_reduce_in_fp32=false
 expect "training.grad_reduce_in_fp32" predict $good --set training.grad_reduce_in_fp32=3
+expect "training.optimizer_state = \"remainders\" needs bf16 weights: training.precision \"bf16\" or \"fp8\" (got \"fp16\")" predict $good --set training.precision=fp16 --set training.optimizer_state=remainders
+expect "training.optimizer_state = \"bf16\" needs bf16 weights" sweep $good --set training.precision=fp32 --set training.optimizer_state=bf16
+expect "training.optimizer_state" predict $good --set training.optimizer_state=fp8
 expect "parallel.fsdp_per_tensor = true needs parallel.fsdp = true" predict $good --set parallel.fsdp_per_tensor=true
 expect "parallel.cp" predict $good --set parallel.cp=0
 expect "tp*cp*pp*dp = 8*2*8*16 = 2048" predict $good --set parallel.cp=2 --set parallel.dp=16

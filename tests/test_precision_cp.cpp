@@ -72,10 +72,40 @@ BOOST_AUTO_TEST_CASE(fp8_speeds_up_only_the_linear_layers) {
 }
 
 BOOST_AUTO_TEST_CASE(fp8_keeps_weight_copies_for_its_gemms) {
+  // bf16 weights everywhere, plus an FP8 copy and its transpose of each transformer-layer
+  // weight; the embedding and the LM head run in bf16 and have none.
   Experiment e = llama70b(8, 1, 1, Precision::fp8);
   e.parallel.pp = 1;
   const double params = sim::stage_params_per_device(e, 0);
-  BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).weights == 4 * params, tolerance(1e-12));
+  const double layers = 80 * sim::layer_params_per_device(e.model, 8, 1);
+  BOOST_TEST(params - layers ==
+                 sim::embedding_params_per_device(e.model, 8) + sim::head_params_per_device(e.model, e.parallel),
+             tolerance(1e-12));
+  BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).weights == 2 * params + 2 * layers, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(optimizer_state_sets_the_bytes_adam_keeps_and_moves) {
+  // Sharded over dp = 4: fp32 master and moments 12 bytes, 16-bit remainders and fp32 moments
+  // 10, bf16 moments without a master 4. The step (memory-bound) moves 38, 32 and 18 bytes per
+  // parameter updated, plus zeroing the 4-byte gradient buffer of every parameter held (8).
+  Experiment e = llama70b(8, 1, 4, Precision::bf16);
+  e.parallel.distributed_optimizer = true;
+  const double params = sim::stage_params_per_device(e, 0), state = params / 4;
+  for (auto [s, bytes, moved] : {std::tuple{OptimizerState::fp32, 12.0, 38.0},
+                                 {OptimizerState::remainders, 10.0, 32.0},
+                                 {OptimizerState::bf16, 4.0, 18.0}}) {
+    e.training.optimizer_state = s;
+    BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).optimizer == bytes * state, tolerance(1e-12));
+    BOOST_TEST(sim::optimizer_time(e, 0) == sim::memory_time(moved * state + 8 * params, e.system), tolerance(1e-12));
+  }
+  // Both keep bf16 weights beside them: fp16 and fp32 training are refused.
+  for (Precision p : {Precision::fp16, Precision::fp32}) {
+    e.training.precision = p;
+    BOOST_CHECK_EXCEPTION(validate(e), InputError, [](const InputError& err) {
+      return std::string(err.what()).find("training.optimizer_state = \"bf16\" needs bf16 weights") !=
+             std::string::npos;
+    });
+  }
 }
 
 BOOST_AUTO_TEST_CASE(fp8_keeps_the_inputs_of_its_gemms_in_fp8) {
@@ -197,11 +227,13 @@ BOOST_AUTO_TEST_CASE(deepspeed_2021_zero3_gathers_tensor_by_tensor_and_blocks) {
 BOOST_AUTO_TEST_CASE(framework_knobs_are_read_from_toml) {
   const Experiment e = load_experiment_text(
       "[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=8\n[parallel]\npp=2\nvpp=2\n"
-      "overlap_p2p_comm=true\nfsdp=true\n[training]\nglobal_batch=8\ngrad_reduce_in_fp32=false\n",
+      "overlap_p2p_comm=true\nfsdp=true\n[training]\nglobal_batch=8\ngrad_reduce_in_fp32=false\n"
+      "optimizer_state=\"remainders\"\n",
       "test");
   BOOST_TEST(e.parallel.overlap_p2p_comm);
   BOOST_TEST(e.parallel.fsdp);
   BOOST_TEST((e.training.grad_reduce_in_fp32 == std::optional<bool>(false)));
+  BOOST_TEST((e.training.optimizer_state == OptimizerState::remainders));
 }
 
 BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
@@ -246,6 +278,38 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
   BOOST_TEST(mcore.parallel.overlap_p2p_comm);
   BOOST_TEST(fp32_gradients(mcore.training));
   BOOST_TEST(!report.rows[2].experiment.parallel.overlap_p2p_comm);
+  // NeMo 1.x (24.xx) keeps 16-bit remainders of the master weights (Apex DistributedFusedAdam);
+  // NeMo 2.0 and Megatron-Core the fp32 master.
+  BOOST_TEST((nemo.training.optimizer_state == OptimizerState::remainders));
+  BOOST_TEST(report.rows[0].searched.find("optimizer_state=remainders") != std::string::npos);
+  BOOST_TEST((report.rows[6].experiment.training.optimizer_state == OptimizerState::fp32));
+  BOOST_TEST((mcore.training.optimizer_state == OptimizerState::fp32));
+}
+
+BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputing) {
+  // Nemotron-4 340B on 128 H100 (NeMo 24.07): with the default state the plan fits only with
+  // recomputation; NeMo's recipe keeps Adam's moments in bf16 instead (optim.dtype: bf16),
+  // and so does the search, which takes it because it fits without recomputing and is faster.
+  // On 512 GPUs the default fits as it is and stays.
+  const auto report = validate_text(
+      "row_id,source_id,model,layers,hidden,ffn_hidden,heads,kv_heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,"
+      "micro_batch,global_batch,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
+      "1,s,a,96,18432,73728,96,8,4096,256000,H100,128,8,8,,12,1,32,fp8,NeMo 24.07,3.18,\n"
+      "2,s,a,96,18432,73728,96,8,4096,256000,H100,512,8,8,,12,1,128,fp8,NeMo 24.07,3.26,\n"
+      "3,s,a,96,18432,73728,96,8,4096,256000,H100,128,8,8,,12,1,32,fp8,NeMo 25.11,3.18,\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 3u);
+  const auto& small = report.rows[0].experiment.training;
+  BOOST_TEST((small.optimizer_state == OptimizerState::bf16));
+  BOOST_TEST((small.recompute == Recompute::none));
+  BOOST_TEST(report.rows[0].fits);
+  Experiment fp32_state = report.rows[0].experiment;
+  fp32_state.training.optimizer_state = OptimizerState::remainders;
+  BOOST_TEST(!sim::predict(fp32_state).fits);
+  BOOST_TEST((report.rows[1].experiment.training.optimizer_state == OptimizerState::remainders));
+  BOOST_TEST((report.rows[1].experiment.training.recompute == Recompute::none));
+  // NeMo 2.x runs Megatron-Core's optimizer: no such knob, so it recomputes.
+  BOOST_TEST((report.rows[2].experiment.training.optimizer_state == OptimizerState::fp32));
+  BOOST_TEST((report.rows[2].experiment.training.recompute != Recompute::none));
 }
 
 BOOST_AUTO_TEST_CASE(deepspeed_rows_fill_stages_greedily) {
