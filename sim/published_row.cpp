@@ -289,8 +289,11 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // setup_optimization gives 16-bit remainders of the fp32 master for bf16 weights. Its recipes
   // may also set optim.dtype: bf16 (bf16 moments, no master; the Nemotron-4 340B recipe does),
   // which the row does not say: searched like a blank knob (validation.cpp).
-  const std::optional<int> nemo_release = find_int(framework, R"(nemo\D{0,3}(\d\d)\.\d\d)");
-  if (nemo && nemo_release && *nemo_release <= 24 && p.distributed_optimizer && !p.fsdp &&
+  // NeMo 1.x: its launcher, a 1.y version, or a container of 24.xx or before ("NeMo 24.07").
+  const std::optional<int> nemo_version = find_int(framework, R"(nemo[^0-9]{0,24}(\d+)\.\d+)");
+  const bool nemo_1x = has(framework, "launcher") ||
+                       (nemo_version && (*nemo_version == 1 || (*nemo_version >= 20 && *nemo_version <= 24)));
+  if (nemo && nemo_1x && p.distributed_optimizer && !p.fsdp &&
       (t.precision == Precision::bf16 || t.precision == Precision::fp8)) {
     t.optimizer_state = OptimizerState::remainders;
     blank.optimizer_state = true;

@@ -296,8 +296,13 @@ BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputin
       "micro_batch,global_batch,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
       "1,s,a,96,18432,73728,96,8,4096,256000,H100,128,8,8,,12,1,32,fp8,NeMo 24.07,3.18,\n"
       "2,s,a,96,18432,73728,96,8,4096,256000,H100,512,8,8,,12,1,128,fp8,NeMo 24.07,3.26,\n"
-      "3,s,a,96,18432,73728,96,8,4096,256000,H100,128,8,8,,12,1,32,fp8,NeMo 25.11,3.18,\n");
-  BOOST_TEST_REQUIRE(report.rows.size() == 3u);
+      "3,s,a,96,18432,73728,96,8,4096,256000,H100,128,8,8,,12,1,32,fp8,NeMo 25.11,3.18,\n"
+      "4,s,a,96,18432,73728,96,8,4096,256000,H100,512,8,8,,12,1,128,bf16,NeMo 1.23,3.26,\n"
+      "5,s,a,96,18432,73728,96,8,4096,256000,H100,512,8,8,,12,1,128,bf16,NeMo Framework Launcher,3.26,\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 5u);
+  // NeMo 1.x named by its version or its launcher.
+  BOOST_TEST((report.rows[3].experiment.training.optimizer_state == OptimizerState::remainders));
+  BOOST_TEST((report.rows[4].experiment.training.optimizer_state == OptimizerState::remainders));
   const auto& small = report.rows[0].experiment.training;
   BOOST_TEST((small.optimizer_state == OptimizerState::bf16));
   BOOST_TEST((small.recompute == Recompute::none));
