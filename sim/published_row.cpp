@@ -19,12 +19,17 @@ constexpr double kDeepSpeedPassOverheadUs = 17591;
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
 
+// The leading number of a column ("8 (inferred)" is 8), thousands separators allowed ("2,304").
 std::optional<double> number(const std::map<std::string, std::string>& row, const std::string& key) {
   auto it = row.find(key);
   if (it == row.end() || it->second.empty()) return std::nullopt;
+  static const std::regex grouped(R"(^\s*[1-9]\d{0,2}(,\d{3})+(?![\d,]))");
+  std::string value = it->second;
+  if (std::smatch m; std::regex_search(value, m, grouped))
+    value = std::regex_replace(m.str(), std::regex(","), "") + m.suffix().str();
   try {
     size_t used = 0;
-    const double v = std::stod(it->second, &used);
+    const double v = std::stod(value, &used);
     if (used == 0) return std::nullopt;
     return v;
   } catch (const std::exception&) {
@@ -177,7 +182,10 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
                                                   : find_int(moe_text, R"((?:^|[^a-z])ep\s*[=:]?\s*(\d+))");
   p.ep = m.moe() ? ep.value_or(1) : 1;
   blank.ep = m.moe() && !ep;
-  blank.vpp = !number(row, "vpp");
+  // A vpp marked not applicable ("n/a", "none", "-") is no interleaving; only a blank is unknown.
+  const std::string vpp_text = lowered(row, "vpp");
+  const bool not_interleaved = vpp_text == "n/a" || vpp_text == "na" || vpp_text == "none" || vpp_text == "-";
+  blank.vpp = !number(row, "vpp") && !not_interleaved;
   p.vpp = integer(row, "vpp", 1);
   p.schedule = p.vpp > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
   const std::string sp = lowered(row, "seq_parallel");

@@ -286,6 +286,25 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
   BOOST_TEST((mcore.training.optimizer_state == OptimizerState::fp32));
 }
 
+BOOST_AUTO_TEST_CASE(published_numbers_may_be_grouped_annotated_or_not_applicable) {
+  // "2,304" GPUs and a "1,152" batch are thousands, "8 (inferred)" is 8, and a vpp marked
+  // "n/a" is no interleaving (only a blank one is searched).
+  const auto report = validate_text(
+      "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
+      "seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
+      "1,s,a,96,12288,96,4096,131072,H100,\"2,304\",8 (inferred),6,48,n/a,1,\"1,152\",yes,bf16,Megatron-Core,5.3,\n"
+      "2,s,a,96,12288,96,4096,131072,H100,2304,8,6,48,,1,1152,yes,bf16,Megatron-Core,5.3,\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 2u);
+  const auto& e = report.rows[0].experiment;
+  BOOST_TEST(report.rows[0].skipped.empty());
+  BOOST_TEST(e.system.gpus == 2304);
+  BOOST_TEST(e.training.global_batch == 1152);
+  BOOST_TEST(e.parallel.tp == 8);
+  BOOST_TEST(e.parallel.vpp == 1);
+  BOOST_TEST(report.rows[0].searched.find("vpp") == std::string::npos);
+  BOOST_TEST(report.rows[1].searched.find("vpp=") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputing) {
   // Nemotron-4 340B on 128 H100 (NeMo 24.07): with the default state the plan fits only with
   // recomputation; NeMo's recipe keeps Adam's moments in bf16 instead (optim.dtype: bf16),
