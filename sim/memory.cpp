@@ -79,13 +79,20 @@ std::array<ReplicaGroup, 2> replica_groups(const ParallelConfig& p, double param
   return {ReplicaGroup{params - experts, n, p.tp}, ReplicaGroup{experts, n / p.ep, p.tp * p.ep}};
 }
 
-double stage_params_per_device(const Experiment& e, int stage) {
-  const auto& m = e.model;
-  const auto& p = e.parallel;
-  double params = e.layers_on_stage(stage) * layer_params_per_device(m, p.tp, p.ep);
-  if (stage == 0) params += embedding_params_per_device(m, p.tp);
-  if (stage == p.pp - 1) params += head_params_per_device(m, p);
+namespace {
+double stage_layer_params_per_device(const Experiment& e, int stage) {
+  return e.layers_on_stage(stage) * layer_params_per_device(e.model, e.parallel.tp, e.parallel.ep);
+}
+double stage_end_params_per_device(const Experiment& e, int stage) {
+  double params = 0;
+  if (stage == 0) params += embedding_params_per_device(e.model, e.parallel.tp);
+  if (stage == e.parallel.pp - 1) params += head_params_per_device(e.model, e.parallel);
   return params;
+}
+}  // namespace
+
+double stage_params_per_device(const Experiment& e, int stage) {
+  return stage_layer_params_per_device(e, stage) + stage_end_params_per_device(e, stage);
 }
 
 double stage_expert_params_per_device(const Experiment& e, int stage) {
@@ -188,8 +195,8 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   // activations are gone.) fp32 training: 4 + 4 + 8. fp8 as bf16, plus Transformer Engine's
   // cached FP8 copy of each transformer-layer weight and of its transpose (2); the embedding
   // and the LM head run in bf16 and have none.
-  const double params = stage_params_per_device(e, stage);
-  const double layer_params = e.layers_on_stage(stage) * layer_params_per_device(m, p.tp, p.ep);
+  const double layer_params = stage_layer_params_per_device(e, stage);
+  const double params = layer_params + stage_end_params_per_device(e, stage);
   const double weight_bytes =
       !mixed ? 4 : 2 + (t.precision == Precision::fp8 && params > 0 ? 2 * layer_params / params : 0);
   double grad_bytes = gradient_bytes(t);
