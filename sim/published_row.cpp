@@ -292,12 +292,11 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
     }
   }
   if (nemo && t.precision != Precision::fp32) t.grad_reduce_in_fp32 = false;  // NeMo's recipes, above
-  // NeMo 1.x (containers up to 24.xx, the NeMo Framework Launcher's recipes) shards the state
-  // with Apex's DistributedFusedAdam (optim.name: distributed_fused_adam), which NeMo's
+  // NeMo 1.x (a row naming its launcher, a 1.y version or a container of 24.xx or before) shards
+  // the state with Apex's DistributedFusedAdam (optim.name: distributed_fused_adam), which NeMo's
   // setup_optimization gives 16-bit remainders of the fp32 master for bf16 weights. Its recipes
   // may also set optim.dtype: bf16 (bf16 moments, no master; the Nemotron-4 340B recipe does),
   // which the row does not say: searched like a blank knob (validation.cpp).
-  // NeMo 1.x: its launcher, a 1.y version, or a container of 24.xx or before ("NeMo 24.07").
   const std::optional<int> nemo_version = find_int(framework, R"(nemo[^0-9]{0,24}(\d+)\.\d+)");
   const bool nemo_1x = has(framework, "launcher") ||
                        (nemo_version && (*nemo_version == 1 || (*nemo_version >= 20 && *nemo_version <= 24)));
