@@ -46,11 +46,14 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
               m.layers, m.hidden, m.heads, m.kv_heads, m.mlp_width(), experts.c_str(), m.seq_len, m.vocab);
   std::printf("  system  %s: %d x %s (%d per node)\n", e.system.name.c_str(), e.system.gpus,
               e.system.device.name.c_str(), e.system.gpus_per_node);
-  std::printf("  plan    %s, %s schedule, micro-batch %d x %d per replica, global batch %d, recompute %s, %s%s%s\n\n",
+  const std::string state = e.training.optimizer_state == OptimizerState::fp32
+                                ? ""
+                                : ", optimizer state " + to_string(e.training.optimizer_state);
+  std::printf("  plan    %s, %s schedule, micro-batch %d x %d per replica, global batch %d, recompute %s, %s%s%s%s\n\n",
               plan_name(e).c_str(), to_string(e.parallel.schedule).c_str(), e.training.micro_batch, e.micro_batches(),
               e.training.global_batch, recompute_text(e.training).c_str(), to_string(e.training.precision).c_str(),
               e.parallel.sequence_parallel ? ", sequence parallel" : "",
-              e.parallel.distributed_optimizer ? ", distributed optimizer" : "");
+              e.parallel.distributed_optimizer ? ", distributed optimizer" : "", state.c_str());
   std::printf("  iteration time        %12.4f s\n", T);
   std::printf("  throughput            %12.0f tokens/s\n", p.tokens_per_s);
   std::printf("  model TFLOP/s/GPU     %12.1f   MFU %5.1f %%\n", p.model_tflops_per_gpu, 100 * p.mfu);

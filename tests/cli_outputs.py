@@ -39,6 +39,13 @@ with tempfile.TemporaryDirectory() as tmp:
               abs(s["total"] - (s["weights"] + s["gradients"] + s["optimizer"] + s["activations"] + s["other"])) <= 5
               for s in stages), "stage totals add up")
     check(j["memory_bytes"]["peak"] == max(s["total"] for s in stages), "peak is the largest stage")
+    # bf16 Adam moments without a master copy: 4 bytes of optimizer state a parameter, not 12.
+    check(j["config"]["training"]["optimizer_state"] == "fp32", "optimizer state in the config")
+    light = json.loads(subprocess.run([parallax, "predict", example, "--format", "json", "--set",
+                                       "training.optimizer_state=bf16"], capture_output=True, text=True,
+                                      check=True).stdout)
+    check(all(abs(3 * s["optimizer"] - f["optimizer"]) <= 3 and s["weights"] == f["weights"]
+              for s, f in zip(light["memory_bytes"]["per_stage"], stages)), "bf16 optimizer state is a third of fp32's")
     tokens = j["config"]["training"]["global_batch"] * j["config"]["model"]["seq_len"]
     check(abs(j["tokens_per_s"] - tokens / j["iteration_time_s"]) < 1e-6 * j["tokens_per_s"], "tokens/s")
 
