@@ -91,18 +91,18 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
 
 // The blank knobs searched; a lighter optimizer state is a knob people turn only when memory
 // needs it (it costs accuracy, not time): tried only when the framework's default leaves the
-// best plan recomputing or not fitting, and kept only if it then gives a faster plan that fits.
+// plan not fitting or (recomputation being blank) recomputing, and kept only if it then fits,
+// or fits with less recomputation and is faster for it.
 Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Prediction& best, std::string& searched) {
   Choice chosen = best_plan(base, k);
-  const auto needs_memory = [](const Choice& c) {
-    return !c.prediction.fits || c.experiment.training.recompute != Recompute::none;
-  };
-  if (k.optimizer_state && needs_memory(chosen)) {
+  const bool recomputes = chosen.experiment.training.recompute != Recompute::none;
+  if (k.optimizer_state && (!chosen.prediction.fits || (k.recompute && recomputes))) {
     Experiment lighter = base;
     lighter.training.optimizer_state = OptimizerState::bf16;
     Choice alt = best_plan(lighter, k);
-    if (alt.prediction.fits &&
-        (!chosen.prediction.fits || alt.prediction.iteration_time_s < chosen.prediction.iteration_time_s))
+    const bool less_recompute = recompute_text(alt.experiment.training) != recompute_text(chosen.experiment.training);
+    if (alt.prediction.fits && (!chosen.prediction.fits || (less_recompute && alt.prediction.iteration_time_s <
+                                                                                  chosen.prediction.iteration_time_s)))
       chosen = std::move(alt);
   }
   const Experiment& c = chosen.experiment;

@@ -322,6 +322,15 @@ BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputin
   // NeMo 1.x named by its version or its launcher.
   BOOST_TEST((report.rows[3].experiment.training.optimizer_state == OptimizerState::remainders));
   BOOST_TEST((report.rows[4].experiment.training.optimizer_state == OptimizerState::remainders));
+  // With the recomputation given, a plan that fits keeps the default state: bf16 moments would
+  // only shave the optimizer step.
+  const auto given = validate_text(
+      "row_id,source_id,model,layers,hidden,ffn_hidden,heads,kv_heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,"
+      "micro_batch,global_batch,recompute,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
+      "1,s,a,96,18432,73728,96,8,4096,256000,H100,128,8,8,,12,1,32,full,fp8,NeMo 24.07,3.18,\n");
+  BOOST_TEST_REQUIRE(given.rows.size() == 1u);
+  BOOST_TEST(given.rows[0].fits);
+  BOOST_TEST((given.rows[0].experiment.training.optimizer_state == OptimizerState::remainders));
   const auto& small = report.rows[0].experiment.training;
   BOOST_TEST((small.optimizer_state == OptimizerState::bf16));
   BOOST_TEST((small.recompute == Recompute::none));
