@@ -6,18 +6,25 @@
 
 namespace parallax::sim {
 
+namespace {
+// Output columns of the fused QKV projection over all TP ranks: the queries and the K/V heads,
+// each TP rank holding at least one K/V head.
+double qkv_width(const ModelConfig& m, int tp) { return m.hidden + 2.0 * std::max(m.kv_heads, tp) * m.head_dim(); }
+// Output columns of the up projection for an MLP of width f (gate and up fused for SwiGLU).
+double up_width(const ModelConfig& m, double f) { return (m.activation == Activation::swiglu ? 2 : 1) * f; }
+}  // namespace
+
 double layer_params_per_device(const ModelConfig& m, int tp, int ep) {
   const double h = m.hidden, f = m.ffn_hidden;
-  const double kv_width = static_cast<double>(std::max(m.kv_heads, tp)) * m.head_dim();
   const bool biases = m.norm == Norm::layernorm;
-  const double qkv = h * (h + 2 * kv_width) + (biases ? h + 2 * kv_width : 0);
+  const double qkv = h * qkv_width(m, tp) + (biases ? qkv_width(m, tp) : 0);
   const double proj = h * h;
   const double norms = biases ? 4 * h : 2 * h;
   // The router (h x experts) is replicated over TP; each expert has its own down bias.
   if (m.moe())
     return (qkv + proj) / tp + norms + (biases ? h : 0) + h * m.experts + layer_expert_params_per_device(m, tp, ep);
   const double replicated = norms + (biases ? 2 * h : 0);  // proj and down biases
-  const double mlp = (m.activation == Activation::swiglu ? 3 : 2) * h * f + (biases ? f : 0);
+  const double mlp = h * (up_width(m, f) + f) + (biases ? f : 0);
   return (qkv + proj + mlp) / tp + replicated;
 }
 
@@ -25,7 +32,7 @@ double layer_expert_params_per_device(const ModelConfig& m, int tp, int ep) {
   if (!m.moe()) return 0;
   const double h = m.hidden, f = m.moe_ffn_hidden;
   const bool biases = m.norm == Norm::layernorm;
-  const double expert = (m.activation == Activation::swiglu ? 3 : 2) * h * f + (biases ? f + h : 0);
+  const double expert = h * (up_width(m, f) + f) + (biases ? f + h : 0);
   return static_cast<double>(m.experts) / ep * expert / tp;
 }
 
@@ -69,9 +76,7 @@ int head_weight_tensors(const ModelConfig& m, const ParallelConfig& p) {
 
 double largest_layer_tensor_per_device(const ModelConfig& m, int tp) {
   const double h = m.hidden, f = m.mlp_width();
-  const double qkv = h * (h + 2.0 * std::max(m.kv_heads, tp) * m.head_dim());
-  const double up = (m.activation == Activation::swiglu ? 2 : 1) * h * f;
-  return std::max({qkv, up, h * f}) / tp;
+  return h * std::max({qkv_width(m, tp), up_width(m, f), f}) / tp;
 }
 
 std::array<ReplicaGroup, 2> replica_groups(const ParallelConfig& p, double params, double experts) {
