@@ -151,7 +151,8 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // the ffn_hidden column is then each expert's width. Expert parallelism from an `ep` column
   // or "EP 8" in the notes; searched when not given.
   const std::string name = lowered(row, "model"), notes = lowered(row, "notes");
-  const std::string moe_text = arch + " " + name + " " + lowered(row, "framework") + " " + notes;
+  const std::string framework = lowered(row, "framework"), sharding = lowered(row, "optimizer_sharding");
+  const std::string moe_text = arch + " " + name + " " + framework + " " + notes;
   if (has(moe_text, "moe") || has(moe_text, "expert") || has(moe_text, "mixtral")) {
     m.experts = find_int(moe_text, R"((\d+)\s*(?:routed\s+)?experts?\b)")
                     .value_or(find_int(name, R"((\d+)\s*x\s*\d+(?:\.\d+)?\s*b\b)").value_or(0));
@@ -166,7 +167,6 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // a host cost per pass and micro-batch that Megatron's schedules do not have. It belongs to
   // the framework, not the machine (fitted on the BigScience rows: docs/cost-model.md).
   // A row whose sharding column names DeepSpeed ("ZeRO-1 (DeepSpeed)") ran under it too.
-  const std::string framework = lowered(row, "framework"), sharding = lowered(row, "optimizer_sharding");
   const bool deepspeed = has(framework, "deepspeed") || has(sharding, "deepspeed");
   if (deepspeed) e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
   for (const auto& o : overrides)
