@@ -92,7 +92,7 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
 // The blank knobs searched; a lighter optimizer state is a knob people turn only when memory
 // needs it (it costs accuracy, not time): tried only when the framework's default leaves the
 // plan not fitting or (recomputation being blank) recomputing, and kept only if it then fits,
-// or fits with less recomputation and is faster for it.
+// or fits with other recomputation (the headroom lets the best plan change it) and is faster.
 Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Prediction& best, std::string& searched) {
   Choice chosen = best_plan(base, k);
   const bool recomputes = chosen.experiment.training.recompute != Recompute::none;
@@ -100,9 +100,11 @@ Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Predi
     Experiment lighter = base;
     lighter.training.optimizer_state = OptimizerState::bf16;
     Choice alt = best_plan(lighter, k);
-    const bool less_recompute = recompute_text(alt.experiment.training) != recompute_text(chosen.experiment.training);
-    if (alt.prediction.fits && (!chosen.prediction.fits || (less_recompute && alt.prediction.iteration_time_s <
-                                                                                  chosen.prediction.iteration_time_s)))
+    const bool recompute_differs =
+        recompute_text(alt.experiment.training) != recompute_text(chosen.experiment.training);
+    if (alt.prediction.fits &&
+        (!chosen.prediction.fits ||
+         (recompute_differs && alt.prediction.iteration_time_s < chosen.prediction.iteration_time_s)))
       chosen = std::move(alt);
   }
   const Experiment& c = chosen.experiment;
