@@ -50,9 +50,9 @@ def evaluate(parallax, csv, values):
             "memory": m["mean_abs_error_pct"] + 0.25 * m["max_abs_error_pct"]}, report
 
 
-def main():
-    parallax, csv = sys.argv[1], sys.argv[2]
-    values = [p[2] for p in PARAMS]
+def fit(parallax, csv, values=None, log=None):
+    """Coordinate descent from `values` (default: the shipped constants); returns the fitted values."""
+    values = list(values or [p[2] for p in PARAMS])
     best, _ = evaluate(parallax, csv, values)
     for sweep in range(4):
         for i, (systems, key, _, low, high, objective) in enumerate(PARAMS):
@@ -68,7 +68,14 @@ def main():
                         values, best = trial, score
                     else:
                         break
-        print(f"sweep {sweep}: time objective {best['time']:.3f}, memory objective {best['memory']:.3f}", file=sys.stderr)
+        if log:
+            log(f"sweep {sweep}: time objective {best['time']:.3f}, memory objective {best['memory']:.3f}")
+    return values
+
+
+def main():
+    parallax, csv = sys.argv[1], sys.argv[2]
+    values = fit(parallax, csv, log=lambda line: print(line, file=sys.stderr))
     _, report = evaluate(parallax, csv, values)
     for (systems, key, *_), v in zip(PARAMS, values):
         print(f"{','.join(systems):45s} {key:28s} {v}")
