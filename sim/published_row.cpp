@@ -140,7 +140,8 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   m.vocab = integer(row, "vocab");
   const std::string arch = lowered(row, "arch_notes");
   m.tied_embeddings = !has(arch, "untied");
-  if (has(arch, "swiglu")) m.activation = Activation::swiglu;
+  // A gated GeLU (GeGLU: Grok-1, Gemma) has SwiGLU's three matrices and costs what it does.
+  if (has(arch, "swiglu") || has(arch, "geglu") || has(arch, "gated gelu")) m.activation = Activation::swiglu;
   if (has(arch, "rmsnorm")) m.norm = Norm::rmsnorm;
   if (has(arch, "alibi"))
     m.position = Position::alibi;
@@ -296,11 +297,13 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // the state with Apex's DistributedFusedAdam (optim.name: distributed_fused_adam), which NeMo's
   // setup_optimization gives 16-bit remainders of the fp32 master for bf16 weights. Its recipes
   // may also set optim.dtype: bf16 (bf16 moments, no master; the Nemotron-4 340B recipe does),
-  // which the row does not say: searched like a blank knob (validation.cpp).
+  // which the row does not say: searched like a blank knob (validation.cpp). A recipe that names
+  // Megatron-Core's optimizer instead (optim.name: mcore_distributed_optim) keeps its fp32 state.
   const std::optional<int> nemo_version = find_int(framework, R"(nemo[^0-9]{0,24}(\d+)\.\d+)");
   const bool nemo_1x = has(framework, "launcher") ||
                        (nemo_version && (*nemo_version == 1 || (*nemo_version >= 20 && *nemo_version <= 24)));
-  if (nemo && nemo_1x && p.distributed_optimizer && !p.fsdp &&
+  const bool mcore_optimizer = has(framework, "mcore_distributed_optim") || has(sharding, "mcore_distributed_optim");
+  if (nemo && nemo_1x && !mcore_optimizer && p.distributed_optimizer && !p.fsdp &&
       (t.precision == Precision::bf16 || t.precision == Precision::fp8)) {
     t.optimizer_state = OptimizerState::remainders;
     blank.optimizer_state = true;

@@ -286,6 +286,32 @@ BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
   BOOST_TEST((mcore.training.optimizer_state == OptimizerState::fp32));
 }
 
+BOOST_AUTO_TEST_CASE(a_recipe_naming_megatron_core_optimizer_keeps_fp32_state) {
+  // A NeMo 24.xx recipe that names Megatron-Core's optimizer (optim.name: mcore_distributed_optim,
+  // as DGX Cloud's Grok-1 recipe does) keeps the fp32 master and moments: no remainders, nothing
+  // searched. Its gated-GeLU experts cost what SwiGLU ones do.
+  const auto report = validate_text(
+      "row_id,source_id,model,layers,hidden,ffn_hidden,heads,kv_heads,seq_len,vocab,arch_notes,gpu,num_gpus,tp,pp,"
+      "dp,cp,vpp,micro_batch,global_batch,recompute,seq_parallel,optimizer_sharding,precision,framework,"
+      "iteration_time_s_reported,iteration_time_s_derived\n"
+      "1,s,a,8,6144,32768,48,8,8192,128256,\"MoE: 8 experts top-2, EP 8; gated GeLU (GeGLU) experts, RMSNorm\","
+      "H100,64,4,1,,2,n/a,1,1024,none,yes,distributed optimizer (mcore_distributed_optim),bf16,"
+      "\"NeMo 24.09 (dev container, mcore_distributed_optim)\",20.6,\n"
+      "2,s,a,8,6144,32768,48,8,8192,128256,\"MoE: 8 experts top-2, EP 8; gated GeLU (GeGLU) experts, RMSNorm\","
+      "H100,64,4,1,,2,n/a,1,1024,none,yes,distributed optimizer,bf16,NeMo 24.09,20.6,\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 2u);
+  const auto& e = report.rows[0].experiment;
+  BOOST_TEST(report.rows[0].skipped.empty());
+  BOOST_TEST((e.training.optimizer_state == OptimizerState::fp32));
+  BOOST_TEST(report.rows[0].searched.find("optimizer_state") == std::string::npos);
+  BOOST_TEST((report.rows[1].experiment.training.optimizer_state == OptimizerState::remainders));
+  BOOST_TEST((e.model.activation == Activation::swiglu));
+  BOOST_TEST(e.model.experts == 8);
+  BOOST_TEST(e.model.top_k == 2);
+  BOOST_TEST(e.parallel.ep == 8);
+  BOOST_TEST(e.parallel.dp == 8);
+}
+
 BOOST_AUTO_TEST_CASE(published_numbers_may_be_grouped_annotated_or_not_applicable) {
   // "2,304" GPUs and a "1,152" batch are thousands, "8 (inferred)" is 8, and a vpp marked
   // "n/a" is no interleaving (only a blank one is searched).
