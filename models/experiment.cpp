@@ -179,6 +179,7 @@ void validate_calibration(const Calibration& c) {
            {c.flash_attention_efficiency, "flash_attention_efficiency"},
            {c.busbw_efficiency_intra, "busbw_efficiency_intra"},
            {c.busbw_efficiency_inter, "busbw_efficiency_inter"},
+           {c.dp_reduce_efficiency, "dp_reduce_efficiency"},
            {c.activation_memory_factor, "activation_memory_factor"}})
     positive(value, std::string("system.calibration.") + key);
   for (const auto& [value, key] :

@@ -88,6 +88,7 @@ struct Calibration {
   double memory_overhead_gib = 2.0;         // CUDA context, NCCL buffers, allocator reserve
   double activation_memory_factor = 1.0;    // allocator fragmentation and framework buffers on activations
   double pass_overhead_us = 0;              // host-side cost of one pipeline pass (one micro-batch, one stage)
+  double dp_reduce_efficiency = 1.0;        // the framework's DP gradient reduction across nodes, as a share of busbw
 };
 
 struct SystemConfig {

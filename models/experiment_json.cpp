@@ -60,6 +60,7 @@ nlohmann::json to_json(const Experiment& e) {
         {"p2p_efficiency_inter", c.p2p_efficiency_inter},
         {"memory_overhead_gib", c.memory_overhead_gib},
         {"pass_overhead_us", c.pass_overhead_us},
+        {"dp_reduce_efficiency", c.dp_reduce_efficiency},
         {"activation_memory_factor", c.activation_memory_factor}}}};
   j["parallel"] = {{"tp", p.tp},
                    {"pp", p.pp},

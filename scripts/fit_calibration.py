@@ -24,7 +24,7 @@ PARAMS = [
     (A100, "kernel_launch_us", 1, 1, 20, "time"),
     (A100, "misaligned_gemm_efficiency", 0.2437, 0.05, 1.0, "time"),
     (["deepspeed"], "pass_overhead_us", 17591, 0, 100000, "time"),
-    (["jean-zay-a100-80g"], "busbw_efficiency_inter", 0.1308, 0.05, 1.0, "time"),
+    (["deepspeed"], "dp_reduce_efficiency", 0.1539, 0.02, 1.0, "time"),
     (["jean-zay-a100-80g"], "p2p_efficiency_inter", 1.0, 0.05, 1.0, "time"),
     (H100, "gemm_efficiency", 0.573, 0.4, 0.95, "time"),
     (H100, "memory_efficiency", 0.53, 0.3, 0.95, "time"),

@@ -29,6 +29,8 @@ double bucket_params(int dp) { return std::max(40e6, 1e6 * dp); }
 // Returns the time left on the critical path after the stage's last backward. Context-parallel
 // ranks hold the same weights, so gradients are reduced over the dp*cp ranks (Megatron-Core);
 // expert weights only over the dp*cp/ep ranks that hold the same experts (stride tp*ep).
+// Across nodes the reduction runs at the framework's dp_reduce_efficiency of the link (DeepSpeed's
+// ZeRO stage 0-2 reduction: fitted, docs/cost-model.md; Megatron's: 1).
 double exposed_data_parallel_time(const Experiment& e, int stage, double last_backward) {
   const auto& p = e.parallel;
   double exposed = 0;
@@ -42,7 +44,8 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
     double reduce = 0, gather = 0;
     for (const ReplicaGroup& g : replica_groups(p, params, experts)) {
       if (g.params <= 0) continue;  // no expert weights
-      const GroupLink link = group_link(e.system, g.ranks, g.stride);
+      GroupLink link = group_link(e.system, g.ranks, g.stride);
+      if (link.inter_node) link.busbw *= e.system.calibration.dp_reduce_efficiency;
       const Collective c = p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce;
       reduce += collective_time(c, g.params * grad_bytes, g.ranks, link);
       if (p.distributed_optimizer)

@@ -12,9 +12,11 @@ namespace parallax::sim {
 
 namespace {
 
-// Host time per pipeline pass of DeepSpeed's pipeline engine, fitted on
-// bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets it as deepspeed.pass_overhead_us).
+// Host time per pipeline pass of DeepSpeed's pipeline engine, and the share of the link's bus
+// bandwidth its ZeRO stage 0-2 gradient reduction reaches across nodes, fitted on
+// bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets them as deepspeed.KEY).
 constexpr double kDeepSpeedPassOverheadUs = 17591;
+constexpr double kDeepSpeedReduceEfficiency = 0.1539;
 
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
@@ -165,11 +167,17 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
 
   e.system = system_preset(*system);
   // DeepSpeed's pipeline engine interprets its schedule in Python, one instruction at a time:
-  // a host cost per pass and micro-batch that Megatron's schedules do not have. It belongs to
-  // the framework, not the machine (fitted on the BigScience rows: docs/cost-model.md).
-  // A row whose sharding column names DeepSpeed ("ZeRO-1 (DeepSpeed)") ran under it too.
+  // a host cost per pass and micro-batch that Megatron's schedules do not have; and its ZeRO
+  // gradient reduction (bucketed, after the last micro-batch) moves far less across nodes than
+  // NCCL's collectives do on the same links, while its pipeline sends run at the links' rate.
+  // Both belong to the framework, not the machine (fitted on the BigScience rows:
+  // docs/cost-model.md). A row whose sharding column names DeepSpeed ("ZeRO-1 (DeepSpeed)")
+  // ran under it too.
   const bool deepspeed = has(framework, "deepspeed") || has(sharding, "deepspeed");
-  if (deepspeed) e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
+  if (deepspeed) {
+    e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
+    e.system.calibration.dp_reduce_efficiency = kDeepSpeedReduceEfficiency;
+  }
   for (const auto& o : overrides)
     if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))
       set_calibration(e.system.calibration, o.key, o.value);

@@ -90,6 +90,45 @@ micro_batch = 1
   BOOST_TEST(exposed_data_parallel_time(e, 3, 0) == 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(a_framework_reduction_efficiency_slows_only_gradients_crossing_nodes) {
+  // GPT-3 175B, t8 p1 d2 on two DGX A100 nodes, gradients all-reduced after the last backward:
+  // at dp_reduce_efficiency 0.25 the bandwidth term takes four times as long, the ring
+  // latency does not change. With t4 d2 on one node the two replicas share it: no change at all.
+  const auto plan = [](int tp, int nodes, const std::string& efficiency) {
+    return load_experiment_text(R"(
+[model]
+preset = "gpt3-175b"
+[system]
+preset = "dgx-a100-80g"
+nodes = )" + std::to_string(nodes) + R"(
+[system.calibration]
+dp_reduce_efficiency = )" + efficiency + R"(
+[parallel]
+tp = )" + std::to_string(tp) + R"(
+pp = 1
+distributed_optimizer = false
+overlap_grad_reduce = false
+[training]
+global_batch = 16
+micro_batch = 1
+precision = "bf16"
+)",
+                                "t", {});
+  };
+  const Experiment nccl = plan(8, 2, "1.0"), deepspeed = plan(8, 2, "0.25");
+  const double bytes = stage_params_per_device(nccl, 0) * gradient_bytes(nccl.training);
+  const GroupLink link = group_link(nccl.system, 2, 8);
+  BOOST_TEST_REQUIRE(link.inter_node);
+  const double latency = link.latency * ring_steps(Collective::all_reduce, 2);
+  const double wire = bytes * busbw_factor(Collective::all_reduce, 2) / link.busbw;
+  BOOST_TEST(exposed_data_parallel_time(nccl, 0, 0) == latency + wire, tolerance(1e-12));
+  BOOST_TEST(exposed_data_parallel_time(deepspeed, 0, 0) == latency + 4 * wire, tolerance(1e-12));
+  const Experiment shared = plan(4, 1, "0.25");
+  BOOST_TEST_REQUIRE(shared.parallel.dp == 2);
+  BOOST_TEST(exposed_data_parallel_time(shared, 0, 0) == exposed_data_parallel_time(plan(4, 1, "1.0"), 0, 0),
+             tolerance(1e-12));
+}
+
 namespace {
 // One 22B layer (Korthikanti et al. 2022, Table 4) on 8 GPUs with a slow NVLink, so that each
 // backward collective outlasts the GEMM it runs beside and the overlap is partial.
