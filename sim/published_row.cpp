@@ -27,8 +27,11 @@ std::optional<double> number(const std::map<std::string, std::string>& row, cons
   if (it == row.end() || it->second.empty()) return std::nullopt;
   static const std::regex grouped(R"(^\s*[1-9]\d{0,2}(,\d{3})+(?![\d,]))");
   std::string value = it->second;
-  if (std::smatch m; std::regex_search(value, m, grouped))
-    value = std::regex_replace(m.str(), std::regex(","), "") + m.suffix().str();
+  if (std::smatch m; std::regex_search(value, m, grouped)) {
+    std::string digits = m.str();
+    std::erase(digits, ',');
+    value = digits + m.suffix().str();
+  }
   try {
     size_t used = 0;
     const double v = std::stod(value, &used);
