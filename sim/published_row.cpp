@@ -64,6 +64,62 @@ std::optional<int> find_int(const std::string& text, const std::string& pattern)
   return std::stoi(m[1].str());
 }
 
+// How the layers are cut into pipeline stages, for the row's pp.
+void split_layers(Experiment& e, bool deepspeed, bool embedding_named) {
+  const auto& m = e.model;
+  auto& p = e.parallel;
+  p.stage_layers.clear();
+  const bool embedding_split = embedding_named || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
+  if (embedding_split && p.pp > 1) {
+    // The embedding and the output layer each count as one layer when the stages are cut
+    // (DeepSpeed's partition_method "type:transformer|embedding"; Megatron-Core's
+    // account_for_embedding/loss_in_pipeline_split; Llama 3 sec. 3.3.2, one layer fewer on the
+    // first and the last stage): the L + 2 are spread evenly, the first stages taking one more.
+    const int items = m.layers + 2;
+    for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(items / p.pp + (s < items % p.pp ? 1 : 0));
+    --p.stage_layers.front();
+    --p.stage_layers.back();
+  } else if (m.layers % p.pp != 0) {
+    // DeepSpeed's partition_balanced ("type:transformer", Megatron-DeepSpeed's default) finds
+    // the smallest bottleneck, ceil(L / pp) layers, and fills the stages greedily from the
+    // first: for 78 layers on 12 stages, eleven of 7 and a last one of 1 (BigScience's
+    // chronicles-prequel.md says so). Other frameworks: the first L mod pp stages one more.
+    const int most = (m.layers + p.pp - 1) / p.pp;
+    for (int s = 0, left = m.layers; s < p.pp; ++s) {
+      const int n = deepspeed ? std::min(most, left) : m.layers / p.pp + (s < m.layers % p.pp ? 1 : 0);
+      p.stage_layers.push_back(n);
+      left -= n;
+    }
+  }
+}
+
+// Every tensor- and pipeline-parallel layout of the row's devices, for the degrees it leaves
+// blank: tp within a node (where Megatron keeps it), pp dividing the layers (or the layers and
+// the two ends, cut as split_layers does), dp what is left unless given; each one a valid plan.
+std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp, std::optional<int> pp,
+                                   std::optional<int> dp, bool deepspeed, bool embedding_named) {
+  const auto& m = base.model;
+  const int gpus = base.system.gpus, cp = base.parallel.cp;
+  std::vector<Experiment> out;
+  for (int t = tp.value_or(1); t <= (tp ? *tp : std::min(gpus, base.system.gpus_per_node)); ++t)
+    for (int q = pp.value_or(1); q <= (pp ? *pp : m.layers); ++q) {
+      if (!pp && m.layers % q != 0 && (m.layers + 2) % q != 0) continue;
+      if (gpus % (t * q * cp) != 0 || (dp && t * q * cp * *dp != gpus)) continue;
+      Experiment e = base;
+      e.parallel.tp = t;
+      e.parallel.pp = q;
+      e.parallel.dp = gpus / (t * q * cp);
+      split_layers(e, deepspeed, embedding_named);
+      try {
+        validate(e);
+      } catch (const InputError&) {
+        continue;
+      }
+      out.push_back(std::move(e));
+    }
+  return out;
+}
+
 // The system file for a row's machine (the `gpu` column, lower-cased): one per machine, no
 // per-row adjustment. An A100 without a memory size is the 80 GB part unless the row is from
 // 2020, when only the 40 GB one existed.
@@ -200,8 +256,10 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   blank.vpp = !number(row, "vpp") && !not_interleaved;
   p.vpp = integer(row, "vpp", 1);
   p.schedule = p.vpp > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
+  // A blank tp or pp: every layout of the devices is tried (layouts_of, below).
+  blank.layout = !number(row, "tp") || !number(row, "pp");
   const std::string sp = lowered(row, "seq_parallel");
-  blank.sequence_parallel = sp.empty() && p.tp > 1;
+  blank.sequence_parallel = sp.empty() && (p.tp > 1 || blank.layout);
   p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
   // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
   // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
@@ -249,30 +307,8 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // DeepSpeed's ZeRO-3 gathered tensor by tensor, each collective blocking, until its 2022
   // rework (coalesced, prefetched gathers); a DeepSpeed row counts as the rework when it names 2022 on.
   p.fsdp_per_tensor = p.fsdp && deepspeed && !from_2022;
-  const bool embedding_split =
-      has(framework, "type:transformer|embedding") || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
-  if (embedding_split && p.pp > 1) {
-    // The embedding and the output layer each count as one layer when the stages are cut
-    // (DeepSpeed's partition_method "type:transformer|embedding"; Megatron-Core's
-    // account_for_embedding/loss_in_pipeline_split; Llama 3 sec. 3.3.2, one layer fewer on the
-    // first and the last stage): the L + 2 are spread evenly, the first stages taking one more.
-    const int items = m.layers + 2;
-    for (int s = 0; s < p.pp; ++s) p.stage_layers.push_back(items / p.pp + (s < items % p.pp ? 1 : 0));
-    --p.stage_layers.front();
-    --p.stage_layers.back();
-  } else if (m.layers % p.pp != 0) {
-    // DeepSpeed's partition_balanced ("type:transformer", Megatron-DeepSpeed's default) finds
-    // the smallest bottleneck, ceil(L / pp) layers, and fills the stages greedily from the
-    // first: for 78 layers on 12 stages, eleven of 7 and a last one of 1 (BigScience's
-    // chronicles-prequel.md says so). Other frameworks: the first L mod pp stages one more.
-    const int most = (m.layers + p.pp - 1) / p.pp;
-    for (int s = 0, left = m.layers; s < p.pp; ++s) {
-      const int n = deepspeed ? std::min(most, left) : m.layers / p.pp + (s < m.layers % p.pp ? 1 : 0);
-      p.stage_layers.push_back(n);
-      left -= n;
-    }
-  }
-
+  const bool embedding_named = has(framework, "type:transformer|embedding");
+  split_layers(e, deepspeed, embedding_named);
   auto& t = e.training;
   // A layer timed alone runs one micro-batch per replica.
   t.global_batch = integer(row, "global_batch", integer(row, "micro_batch", 1) * p.dp);
@@ -321,6 +357,19 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   }
   e.name = out.model;
 
+  if (blank.layout) {
+    const auto given = [&](const char* key) {
+      return number(row, key) ? std::optional<int>(integer(row, key)) : std::nullopt;
+    };
+    read.layouts = layouts_of(e, given("tp"), given("pp"), given("dp"), deepspeed, embedding_named);
+    if (read.layouts.empty()) {
+      out.skipped = "no layout of the " + std::to_string(gpus) +
+                    " GPUs is a valid plan (tp within a node, pp dividing the layers, dp the global batch)";
+      return read;
+    }
+    e = read.layouts.front();
+    return read;
+  }
   try {
     validate(e);
   } catch (const InputError& err) {

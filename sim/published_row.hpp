@@ -14,6 +14,7 @@ namespace parallax::sim {
 // Knobs a row leaves blank: validate predicts the best plan over them that fits.
 struct BlankKnobs {
   bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false, ep = false;
+  bool layout = false;           // tp or pp: PublishedRow::layouts holds every one to try
   bool optimizer_state = false;  // the framework offers bf16 moments beside its default
 };
 
@@ -21,6 +22,7 @@ struct PublishedRow {
   ValidationRow row;      // ids and published figures; row.skipped says why it cannot be checked
   Experiment experiment;  // the plan as published (valid unless skipped)
   BlankKnobs blank;
+  std::vector<Experiment> layouts;  // with blank.layout: the plan under each valid tp x pp x dp
 };
 
 PublishedRow read_published_row(const std::map<std::string, std::string>& row,

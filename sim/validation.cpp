@@ -25,6 +25,11 @@ struct Choice {
   Prediction prediction;
 };
 
+bool faster(const Choice& a, const Choice& b) {  // fits first, then the shorter iteration
+  return (a.prediction.fits && !b.prediction.fits) ||
+         (a.prediction.fits == b.prediction.fits && a.prediction.iteration_time_s < b.prediction.iteration_time_s);
+}
+
 // Best throughput over the knobs the row leaves blank, among plans that fit (as the people
 // who ran it would have tuned it); if none fits, the fastest.
 Choice best_plan(const Experiment& base, const BlankKnobs& k) {
@@ -43,7 +48,7 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
   std::vector<Recompute> recs{base.training.recompute};
   if (k.recompute) recs = {Recompute::none, Recompute::selective, Recompute::full};
   std::vector<bool> sps{base.parallel.sequence_parallel};
-  if (k.sequence_parallel) sps = {false, true};
+  if (k.sequence_parallel) sps = base.parallel.tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false};
   // Expert parallelism: any that divides both the experts and the dp*cp ranks it comes from.
   std::vector<int> eps{base.parallel.ep};
   if (k.ep) {
@@ -79,21 +84,19 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
             e.parallel.sequence_parallel = sp;
             if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
             if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
-            Prediction p = predict(e);
-            const bool better =
-                !chosen || (p.fits && !chosen->prediction.fits) ||
-                (p.fits == chosen->prediction.fits && p.iteration_time_s < chosen->prediction.iteration_time_s);
-            if (better) chosen = Choice{std::move(e), std::move(p)};
+            Choice c{e, predict(e)};
+            if (!chosen || faster(c, *chosen)) chosen = std::move(c);
           }
     }
   return *chosen;
 }
 
-// The blank knobs searched; a lighter optimizer state is a knob people turn only when memory
-// needs it (it costs accuracy, not time): tried only when the framework's default leaves the
-// plan not fitting or (recomputation being blank) recomputing, and kept only if it then fits,
-// or fits with other recomputation (the headroom lets the best plan change it) and is faster.
-Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Prediction& best, std::string& searched) {
+// The best plan of one layout over the blank knobs. A lighter optimizer state is a knob people
+// turn only when memory needs it (it costs accuracy, not time): tried only when the framework's
+// default leaves the plan not fitting or (recomputation being blank) recomputing, and kept only
+// if it then fits, or fits with other recomputation (the headroom lets the best plan change it)
+// and is faster.
+Choice best_of_layout(const Experiment& base, const BlankKnobs& k) {
   Choice chosen = best_plan(base, k);
   const bool recomputes = chosen.experiment.training.recompute != Recompute::none;
   if (k.optimizer_state && (!chosen.prediction.fits || (k.recompute && recomputes))) {
@@ -107,7 +110,22 @@ Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Predi
          (recompute_differs && alt.prediction.iteration_time_s < chosen.prediction.iteration_time_s)))
       chosen = std::move(alt);
   }
-  const Experiment& c = chosen.experiment;
+  return chosen;
+}
+
+// The best plan over the layouts to try (one, unless the row leaves tp or pp blank) and the
+// knobs the row leaves blank, as the people who ran it would have tuned it.
+Experiment search_blank_knobs(const std::vector<Experiment>& layouts, const BlankKnobs& k, Prediction& best,
+                              std::string& searched) {
+  std::optional<Choice> chosen;
+  for (const Experiment& base : layouts) {
+    Choice c = best_of_layout(base, k);
+    if (!chosen || faster(c, *chosen)) chosen = std::move(c);
+  }
+  const Experiment& c = chosen->experiment;
+  if (k.layout)
+    searched += " tp=" + std::to_string(c.parallel.tp) + " pp=" + std::to_string(c.parallel.pp) +
+                " dp=" + std::to_string(c.parallel.dp);
   if (k.micro_batch) searched += " micro_batch=" + std::to_string(c.training.micro_batch);
   if (k.vpp) searched += " vpp=" + std::to_string(c.parallel.vpp);
   if (k.recompute) searched += " recompute=" + recompute_text(c.training);
@@ -116,8 +134,8 @@ Experiment search_blank_knobs(const Experiment& base, const BlankKnobs& k, Predi
   if (k.ep) searched += " ep=" + std::to_string(c.parallel.ep);
   if (k.optimizer_state) searched += " optimizer_state=" + to_string(c.training.optimizer_state);
   if (!searched.empty()) searched = "best of blank knobs:" + searched;
-  best = std::move(chosen.prediction);
-  return std::move(chosen.experiment);
+  best = std::move(chosen->prediction);
+  return std::move(chosen->experiment);
 }
 
 ValidationRow check_row(const std::map<std::string, std::string>& row,
@@ -135,7 +153,8 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
     }
   }
   Prediction pred;
-  out.experiment = search_blank_knobs(e, read.blank, pred, out.searched);
+  out.experiment =
+      search_blank_knobs(read.blank.layout ? read.layouts : std::vector<Experiment>{e}, read.blank, pred, out.searched);
   out.predicted_time_s = pred.iteration_time_s;
   out.predicted_breakdown = pred.breakdown;
   out.fits = pred.fits;

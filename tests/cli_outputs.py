@@ -158,6 +158,10 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
         # is taken to use flash attention.
         "a100-legacy": {"gpu": "A100-SXM4-80GB", "framework": "Megatron-LM (2022)", "recompute": "selective"},
         "a100-flash": {"gpu": "A100-SXM4-80GB", "framework": "torchtitan", "recompute": "selective"},
+        # A blank layout: every tp x pp x dp of the 3072 GPUs is tried (the published t8p8d48
+        # among them); degrees given still bind (pp 8 and dp 48 leave tp 8).
+        "layout-blank": {**fixed, "tp": "", "pp": "", "dp": ""},
+        "tp-blank": {**fixed, "tp": "", "pp": "8", "dp": "48"},
     }
     mixtral = {"model": "Mixtral 8x7B", "layers": "32", "hidden": "4096", "ffn_hidden": "14336", "heads": "32",
                "kv_heads": "8", "seq_len": "4096", "vocab": "32000", "num_gpus": "64", "tp": "1", "pp": "4",
@@ -190,6 +194,12 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
           "DeepSpeed's 2021 ZeRO-3 gathers tensor by tensor: slower, fewer gathered weights alive")
     check(rows["zero3-ds-by-sharding"]["predicted_iteration_time_s"] == rows["zero3-ds2021"]["predicted_iteration_time_s"],
           "a sharding column naming DeepSpeed reads as a DeepSpeed row")
+    check("tp=" in rows["layout-blank"]["searched"] and rows["layout-blank"]["fits"] and
+          rows["layout-blank"]["predicted_iteration_time_s"] <= rows["fixed"]["predicted_iteration_time_s"],
+          "a blank layout is searched, and beats or equals the published one: " + rows["layout-blank"]["plan"])
+    check(rows["tp-blank"]["plan"].startswith("t8p8d48") and
+          rows["tp-blank"]["predicted_iteration_time_s"] == rows["fixed"]["predicted_iteration_time_s"],
+          "pp and dp given leave tp = GPUs / (pp dp): " + rows["tp-blank"]["plan"])
     check(rows["moe-ep8"]["plan"] == "t1p4d16e8m1", "EP read from the notes: " + rows["moe-ep8"]["plan"])
     check("ep=" in rows["moe-ep-blank"]["searched"], "a blank EP is searched")
     check(rows["moe-ep8"]["predicted_iteration_time_s"] > 1.5 * rows["dense-same-shape"]["predicted_iteration_time_s"],
