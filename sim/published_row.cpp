@@ -7,6 +7,7 @@
 
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
+#include "sim/flops.hpp"
 
 namespace parallax::sim {
 
@@ -165,6 +166,17 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
     else if (auto total = number(row, "tokens_per_s_reported"); total && *total > 0)
       out.published_time_s = tokens / *total;
   }
+  // Neither a time nor a throughput, but a TFLOP/s or MFU and the source's FLOP formula: the
+  // time that formula gives, once the model is read (below).
+  const std::string formula = lowered(row, "tflops_formula");
+  const size_t at96 = formula.find("megatron96");
+  const size_t at72 = std::min({formula.find("korthikanti72"), formula.find("num_floating_point_operations"),
+                                 formula.find("nemo")});
+  const size_t at6n = formula.find("palm");
+  const size_t first = std::min({at96, at72, at6n});
+  const std::optional<double> tflops = number(row, "tflops_per_gpu_reported"), mfu = number(row, "mfu_pct_reported");
+  const bool from_flops = !out.published_time_s && gpus > 0 &&
+                          (((tflops && *tflops > 0) || (mfu && *mfu > 0)) && first != std::string::npos);
   const std::string mem = text(row, "mem_measured_GB");
   out.oom = mem == "OOM";
   out.measured_memory_gib = number(row, "mem_measured_GB");
@@ -180,7 +192,7 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
     out.skipped = "no global batch";
     return read;
   }
-  if (!out.published_time_s && !out.measured_memory_gib && !out.oom && !out.published_layer) {
+  if (!out.published_time_s && !from_flops && !out.measured_memory_gib && !out.oom && !out.published_layer) {
     out.skipped = "no published time or memory";
     return read;
   }
@@ -356,7 +368,22 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
     blank.optimizer_state = true;
   }
   e.name = out.model;
-
+  if (from_flops) {
+    // experiments/validation/README.md sec. 2: megatron96 is SC21's eq. (3); korthikanti72 and
+    // Megatron-Core's num_floating_point_operations are the model FLOPs (model_flops); PaLM's
+    // and NeMo's are 6N + 12 L h s a token, N the params_B column or the model's own count. An
+    // MFU is of the source's FLOPs over the peak the row divides by (its own, else the device's).
+    const double n = number(row, "params_B") ? *number(row, "params_B") * 1e9 : m.parameters();
+    const double flops = first == at96   ? megatron96_flops(e)
+                         : first == at72 ? model_flops(e)
+                                         : static_cast<double>(t.global_batch) * m.seq_len *
+                                               (6 * n + 12.0 * m.layers * m.hidden * m.seq_len);
+    const auto peak = number(row, "peak_tflops_per_gpu");
+    const double achieved = tflops && *tflops > 0
+                                ? *tflops * 1e12
+                                : *mfu / 100 * (peak ? *peak * 1e12 : peak_flops(e.system.device, t.precision));
+    out.published_time_s = flops / (achieved * gpus);
+  }
   if (blank.layout) {
     const auto given = [&](const char* key) {
       return number(row, key) ? std::optional<int>(integer(row, key)) : std::nullopt;

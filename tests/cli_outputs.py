@@ -232,6 +232,34 @@ rows = json.loads(subprocess.run([parallax, "validate", outside, "--format", "js
                                  check=True).stdout)["rows"]
 check(len(rows) == 121 and all("skipped" not in r for r in rows), "every outside check is predicted")
 
+# A row with neither time column nor a throughput in tokens: its time from the reported TFLOP/s
+# (or MFU) and the source's FLOP formula reproduces the table's own derived column (SC21's
+# megatron96, Megatron-Core's num_floating_point_operations, NeMo's and PaLM's counts).
+with tempfile.TemporaryDirectory() as tmp:
+    derived = {}
+    for table in (runs, outside):
+        with open(table, newline="") as f:
+            reader = csv.DictReader(f)
+            derived.update({r["row_id"]: r for r in reader if r["iteration_time_s_derived"] and r["tflops_per_gpu_reported"]
+                            and not r["iteration_time_s_reported"] and not r["source_id"].startswith("nemo_25")})
+    path = os.path.join(tmp, "runs.csv")
+    with open(path, "w", newline="") as out:
+        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
+        w.writeheader()
+        for r in derived.values():
+            blanked = {**r, "iteration_time_s_derived": "", "tokens_per_s_reported": "", "tokens_per_s_per_gpu_reported": ""}
+            w.writerow(blanked)
+            if r["mfu_pct_reported"]:
+                w.writerow({**blanked, "row_id": r["row_id"] + "-mfu", "tflops_per_gpu_reported": ""})
+    rows = json.loads(subprocess.run([parallax, "validate", path, "--format", "json"], capture_output=True, text=True,
+                                     check=True).stdout)["rows"]
+    gaps = {r["row_id"]: r["published_iteration_time_s"] / float(derived[r["row_id"].removesuffix("-mfu")]
+                                                                 ["iteration_time_s_derived"]) - 1 for r in rows}
+    by_tflops = [abs(g) for k, g in gaps.items() if not k.endswith("-mfu")]
+    by_mfu = [abs(g) for k, g in gaps.items() if k.endswith("-mfu")]
+    check(len(by_tflops) == 46 and max(by_tflops) < 2e-3, f"TFLOP/s and formula give the derived times: {len(by_tflops)} rows, {max(by_tflops)}")
+    check(len(by_mfu) == 9 and max(by_mfu) < 0.012, f"MFU (rounded to 0.1 pt) gives them within 1.2 %: {len(by_mfu)} rows, {max(by_mfu)}")
+
 # Korthikanti's Table 4 times one 22B layer: those rows are checked on the layer alone.
 report = json.loads(subprocess.run([parallax, "validate", runs, "--format", "json"], capture_output=True, text=True,
                                    check=True).stdout)
