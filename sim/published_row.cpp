@@ -170,13 +170,13 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // time that formula gives, once the model is read (below).
   const std::string formula = lowered(row, "tflops_formula");
   const size_t at96 = formula.find("megatron96");
-  const size_t at72 = std::min({formula.find("korthikanti72"), formula.find("num_floating_point_operations"),
-                                 formula.find("nemo")});
+  const size_t at72 =
+      std::min({formula.find("korthikanti72"), formula.find("num_floating_point_operations"), formula.find("nemo")});
   const size_t at6n = formula.find("palm");
   const size_t first = std::min({at96, at72, at6n});
   const std::optional<double> tflops = number(row, "tflops_per_gpu_reported"), mfu = number(row, "mfu_pct_reported");
-  const bool from_flops = !out.published_time_s && gpus > 0 &&
-                          (((tflops && *tflops > 0) || (mfu && *mfu > 0)) && first != std::string::npos);
+  const bool from_flops =
+      !out.published_time_s && gpus > 0 && first != std::string::npos && ((tflops && *tflops > 0) || (mfu && *mfu > 0));
   const std::string mem = text(row, "mem_measured_GB");
   out.oom = mem == "OOM";
   out.measured_memory_gib = number(row, "mem_measured_GB");
@@ -369,11 +369,12 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   }
   e.name = out.model;
   if (from_flops) {
-    // experiments/validation/README.md sec. 2: megatron96 is SC21's eq. (3); korthikanti72 and
-    // Megatron-Core's num_floating_point_operations are the model FLOPs (model_flops); PaLM's
-    // and NeMo's are 6N + 12 L h s a token, N the params_B column or the model's own count. An
-    // MFU is of the source's FLOPs over the peak the row divides by (its own, else the device's).
-    const double n = number(row, "params_B") ? *number(row, "params_B") * 1e9 : m.parameters();
+    // experiments/validation/README.md sec. 2: megatron96 is SC21's eq. (3); korthikanti72,
+    // Megatron-Core's num_floating_point_operations and NeMo 24.07's count are the model FLOPs
+    // (model_flops); PaLM's is 6N + 12 L h s a token, N the params_B column or the model's own
+    // count. An MFU is of those FLOPs over the peak the row divides by (its own, else the device's).
+    const std::optional<double> params_b = number(row, "params_B");
+    const double n = params_b ? *params_b * 1e9 : m.parameters();
     const double flops = first == at96   ? megatron96_flops(e)
                          : first == at72 ? model_flops(e)
                                          : static_cast<double>(t.global_batch) * m.seq_len *
