@@ -84,11 +84,18 @@ void write_plans(const std::string& path, const sim::SweepResult& r, bool json_l
            "reject_reason,iteration_time_s,tokens_per_s,mfu,peak_memory_bytes\n";
   for (const auto& p : r.plans) {
     if (json_lines) {
-      nlohmann::json j = {{"gpus", p.gpus}, {"tp", p.tp}, {"pp", p.pp}, {"dp", p.dp}, {"vpp", p.vpp},
-                          {"schedule", to_string(p.schedule)}, {"micro_batch", p.micro_batch},
+      nlohmann::json j = {{"gpus", p.gpus},
+                          {"tp", p.tp},
+                          {"pp", p.pp},
+                          {"dp", p.dp},
+                          {"vpp", p.vpp},
+                          {"schedule", to_string(p.schedule)},
+                          {"micro_batch", p.micro_batch},
                           {"global_batch", p.global_batch},
-                          {"recompute", to_string(p.recompute)}, {"sequence_parallel", p.sequence_parallel},
-                          {"distributed_optimizer", p.distributed_optimizer}, {"fits", p.fits()},
+                          {"recompute", to_string(p.recompute)},
+                          {"sequence_parallel", p.sequence_parallel},
+                          {"distributed_optimizer", p.distributed_optimizer},
+                          {"fits", p.fits()},
                           {"reject_reason", sim::to_string(p.reject)},
                           {"peak_memory_bytes", static_cast<long long>(p.peak_memory_bytes)}};
       if (p.fits()) {
@@ -98,11 +105,13 @@ void write_plans(const std::string& path, const sim::SweepResult& r, bool json_l
       }
       out << j.dump() << "\n";
     } else {
-      out << p.gpus << ',' << p.tp << ',' << p.pp << ',' << p.dp << ',' << p.vpp << ',' << to_string(p.schedule)
-          << ',' << p.micro_batch << ',' << p.global_batch << ',' << to_string(p.recompute) << ',' << p.sequence_parallel << ','
-          << p.distributed_optimizer << ',' << p.fits() << ',' << sim::to_string(p.reject) << ',';
-      if (p.fits()) out << p.iteration_time_s << ',' << p.tokens_per_s << ',' << p.mfu;
-      else out << ",,";
+      out << p.gpus << ',' << p.tp << ',' << p.pp << ',' << p.dp << ',' << p.vpp << ',' << to_string(p.schedule) << ','
+          << p.micro_batch << ',' << p.global_batch << ',' << to_string(p.recompute) << ',' << p.sequence_parallel
+          << ',' << p.distributed_optimizer << ',' << p.fits() << ',' << sim::to_string(p.reject) << ',';
+      if (p.fits())
+        out << p.iteration_time_s << ',' << p.tokens_per_s << ',' << p.mfu;
+      else
+        out << ",,";
       out << ',' << static_cast<long long>(p.peak_memory_bytes) << "\n";
     }
   }
@@ -157,10 +166,17 @@ nlohmann::json plan_json(const sim::RankedPlan& r) {
   nlohmann::json j = sim::prediction_json(r.experiment, r.prediction);
   j.erase("config");
   const auto& p = r.plan;
-  j.update({{"gpus", p.gpus}, {"tp", p.tp}, {"pp", p.pp}, {"dp", p.dp}, {"vpp", p.vpp},
-            {"schedule", to_string(p.schedule)}, {"micro_batch", p.micro_batch}, {"global_batch", p.global_batch},
+  j.update({{"gpus", p.gpus},
+            {"tp", p.tp},
+            {"pp", p.pp},
+            {"dp", p.dp},
+            {"vpp", p.vpp},
+            {"schedule", to_string(p.schedule)},
+            {"micro_batch", p.micro_batch},
+            {"global_batch", p.global_batch},
             {"recompute", to_string(p.recompute)},
-            {"sequence_parallel", p.sequence_parallel}, {"distributed_optimizer", p.distributed_optimizer},
+            {"sequence_parallel", p.sequence_parallel},
+            {"distributed_optimizer", p.distributed_optimizer},
             {"peak_memory_bytes", static_cast<long long>(r.prediction.peak_memory_bytes)}});
   return j;
 }
@@ -237,9 +253,13 @@ Runner add_sweep(CLI::App& app) {
       for (const auto& [reason, n] : result.rejected) std::printf(", %lld rejected for %s", n, reason.c_str());
       std::printf("\n");
     } else {
-      nlohmann::json j = {{"evaluated", result.evaluated}, {"feasible", result.feasible},
-                          {"rejected", result.rejected}, {"seconds", result.seconds},
-                          {"plans_per_second", rate}, {"threads", threads}, {"top", top_json}};
+      nlohmann::json j = {{"evaluated", result.evaluated},
+                          {"feasible", result.feasible},
+                          {"rejected", result.rejected},
+                          {"seconds", result.seconds},
+                          {"plans_per_second", rate},
+                          {"threads", threads},
+                          {"top", top_json}};
       std::cout << j.dump(2) << "\n";
     }
     return 0;

@@ -8,5 +8,4 @@ namespace parallax::cli {
 
 inline double gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 
-
 }  // namespace parallax::cli

@@ -7,9 +7,12 @@ namespace parallax {
 namespace {
 const std::vector<EmbeddedPreset>& table(PresetKind kind) {
   switch (kind) {
-    case PresetKind::model: return presets_data::models();
-    case PresetKind::system: return presets_data::systems();
-    case PresetKind::device: return presets_data::devices();
+    case PresetKind::model:
+      return presets_data::models();
+    case PresetKind::system:
+      return presets_data::systems();
+    case PresetKind::device:
+      return presets_data::devices();
   }
   return presets_data::models();
 }

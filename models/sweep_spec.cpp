@@ -61,13 +61,12 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
   if (s.node("micro_batch")) spec.micro_batch = ints(s, "micro_batch", 1);
   if (s.node("vpp")) spec.vpp = ints(s, "vpp", 1);
   if (s.node("schedule"))
-    spec.schedule = choices<Schedule>(s, "schedule", {{"gpipe", Schedule::gpipe},
-                                                      {"1f1b", Schedule::one_f_one_b},
-                                                      {"interleaved-1f1b", Schedule::interleaved}});
+    spec.schedule = choices<Schedule>(
+        s, "schedule",
+        {{"gpipe", Schedule::gpipe}, {"1f1b", Schedule::one_f_one_b}, {"interleaved-1f1b", Schedule::interleaved}});
   if (s.node("recompute"))
-    spec.recompute = choices<Recompute>(s, "recompute", {{"none", Recompute::none},
-                                                         {"selective", Recompute::selective},
-                                                         {"full", Recompute::full}});
+    spec.recompute = choices<Recompute>(
+        s, "recompute", {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}});
   if (s.node("sequence_parallel")) spec.sequence_parallel = s.list<bool>("sequence_parallel");
   if (s.node("distributed_optimizer")) spec.distributed_optimizer = s.list<bool>("distributed_optimizer");
   if (auto b = s.boolean("tp_across_nodes")) spec.tp_across_nodes = *b;
@@ -83,7 +82,8 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
     for (int tp : *spec.tp)
       if (tp > base.system.gpus_per_node)
         throw InputError("sweep.tp = " + std::to_string(tp) + " spans nodes of " +
-                         std::to_string(base.system.gpus_per_node) + " devices (set sweep.tp_across_nodes = true to allow)");
+                         std::to_string(base.system.gpus_per_node) +
+                         " devices (set sweep.tp_across_nodes = true to allow)");
   if (spec.gpus.empty()) spec.gpus = {base.system.gpus};
   if (spec.weak_scaling)
     for (int g : spec.gpus)

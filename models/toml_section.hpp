@@ -1,12 +1,13 @@
 // Reading TOML tables with errors that name the full key: typed getters, enumerations,
 // and a check that rejects keys nobody asked for. Used by the experiment and sweep readers.
 #pragma once
+#include <toml++/toml.h>
+
 #include <initializer_list>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
-#include <toml++/toml.h>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -36,7 +37,8 @@ class Section {
   std::optional<int> int32(const std::string& k) {
     auto v = integer(k);
     if (!v) return std::nullopt;
-    if (*v > 2147483647LL || *v < -2147483647LL) throw InputError(key(k) + " = " + std::to_string(*v) + " is out of range");
+    if (*v > 2147483647LL || *v < -2147483647LL)
+      throw InputError(key(k) + " = " + std::to_string(*v) + " is out of range");
     return static_cast<int>(*v);
   }
   std::optional<double> number(const std::string& k) {
@@ -110,9 +112,12 @@ class Section {
  private:
   template <typename T>
   static const char* kind_name() {
-    if constexpr (std::is_same_v<T, long long>) return "integers";
-    else if constexpr (std::is_same_v<T, bool>) return "true/false values";
-    else return "strings";
+    if constexpr (std::is_same_v<T, long long>)
+      return "integers";
+    else if constexpr (std::is_same_v<T, bool>)
+      return "true/false values";
+    else
+      return "strings";
   }
   const toml::table* table_;
   std::string prefix_;

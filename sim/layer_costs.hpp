@@ -9,8 +9,8 @@ namespace parallax::sim {
 
 struct LayerCost {
   PassCost forward;
-  PassCost backward;  // with the recomputation it triggers
-  double kernels = 0; // kernels launched per layer (fwd + bwd), for reference
+  PassCost backward;   // with the recomputation it triggers
+  double kernels = 0;  // kernels launched per layer (fwd + bwd), for reference
 };
 
 LayerCost transformer_layer_cost(const Experiment& e);

@@ -105,8 +105,10 @@ std::vector<size_t> run_dataflow(const PipelineSchedule& s) {
 
 int warmup_forwards(Schedule type, int p, int v, int m, int rank) {
   switch (type) {
-    case Schedule::gpipe: return m;
-    case Schedule::one_f_one_b: return std::min(p - rank - 1, m);
+    case Schedule::gpipe:
+      return m;
+    case Schedule::one_f_one_b:
+      return std::min(p - rank - 1, m);
     case Schedule::interleaved: {
       const int total = m * v;
       if (m == p) return total;  // Megatron: all-warm-up when micro-batches equal stages
@@ -124,10 +126,15 @@ PipelineSchedule make_schedule(Schedule type, int pp, int vpp, int microbatches)
   s.microbatches = microbatches;
   for (int r = 0; r < pp; ++r) {
     switch (type) {
-      case Schedule::gpipe: s.ranks.push_back(gpipe(microbatches)); break;
-      case Schedule::one_f_one_b: s.ranks.push_back(one_f_one_b(pp, microbatches, r)); break;
+      case Schedule::gpipe:
+        s.ranks.push_back(gpipe(microbatches));
+        break;
+      case Schedule::one_f_one_b:
+        s.ranks.push_back(one_f_one_b(pp, microbatches, r));
+        break;
       case Schedule::interleaved:
-        s.ranks.push_back(interleaved(pp, s.chunks, microbatches, warmup_forwards(type, pp, s.chunks, microbatches, r)));
+        s.ranks.push_back(
+            interleaved(pp, s.chunks, microbatches, warmup_forwards(type, pp, s.chunks, microbatches, r)));
         break;
     }
   }
@@ -167,13 +174,15 @@ std::optional<std::string> find_deadlock(const PipelineSchedule& s) {
   std::string stuck;
   for (int r = 0; r < s.stages; ++r)
     if (next[r] < s.ranks[r].size())
-      stuck += (stuck.empty() ? "" : ", ") + ("rank " + std::to_string(r) + " waits at " + describe(s.ranks[r][next[r]]));
+      stuck +=
+          (stuck.empty() ? "" : ", ") + ("rank " + std::to_string(r) + " waits at " + describe(s.ranks[r][next[r]]));
   if (stuck.empty()) return std::nullopt;
   return stuck;
 }
 
 std::string describe(const Action& a) {
-  return std::string(a.pass == Pass::forward ? "F" : "B") + std::to_string(a.microbatch) + "." + std::to_string(a.chunk);
+  return std::string(a.pass == Pass::forward ? "F" : "B") + std::to_string(a.microbatch) + "." +
+         std::to_string(a.chunk);
 }
 
 }  // namespace parallax::sim

@@ -24,9 +24,9 @@ struct Action {
 
 struct PipelineSchedule {
   Schedule type = Schedule::one_f_one_b;
-  int stages = 1;        // pp
-  int chunks = 1;        // vpp
-  int microbatches = 1;  // per iteration and pipeline
+  int stages = 1;                          // pp
+  int chunks = 1;                          // vpp
+  int microbatches = 1;                    // per iteration and pipeline
   std::vector<std::vector<Action>> ranks;  // one list per pipeline rank
 
   int virtual_stages() const { return stages * chunks; }

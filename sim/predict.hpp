@@ -10,8 +10,8 @@
 namespace parallax::sim {
 
 struct Breakdown {
-  double compute = 0, recompute = 0, bubble = 0, tp_comm_exposed = 0, pp_comm_exposed = 0,
-         dp_comm_exposed = 0, optimizer = 0;
+  double compute = 0, recompute = 0, bubble = 0, tp_comm_exposed = 0, pp_comm_exposed = 0, dp_comm_exposed = 0,
+         optimizer = 0;
   double sum() const {
     return compute + recompute + bubble + tp_comm_exposed + pp_comm_exposed + dp_comm_exposed + optimizer;
   }
@@ -29,8 +29,8 @@ struct Prediction {
   double peak_memory_bytes = 0;
   double device_memory_bytes = 0;
   bool fits = true;
-  std::vector<RankTotals> stages;        // per pipeline rank
-  std::vector<TimelineEvent> timeline;   // filled when asked for
+  std::vector<RankTotals> stages;       // per pipeline rank
+  std::vector<TimelineEvent> timeline;  // filled when asked for
 };
 
 struct PredictOptions {

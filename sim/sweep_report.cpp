@@ -54,12 +54,9 @@ std::vector<PlanRecord> best_per_device_count(const SweepResult& sweep) {
 }
 
 std::string dominant_cost(const Breakdown& b) {
-  const std::pair<const char*, double> parts[] = {{"bubble", b.bubble},
-                                                  {"recompute", b.recompute},
-                                                  {"TP comm", b.tp_comm_exposed},
-                                                  {"PP comm", b.pp_comm_exposed},
-                                                  {"DP comm", b.dp_comm_exposed},
-                                                  {"optimizer", b.optimizer}};
+  const std::pair<const char*, double> parts[] = {{"bubble", b.bubble},           {"recompute", b.recompute},
+                                                  {"TP comm", b.tp_comm_exposed}, {"PP comm", b.pp_comm_exposed},
+                                                  {"DP comm", b.dp_comm_exposed}, {"optimizer", b.optimizer}};
   const auto* top = std::max_element(std::begin(parts), std::end(parts),
                                      [](const auto& a, const auto& c) { return a.second < c.second; });
   return top->first;

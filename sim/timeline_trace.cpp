@@ -12,12 +12,15 @@ std::string chrome_trace(const std::vector<TimelineEvent>& events, const std::st
   std::set<int> ranks;
   for (const auto& e : events) ranks.insert(e.rank);
   for (int r : ranks)
-    trace.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 0}, {"tid", r},
+    trace.push_back({{"name", "thread_name"},
+                     {"ph", "M"},
+                     {"pid", 0},
+                     {"tid", r},
                      {"args", {{"name", "pipeline rank " + std::to_string(r)}}}});
   for (const auto& e : events) {
     std::string name = e.kind;
-    if (e.microbatch >= 0) name = (e.kind == "forward" ? "F" : e.kind == "backward" ? "B" : e.kind + " ") +
-                                  std::to_string(e.microbatch);
+    if (e.microbatch >= 0)
+      name = (e.kind == "forward" ? "F" : e.kind == "backward" ? "B" : e.kind + " ") + std::to_string(e.microbatch);
     trace.push_back({{"name", name},
                      {"cat", e.kind},
                      {"ph", "X"},

@@ -102,7 +102,8 @@ preset = "gpt3-175b"
 preset = "dgx-a100-80g"
 nodes = )" + std::to_string(nodes) + R"(
 [system.calibration]
-dp_reduce_efficiency = )" + efficiency + R"(
+dp_reduce_efficiency = )" + efficiency +
+                                    R"(
 [parallel]
 tp = )" + std::to_string(tp) + R"(
 pp = 1

@@ -43,12 +43,14 @@ BOOST_AUTO_TEST_CASE(every_listed_preset_loads) {
     BOOST_TEST(model_preset(name).layers > 0, name);
   const ModelConfig llama = model_preset("llama3-70b");
   BOOST_TEST(llama.kv_heads == 8);
-  BOOST_TEST((llama.activation == Activation::swiglu && llama.norm == Norm::rmsnorm && llama.position == Position::rope));
+  BOOST_TEST(
+      (llama.activation == Activation::swiglu && llama.norm == Norm::rmsnorm && llama.position == Position::rope));
 }
 
 BOOST_AUTO_TEST_CASE(overrides_win) {
-  const Experiment e = load_experiment_text(base, "exp.toml", {"parallel.tp=4", "training.recompute=selective",
-                                                                "model.hidden=9216", "parallel.sequence_parallel=true"});
+  const Experiment e = load_experiment_text(
+      base, "exp.toml",
+      {"parallel.tp=4", "training.recompute=selective", "model.hidden=9216", "parallel.sequence_parallel=true"});
   BOOST_TEST(e.parallel.tp == 4);
   BOOST_TEST(e.parallel.dp == 8);
   BOOST_TEST((e.training.recompute == Recompute::selective));
