@@ -319,6 +319,13 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
   // DeepSpeed's ZeRO-3 gathered tensor by tensor, each collective blocking, until its 2022
   // rework (coalesced, prefetched gathers); a DeepSpeed row counts as the rework when it names 2022 on.
   p.fsdp_per_tensor = p.fsdp && deepspeed && !from_2022;
+  // A blank knob is searched over what the framework could run. Sequence parallelism and
+  // selective and block recomputation came with Megatron-LM 3.0 (2022); the Megatron-DeepSpeed
+  // forks took them with their 2023 rebase (the BigScience fork never did), and DeepSpeed's
+  // pipeline engine does not run sequence parallelism (deepspeedai/Megatron-DeepSpeed#170).
+  const bool from_2023 = year && *year >= 2023;
+  if (legacy && !(deepspeed ? from_2023 && p.pp == 1 : from_2022)) blank.sequence_parallel = false;
+  blank.whole_layer_recompute = legacy && !(deepspeed ? from_2023 : from_2022);
   const bool embedding_named = has(framework, "type:transformer|embedding");
   split_layers(e, deepspeed, embedding_named);
   auto& t = e.training;

@@ -14,8 +14,9 @@ namespace parallax::sim {
 // Knobs a row leaves blank: validate predicts the best plan over them that fits.
 struct BlankKnobs {
   bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false, ep = false;
-  bool layout = false;           // tp or pp: PublishedRow::layouts holds every one to try
-  bool optimizer_state = false;  // the framework offers bf16 moments beside its default
+  bool layout = false;                 // tp or pp: PublishedRow::layouts holds every one to try
+  bool optimizer_state = false;        // the framework offers bf16 moments beside its default
+  bool whole_layer_recompute = false;  // a blank recompute: the framework offers none or full only
 };
 
 struct PublishedRow {

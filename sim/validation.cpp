@@ -46,7 +46,9 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
         if (most % v == 0) vpps.push_back(v);
   }
   std::vector<Recompute> recs{base.training.recompute};
-  if (k.recompute) recs = {Recompute::none, Recompute::selective, Recompute::full};
+  if (k.recompute)
+    recs = k.whole_layer_recompute ? std::vector<Recompute>{Recompute::none, Recompute::full}
+                                   : std::vector<Recompute>{Recompute::none, Recompute::selective, Recompute::full};
   std::vector<bool> sps{base.parallel.sequence_parallel};
   if (k.sequence_parallel) sps = base.parallel.tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false};
   // Expert parallelism: any that divides both the experts and the dp*cp ranks it comes from.
@@ -64,7 +66,7 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
       // chunk's layers (Megatron's --recompute-num-layers), for plans that fit only with some.
       std::vector<std::pair<Recompute, int>> rec_options;
       for (Recompute r : recs) rec_options.emplace_back(r, 0);
-      if (k.recompute) {
+      if (k.recompute && !k.whole_layer_recompute) {
         const int chunk = base.most_stage_layers() / v;  // layers of the fullest chunk
         for (double q : {0.25, 0.5, 0.75}) {
           const int n = static_cast<int>(std::lround(q * chunk));

@@ -207,6 +207,29 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
     check(rows["a100-flash"]["predicted_iteration_time_s"] < rows["a100-legacy"]["predicted_iteration_time_s"],
           "flash attention assumed outside legacy Megatron on A100")
 
+# A blank knob is searched over what the framework could run: the BigScience fork of
+# Megatron-DeepSpeed and the Megatron-LM of 2021 had no sequence parallelism and recomputed
+# none or every layer; Megatron-Core has both.
+with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+    reader = csv.DictReader(f)
+    base = next(r for r in reader if r["row_id"] == "82")  # BLOOM-like 181B, t8 p6 d8, DeepSpeed
+    blank = {"recompute": "", "seq_parallel": ""}
+    variants = {"deepspeed": blank, "megatron-2021": {**blank, "framework": "Megatron-LM (2021)", "optimizer_sharding": "no"},
+                "megatron-core": {**blank, "framework": "Megatron-Core", "optimizer_sharding": "distributed optimizer"}}
+    path = os.path.join(tmp, "runs.csv")
+    with open(path, "w", newline="") as out:
+        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
+        w.writeheader()
+        for name, change in variants.items():
+            w.writerow({**base, **change, "row_id": name})
+    searched = {r["row_id"]: r["searched"] for r in json.loads(subprocess.run(
+        [parallax, "validate", path, "--format", "json"], capture_output=True, text=True, check=True).stdout)["rows"]}
+    for legacy in ("deepspeed", "megatron-2021"):
+        check("sequence_parallel" not in searched[legacy] and
+              re.search(r"recompute=(none|full)( |$)", searched[legacy]) is not None,
+              f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
+    check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
+
 # DeepSpeed's per-pass host time follows the framework to any machine: MT-NLG 530B on Selene
 # (t8 p35 d8, 240 micro-batches) pays it on (240 + 34) forward and backward passes.
 with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
