@@ -96,7 +96,8 @@ void split_layers(Experiment& e, bool deepspeed, bool embedding_named) {
 
 // Every tensor- and pipeline-parallel layout of the row's devices, for the degrees it leaves
 // blank: tp within a node (where Megatron keeps it), pp dividing the layers (or the layers and
-// the two ends, cut as split_layers does), dp what is left unless given; each one a valid plan.
+// the two ends, cut as split_layers does) unless the given degrees fix it, dp what is left
+// unless given; each one a valid plan.
 std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp, std::optional<int> pp,
                                    std::optional<int> dp, bool deepspeed, bool embedding_named) {
   const auto& m = base.model;
@@ -104,7 +105,7 @@ std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp
   std::vector<Experiment> out;
   for (int t = tp.value_or(1); t <= (tp ? *tp : std::min(gpus, base.system.gpus_per_node)); ++t)
     for (int q = pp.value_or(1); q <= (pp ? *pp : m.layers); ++q) {
-      if (!pp && m.layers % q != 0 && (m.layers + 2) % q != 0) continue;
+      if (!pp && !dp && m.layers % q != 0 && (m.layers + 2) % q != 0) continue;  // dp given: q is forced
       if (gpus % (t * q * cp) != 0 || (dp && t * q * cp * *dp != gpus)) continue;
       Experiment e = base;
       e.parallel.tp = t;

@@ -215,15 +215,21 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
     base = next(r for r in reader if r["row_id"] == "82")  # BLOOM-like 181B, t8 p6 d8, DeepSpeed
     blank = {"recompute": "", "seq_parallel": ""}
     variants = {"deepspeed": blank, "megatron-2021": {**blank, "framework": "Megatron-LM (2021)", "optimizer_sharding": "no"},
-                "megatron-core": {**blank, "framework": "Megatron-Core", "optimizer_sharding": "distributed optimizer"}}
+                "megatron-core": {**blank, "framework": "Megatron-Core", "optimizer_sharding": "distributed optimizer"},
+                # tp and dp given fix pp = 6, which 71 layers (nor 73) do not divide: cut as DeepSpeed cuts them
+                "uneven": {"layers": "71"}, "uneven-pp-blank": {"layers": "71", "pp": ""}}
     path = os.path.join(tmp, "runs.csv")
     with open(path, "w", newline="") as out:
         w = csv.DictWriter(out, fieldnames=reader.fieldnames)
         w.writeheader()
         for name, change in variants.items():
             w.writerow({**base, **change, "row_id": name})
-    searched = {r["row_id"]: r["searched"] for r in json.loads(subprocess.run(
+    rows = {r["row_id"]: r for r in json.loads(subprocess.run(
         [parallax, "validate", path, "--format", "json"], capture_output=True, text=True, check=True).stdout)["rows"]}
+    searched = {k: r["searched"] for k, r in rows.items()}
+    check(rows["uneven-pp-blank"]["plan"] == rows["uneven"]["plan"] == "t8p6d8m4" and
+          rows["uneven-pp-blank"]["predicted_iteration_time_s"] == rows["uneven"]["predicted_iteration_time_s"],
+          "a pp fixed by the given degrees is taken even when it does not divide the layers")
     for legacy in ("deepspeed", "megatron-2021"):
         check("sequence_parallel" not in searched[legacy] and
               re.search(r"recompute=(none|full)( |$)", searched[legacy]) is not None,
