@@ -266,7 +266,7 @@ void validate_plan(const Experiment& e) {
     std::string names = "tp*", values = std::to_string(p.tp) + "*";
     if (p.cp > 1) names += "cp*", values += std::to_string(p.cp) + "*";
     names += "pp*dp", values += std::to_string(p.pp) + "*" + std::to_string(p.dp);
-    const int product = p.tp * p.cp * p.pp * p.dp;
+    const long long product = static_cast<long long>(p.tp) * p.cp * p.pp * p.dp;
     require(product == s.gpus, "parallel: " + names + " = " + values + " = " + std::to_string(product) +
                                    " must equal the devices in the job (system.gpus = " + std::to_string(s.gpus) + ")");
   }
@@ -275,9 +275,9 @@ void validate_plan(const Experiment& e) {
                                                         " needs model.seq_len = " + std::to_string(m.seq_len) +
                                                         " divisible by 2*cp");
   if (p.stage_layers.empty()) {
-    require(m.layers % (p.pp * p.vpp) == 0,
-            "model.layers = " + std::to_string(m.layers) +
-                " must be divisible by parallel.pp*parallel.vpp = " + std::to_string(p.pp * p.vpp));
+    const long long chunks = static_cast<long long>(p.pp) * p.vpp;
+    require(m.layers % chunks == 0, "model.layers = " + std::to_string(m.layers) +
+                                        " must be divisible by parallel.pp*parallel.vpp = " + std::to_string(chunks));
   } else {
     require(static_cast<int>(p.stage_layers.size()) == p.pp,
             "parallel.stage_layers needs one entry per pipeline stage (pp = " + std::to_string(p.pp) + ")");
@@ -300,9 +300,15 @@ void validate_plan(const Experiment& e) {
               to_string(p.schedule) + "\")");
 
   const auto& t = e.training;
-  require(t.global_batch % (t.micro_batch * p.dp) == 0,
+  const long long per_step = static_cast<long long>(t.micro_batch) * p.dp;
+  require(t.global_batch % per_step == 0,
           "training.global_batch = " + std::to_string(t.global_batch) +
-              " must be divisible by training.micro_batch*parallel.dp = " + std::to_string(t.micro_batch * p.dp));
+              " must be divisible by training.micro_batch*parallel.dp = " + std::to_string(per_step));
+  // The event simulation walks every micro-batch: a million per iteration take seconds and a GiB.
+  constexpr int kMostMicroBatches = 1 << 20;
+  require(e.micro_batches() <= kMostMicroBatches,
+          "training.global_batch/(micro_batch*dp) = " + std::to_string(e.micro_batches()) +
+              " micro-batches per iteration; at most " + std::to_string(kMostMicroBatches) + " are simulated");
   if (p.schedule == Schedule::interleaved) {
     require(e.micro_batches() >= p.pp,
             "interleaved-1f1b needs at least pp micro-batches per iteration: global_batch/(micro_batch*dp) = " +

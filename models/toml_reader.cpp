@@ -18,6 +18,16 @@
 namespace parallax {
 namespace {
 
+// A product of configuration integers (`what` names it), refused once it leaves int's range.
+int product_of(std::initializer_list<long long> factors, const std::string& what) {
+  long long p = 1;
+  for (long long f : factors) {
+    p *= f;
+    if (p > 2147483647LL || p < -2147483647LL) throw InputError(what + " is out of range");
+  }
+  return static_cast<int>(p);
+}
+
 void read_model_fields(Section& s, ModelConfig& m) {
   set_if(m.name, s.string("name"));
   s.string("description");
@@ -54,7 +64,8 @@ ModelConfig read_model(Section& s) {
   read_model_fields(s, m);
   // kv_heads and ffn_hidden follow heads and hidden unless given (here, or by an unchanged preset).
   if (!s.node("kv_heads") && (m.kv_heads == 0 || m.heads != base.heads)) m.kv_heads = m.heads;
-  if (!s.node("ffn_hidden") && (m.ffn_hidden == 0 || m.hidden != base.hidden)) m.ffn_hidden = 4 * m.hidden;
+  if (!s.node("ffn_hidden") && (m.ffn_hidden == 0 || m.hidden != base.hidden))
+    m.ffn_hidden = product_of({4, m.hidden}, "model.ffn_hidden = 4*model.hidden (its default)");
   if (!s.node("moe_ffn_hidden") && m.ffn_hidden != base.ffn_hidden) m.moe_ffn_hidden = 0;
   fill_moe_defaults(m);
   s.finish();
@@ -336,15 +347,17 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   top.finish();
 
   // Devices in the job: nodes, gpus, or tp*cp*pp*dp; dp from the devices when omitted.
-  if (nodes > 0) gpus = nodes * e.system.gpus_per_node;
-  const int tp_pp = e.parallel.tp * e.parallel.cp * e.parallel.pp;
-  if (gpus == 0) gpus = dp_given ? tp_pp * e.parallel.dp : (tp_pp > 0 ? tp_pp : 1);
+  const auto& p = e.parallel;
+  if (nodes > 0) gpus = product_of({nodes, e.system.gpus_per_node}, "system.nodes*system.gpus_per_node");
+  const int tp_pp = product_of({p.tp, p.cp, p.pp}, "parallel.tp*parallel.cp*parallel.pp");
+  if (gpus == 0) gpus = dp_given ? product_of({tp_pp, p.dp}, "parallel.tp*cp*pp*dp") : (tp_pp > 0 ? tp_pp : 1);
   e.system.gpus = gpus;
   // When tp*pp does not divide the devices, validate() names the mismatch (after the checks
   // on tp and pp themselves).
   if (!dp_given && tp_pp > 0) e.parallel.dp = std::max(1, gpus / tp_pp);
   if (!schedule_given && e.parallel.vpp > 1) e.parallel.schedule = Schedule::interleaved;
-  if (e.training.global_batch == 0) e.training.global_batch = e.training.micro_batch * e.parallel.dp;
+  if (e.training.global_batch == 0)
+    e.training.global_batch = product_of({e.training.micro_batch, p.dp}, "training.micro_batch*parallel.dp");
   if (e.name.empty()) e.name = e.model.name + "-on-" + e.system.name;
   if (check_plan)
     validate(e);

@@ -36,7 +36,7 @@ std::optional<double> number(const std::map<std::string, std::string>& row, cons
   try {
     size_t used = 0;
     const double v = std::stod(value, &used);
-    if (used == 0) return std::nullopt;
+    if (used == 0 || !std::isfinite(v)) return std::nullopt;
     return v;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -44,6 +44,7 @@ std::optional<double> number(const std::map<std::string, std::string>& row, cons
 }
 int integer(const std::map<std::string, std::string>& row, const std::string& key, int fallback = 0) {
   auto v = number(row, key);
+  if (v && std::fabs(*v) > 1e9) throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range");
   return v ? static_cast<int>(std::lround(*v)) : fallback;
 }
 std::string text(const std::map<std::string, std::string>& row, const std::string& key) {
@@ -70,6 +71,7 @@ void split_layers(Experiment& e, bool deepspeed, bool embedding_named) {
   const auto& m = e.model;
   auto& p = e.parallel;
   p.stage_layers.clear();
+  if (p.pp < 1 || p.pp > m.layers) return;  // validate names it
   const bool embedding_split = embedding_named || (m.layers % p.pp != 0 && (m.layers + 2) % p.pp == 0);
   if (embedding_split && p.pp > 1) {
     // The embedding and the output layer each count as one layer when the stages are cut
@@ -103,10 +105,17 @@ std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp
   const auto& m = base.model;
   const int gpus = base.system.gpus, cp = base.parallel.cp;
   std::vector<Experiment> out;
-  for (int t = tp.value_or(1); t <= (tp ? *tp : std::min(gpus, base.system.gpus_per_node)); ++t)
-    for (int q = pp.value_or(1); q <= (pp ? *pp : m.layers); ++q) {
-      if (!pp && !dp && m.layers % q != 0 && (m.layers + 2) % q != 0) continue;  // dp given: q is forced
-      if (gpus % (t * q * cp) != 0 || (dp && t * q * cp * *dp != gpus)) continue;
+  if (gpus < 1 || cp < 1 || (tp && *tp < 1) || (pp && *pp < 1) || (dp && *dp < 1)) return out;
+  for (int t = tp.value_or(1); t <= (tp ? *tp : std::min(gpus, base.system.gpus_per_node)); ++t) {
+    if (gpus % (t * cp) != 0) continue;
+    std::vector<int> stages;  // pp: as given, or the divisors of what tp and cp leave, at most L
+    if (pp) stages.push_back(*pp);
+    for (int q = 1, rest = gpus / (t * cp); !pp && q <= rest / q; ++q)
+      if (rest % q == 0) stages.insert(stages.end(), {q, rest / q});
+    for (int q : stages) {
+      if (!pp && (q > m.layers || (!dp && m.layers % q != 0 && (m.layers + 2) % q != 0)))
+        continue;  // dp given: q is forced
+      if (gpus % (t * q * cp) != 0 || (dp && static_cast<long long>(t) * q * cp * *dp != gpus)) continue;
       Experiment e = base;
       e.parallel.tp = t;
       e.parallel.pp = q;
@@ -119,6 +128,7 @@ std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp
       }
       out.push_back(std::move(e));
     }
+  }
   return out;
 }
 
@@ -138,10 +148,8 @@ std::optional<std::string> system_for(const std::string& gpu) {
   return std::nullopt;
 }
 
-}  // namespace
-
-PublishedRow read_published_row(const std::map<std::string, std::string>& row,
-                                const std::vector<CalibrationOverride>& overrides) {
+PublishedRow read_row(const std::map<std::string, std::string>& row,
+                      const std::vector<CalibrationOverride>& overrides) {
   PublishedRow read;
   ValidationRow& out = read.row;
   Experiment& e = read.experiment;
@@ -413,6 +421,22 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
     return read;
   }
   return read;
+}
+
+}  // namespace
+
+PublishedRow read_published_row(const std::map<std::string, std::string>& row,
+                                const std::vector<CalibrationOverride>& overrides) {
+  try {
+    return read_row(row, overrides);
+  } catch (const InputError& err) {  // a cell out of range
+    PublishedRow read;
+    read.row.row_id = text(row, "row_id");
+    read.row.source = text(row, "source_id");
+    read.row.model = text(row, "model");
+    read.row.skipped = std::string("inconsistent row: ") + err.what();
+    return read;
+  }
 }
 
 }  // namespace parallax::sim

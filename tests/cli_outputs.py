@@ -236,6 +236,30 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
               f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
     check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
 
+# Cells no table should hold (a zero or huge degree, an overflowing count, nan): each row is
+# answered quickly, an impossible one skipped with its reason (nan reads as blank, and a blank
+# tp is searched; a model of a billion layers is merely big).
+with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+    reader = csv.DictReader(f)
+    base = next(r for r in reader if r["row_id"] == "82")
+    bad = {"pp-zero": {"pp": "0"}, "pp-huge": {"pp": "1e9"}, "layers-huge": {"layers": "99999999999"},
+           "tp-nan": {"tp": "nan"}, "pp-huge-layout-blank": {"pp": "1e9", "tp": "", "dp": ""},
+           "layers-huge-layout-blank": {"layers": "1e9", "tp": "", "pp": "", "dp": ""}, "good": {}}
+    path = os.path.join(tmp, "runs.csv")
+    with open(path, "w", newline="") as out:
+        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
+        w.writeheader()
+        for name, change in bad.items():
+            w.writerow({**base, **change, "row_id": name})
+    rows = {r["row_id"]: r for r in json.loads(subprocess.run(
+        [parallax, "validate", path, "--format", "json"], capture_output=True, text=True, check=True,
+        timeout=60).stdout)["rows"]}
+    impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank")
+    check(all("skipped" in rows[k] for k in impossible) and "skipped" not in rows["good"] and
+          "tp=" in rows["tp-nan"]["searched"],
+          "rows with impossible cells are skipped, the good one predicted: " +
+          "; ".join(f"{k}: {r.get('skipped', 'predicted')}" for k, r in rows.items()))
+
 # DeepSpeed's per-pass host time follows the framework to any machine: MT-NLG 530B on Selene
 # (t8 p35 d8, 240 micro-batches) pays it on (240 + 34) forward and backward passes.
 with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
