@@ -77,6 +77,21 @@ class ProgressLine {
 
 const char* yes(bool b) { return b ? "yes" : "no"; }
 
+// A plan's degrees and knobs, as the JSON outputs name them.
+nlohmann::json plan_fields(const sim::PlanRecord& p) {
+  return {{"gpus", p.gpus},
+          {"tp", p.tp},
+          {"pp", p.pp},
+          {"dp", p.dp},
+          {"vpp", p.vpp},
+          {"schedule", to_string(p.schedule)},
+          {"micro_batch", p.micro_batch},
+          {"global_batch", p.global_batch},
+          {"recompute", to_string(p.recompute)},
+          {"sequence_parallel", p.sequence_parallel},
+          {"distributed_optimizer", p.distributed_optimizer}};
+}
+
 void write_plans(const std::string& path, const sim::SweepResult& r, bool json_lines) {
   std::ostringstream out;
   if (!json_lines)
@@ -84,20 +99,10 @@ void write_plans(const std::string& path, const sim::SweepResult& r, bool json_l
            "reject_reason,iteration_time_s,tokens_per_s,mfu,peak_memory_bytes\n";
   for (const auto& p : r.plans) {
     if (json_lines) {
-      nlohmann::json j = {{"gpus", p.gpus},
-                          {"tp", p.tp},
-                          {"pp", p.pp},
-                          {"dp", p.dp},
-                          {"vpp", p.vpp},
-                          {"schedule", to_string(p.schedule)},
-                          {"micro_batch", p.micro_batch},
-                          {"global_batch", p.global_batch},
-                          {"recompute", to_string(p.recompute)},
-                          {"sequence_parallel", p.sequence_parallel},
-                          {"distributed_optimizer", p.distributed_optimizer},
-                          {"fits", p.fits()},
-                          {"reject_reason", sim::to_string(p.reject)},
-                          {"peak_memory_bytes", static_cast<long long>(p.peak_memory_bytes)}};
+      nlohmann::json j = plan_fields(p);
+      j.update({{"fits", p.fits()},
+                {"reject_reason", sim::to_string(p.reject)},
+                {"peak_memory_bytes", static_cast<long long>(p.peak_memory_bytes)}});
       if (p.fits()) {
         j["iteration_time_s"] = p.iteration_time_s;
         j["tokens_per_s"] = p.tokens_per_s;
@@ -165,19 +170,8 @@ void print_why(const sim::RankedPlan& a, const sim::RankedPlan& b) {
 nlohmann::json plan_json(const sim::RankedPlan& r) {
   nlohmann::json j = sim::prediction_json(r.experiment, r.prediction);
   j.erase("config");
-  const auto& p = r.plan;
-  j.update({{"gpus", p.gpus},
-            {"tp", p.tp},
-            {"pp", p.pp},
-            {"dp", p.dp},
-            {"vpp", p.vpp},
-            {"schedule", to_string(p.schedule)},
-            {"micro_batch", p.micro_batch},
-            {"global_batch", p.global_batch},
-            {"recompute", to_string(p.recompute)},
-            {"sequence_parallel", p.sequence_parallel},
-            {"distributed_optimizer", p.distributed_optimizer},
-            {"peak_memory_bytes", static_cast<long long>(r.prediction.peak_memory_bytes)}});
+  j.update(plan_fields(r.plan));
+  j["peak_memory_bytes"] = static_cast<long long>(r.prediction.peak_memory_bytes);
   return j;
 }
 

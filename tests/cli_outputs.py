@@ -20,6 +20,20 @@ def check(condition, what):
         failures.append(what)
 
 
+def validate_rows(fieldnames, rows, *extra):
+    """Writes `rows` as a published-runs table, runs `parallax validate` on it (with `extra`
+    arguments) and returns the rows it reports, by row id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "runs.csv")
+        with open(path, "w", newline="") as out:
+            w = csv.DictWriter(out, fieldnames=fieldnames)
+            w.writeheader()
+            w.writerows(rows)
+        report = json.loads(subprocess.run([parallax, "validate", path, "--format", "json", *extra],
+                                           capture_output=True, text=True, check=True, timeout=120).stdout)
+    return {r["row_id"]: r for r in report["rows"]}
+
+
 with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "results.h5")
     trace = os.path.join(tmp, "trace.json")
@@ -134,7 +148,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # validate reads rows in the spellings other sources use: context parallelism, FP8 and NeMo.
 runs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments", "validation",
                     "published_runs.csv")
-with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+with open(runs, newline="") as f:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["row_id"] == "45")  # GPT 314B on 384 H100s
     fixed = {"micro_batch": "1", "vpp": "1", "recompute": "full", "seq_parallel": "yes"}
@@ -170,14 +184,7 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
     variants["moe-ep8"] = {**mixtral, "notes": "EP=8"}
     variants["moe-ep-blank"] = mixtral
     variants["dense-same-shape"] = {**mixtral, "model": "dense", "arch_notes": "SwiGLU, RMSNorm, RoPE, untied"}
-    path = os.path.join(tmp, "runs.csv")
-    with open(path, "w", newline="") as out:
-        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
-        w.writeheader()
-        for name, change in variants.items():
-            w.writerow({**base, **change, "row_id": name})
-    rows = {r["row_id"]: r for r in json.loads(subprocess.run(
-        [parallax, "validate", path, "--format", "json"], capture_output=True, text=True, check=True).stdout)["rows"]}
+    rows = validate_rows(reader.fieldnames, [{**base, **change, "row_id": name} for name, change in variants.items()])
     check(all("skipped" not in r for r in rows.values()), "validate predicts fp8 and cp rows")
     check(rows["fp8"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"], "fp8 is faster")
     check(rows["fp8-cp2"]["plan"].startswith("t8c2p8d24"), "cp read, dp inferred from the GPUs")
@@ -210,7 +217,7 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
 # A blank knob is searched over what the framework could run: the BigScience fork of
 # Megatron-DeepSpeed and the Megatron-LM of 2021 had no sequence parallelism and recomputed
 # none or every layer; Megatron-Core has both.
-with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+with open(runs, newline="") as f:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["row_id"] == "82")  # BLOOM-like 181B, t8 p6 d8, DeepSpeed
     blank = {"recompute": "", "seq_parallel": ""}
@@ -218,14 +225,7 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
                 "megatron-core": {**blank, "framework": "Megatron-Core", "optimizer_sharding": "distributed optimizer"},
                 # tp and dp given fix pp = 6, which 71 layers (nor 73) do not divide: cut as DeepSpeed cuts them
                 "uneven": {"layers": "71"}, "uneven-pp-blank": {"layers": "71", "pp": ""}}
-    path = os.path.join(tmp, "runs.csv")
-    with open(path, "w", newline="") as out:
-        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
-        w.writeheader()
-        for name, change in variants.items():
-            w.writerow({**base, **change, "row_id": name})
-    rows = {r["row_id"]: r for r in json.loads(subprocess.run(
-        [parallax, "validate", path, "--format", "json"], capture_output=True, text=True, check=True).stdout)["rows"]}
+    rows = validate_rows(reader.fieldnames, [{**base, **change, "row_id": name} for name, change in variants.items()])
     searched = {k: r["searched"] for k, r in rows.items()}
     check(rows["uneven-pp-blank"]["plan"] == rows["uneven"]["plan"] == "t8p6d8m4" and
           rows["uneven-pp-blank"]["predicted_iteration_time_s"] == rows["uneven"]["predicted_iteration_time_s"],
@@ -239,21 +239,13 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
 # Cells no table should hold (a zero or huge degree, an overflowing count, nan): each row is
 # answered quickly, an impossible one skipped with its reason (nan reads as blank, and a blank
 # tp is searched; a model of a billion layers is merely big).
-with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+with open(runs, newline="") as f:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["row_id"] == "82")
     bad = {"pp-zero": {"pp": "0"}, "pp-huge": {"pp": "1e9"}, "layers-huge": {"layers": "99999999999"},
            "tp-nan": {"tp": "nan"}, "pp-huge-layout-blank": {"pp": "1e9", "tp": "", "dp": ""},
            "layers-huge-layout-blank": {"layers": "1e9", "tp": "", "pp": "", "dp": ""}, "good": {}}
-    path = os.path.join(tmp, "runs.csv")
-    with open(path, "w", newline="") as out:
-        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
-        w.writeheader()
-        for name, change in bad.items():
-            w.writerow({**base, **change, "row_id": name})
-    rows = {r["row_id"]: r for r in json.loads(subprocess.run(
-        [parallax, "validate", path, "--format", "json"], capture_output=True, text=True, check=True,
-        timeout=60).stdout)["rows"]}
+    rows = validate_rows(reader.fieldnames, [{**base, **change, "row_id": name} for name, change in bad.items()])
     impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank")
     check(all("skipped" in rows[k] for k in impossible) and "skipped" not in rows["good"] and
           "tp=" in rows["tp-nan"]["searched"],
@@ -262,20 +254,14 @@ with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
 
 # DeepSpeed's per-pass host time follows the framework to any machine: MT-NLG 530B on Selene
 # (t8 p35 d8, 240 micro-batches) pays it on (240 + 34) forward and backward passes.
-with open(runs, newline="") as f, tempfile.TemporaryDirectory() as tmp:
+with open(runs, newline="") as f:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["source_id"] == "korthikanti2022_table5")
     row = {**base, "row_id": "mtnlg", "model": "MT-NLG 530B", "layers": "105", "hidden": "20480", "ffn_hidden": "81920",
            "heads": "128", "kv_heads": "", "vocab": "51200", "num_gpus": "2240", "tp": "8", "pp": "35", "dp": "8",
            "vpp": "1", "micro_batch": "1", "global_batch": "1920", "recompute": "full", "seq_parallel": "no",
            "framework": "Megatron-DeepSpeed", "iteration_time_s_reported": "60.1"}
-    path = os.path.join(tmp, "runs.csv")
-    with open(path, "w", newline="") as out:
-        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
-        w.writeheader()
-        w.writerow(row)
-    times = [json.loads(subprocess.run([parallax, "validate", path, "--format", "json", *extra], capture_output=True,
-                                       text=True, check=True).stdout)["rows"][0]["predicted_iteration_time_s"]
+    times = [validate_rows(reader.fieldnames, [row], *extra)["mtnlg"]["predicted_iteration_time_s"]
              for extra in ([], ["--set", "deepspeed.pass_overhead_us=0"])]
     check(abs((times[0] - times[1]) - 274 * 2 * 17.591e-3) < 0.5, f"DeepSpeed pass overhead on Selene: {times}")
 
@@ -288,30 +274,23 @@ check(len(rows) == 121 and all("skipped" not in r for r in rows), "every outside
 # A row with neither time column nor a throughput in tokens: its time from the reported TFLOP/s
 # (or MFU) and the source's FLOP formula reproduces the table's own derived column (SC21's
 # megatron96, Megatron-Core's num_floating_point_operations, NeMo's and PaLM's counts).
-with tempfile.TemporaryDirectory() as tmp:
-    derived = {}
-    for table in (runs, outside):
-        with open(table, newline="") as f:
-            reader = csv.DictReader(f)
-            derived.update({r["row_id"]: r for r in reader if r["iteration_time_s_derived"] and r["tflops_per_gpu_reported"]
-                            and not r["iteration_time_s_reported"] and not r["source_id"].startswith("nemo_25")})
-    path = os.path.join(tmp, "runs.csv")
-    with open(path, "w", newline="") as out:
-        w = csv.DictWriter(out, fieldnames=reader.fieldnames)
-        w.writeheader()
-        for r in derived.values():
-            blanked = {**r, "iteration_time_s_derived": "", "tokens_per_s_reported": "", "tokens_per_s_per_gpu_reported": ""}
-            w.writerow(blanked)
-            if r["mfu_pct_reported"]:
-                w.writerow({**blanked, "row_id": r["row_id"] + "-mfu", "tflops_per_gpu_reported": ""})
-    rows = json.loads(subprocess.run([parallax, "validate", path, "--format", "json"], capture_output=True, text=True,
-                                     check=True).stdout)["rows"]
-    gaps = {r["row_id"]: r["published_iteration_time_s"] / float(derived[r["row_id"].removesuffix("-mfu")]
-                                                                 ["iteration_time_s_derived"]) - 1 for r in rows}
-    by_tflops = [abs(g) for k, g in gaps.items() if not k.endswith("-mfu")]
-    by_mfu = [abs(g) for k, g in gaps.items() if k.endswith("-mfu")]
-    check(len(by_tflops) == 46 and max(by_tflops) < 2e-3, f"TFLOP/s and formula give the derived times: {len(by_tflops)} rows, {max(by_tflops)}")
-    check(len(by_mfu) == 9 and max(by_mfu) < 0.012, f"MFU (rounded to 0.1 pt) gives them within 1.2 %: {len(by_mfu)} rows, {max(by_mfu)}")
+derived = {}
+for table in (runs, outside):
+    with open(table, newline="") as f:
+        reader = csv.DictReader(f)
+        derived.update({r["row_id"]: r for r in reader if r["iteration_time_s_derived"] and r["tflops_per_gpu_reported"]
+                        and not r["iteration_time_s_reported"] and not r["source_id"].startswith("nemo_25")})
+blanked = [{**r, "iteration_time_s_derived": "", "tokens_per_s_reported": "", "tokens_per_s_per_gpu_reported": ""}
+           for r in derived.values()]
+blanked += [{**r, "row_id": r["row_id"] + "-mfu", "tflops_per_gpu_reported": ""} for r in blanked if r["mfu_pct_reported"]]
+gaps = {k: r["published_iteration_time_s"] / float(derived[k.removesuffix("-mfu")]["iteration_time_s_derived"]) - 1
+        for k, r in validate_rows(reader.fieldnames, blanked).items()}
+by_tflops = [abs(g) for k, g in gaps.items() if not k.endswith("-mfu")]
+by_mfu = [abs(g) for k, g in gaps.items() if k.endswith("-mfu")]
+check(len(by_tflops) == 46 and max(by_tflops) < 2e-3,
+      f"TFLOP/s and formula give the derived times: {len(by_tflops)} rows, {max(by_tflops)}")
+check(len(by_mfu) == 9 and max(by_mfu) < 0.012,
+      f"MFU (rounded to 0.1 pt) gives them within 1.2 %: {len(by_mfu)} rows, {max(by_mfu)}")
 
 # Korthikanti's Table 4 times one 22B layer: those rows are checked on the layer alone.
 report = json.loads(subprocess.run([parallax, "validate", runs, "--format", "json"], capture_output=True, text=True,
