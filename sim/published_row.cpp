@@ -107,19 +107,20 @@ std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp
   std::vector<Experiment> out;
   if (gpus < 1 || cp < 1 || (tp && *tp < 1) || (pp && *pp < 1) || (dp && *dp < 1)) return out;
   for (int t = tp.value_or(1); t <= (tp ? *tp : std::min(gpus, base.system.gpus_per_node)); ++t) {
-    if (gpus % (t * cp) != 0) continue;
+    const long long tc = static_cast<long long>(t) * cp;
+    if (gpus % tc != 0) continue;
     std::vector<int> stages;  // pp: as given, or the divisors of what tp and cp leave, at most L
     if (pp) stages.push_back(*pp);
-    for (int q = 1, rest = gpus / (t * cp); !pp && q <= rest / q; ++q)
+    for (int q = 1, rest = static_cast<int>(gpus / tc); !pp && q <= rest / q; ++q)
       if (rest % q == 0) stages.insert(stages.end(), {q, rest / q});
     for (int q : stages) {
       if (!pp && (q > m.layers || (!dp && m.layers % q != 0 && (m.layers + 2) % q != 0)))
         continue;  // dp given: q is forced
-      if (gpus % (t * q * cp) != 0 || (dp && static_cast<long long>(t) * q * cp * *dp != gpus)) continue;
+      if (gpus % (tc * q) != 0 || (dp && tc * q * *dp != gpus)) continue;
       Experiment e = base;
       e.parallel.tp = t;
       e.parallel.pp = q;
-      e.parallel.dp = gpus / (t * q * cp);
+      e.parallel.dp = static_cast<int>(gpus / (tc * q));
       split_layers(e, deepspeed, embedding_named);
       try {
         validate(e);
