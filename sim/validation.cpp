@@ -86,7 +86,8 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
             e.parallel.sequence_parallel = sp;
             if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
             if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
-            Choice c{e, predict(e)};
+            Prediction p = predict(e);
+            Choice c{std::move(e), std::move(p)};
             if (!chosen || faster(c, *chosen)) chosen = std::move(c);
           }
     }
