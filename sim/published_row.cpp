@@ -161,8 +161,12 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
 
   // The devices: the num_gpus column, or the product of the parallel degrees.
   int gpus = integer(row, "num_gpus");
-  if (gpus <= 0 && number(row, "dp"))
-    gpus = integer(row, "tp", 1) * integer(row, "pp", 1) * integer(row, "cp", 1) * integer(row, "dp");
+  if (gpus <= 0 && number(row, "dp")) {
+    const long long product = static_cast<long long>(integer(row, "tp", 1)) * integer(row, "pp", 1) *
+                              integer(row, "cp", 1) * integer(row, "dp");
+    if (product > 1e9) throw InputError("the GPUs, tp*pp*cp*dp = " + std::to_string(product) + ", are out of range");
+    gpus = static_cast<int>(product);
+  }
   if (auto t = number(row, "iteration_time_s_reported")) {
     out.published_time_s = *t;
     out.time_measured = true;
@@ -267,7 +271,8 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   p.tp = integer(row, "tp", 1);
   p.pp = integer(row, "pp", 1);
   p.cp = integer(row, "cp", 1);
-  p.dp = integer(row, "dp", std::max(1, e.system.gpus / std::max(1, p.tp * p.cp * p.pp)));
+  const long long tcp = static_cast<long long>(p.tp) * p.cp * p.pp;
+  p.dp = integer(row, "dp", static_cast<int>(std::max(1LL, e.system.gpus / std::max(1LL, tcp))));
   const std::optional<int> ep = number(row, "ep") ? std::optional<int>(integer(row, "ep"))
                                                   : find_int(moe_text, R"((?:^|[^a-z])ep\s*[=:]?\s*(\d+))");
   p.ep = m.moe() ? ep.value_or(1) : 1;
@@ -340,7 +345,8 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   split_layers(e, deepspeed, embedding_named);
   auto& t = e.training;
   // A layer timed alone runs one micro-batch per replica.
-  t.global_batch = integer(row, "global_batch", integer(row, "micro_batch", 1) * p.dp);
+  const long long replicas_batch = static_cast<long long>(integer(row, "micro_batch", 1)) * p.dp;
+  t.global_batch = integer(row, "global_batch", replicas_batch > 1e9 ? 0 : static_cast<int>(replicas_batch));
   blank.micro_batch = !number(row, "micro_batch");
   t.micro_batch = integer(row, "micro_batch", 1);
   const std::string rec = lowered(row, "recompute");
