@@ -42,9 +42,13 @@ std::optional<double> number(const std::map<std::string, std::string>& row, cons
     return std::nullopt;
   }
 }
+// No count in a table comes near 2^24 (16.8 M: GPUs, sequences, tokens of context, widths); a
+// larger one is a typo, refused before products of such counts can overflow.
+constexpr double kLargestCell = 1 << 24;
 int integer(const std::map<std::string, std::string>& row, const std::string& key, int fallback = 0) {
   auto v = number(row, key);
-  if (v && std::fabs(*v) > 1e9) throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range");
+  if (v && std::fabs(*v) > kLargestCell)
+    throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range (at most 2^24)");
   return v ? static_cast<int>(std::lround(*v)) : fallback;
 }
 std::string text(const std::map<std::string, std::string>& row, const std::string& key) {
@@ -164,7 +168,8 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   if (gpus <= 0 && number(row, "dp")) {
     const long long product = static_cast<long long>(integer(row, "tp", 1)) * integer(row, "pp", 1) *
                               integer(row, "cp", 1) * integer(row, "dp");
-    if (product > 1e9) throw InputError("the GPUs, tp*pp*cp*dp = " + std::to_string(product) + ", are out of range");
+    if (product > kLargestCell)
+      throw InputError("the GPUs, tp*pp*cp*dp = " + std::to_string(product) + ", are out of range (at most 2^24)");
     gpus = static_cast<int>(product);
   }
   if (auto t = number(row, "iteration_time_s_reported")) {
@@ -346,7 +351,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   auto& t = e.training;
   // A layer timed alone runs one micro-batch per replica.
   const long long replicas_batch = static_cast<long long>(integer(row, "micro_batch", 1)) * p.dp;
-  t.global_batch = integer(row, "global_batch", replicas_batch > 1e9 ? 0 : static_cast<int>(replicas_batch));
+  t.global_batch = integer(row, "global_batch", replicas_batch > kLargestCell ? 0 : static_cast<int>(replicas_batch));
   blank.micro_batch = !number(row, "micro_batch");
   t.micro_batch = integer(row, "micro_batch", 1);
   const std::string rec = lowered(row, "recompute");

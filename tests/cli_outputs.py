@@ -236,9 +236,9 @@ with open(runs, newline="") as f:
               f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
     check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
 
-# Cells no table should hold (a zero or huge degree, an overflowing count, nan): each row is
+# Cells no table should hold (a zero or huge degree, a count past 2^24, nan): each row is
 # answered quickly, an impossible one skipped with its reason (nan reads as blank, and a blank
-# tp is searched; a model of a billion layers is merely big).
+# tp is searched).
 with open(runs, newline="") as f:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["row_id"] == "82")
@@ -246,7 +246,7 @@ with open(runs, newline="") as f:
            "tp-nan": {"tp": "nan"}, "pp-huge-layout-blank": {"pp": "1e9", "tp": "", "dp": ""},
            "layers-huge-layout-blank": {"layers": "1e9", "tp": "", "pp": "", "dp": ""}, "good": {}}
     rows = validate_rows(reader.fieldnames, [{**base, **change, "row_id": name} for name, change in bad.items()])
-    impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank")
+    impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank", "layers-huge-layout-blank")
     check(all("skipped" in rows[k] for k in impossible) and "skipped" not in rows["good"] and
           "tp=" in rows["tp-nan"]["searched"],
           "rows with impossible cells are skipped, the good one predicted: " +
