@@ -205,8 +205,8 @@ void validate_model_and_system(const Experiment& e) {
                                        " must be a multiple of model.heads = " + std::to_string(m.heads));
   require(m.heads % m.kv_heads == 0,
           "model.kv_heads = " + std::to_string(m.kv_heads) + " must divide model.heads = " + std::to_string(m.heads));
-  require(m.experts >= 0,
-          "model.experts = " + std::to_string(m.experts) + " must be 0 (a dense model) or a positive integer");
+  require(m.experts >= 0 && m.experts <= 65536, "model.experts = " + std::to_string(m.experts) +
+                                                    " must be 0 (a dense model) or a positive integer up to 65536");
   if (m.moe()) {
     require(m.top_k >= 1 && m.top_k <= m.experts,
             "model.top_k = " + std::to_string(m.top_k) +

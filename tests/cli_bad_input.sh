@@ -36,6 +36,7 @@ expect "must equal the devices" predict $good --set parallel.dp=3
 expect "micro-batches per iteration; at most 1048576 are simulated" predict $good --set training.global_batch=33554432
 expect "model.ffn_hidden = 4*model.hidden (its default) is out of range" predict $good --set model.hidden=2000000000
 expect "system.nodes*system.gpus_per_node is out of range" predict $good --set system.nodes=2000000000
+expect "model.experts = 1000000000 must be 0 (a dense model) or a positive integer up to 65536" predict $good --set model.experts=1000000000
 expect "model.hidden = -8" predict $good --set model.hidden=-8
 expect "needs parallel.vpp >= 2" predict $good --set parallel.vpp=1 --set parallel.schedule=interleaved-1f1b
 expect "parallel.stage_layers: every stage needs at least one layer" predict $good --set parallel.vpp=1 --set parallel.schedule=1f1b --set "parallel.stage_layers=[0,96,0,0,0,0,0,0]"
