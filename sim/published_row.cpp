@@ -291,7 +291,6 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   // A blank tp or pp: every layout of the devices is tried (layouts_of, below).
   blank.layout = !number(row, "tp") || !number(row, "pp");
   const std::string sp = lowered(row, "seq_parallel");
-  blank.sequence_parallel = sp.empty() && (p.tp > 1 || blank.layout);
   p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
   // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
   // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
@@ -344,7 +343,8 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   // forks took them with their 2023 rebase (the BigScience fork never did), and DeepSpeed's
   // pipeline engine does not run sequence parallelism (deepspeedai/Megatron-DeepSpeed#170).
   const bool from_2023 = year && *year >= 2023;
-  if (legacy && !(deepspeed ? from_2023 && p.pp == 1 : from_2022)) blank.sequence_parallel = false;
+  const bool offers_sequence_parallel = !legacy || (deepspeed ? from_2023 && p.pp == 1 : from_2022);
+  blank.sequence_parallel = sp.empty() && (p.tp > 1 || blank.layout) && offers_sequence_parallel;
   blank.whole_layer_recompute = legacy && !(deepspeed ? from_2023 : from_2022);
   const bool embedding_named = has(framework, "type:transformer|embedding");
   split_layers(e, deepspeed, embedding_named);
