@@ -426,12 +426,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
     e = read.layouts.front();
     return read;
   }
-  try {
-    validate(e);
-  } catch (const InputError& err) {
-    out.skipped = std::string("inconsistent row: ") + err.what();
-    return read;
-  }
+  validate(e);  // an inconsistent plan skips the row (read_published_row)
   return read;
 }
 
@@ -441,7 +436,7 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
                                 const std::vector<CalibrationOverride>& overrides) {
   try {
     return read_row(row, overrides);
-  } catch (const InputError& err) {  // a cell out of range
+  } catch (const InputError& err) {  // a cell out of range, or a plan that validate() refuses
     PublishedRow read;
     read.row.row_id = text(row, "row_id");
     read.row.source = text(row, "source_id");
