@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -118,6 +119,7 @@ void print_report(const sim::ValidationReport& r) {
     }
     std::string notes = row.searched;
     if (!row.fits) notes += (notes.empty() ? "" : "; ") + std::string("predicted not to fit");
+    if (row.oom && row.fits) notes += (notes.empty() ? "" : "; ") + std::string("measured OOM, predicted to fit");
     if (*layer) notes += (notes.empty() ? "" : "; ") + std::string(layer);
     std::printf("%-5s %-26.26s %-22.22s %-13s %9s %9.3f %7s %8s %8.1f %7s  %s\n", row.row_id.c_str(),
                 row.source.c_str(), row.model.c_str(), plan_name(row.experiment).c_str(), pub, row.predicted_time_s,
@@ -131,6 +133,19 @@ void print_report(const sim::ValidationReport& r) {
   std::printf("memory (measured rows)             %4d   %8.2f %%   %8.2f %%\n", r.memory.rows, r.memory.mean_abs_pct,
               r.memory.max_abs_pct);
   std::printf("OOM rows predicted not to fit      %d of %d\n", r.oom_predicted, r.oom_rows);
+  // The rows the summary lines are made of: past the 12 % bound, and OOM rows that fit.
+  std::string far, missed;
+  for (const auto& row : r.rows) {
+    if (!row.skipped.empty() || row.layer_only()) continue;
+    if (const auto e = row.published_time_s ? row.time_error_pct() : std::nullopt; e && std::abs(*e) > 12.0) {
+      char pct[24];
+      std::snprintf(pct, sizeof pct, " (%+.1f %%)", *e);
+      far += (far.empty() ? "" : ", ") + row.row_id + pct;
+    }
+    if (row.oom && row.fits) missed += (missed.empty() ? "" : ", ") + row.row_id;
+  }
+  if (!far.empty()) std::printf("  time errors past 12 %%: rows %s\n", far.c_str());
+  if (!missed.empty()) std::printf("  OOM rows predicted to fit: rows %s\n", missed.c_str());
   if (r.layer_forward.rows > 0) {
     std::printf("one layer timed, forward           %4d   %8.2f %%   %8.2f %%\n", r.layer_forward.rows,
                 r.layer_forward.mean_abs_pct, r.layer_forward.max_abs_pct);

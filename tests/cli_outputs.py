@@ -236,6 +236,25 @@ with open(runs, newline="") as f:
               f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
     check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
 
+# The table's summary names the rows behind it: those past the 12 % bound and the OOM
+# rows predicted to fit (row 82 fits in 56 GiB and is predicted within 1 %).
+with open(runs, newline="") as f:
+    reader = csv.DictReader(f)
+    base = next(r for r in reader if r["row_id"] == "82")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "runs.csv")
+        with open(path, "w", newline="") as out:
+            w = csv.DictWriter(out, fieldnames=reader.fieldnames)
+            w.writeheader()
+            w.writerows([{**base, "row_id": "slow", "iteration_time_s_reported": "150"},
+                         {**base, "row_id": "oom", "iteration_time_s_reported": "", "mem_measured_GB": "OOM"},
+                         {**base, "row_id": "close"}])
+        table = subprocess.run([parallax, "validate", path], capture_output=True, text=True, check=True,
+                               timeout=120).stdout
+    check(re.search(r"time errors past 12 %: rows slow \(-19\.\d %\)\n", table) is not None and
+          "OOM rows predicted to fit: rows oom\n" in table and "measured OOM, predicted to fit" in table,
+          "validate's table names the rows past 12 % and the OOM rows predicted to fit")
+
 # Cells no table should hold (a zero or huge degree, a count past 2^24, nan): each row is
 # answered quickly, an impossible one skipped with its reason (nan reads as blank, and a blank
 # tp is searched).
