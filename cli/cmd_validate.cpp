@@ -137,7 +137,7 @@ void print_report(const sim::ValidationReport& r) {
   std::string far, missed;
   for (const auto& row : r.rows) {
     if (!row.skipped.empty() || row.layer_only()) continue;
-    if (const auto e = row.published_time_s ? row.time_error_pct() : std::nullopt; e && std::abs(*e) > 12.0) {
+    if (const auto e = row.time_error_pct(); e && std::abs(*e) > 12.0) {
       char pct[24];
       std::snprintf(pct, sizeof pct, " (%+.1f %%)", *e);
       far += (far.empty() ? "" : ", ") + row.row_id + pct;
