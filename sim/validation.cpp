@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <span>
 
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
@@ -118,7 +119,7 @@ Choice best_of_layout(const Experiment& base, const BlankKnobs& k) {
 
 // The best plan over the layouts to try (one, unless the row leaves tp or pp blank) and the
 // knobs the row leaves blank, as the people who ran it would have tuned it.
-Experiment search_blank_knobs(const std::vector<Experiment>& layouts, const BlankKnobs& k, Prediction& best,
+Experiment search_blank_knobs(std::span<const Experiment> layouts, const BlankKnobs& k, Prediction& best,
                               std::string& searched) {
   std::optional<Choice> chosen;
   for (const Experiment& base : layouts) {
@@ -156,8 +157,9 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
     }
   }
   Prediction pred;
-  out.experiment =
-      search_blank_knobs(read.blank.layout ? read.layouts : std::vector<Experiment>{e}, read.blank, pred, out.searched);
+  const auto layouts =
+      read.blank.layout ? std::span<const Experiment>(read.layouts) : std::span<const Experiment>(&e, 1);
+  out.experiment = search_blank_knobs(layouts, read.blank, pred, out.searched);
   out.predicted_time_s = pred.iteration_time_s;
   out.predicted_breakdown = pred.breakdown;
   out.fits = pred.fits;
