@@ -20,17 +20,22 @@ def check(condition, what):
         failures.append(what)
 
 
-def validate_rows(fieldnames, rows, *extra):
-    """Writes `rows` as a published-runs table, runs `parallax validate` on it (with `extra`
-    arguments) and returns the rows it reports, by row id."""
+def validate_output(fieldnames, rows, *extra):
+    """Writes `rows` as a published-runs table and returns what `parallax validate` prints for
+    it (with `extra` arguments)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "runs.csv")
         with open(path, "w", newline="") as out:
             w = csv.DictWriter(out, fieldnames=fieldnames)
             w.writeheader()
             w.writerows(rows)
-        report = json.loads(subprocess.run([parallax, "validate", path, "--format", "json", *extra],
-                                           capture_output=True, text=True, check=True, timeout=120).stdout)
+        return subprocess.run([parallax, "validate", path, *extra], capture_output=True, text=True, check=True,
+                              timeout=120).stdout
+
+
+def validate_rows(fieldnames, rows, *extra):
+    """The rows `parallax validate --format json` reports for `rows`, by row id."""
+    report = json.loads(validate_output(fieldnames, rows, "--format", "json", *extra))
     return {r["row_id"]: r for r in report["rows"]}
 
 
@@ -241,16 +246,10 @@ with open(runs, newline="") as f:
 with open(runs, newline="") as f:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["row_id"] == "82")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "runs.csv")
-        with open(path, "w", newline="") as out:
-            w = csv.DictWriter(out, fieldnames=reader.fieldnames)
-            w.writeheader()
-            w.writerows([{**base, "row_id": "slow", "iteration_time_s_reported": "150"},
-                         {**base, "row_id": "oom", "iteration_time_s_reported": "", "mem_measured_GB": "OOM"},
-                         {**base, "row_id": "close"}])
-        table = subprocess.run([parallax, "validate", path], capture_output=True, text=True, check=True,
-                               timeout=120).stdout
+    table = validate_output(reader.fieldnames,
+                            [{**base, "row_id": "slow", "iteration_time_s_reported": "150"},
+                             {**base, "row_id": "oom", "iteration_time_s_reported": "", "mem_measured_GB": "OOM"},
+                             {**base, "row_id": "close"}])
     check(re.search(r"time errors past 12 %: rows slow \(-19\.\d %\)\n", table) is not None and
           "OOM rows predicted to fit: rows oom\n" in table and "measured OOM, predicted to fit" in table,
           "validate's table names the rows past 12 % and the OOM rows predicted to fit")
