@@ -23,7 +23,7 @@ int product_of(std::initializer_list<long long> factors, const std::string& what
   long long p = 1;
   for (long long f : factors) {
     p *= f;
-    if (p > 2147483647LL || p < -2147483647LL) throw InputError(what + " is out of range");
+    if (!fits_int(p)) throw InputError(what + " is out of range");
   }
   return static_cast<int>(p);
 }

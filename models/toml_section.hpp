@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <initializer_list>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -15,6 +16,12 @@
 #include "models/experiment.hpp"
 
 namespace parallax {
+
+// Whether a TOML integer (64-bit) fits the int the configuration stores, symmetric about 0.
+inline bool fits_int(long long v) {
+  constexpr long long most = std::numeric_limits<int>::max();
+  return -most <= v && v <= most;
+}
 
 // A TOML table being read: typed getters that name the full key in their errors, and a
 // finish() that rejects keys nobody asked for.
@@ -37,8 +44,7 @@ class Section {
   std::optional<int> int32(const std::string& k) {
     auto v = integer(k);
     if (!v) return std::nullopt;
-    if (*v > 2147483647LL || *v < -2147483647LL)
-      throw InputError(key(k) + " = " + std::to_string(*v) + " is out of range");
+    if (!fits_int(*v)) throw InputError(key(k) + " = " + std::to_string(*v) + " is out of range");
     return static_cast<int>(*v);
   }
   std::optional<double> number(const std::string& k) {
