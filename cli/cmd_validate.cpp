@@ -86,6 +86,11 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
           {"skipped", r.skipped}};
 }
 
+// Adds `item` to a printed list, after `separator` unless the list is empty.
+void append(std::string& list, const std::string& item, const char* separator) {
+  list += (list.empty() ? "" : separator) + item;
+}
+
 void print_report(const sim::ValidationReport& r) {
   std::printf("%-5s %-26s %-22s %-13s %9s %9s %7s %8s %8s %7s  %s\n", "row", "source", "model", "plan", "pub(s)",
               "pred(s)", "err%", "mem(GiB)", "pred", "err%", "notes");
@@ -118,9 +123,9 @@ void print_report(const sim::ValidationReport& r) {
       continue;
     }
     std::string notes = row.searched;
-    if (!row.fits) notes += (notes.empty() ? "" : "; ") + std::string("predicted not to fit");
-    if (row.oom && row.fits) notes += (notes.empty() ? "" : "; ") + std::string("measured OOM, predicted to fit");
-    if (*layer) notes += (notes.empty() ? "" : "; ") + std::string(layer);
+    if (!row.fits) append(notes, "predicted not to fit", "; ");
+    if (row.oom && row.fits) append(notes, "measured OOM, predicted to fit", "; ");
+    if (*layer) append(notes, layer, "; ");
     std::printf("%-5s %-26.26s %-22.22s %-13s %9s %9.3f %7s %8s %8.1f %7s  %s\n", row.row_id.c_str(),
                 row.source.c_str(), row.model.c_str(), plan_name(row.experiment).c_str(), pub, row.predicted_time_s,
                 err, mem, row.predicted_memory_gib, merr, notes.c_str());
@@ -140,9 +145,9 @@ void print_report(const sim::ValidationReport& r) {
     if (const auto e = row.time_error_pct(); e && std::abs(*e) > 12.0) {
       char pct[24];
       std::snprintf(pct, sizeof pct, " (%+.1f %%)", *e);
-      far += (far.empty() ? "" : ", ") + row.row_id + pct;
+      append(far, row.row_id + pct, ", ");
     }
-    if (row.oom && row.fits) missed += (missed.empty() ? "" : ", ") + row.row_id;
+    if (row.oom && row.fits) append(missed, row.row_id, ", ");
   }
   if (!far.empty()) std::printf("  time errors past 12 %%: rows %s\n", far.c_str());
   if (!missed.empty()) std::printf("  OOM rows predicted to fit: rows %s\n", missed.c_str());
