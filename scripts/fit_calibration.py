@@ -19,13 +19,16 @@ H100 = ["dgx-h100", "dgx-h200"]
 # (systems, key, start, low, high, objective)
 PARAMS = [
     (A100, "gemm_efficiency", 0.7605, 0.5, 0.95, "time"),
-    (A100, "gemm_k_half", 100.03, 0, 512, "time"),
+    (A100, "gemm_k_half", 49.8746, 0, 512, "time"),
     (A100, "memory_efficiency", 0.6842, 0.4, 0.95, "time"),
     (A100, "kernel_launch_us", 1, 1, 20, "time"),
-    (A100, "misaligned_gemm_efficiency", 0.2437, 0.05, 1.0, "time"),
-    (["deepspeed"], "pass_overhead_us", 17591, 0, 100000, "time"),
-    (["deepspeed"], "dp_reduce_efficiency", 0.1539, 0.02, 1.0, "time"),
+    (A100, "misaligned_gemm_efficiency", 0.2866, 0.05, 1.0, "time"),
+    # Held: freed, the fit takes it to 5.4 ms, and the MT-NLG runs (DeepSpeed on Selene, three
+    # layers a stage, outside_checks.csv) then come out 14 % fast (docs/cost-model.md).
+    (["deepspeed"], "pass_overhead_us", 17591, 17591, 17591, "time"),
+    (["deepspeed"], "dp_reduce_efficiency", 0.2328, 0.02, 1.0, "time"),
     (["jean-zay-a100-80g"], "p2p_efficiency_inter", 1.0, 0.05, 1.0, "time"),
+    (["jean-zay-a100-80g"], "busbw_efficiency_intra", 0.35, 0.1, 1.0, "time"),
     (H100, "gemm_efficiency", 0.573, 0.4, 0.95, "time"),
     (H100, "memory_efficiency", 0.53, 0.3, 0.95, "time"),
     (["dgx2-v100"], "gemm_efficiency", 0.869, 0.5, 0.95, "time"),

@@ -242,7 +242,7 @@ with open(runs, newline="") as f:
     check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
 
 # The table's summary names the rows behind it: those past the issue's 12 % bound and the OOM
-# rows predicted to fit (row 82 fits in 56 GiB and is predicted within 1 %).
+# rows predicted to fit (row 82 fits in 56 GiB and is predicted within 3 %).
 with open(runs, newline="") as f:
     reader = csv.DictReader(f)
     base = next(r for r in reader if r["row_id"] == "82")
@@ -250,7 +250,7 @@ with open(runs, newline="") as f:
                             [{**base, "row_id": "slow", "iteration_time_s_reported": "150"},
                              {**base, "row_id": "oom", "iteration_time_s_reported": "", "mem_measured_GB": "OOM"},
                              {**base, "row_id": "close"}])
-    check(re.search(r"time errors past 12 %: rows slow \(-19\.\d %\)\n", table) is not None and
+    check(re.search(r"time errors past 12 %: rows slow \(-16\.\d %\)\n", table) is not None and
           "OOM rows predicted to fit: rows oom\n" in table and "measured OOM, predicted to fit" in table,
           "validate's table names the rows past 12 % and the OOM rows predicted to fit")
 
@@ -287,7 +287,7 @@ with open(runs, newline="") as f:
 outside = os.path.join(os.path.dirname(runs), "outside_checks.csv")
 rows = json.loads(subprocess.run([parallax, "validate", outside, "--format", "json"], capture_output=True, text=True,
                                  check=True).stdout)["rows"]
-check(len(rows) == 176 and all("skipped" not in r for r in rows), "every outside check is predicted")
+check(len(rows) == 179 and all("skipped" not in r for r in rows), "every outside check is predicted")
 
 # A row with neither time column nor a throughput in tokens: its time from the reported TFLOP/s
 # (or MFU) and the source's FLOP formula reproduces the table's own derived column (SC21's
@@ -305,7 +305,7 @@ gaps = {k: r["published_iteration_time_s"] / float(derived[k.removesuffix("-mfu"
         for k, r in validate_rows(reader.fieldnames, blanked).items()}
 by_tflops = [abs(g) for k, g in gaps.items() if not k.endswith("-mfu")]
 by_mfu = [abs(g) for k, g in gaps.items() if k.endswith("-mfu")]
-check(len(by_tflops) == 47 and max(by_tflops) < 2e-3,
+check(len(by_tflops) == 48 and max(by_tflops) < 2e-3,
       f"TFLOP/s and formula give the derived times: {len(by_tflops)} rows, {max(by_tflops)}")
 check(len(by_mfu) == 9 and max(by_mfu) < 0.012,
       f"MFU (rounded to 0.1 pt) gives them within 1.2 %: {len(by_mfu)} rows, {max(by_mfu)}")
