@@ -139,12 +139,20 @@ std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp
 
 // The system file for a row's machine (the `gpu` column, lower-cased): one per machine, no
 // per-row adjustment. An A100 without a memory size is the 80 GB part unless the row is from
-// 2020, when only the 40 GB one existed.
-std::optional<std::string> system_for(const std::string& gpu) {
+// 2020, when only the 40 GB one existed. An A100 row whose provenance (`source` and
+// `source_location`, lower-cased) is Jean Zay or BigScience's own runs ran on Jean Zay even
+// where its gpu column does not say so.
+std::optional<std::string> system_for(const std::string& gpu, const std::string& provenance) {
+  const auto jean_zay = [](const std::string& s) {
+    return has(s, "jean zay") || has(s, "jean-zay") || has(s, "jeanzay") || has(s, "idris");
+  };
   if (has(gpu, "h200")) return "dgx-h200";
   if (has(gpu, "h100")) return "dgx-h100";
   if (has(gpu, "v100")) return "dgx2-v100";
-  if (has(gpu, "jean zay") || has(gpu, "jean-zay")) return "jean-zay-a100-80g";
+  if (jean_zay(gpu)) return "jean-zay-a100-80g";
+  if (has(gpu, "a100") && !has(gpu, "40") && !has(gpu, "selene") && !has(gpu, "dgx") &&
+      (jean_zay(provenance) || has(provenance, "bigscience")))
+    return "jean-zay-a100-80g";
   if (has(gpu, "a100")) {
     if (has(gpu, "80")) return "dgx-a100-80g";
     if (has(gpu, "40") || has(gpu, "2020")) return "dgx-a100-40g";
@@ -215,7 +223,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
     out.skipped = "no published time or memory";
     return read;
   }
-  const auto system = system_for(lowered(row, "gpu"));
+  const auto system = system_for(lowered(row, "gpu"), lowered(row, "source") + " " + lowered(row, "source_location"));
   if (!system) {
     out.skipped = "no system file for GPU \"" + text(row, "gpu") + "\"";
     return read;

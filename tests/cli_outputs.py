@@ -241,6 +241,19 @@ with open(runs, newline="") as f:
               f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
     check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
 
+# A BigScience row whose gpu column leaves out the machine still runs on Jean Zay (its
+# provenance says so), and an A100 row from elsewhere does not.
+with open(runs, newline="") as f:
+    reader = csv.DictReader(f)
+    base = next(r for r in reader if r["row_id"] == "172")
+    plain = {**base, "gpu": "A100-SXM4-80GB"}
+    got = validate_rows(reader.fieldnames, [{**base, "row_id": "named"}, {**plain, "row_id": "plain"},
+                                            {**plain, "row_id": "elsewhere", "source": "a cluster of DGX A100s",
+                                             "source_location": "a paper"}])
+    check(got["named"]["predicted_iteration_time_s"] == got["plain"]["predicted_iteration_time_s"] and
+          got["elsewhere"]["predicted_iteration_time_s"] != got["plain"]["predicted_iteration_time_s"],
+          f"BigScience rows run on Jean Zay: {[got[k]['predicted_iteration_time_s'] for k in got]}")
+
 # The table's summary names the rows behind it: those past the 12 % bound and the OOM
 # rows predicted to fit (row 82 fits in 56 GiB and is predicted within 3 %).
 with open(runs, newline="") as f:
