@@ -15,7 +15,8 @@ namespace {
 
 // Host time per pipeline pass of DeepSpeed's pipeline engine, and the share of the link's bus
 // bandwidth its ZeRO stage 0-2 gradient reduction reaches across nodes, fitted on
-// bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets them as deepspeed.KEY).
+// bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets them as deepspeed.KEY; the
+// per-pass cost is held there at this value, docs/cost-model.md).
 constexpr double kDeepSpeedPassOverheadUs = 17591;
 constexpr double kDeepSpeedReduceEfficiency = 0.2328;
 
