@@ -63,6 +63,29 @@ std::string lowered(const std::map<std::string, std::string>& row, const std::st
   return s;
 }
 
+// A yes/no column read as yes: its first word is yes, y, true, on, enabled or 1 ("yes
+// (inferred)", "True", "on").
+bool affirmative(const std::string& lowered_text) {
+  const auto start = lowered_text.find_first_not_of(" \t");
+  if (start == std::string::npos) return false;
+  const auto end = lowered_text.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", start);
+  const std::string word = lowered_text.substr(start, end == std::string::npos ? end : end - start);
+  return word == "yes" || word == "y" || word == "true" || word == "on" || word == "enabled" || word == "1";
+}
+
+// The recompute column: selective (Korthikanti's attention-core recomputation), full (whole
+// layers: "full", a yes, Megatron's "uniform" or "block" method, or activation checkpointing
+// named as such), or none.
+Recompute recompute_of(const std::string& lowered_text) {
+  if (starts(lowered_text, "no") || starts(lowered_text, "false") || starts(lowered_text, "off"))
+    return Recompute::none;
+  if (has(lowered_text, "selective")) return Recompute::selective;
+  if (starts(lowered_text, "full") || affirmative(lowered_text) || starts(lowered_text, "uniform") ||
+      starts(lowered_text, "block") || has(lowered_text, "checkpoint"))
+    return Recompute::full;
+  return Recompute::none;
+}
+
 // The first integer captured by `pattern` in lower-cased text, if any.
 std::optional<int> find_int(const std::string& text, const std::string& pattern) {
   std::smatch m;
@@ -300,7 +323,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   // A blank tp or pp: every layout of the devices is tried (layouts_of, below).
   blank.layout = !number(row, "tp") || !number(row, "pp");
   const std::string sp = lowered(row, "seq_parallel");
-  p.sequence_parallel = starts(sp, "yes") || starts(sp, "true");
+  p.sequence_parallel = affirmative(sp);
   // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
   // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
   p.distributed_optimizer =
@@ -365,9 +388,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   t.micro_batch = integer(row, "micro_batch", 1);
   const std::string rec = lowered(row, "recompute");
   blank.recompute = rec.empty();
-  t.recompute = starts(rec, "full") || starts(rec, "yes") ? Recompute::full
-                : starts(rec, "selective")                ? Recompute::selective
-                                                          : Recompute::none;
+  t.recompute = recompute_of(rec);
   // Any mention of FP8 (NeMo's "bf16_with_fp8_mixed", "FP8-CS"); otherwise the first 16- or
   // 32-bit format named ("fp16 (bf16 optimizer from 02-28)" is fp16); 16-bit mixed precision
   // without a name is taken as fp16.

@@ -241,6 +241,21 @@ with open(runs, newline="") as f:
               f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
     check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
 
+# The yes/no and recomputation columns read the spellings tables use: a yes, true or on is a yes;
+# Megatron's "uniform" and "block" methods and "activation checkpointing" are full
+# recomputation; "no", "false" and "off" are none.
+with open(runs, newline="") as f:
+    reader = csv.DictReader(f)
+    base = next(r for r in reader if r["row_id"] == "23")
+    spellings = {"full": ("full", "yes"), "uniform": ("uniform", "True"), "ckpt": ("activation checkpointing", "on"),
+                 "none": ("none", "no"), "off": ("off", "false"), "sel": ("selective", "yes (inferred)")}
+    got = validate_rows(reader.fieldnames, [{**base, "row_id": k, "recompute": rec, "seq_parallel": sp}
+                                            for k, (rec, sp) in spellings.items()])
+    time = {k: r["predicted_iteration_time_s"] for k, r in got.items()}
+    check(time["full"] == time["uniform"] == time["ckpt"] and time["none"] == time["off"] and
+          len({time["full"], time["none"], time["sel"]}) == 3 and got["sel"]["recompute"] == "selective",
+          f"recompute and sequence-parallel spellings: {time}")
+
 # A BigScience row whose gpu column leaves out the machine still runs on Jean Zay (its
 # provenance says so), and an A100 row from elsewhere does not.
 with open(runs, newline="") as f:
