@@ -23,12 +23,15 @@ constexpr double kDeepSpeedReduceEfficiency = 0.2328;
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
 
-// The leading number of a column ("8 (inferred)" is 8), thousands separators allowed ("2,304").
+// The leading number of a column ("8 (inferred)" is 8), thousands separators allowed ("2,304"),
+// after an approximation mark if any ("~32", "≈ 32", "about 32", "around 32").
 std::optional<double> number(const std::map<std::string, std::string>& row, const std::string& key) {
   auto it = row.find(key);
   if (it == row.end() || it->second.empty()) return std::nullopt;
   static const std::regex grouped(R"(^\s*[1-9]\d{0,2}(,\d{3})+(?![\d,]))");
-  std::string value = it->second;
+  static const std::regex approximately(R"(^\s*(~|≈|about\b|around\b|approx(\.|imately\b)?|ca\.)\s*)",
+                                        std::regex::icase);
+  std::string value = std::regex_replace(it->second, approximately, "", std::regex_constants::format_first_only);
   if (std::smatch m; std::regex_search(value, m, grouped)) {
     std::string digits = m.str();
     std::erase(digits, ',');

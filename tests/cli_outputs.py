@@ -255,6 +255,13 @@ with open(runs, newline="") as f:
     check(time["full"] == time["uniform"] == time["ckpt"] and time["none"] == time["off"] and
           len({time["full"], time["none"], time["sel"]}) == 3 and got["sel"]["recompute"] == "selective",
           f"recompute and sequence-parallel spellings: {time}")
+    marks = validate_rows(reader.fieldnames,
+                          [{**base, "row_id": f"mark{i}", "iteration_time_s_reported": mark + base["iteration_time_s_reported"],
+                            "num_gpus": mark + base["num_gpus"]}
+                           for i, mark in enumerate(("", "~", "≈ ", "about ", "approx. "))])
+    check(len(marks) == 5 and
+          len({(r["published_iteration_time_s"], r["predicted_iteration_time_s"]) for r in marks.values()}) == 1,
+          f"a number after an approximation mark reads as the number: {marks}")
 
 # A BigScience row whose gpu column leaves out the machine still runs on Jean Zay (its
 # provenance says so), and an A100 row from elsewhere does not.
