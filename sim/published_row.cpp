@@ -177,10 +177,9 @@ std::optional<std::string> system_for(const std::string& gpu, const std::string&
   if (has(gpu, "h100")) return "dgx-h100";
   if (has(gpu, "v100")) return "dgx2-v100";
   if (jean_zay(gpu)) return "jean-zay-a100-80g";
-  if (has(gpu, "a100") && !has(gpu, "40") && !has(gpu, "selene") && !has(gpu, "dgx") &&
-      (jean_zay(provenance) || has(provenance, "bigscience")))
-    return "jean-zay-a100-80g";
   if (has(gpu, "a100")) {
+    const bool names_other_machine = has(gpu, "40") || has(gpu, "selene") || has(gpu, "dgx");
+    if (!names_other_machine && (jean_zay(provenance) || has(provenance, "bigscience"))) return "jean-zay-a100-80g";
     if (has(gpu, "80")) return "dgx-a100-80g";
     if (has(gpu, "40") || has(gpu, "2020")) return "dgx-a100-40g";
     return "dgx-a100-80g";
