@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -78,7 +79,8 @@ std::vector<std::pair<std::string, std::string>> provenance(const std::string& h
           {"git_sha", PARALLAX_GIT_SHA},
           {"tool_version", PARALLAX_VERSION},
           {"hdf5_version", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
-          {"blas", openblas_get_config()},
+          {"blas", std::string(openblas_get_config()) + ", " + std::to_string(openblas_get_num_threads()) +
+                       " thread(s) per rank"},
           {"compiler", __VERSION__}};
 }
 
@@ -148,9 +150,15 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   MPI_Comm node;
   MPI_Comm_split_type(world.handle(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node);
   exec::MpiCommunicator local(node);
-  // The ranks of a node share its cores instead of oversubscribing them.
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  openblas_set_num_threads(std::max(1, cores / local.size()));
+  // The ranks of a node share its cores instead of oversubscribing them, unless
+  // OPENBLAS_NUM_THREADS gives each rank's count (OpenBLAS reads it itself). The count can change
+  // how a GEMM rounds (OpenBLAS 0.3.21's Zen kernels on 1 and 2 threads), so runs compared bit
+  // for bit across layouts set it.
+  const char* blas_threads = std::getenv("OPENBLAS_NUM_THREADS");
+  if (!blas_threads || !*blas_threads) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    openblas_set_num_threads(std::max(1, cores / local.size()));
+  }
 
   // InputError for bad data, init or checkpoint files (alike on every rank).
   exec::Trainer trainer(e, {world, tensor_parallel, pipeline_parallel, data_parallel});

@@ -1,6 +1,7 @@
 """Every parallel layout of 2, 4 and 8 ranks against the single process: starting from the same
 seed and tokens, `mpiexec -n N parallax run` gives the single-process losses within 1e-5 at each
-of 10 fp32 steps, and pipeline-only layouts give them bit for bit. Checkpoints cross layouts
+of 10 fp32 steps, and pipeline-only layouts give them bit for bit (every run takes one BLAS thread
+a rank: OpenBLAS's GEMMs may round differently on 1 and 2 threads). Checkpoints cross layouts
 (tp2*pp2 -> one process -> tp2*pp2, optimizer state included). A wrong rank count, a rank that
 dies and an unsupported option end the job with a clear message, never a hang."""
 import os
@@ -33,7 +34,8 @@ def run(out, ranks=1, extra=(), steps=10, global_batch=8, timeout=300):
     base = sets(training__data="synthetic", training__steps=steps, training__global_batch=global_batch,
                 training__micro_batch=2, model__layers=4, system__gpus=ranks)
     cmd = ([] if ranks == 1 else ["mpiexec", "-n", str(ranks)]) + [parallax, "run", tiny, *base, *extra, "--out", out]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def measured(path):
