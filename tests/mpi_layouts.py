@@ -74,6 +74,9 @@ with tempfile.TemporaryDirectory() as tmp:
         r = run(out, global_batch=gb)
         check(r.returncode == 0, f"single process, global batch {gb} ({r.stderr.strip()[-300:]})")
         reference[gb] = measured(out)[0]
+    with h5py.File(os.path.join(tmp, "single8.h5"), "r") as f:
+        blas = f["runs"][list(f["runs"])[-1]].attrs["blas"]
+        check(str(blas).endswith("1 thread(s) per rank"), f"OPENBLAS_NUM_THREADS=1 honoured and recorded ({blas})")
     for i, (name, ranks, over, gb) in enumerate(LAYOUTS):
         out = os.path.join(tmp, f"layout{i}.h5")
         r = run(out, ranks, sets(**over), global_batch=gb)
