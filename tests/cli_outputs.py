@@ -155,168 +155,164 @@ runs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experimen
                     "published_runs.csv")
 with open(runs, newline="") as f:
     reader = csv.DictReader(f)
-    base = next(r for r in reader if r["row_id"] == "45")  # GPT 314B on 384 H100s
-    fixed = {"micro_batch": "1", "vpp": "1", "recompute": "full", "seq_parallel": "yes"}
-    variants = {
-        "bf16": {},
-        "fp8": {"precision": "FP8 hybrid (Transformer Engine)"},
-        "fp8-cp2": {"precision": "fp8", "cp": "2", "dp": "", "gpu": "NVIDIA H100 80GB HBM3", "framework": "NeMo 24.07"},
-        # 94 layers on 8 stages: the end stages hold 11, the others 12 (L + 2 cut evenly).
-        "uneven": {"layers": "94"},
-        # Fully sharded: weights and gradients sharded too, gathered and reduced every micro-batch
-        # (the same plan as "fixed", so that only the sharding differs).
-        "fixed": fixed,
-        "fsdp": {**fixed, "optimizer_sharding": "FSDP"},
-        "zero3": {**fixed, "optimizer_sharding": "ZeRO stage 3"},
-        # DeepSpeed's ZeRO-3 of 2021 gathers tensor by tensor, blocking; its 2022 rework by unit.
-        "zero3-ds2021": {**fixed, "optimizer_sharding": "ZeRO-3", "framework": "DeepSpeed ZeRO-3 (2021)"},
-        "zero3-ds2022": {**fixed, "optimizer_sharding": "ZeRO-3", "framework": "DeepSpeed 0.6 (2022)"},
-        # a sharding column that names DeepSpeed is read as DeepSpeed when the framework is blank
-        "zero3-ds-by-sharding": {**fixed, "optimizer_sharding": "ZeRO-3 (DeepSpeed)", "framework": ""},
-        # the same plan on A100s: 2022 Megatron-LM materialises the scores, an unknown framework
-        # is taken to use flash attention.
-        "a100-legacy": {"gpu": "A100-SXM4-80GB", "framework": "Megatron-LM (2022)", "recompute": "selective"},
-        "a100-flash": {"gpu": "A100-SXM4-80GB", "framework": "torchtitan", "recompute": "selective"},
-        # A blank layout: every tp x pp x dp of the 3072 GPUs is tried (the published t8p8d48
-        # among them); degrees given still bind (pp 8 and dp 48 leave tp 8).
-        "layout-blank": {**fixed, "tp": "", "pp": "", "dp": ""},
-        "tp-blank": {**fixed, "tp": "", "pp": "8", "dp": "48"},
-    }
-    mixtral = {"model": "Mixtral 8x7B", "layers": "32", "hidden": "4096", "ffn_hidden": "14336", "heads": "32",
-               "kv_heads": "8", "seq_len": "4096", "vocab": "32000", "num_gpus": "64", "tp": "1", "pp": "4",
-               "dp": "16", "global_batch": "256", "micro_batch": "1", "vpp": "1",
-               "arch_notes": "MoE, 8 experts, top-2; SwiGLU, RMSNorm, RoPE, untied"}
-    variants["moe-ep8"] = {**mixtral, "notes": "EP=8"}
-    variants["moe-ep-blank"] = mixtral
-    variants["dense-same-shape"] = {**mixtral, "model": "dense", "arch_notes": "SwiGLU, RMSNorm, RoPE, untied"}
-    rows = validate_rows(reader.fieldnames, [{**base, **change, "row_id": name} for name, change in variants.items()])
-    check(all("skipped" not in r for r in rows.values()), "validate predicts fp8 and cp rows")
-    check(rows["fp8"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"], "fp8 is faster")
-    check(rows["fp8-cp2"]["plan"].startswith("t8c2p8d24"), "cp read, dp inferred from the GPUs")
-    check(re.fullmatch(r"t8p8d48m\d+v[2346]", rows["uneven"]["plan"]) is not None,
-          "uneven stages interleave with a chunk count that divides 12 and fits in 11: " + rows["uneven"]["plan"])
-    check(rows["uneven"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"],
-          "two layers fewer take less time")
-    check(rows["fsdp"]["predicted_memory_gib"] < rows["fixed"]["predicted_memory_gib"] and
-          rows["fsdp"]["predicted_iteration_time_s"] > rows["fixed"]["predicted_iteration_time_s"] and
-          rows["zero3"]["predicted_iteration_time_s"] == rows["fsdp"]["predicted_iteration_time_s"],
-          "FSDP and ZeRO-3 shard the weights: less memory, gathers every micro-batch")
-    check(rows["zero3-ds2021"]["predicted_iteration_time_s"] > rows["zero3-ds2022"]["predicted_iteration_time_s"] and
-          rows["zero3-ds2021"]["predicted_memory_gib"] < rows["zero3-ds2022"]["predicted_memory_gib"],
-          "DeepSpeed's 2021 ZeRO-3 gathers tensor by tensor: slower, fewer gathered weights alive")
-    check(rows["zero3-ds-by-sharding"]["predicted_iteration_time_s"] == rows["zero3-ds2021"]["predicted_iteration_time_s"],
-          "a sharding column naming DeepSpeed reads as a DeepSpeed row")
-    check("tp=" in rows["layout-blank"]["searched"] and rows["layout-blank"]["fits"] and
-          rows["layout-blank"]["predicted_iteration_time_s"] <= rows["fixed"]["predicted_iteration_time_s"],
-          "a blank layout is searched, and beats or equals the published one: " + rows["layout-blank"]["plan"])
-    check(rows["tp-blank"]["plan"].startswith("t8p8d48") and
-          rows["tp-blank"]["predicted_iteration_time_s"] == rows["fixed"]["predicted_iteration_time_s"],
-          "pp and dp given leave tp = GPUs / (pp dp): " + rows["tp-blank"]["plan"])
-    check(rows["moe-ep8"]["plan"] == "t1p4d16e8m1", "EP read from the notes: " + rows["moe-ep8"]["plan"])
-    check("ep=" in rows["moe-ep-blank"]["searched"], "a blank EP is searched")
-    check(rows["moe-ep8"]["predicted_iteration_time_s"] > 1.5 * rows["dense-same-shape"]["predicted_iteration_time_s"],
-          "top-2 routing about doubles the MLP work of the dense model of the same shape")
-    check(rows["a100-flash"]["predicted_iteration_time_s"] < rows["a100-legacy"]["predicted_iteration_time_s"],
-          "flash attention assumed outside legacy Megatron on A100")
+    fieldnames, published = reader.fieldnames, list(reader)
+
+
+def published_row(row_id=None, source_id=None):
+    """The first row of published_runs.csv with this row id (or source id)."""
+    return next(r for r in published if r["row_id"] == row_id or r["source_id"] == source_id)
+
+
+base = published_row("45")  # GPT 314B on 384 H100s
+fixed = {"micro_batch": "1", "vpp": "1", "recompute": "full", "seq_parallel": "yes"}
+variants = {
+    "bf16": {},
+    "fp8": {"precision": "FP8 hybrid (Transformer Engine)"},
+    "fp8-cp2": {"precision": "fp8", "cp": "2", "dp": "", "gpu": "NVIDIA H100 80GB HBM3", "framework": "NeMo 24.07"},
+    # 94 layers on 8 stages: the end stages hold 11, the others 12 (L + 2 cut evenly).
+    "uneven": {"layers": "94"},
+    # Fully sharded: weights and gradients sharded too, gathered and reduced every micro-batch
+    # (the same plan as "fixed", so that only the sharding differs).
+    "fixed": fixed,
+    "fsdp": {**fixed, "optimizer_sharding": "FSDP"},
+    "zero3": {**fixed, "optimizer_sharding": "ZeRO stage 3"},
+    # DeepSpeed's ZeRO-3 of 2021 gathers tensor by tensor, blocking; its 2022 rework by unit.
+    "zero3-ds2021": {**fixed, "optimizer_sharding": "ZeRO-3", "framework": "DeepSpeed ZeRO-3 (2021)"},
+    "zero3-ds2022": {**fixed, "optimizer_sharding": "ZeRO-3", "framework": "DeepSpeed 0.6 (2022)"},
+    # a sharding column that names DeepSpeed is read as DeepSpeed when the framework is blank
+    "zero3-ds-by-sharding": {**fixed, "optimizer_sharding": "ZeRO-3 (DeepSpeed)", "framework": ""},
+    # the same plan on A100s: 2022 Megatron-LM materialises the scores, an unknown framework
+    # is taken to use flash attention.
+    "a100-legacy": {"gpu": "A100-SXM4-80GB", "framework": "Megatron-LM (2022)", "recompute": "selective"},
+    "a100-flash": {"gpu": "A100-SXM4-80GB", "framework": "torchtitan", "recompute": "selective"},
+    # A blank layout: every tp x pp x dp of the 3072 GPUs is tried (the published t8p8d48
+    # among them); degrees given still bind (pp 8 and dp 48 leave tp 8).
+    "layout-blank": {**fixed, "tp": "", "pp": "", "dp": ""},
+    "tp-blank": {**fixed, "tp": "", "pp": "8", "dp": "48"},
+}
+mixtral = {"model": "Mixtral 8x7B", "layers": "32", "hidden": "4096", "ffn_hidden": "14336", "heads": "32",
+           "kv_heads": "8", "seq_len": "4096", "vocab": "32000", "num_gpus": "64", "tp": "1", "pp": "4",
+           "dp": "16", "global_batch": "256", "micro_batch": "1", "vpp": "1",
+           "arch_notes": "MoE, 8 experts, top-2; SwiGLU, RMSNorm, RoPE, untied"}
+variants["moe-ep8"] = {**mixtral, "notes": "EP=8"}
+variants["moe-ep-blank"] = mixtral
+variants["dense-same-shape"] = {**mixtral, "model": "dense", "arch_notes": "SwiGLU, RMSNorm, RoPE, untied"}
+rows = validate_rows(fieldnames, [{**base, **change, "row_id": name} for name, change in variants.items()])
+check(all("skipped" not in r for r in rows.values()), "validate predicts fp8 and cp rows")
+check(rows["fp8"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"], "fp8 is faster")
+check(rows["fp8-cp2"]["plan"].startswith("t8c2p8d24"), "cp read, dp inferred from the GPUs")
+check(re.fullmatch(r"t8p8d48m\d+v[2346]", rows["uneven"]["plan"]) is not None,
+      "uneven stages interleave with a chunk count that divides 12 and fits in 11: " + rows["uneven"]["plan"])
+check(rows["uneven"]["predicted_iteration_time_s"] < rows["bf16"]["predicted_iteration_time_s"],
+      "two layers fewer take less time")
+check(rows["fsdp"]["predicted_memory_gib"] < rows["fixed"]["predicted_memory_gib"] and
+      rows["fsdp"]["predicted_iteration_time_s"] > rows["fixed"]["predicted_iteration_time_s"] and
+      rows["zero3"]["predicted_iteration_time_s"] == rows["fsdp"]["predicted_iteration_time_s"],
+      "FSDP and ZeRO-3 shard the weights: less memory, gathers every micro-batch")
+check(rows["zero3-ds2021"]["predicted_iteration_time_s"] > rows["zero3-ds2022"]["predicted_iteration_time_s"] and
+      rows["zero3-ds2021"]["predicted_memory_gib"] < rows["zero3-ds2022"]["predicted_memory_gib"],
+      "DeepSpeed's 2021 ZeRO-3 gathers tensor by tensor: slower, fewer gathered weights alive")
+check(rows["zero3-ds-by-sharding"]["predicted_iteration_time_s"] == rows["zero3-ds2021"]["predicted_iteration_time_s"],
+      "a sharding column naming DeepSpeed reads as a DeepSpeed row")
+check("tp=" in rows["layout-blank"]["searched"] and rows["layout-blank"]["fits"] and
+      rows["layout-blank"]["predicted_iteration_time_s"] <= rows["fixed"]["predicted_iteration_time_s"],
+      "a blank layout is searched, and beats or equals the published one: " + rows["layout-blank"]["plan"])
+check(rows["tp-blank"]["plan"].startswith("t8p8d48") and
+      rows["tp-blank"]["predicted_iteration_time_s"] == rows["fixed"]["predicted_iteration_time_s"],
+      "pp and dp given leave tp = GPUs / (pp dp): " + rows["tp-blank"]["plan"])
+check(rows["moe-ep8"]["plan"] == "t1p4d16e8m1", "EP read from the notes: " + rows["moe-ep8"]["plan"])
+check("ep=" in rows["moe-ep-blank"]["searched"], "a blank EP is searched")
+check(rows["moe-ep8"]["predicted_iteration_time_s"] > 1.5 * rows["dense-same-shape"]["predicted_iteration_time_s"],
+      "top-2 routing about doubles the MLP work of the dense model of the same shape")
+check(rows["a100-flash"]["predicted_iteration_time_s"] < rows["a100-legacy"]["predicted_iteration_time_s"],
+      "flash attention assumed outside legacy Megatron on A100")
 
 # A blank knob is searched over what the framework could run: the BigScience fork of
 # Megatron-DeepSpeed and the Megatron-LM of 2021 had no sequence parallelism and recomputed
 # none or every layer; Megatron-Core has both.
-with open(runs, newline="") as f:
-    reader = csv.DictReader(f)
-    base = next(r for r in reader if r["row_id"] == "82")  # BLOOM-like 181B, t8 p6 d8, DeepSpeed
-    blank = {"recompute": "", "seq_parallel": ""}
-    variants = {"deepspeed": blank, "megatron-2021": {**blank, "framework": "Megatron-LM (2021)", "optimizer_sharding": "no"},
-                "megatron-core": {**blank, "framework": "Megatron-Core", "optimizer_sharding": "distributed optimizer"},
-                # tp and dp given fix pp = 6, which 71 layers (nor 73) do not divide: cut as DeepSpeed cuts them
-                "uneven": {"layers": "71"}, "uneven-pp-blank": {"layers": "71", "pp": ""}}
-    rows = validate_rows(reader.fieldnames, [{**base, **change, "row_id": name} for name, change in variants.items()])
-    searched = {k: r["searched"] for k, r in rows.items()}
-    check(rows["uneven-pp-blank"]["plan"] == rows["uneven"]["plan"] == "t8p6d8m4" and
-          rows["uneven-pp-blank"]["predicted_iteration_time_s"] == rows["uneven"]["predicted_iteration_time_s"],
-          "a pp fixed by the given degrees is taken even when it does not divide the layers")
-    for legacy in ("deepspeed", "megatron-2021"):
-        check("sequence_parallel" not in searched[legacy] and
-              re.search(r"recompute=(none|full)( |$)", searched[legacy]) is not None,
-              f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
-    check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
+base = published_row("82")  # BLOOM-like 181B, t8 p6 d8, DeepSpeed
+blank = {"recompute": "", "seq_parallel": ""}
+variants = {"deepspeed": blank, "megatron-2021": {**blank, "framework": "Megatron-LM (2021)", "optimizer_sharding": "no"},
+            "megatron-core": {**blank, "framework": "Megatron-Core", "optimizer_sharding": "distributed optimizer"},
+            # tp and dp given fix pp = 6, which 71 layers (nor 73) do not divide: cut as DeepSpeed cuts them
+            "uneven": {"layers": "71"}, "uneven-pp-blank": {"layers": "71", "pp": ""}}
+rows = validate_rows(fieldnames, [{**base, **change, "row_id": name} for name, change in variants.items()])
+searched = {k: r["searched"] for k, r in rows.items()}
+check(rows["uneven-pp-blank"]["plan"] == rows["uneven"]["plan"] == "t8p6d8m4" and
+      rows["uneven-pp-blank"]["predicted_iteration_time_s"] == rows["uneven"]["predicted_iteration_time_s"],
+      "a pp fixed by the given degrees is taken even when it does not divide the layers")
+for legacy in ("deepspeed", "megatron-2021"):
+    check("sequence_parallel" not in searched[legacy] and
+          re.search(r"recompute=(none|full)( |$)", searched[legacy]) is not None,
+          f"{legacy}: no sequence parallelism, whole-layer recomputation only: {searched[legacy]}")
+check("sequence_parallel=" in searched["megatron-core"], "Megatron-Core: sequence parallelism searched")
 
 # The yes/no and recomputation columns read the spellings tables use: a yes, true or on is a yes;
 # Megatron's "uniform" and "block" methods and "activation checkpointing" are full
 # recomputation; "no", "false" and "off" are none.
-with open(runs, newline="") as f:
-    reader = csv.DictReader(f)
-    base = next(r for r in reader if r["row_id"] == "23")
-    spellings = {"full": ("full", "yes"), "uniform": ("uniform", "True"), "ckpt": ("activation checkpointing", "on"),
-                 "none": ("none", "no"), "off": ("off", "false"), "sel": ("selective", "yes (inferred)")}
-    got = validate_rows(reader.fieldnames, [{**base, "row_id": k, "recompute": rec, "seq_parallel": sp}
-                                            for k, (rec, sp) in spellings.items()])
-    time = {k: r["predicted_iteration_time_s"] for k, r in got.items()}
-    check(time["full"] == time["uniform"] == time["ckpt"] and time["none"] == time["off"] and
-          len({time["full"], time["none"], time["sel"]}) == 3 and got["sel"]["recompute"] == "selective",
-          f"recompute and sequence-parallel spellings: {time}")
-    marks = validate_rows(reader.fieldnames,
-                          [{**base, "row_id": f"mark{i}", "iteration_time_s_reported": mark + base["iteration_time_s_reported"],
-                            "num_gpus": mark + base["num_gpus"]}
-                           for i, mark in enumerate(("", "~", "≈ ", "about ", "approx. "))])
-    check(len(marks) == 5 and
-          len({(r["published_iteration_time_s"], r["predicted_iteration_time_s"]) for r in marks.values()}) == 1,
-          f"a number after an approximation mark reads as the number: {marks}")
+base = published_row("23")
+spellings = {"full": ("full", "yes"), "uniform": ("uniform", "True"), "ckpt": ("activation checkpointing", "on"),
+             "none": ("none", "no"), "off": ("off", "false"), "sel": ("selective", "yes (inferred)")}
+got = validate_rows(fieldnames, [{**base, "row_id": k, "recompute": rec, "seq_parallel": sp}
+                                        for k, (rec, sp) in spellings.items()])
+time = {k: r["predicted_iteration_time_s"] for k, r in got.items()}
+check(time["full"] == time["uniform"] == time["ckpt"] and time["none"] == time["off"] and
+      len({time["full"], time["none"], time["sel"]}) == 3 and got["sel"]["recompute"] == "selective",
+      f"recompute and sequence-parallel spellings: {time}")
+marks = validate_rows(fieldnames,
+                      [{**base, "row_id": f"mark{i}", "iteration_time_s_reported": mark + base["iteration_time_s_reported"],
+                        "num_gpus": mark + base["num_gpus"]}
+                       for i, mark in enumerate(("", "~", "≈ ", "about ", "approx. "))])
+check(len(marks) == 5 and
+      len({(r["published_iteration_time_s"], r["predicted_iteration_time_s"]) for r in marks.values()}) == 1,
+      f"a number after an approximation mark reads as the number: {marks}")
 
 # A BigScience row whose gpu column leaves out the machine still runs on Jean Zay (its
 # provenance says so), and an A100 row from elsewhere does not.
-with open(runs, newline="") as f:
-    reader = csv.DictReader(f)
-    base = next(r for r in reader if r["row_id"] == "172")
-    plain = {**base, "gpu": "A100-SXM4-80GB"}
-    got = validate_rows(reader.fieldnames, [{**base, "row_id": "named"}, {**plain, "row_id": "plain"},
-                                            {**plain, "row_id": "elsewhere", "source": "a cluster of DGX A100s",
-                                             "source_location": "a paper"}])
-    check(got["named"]["predicted_iteration_time_s"] == got["plain"]["predicted_iteration_time_s"] and
-          got["elsewhere"]["predicted_iteration_time_s"] != got["plain"]["predicted_iteration_time_s"],
-          f"BigScience rows run on Jean Zay: {[got[k]['predicted_iteration_time_s'] for k in got]}")
+base = published_row("172")
+plain = {**base, "gpu": "A100-SXM4-80GB"}
+got = validate_rows(fieldnames, [{**base, "row_id": "named"}, {**plain, "row_id": "plain"},
+                                        {**plain, "row_id": "elsewhere", "source": "a cluster of DGX A100s",
+                                         "source_location": "a paper"}])
+check(got["named"]["predicted_iteration_time_s"] == got["plain"]["predicted_iteration_time_s"] and
+      got["elsewhere"]["predicted_iteration_time_s"] != got["plain"]["predicted_iteration_time_s"],
+      f"BigScience rows run on Jean Zay: {[got[k]['predicted_iteration_time_s'] for k in got]}")
 
 # The table's summary names the rows behind it: those past the issue's 12 % bound and the OOM
 # rows predicted to fit (row 82 fits in 56 GiB and is predicted within 3 %).
-with open(runs, newline="") as f:
-    reader = csv.DictReader(f)
-    base = next(r for r in reader if r["row_id"] == "82")
-    table = validate_output(reader.fieldnames,
-                            [{**base, "row_id": "slow", "iteration_time_s_reported": "150"},
-                             {**base, "row_id": "oom", "iteration_time_s_reported": "", "mem_measured_GB": "OOM"},
-                             {**base, "row_id": "close"}])
-    check(re.search(r"time errors past 12 %: rows slow \(-16\.\d %\)\n", table) is not None and
-          "OOM rows predicted to fit: rows oom\n" in table and "measured OOM, predicted to fit" in table,
-          "validate's table names the rows past 12 % and the OOM rows predicted to fit")
+base = published_row("82")
+table = validate_output(fieldnames,
+                        [{**base, "row_id": "slow", "iteration_time_s_reported": "150"},
+                         {**base, "row_id": "oom", "iteration_time_s_reported": "", "mem_measured_GB": "OOM"},
+                         {**base, "row_id": "close"}])
+check(re.search(r"time errors past 12 %: rows slow \(-16\.\d %\)\n", table) is not None and
+      "OOM rows predicted to fit: rows oom\n" in table and "measured OOM, predicted to fit" in table,
+      "validate's table names the rows past 12 % and the OOM rows predicted to fit")
 
 # Cells no table should hold (a zero or huge degree, a count past 2^24, nan): each row is
 # answered quickly, an impossible one skipped with its reason (nan reads as blank, and a blank
 # tp is searched).
-with open(runs, newline="") as f:
-    reader = csv.DictReader(f)
-    base = next(r for r in reader if r["row_id"] == "82")
-    bad = {"pp-zero": {"pp": "0"}, "pp-huge": {"pp": "1e9"}, "layers-huge": {"layers": "99999999999"},
-           "tp-nan": {"tp": "nan"}, "pp-huge-layout-blank": {"pp": "1e9", "tp": "", "dp": ""},
-           "layers-huge-layout-blank": {"layers": "1e9", "tp": "", "pp": "", "dp": ""}, "good": {}}
-    rows = validate_rows(reader.fieldnames, [{**base, **change, "row_id": name} for name, change in bad.items()])
-    impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank", "layers-huge-layout-blank")
-    check(all("skipped" in rows[k] for k in impossible) and "skipped" not in rows["good"] and
-          "tp=" in rows["tp-nan"]["searched"],
-          "rows with impossible cells are skipped, the good one predicted: " +
-          "; ".join(f"{k}: {r.get('skipped', 'predicted')}" for k, r in rows.items()))
+base = published_row("82")
+bad = {"pp-zero": {"pp": "0"}, "pp-huge": {"pp": "1e9"}, "layers-huge": {"layers": "99999999999"},
+       "tp-nan": {"tp": "nan"}, "pp-huge-layout-blank": {"pp": "1e9", "tp": "", "dp": ""},
+       "layers-huge-layout-blank": {"layers": "1e9", "tp": "", "pp": "", "dp": ""}, "good": {}}
+rows = validate_rows(fieldnames, [{**base, **change, "row_id": name} for name, change in bad.items()])
+impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank", "layers-huge-layout-blank")
+check(all("skipped" in rows[k] for k in impossible) and "skipped" not in rows["good"] and
+      "tp=" in rows["tp-nan"]["searched"],
+      "rows with impossible cells are skipped, the good one predicted: " +
+      "; ".join(f"{k}: {r.get('skipped', 'predicted')}" for k, r in rows.items()))
 
 # DeepSpeed's per-pass host time follows the framework to any machine: MT-NLG 530B on Selene
 # (t8 p35 d8, 240 micro-batches) pays it on (240 + 34) forward and backward passes.
-with open(runs, newline="") as f:
-    reader = csv.DictReader(f)
-    base = next(r for r in reader if r["source_id"] == "korthikanti2022_table5")
-    row = {**base, "row_id": "mtnlg", "model": "MT-NLG 530B", "layers": "105", "hidden": "20480", "ffn_hidden": "81920",
-           "heads": "128", "kv_heads": "", "vocab": "51200", "num_gpus": "2240", "tp": "8", "pp": "35", "dp": "8",
-           "vpp": "1", "micro_batch": "1", "global_batch": "1920", "recompute": "full", "seq_parallel": "no",
-           "framework": "Megatron-DeepSpeed", "iteration_time_s_reported": "60.1"}
-    times = [validate_rows(reader.fieldnames, [row], *extra)["mtnlg"]["predicted_iteration_time_s"]
-             for extra in ([], ["--set", "deepspeed.pass_overhead_us=0"])]
-    check(abs((times[0] - times[1]) - 274 * 2 * 17.591e-3) < 0.5, f"DeepSpeed pass overhead on Selene: {times}")
+base = published_row(source_id="korthikanti2022_table5")
+row = {**base, "row_id": "mtnlg", "model": "MT-NLG 530B", "layers": "105", "hidden": "20480", "ffn_hidden": "81920",
+       "heads": "128", "kv_heads": "", "vocab": "51200", "num_gpus": "2240", "tp": "8", "pp": "35", "dp": "8",
+       "vpp": "1", "micro_batch": "1", "global_batch": "1920", "recompute": "full", "seq_parallel": "no",
+       "framework": "Megatron-DeepSpeed", "iteration_time_s_reported": "60.1"}
+times = [validate_rows(fieldnames, [row], *extra)["mtnlg"]["predicted_iteration_time_s"]
+         for extra in ([], ["--set", "deepspeed.pass_overhead_us=0"])]
+check(abs((times[0] - times[1]) - 274 * 2 * 17.591e-3) < 0.5, f"DeepSpeed pass overhead on Selene: {times}")
 
 # The outside checks (experiments/validation/outside_checks.csv) stay readable: every row predicted.
 outside = os.path.join(os.path.dirname(runs), "outside_checks.csv")
