@@ -53,6 +53,11 @@ int integer(const std::map<std::string, std::string>& row, const std::string& ke
   auto v = number(row, key);
   if (v && std::fabs(*v) > kLargestCell)
     throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range (at most 2^24)");
+  // "4k" or "2M" is not the count 4 or 2, and k may mean 1000 or 1024 (a 32k vocabulary is
+  // 32,000 tokens for Llama 2 and 32,768 for Mistral): refused rather than guessed.
+  static const std::regex multiplied(R"(^[^a-zA-Z]*\d[kKmM]([^a-zA-Z]|$))");
+  if (v && std::regex_search(row.at(key), multiplied))
+    throw InputError("column " + key + " = \"" + row.at(key) + "\" has a k or M multiplier; write the whole count");
   return v ? static_cast<int>(std::lround(*v)) : fallback;
 }
 std::string text(const std::map<std::string, std::string>& row, const std::string& key) {
