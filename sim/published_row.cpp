@@ -260,6 +260,13 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
     return read;
   }
 
+  // The architecture has no blank knob to search: a row without one of these is skipped.
+  for (const char* key : {"layers", "hidden", "heads", "seq_len", "vocab"})
+    if (!number(row, key)) {
+      out.skipped = std::string("no ") + key + " (the column is blank or not a number)";
+      return read;
+    }
+
   ModelConfig& m = e.model;
   m.name = out.model;
   m.layers = integer(row, "layers");

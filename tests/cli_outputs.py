@@ -296,11 +296,13 @@ base = published_row("82")
 bad = {"pp-zero": {"pp": "0"}, "pp-huge": {"pp": "1e9"}, "layers-huge": {"layers": "99999999999"},
        "tp-nan": {"tp": "nan"}, "pp-huge-layout-blank": {"pp": "1e9", "tp": "", "dp": ""},
        "layers-huge-layout-blank": {"layers": "1e9", "tp": "", "pp": "", "dp": ""},
-       "seq-2k": {"seq_len": "2k"}, "good": {}}
+       "seq-2k": {"seq_len": "2k"}, "heads-blank": {"heads": ""}, "good": {}}
 rows = validate_rows(fieldnames, [{**base, **change, "row_id": name} for name, change in bad.items()])
-impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank", "layers-huge-layout-blank", "seq-2k")
+impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank", "layers-huge-layout-blank", "seq-2k",
+              "heads-blank")
 check(all("skipped" in rows[k] for k in impossible) and "skipped" not in rows["good"] and
-      "tp=" in rows["tp-nan"]["searched"] and 'seq_len = "2k" has a k or M multiplier' in rows["seq-2k"]["skipped"],
+      "tp=" in rows["tp-nan"]["searched"] and 'seq_len = "2k" has a k or M multiplier' in rows["seq-2k"]["skipped"] and
+      rows["heads-blank"]["skipped"].startswith("no heads"),
       "rows with impossible cells are skipped, the good one predicted: " +
       "; ".join(f"{k}: {r.get('skipped', 'predicted')}" for k, r in rows.items()))
 
