@@ -326,17 +326,15 @@ check(len(rows) == 179 and all("skipped" not in r for r in rows), "every outside
 # A row with neither time column nor a throughput in tokens: its time from the reported TFLOP/s
 # (or MFU) and the source's FLOP formula reproduces the table's own derived column (SC21's
 # megatron96, Megatron-Core's num_floating_point_operations, NeMo's and PaLM's counts).
-derived = {}
-for table in (runs, outside):
-    with open(table, newline="") as f:
-        reader = csv.DictReader(f)
-        derived.update({r["row_id"]: r for r in reader if r["iteration_time_s_derived"] and r["tflops_per_gpu_reported"]
-                        and not r["iteration_time_s_reported"] and not r["source_id"].startswith("nemo_25")})
+with open(outside, newline="") as f:
+    outside_table = list(csv.DictReader(f))
+derived = {r["row_id"]: r for r in published + outside_table if r["iteration_time_s_derived"] and
+           r["tflops_per_gpu_reported"] and not r["iteration_time_s_reported"] and not r["source_id"].startswith("nemo_25")}
 blanked = [{**r, "iteration_time_s_derived": "", "tokens_per_s_reported": "", "tokens_per_s_per_gpu_reported": ""}
            for r in derived.values()]
 blanked += [{**r, "row_id": r["row_id"] + "-mfu", "tflops_per_gpu_reported": ""} for r in blanked if r["mfu_pct_reported"]]
 gaps = {k: r["published_iteration_time_s"] / float(derived[k.removesuffix("-mfu")]["iteration_time_s_derived"]) - 1
-        for k, r in validate_rows(reader.fieldnames, blanked).items()}
+        for k, r in validate_rows(fieldnames, blanked).items()}
 by_tflops = [abs(g) for k, g in gaps.items() if not k.endswith("-mfu")]
 by_mfu = [abs(g) for k, g in gaps.items() if k.endswith("-mfu")]
 check(len(by_tflops) == 48 and max(by_tflops) < 2e-3,
