@@ -407,6 +407,12 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   // 32-bit format named ("fp16 (bf16 optimizer from 02-28)" is fp16); 16-bit mixed precision
   // without a name is taken as fp16.
   const std::string prec = lowered(row, "precision");
+  // A format the model does not time (TF32 tensor cores, 4- or 6-bit floats, integers) skips
+  // the row rather than reading as fp16.
+  static const std::regex untimed(R"((^|[^a-z0-9])(tf32|(nv|mx)?fp[46]|int[48])([^a-z0-9]|$))");
+  if (std::regex_search(prec, untimed))
+    throw InputError("column precision = \"" + text(row, "precision") +
+                     "\" names a format the model does not time (it has fp32, fp16, bf16 and fp8)");
   t.precision = Precision::fp16;
   if (has(prec, "fp8")) {
     t.precision = Precision::fp8;
@@ -470,7 +476,11 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
     e = read.layouts.front();
     return read;
   }
-  validate(e);  // an inconsistent plan skips the row (read_published_row)
+  try {
+    validate(e);
+  } catch (const InputError& err) {  // an inconsistent plan skips the row (read_published_row)
+    throw InputError(std::string("inconsistent row: ") + err.what());
+  }
   return read;
 }
 
@@ -480,12 +490,12 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
                                 const std::vector<CalibrationOverride>& overrides) {
   try {
     return read_row(row, overrides);
-  } catch (const InputError& err) {  // a cell out of range, or a plan that validate() refuses
+  } catch (const InputError& err) {  // a cell it cannot read, or a plan that validate() refuses
     PublishedRow read;
     read.row.row_id = text(row, "row_id");
     read.row.source = text(row, "source_id");
     read.row.model = text(row, "model");
-    read.row.skipped = std::string("inconsistent row: ") + err.what();
+    read.row.skipped = err.what();
     return read;
   }
 }
