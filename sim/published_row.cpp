@@ -178,6 +178,11 @@ std::optional<std::string> system_for(const std::string& gpu, const std::string&
   const auto jean_zay = [](const std::string& s) {
     return has(s, "jean zay") || has(s, "jean-zay") || has(s, "jeanzay") || has(s, "idris");
   };
+  // The system files are SXM machines with NVSwitch: a PCIe or NVL card (other clocks, memory
+  // bandwidth and links), a Grace Hopper or Blackwell superchip, or a DGX-1's V100-SXM2 (16 GB,
+  // hybrid cube mesh) is not guessed as one of them.
+  static const std::regex other_machine(R"(pcie|\bnvl\b|g[hb]200|sxm2|\b16\s*gb)");
+  if (std::regex_search(gpu, other_machine)) return std::nullopt;
   if (has(gpu, "h200")) return "dgx-h200";
   if (has(gpu, "h100")) return "dgx-h100";
   if (has(gpu, "v100")) return "dgx2-v100";

@@ -290,21 +290,23 @@ check(re.search(r"time errors past 12 %: rows slow \(-16\.\d %\)\n", table) is n
       "validate's table names the rows past 12 % and the OOM rows predicted to fit")
 
 # Cells no table should hold (a zero or huge degree, a count past 2^24, nan, a count with a k
-# multiplier, a precision the model does not time): each row is answered quickly, an impossible one
-# skipped with its reason (nan reads as blank, and a blank tp is searched; "2k" is neither 2 nor a
-# guess at 2000 or 2048; "tf32" is not fp16).
+# multiplier, a precision the model does not time, a PCIe card): each row is answered quickly, an
+# impossible one skipped with its reason (nan reads as blank, and a blank tp is searched; "2k" is
+# neither 2 nor a guess at 2000 or 2048; "tf32" is not fp16; a PCIe card is not a DGX).
 base = published_row("82")
 bad = {"pp-zero": {"pp": "0"}, "pp-huge": {"pp": "1e9"}, "layers-huge": {"layers": "99999999999"},
        "tp-nan": {"tp": "nan"}, "pp-huge-layout-blank": {"pp": "1e9", "tp": "", "dp": ""},
        "layers-huge-layout-blank": {"layers": "1e9", "tp": "", "pp": "", "dp": ""},
-       "seq-2k": {"seq_len": "2k"}, "heads-blank": {"heads": ""}, "tf32": {"precision": "tf32"}, "good": {}}
+       "seq-2k": {"seq_len": "2k"}, "heads-blank": {"heads": ""}, "tf32": {"precision": "tf32"},
+       "a100-pcie": {"gpu": "A100 80GB PCIe"}, "good": {}}
 rows = validate_rows(fieldnames, [{**base, **change, "row_id": name} for name, change in bad.items()])
 impossible = ("pp-zero", "pp-huge", "layers-huge", "pp-huge-layout-blank", "layers-huge-layout-blank", "seq-2k",
-              "heads-blank", "tf32")
+              "heads-blank", "tf32", "a100-pcie")
 check(all("skipped" in rows[k] for k in impossible) and "skipped" not in rows["good"] and
       "tp=" in rows["tp-nan"]["searched"] and 'seq_len = "2k" has a k or M multiplier' in rows["seq-2k"]["skipped"] and
       rows["heads-blank"]["skipped"].startswith("no heads") and
-      rows["tf32"]["skipped"].startswith('column precision = "tf32" names a format the model does not time'),
+      rows["tf32"]["skipped"].startswith('column precision = "tf32" names a format the model does not time') and
+      rows["a100-pcie"]["skipped"] == 'no system file for GPU "A100 80GB PCIe"',
       "rows with impossible cells are skipped, the good one predicted: " +
       "; ".join(f"{k}: {r.get('skipped', 'predicted')}" for k, r in rows.items()))
 
