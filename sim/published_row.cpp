@@ -1,17 +1,18 @@
 #include "sim/published_row.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <cmath>
 #include <regex>
 
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/flops.hpp"
+#include "sim/published_cells.hpp"
 
 namespace parallax::sim {
 
 namespace {
+
+using namespace cells;  // the row's cell readers (sim/published_cells.hpp)
 
 // Host time per pipeline pass of DeepSpeed's pipeline engine, and the share of the link's bus
 // bandwidth its ZeRO stage 0-2 gradient reduction reaches across nodes, fitted on
@@ -19,88 +20,6 @@ namespace {
 // per-pass cost is held there at this value, docs/cost-model.md).
 constexpr double kDeepSpeedPassOverheadUs = 17591;
 constexpr double kDeepSpeedReduceEfficiency = 0.2328;
-
-bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
-bool starts(const std::string& s, const std::string& what) { return s.rfind(what, 0) == 0; }
-
-// The leading number of a column ("8 (inferred)" is 8), thousands separators allowed ("2,304"),
-// after an approximation mark if any ("~32", "≈ 32", "about 32", "around 32").
-std::optional<double> number(const std::map<std::string, std::string>& row, const std::string& key) {
-  auto it = row.find(key);
-  if (it == row.end() || it->second.empty()) return std::nullopt;
-  static const std::regex grouped(R"(^\s*[1-9]\d{0,2}(,\d{3})+(?![\d,]))");
-  static const std::regex approximately(R"(^\s*(~|≈|about\b|around\b|approx(\.|imately\b)?|ca\.)\s*)",
-                                        std::regex::icase);
-  std::string value = std::regex_replace(it->second, approximately, "", std::regex_constants::format_first_only);
-  if (std::smatch m; std::regex_search(value, m, grouped)) {
-    std::string digits = m.str();
-    std::erase(digits, ',');
-    value = digits + m.suffix().str();
-  }
-  try {
-    size_t used = 0;
-    const double v = std::stod(value, &used);
-    if (used == 0 || !std::isfinite(v)) return std::nullopt;
-    return v;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-// No count in a table comes near 2^24 (16.8 M: GPUs, sequences, tokens of context, widths); a
-// larger one is a typo, refused before products of such counts can overflow.
-constexpr double kLargestCell = 1 << 24;
-int integer(const std::map<std::string, std::string>& row, const std::string& key, int fallback = 0) {
-  auto v = number(row, key);
-  if (v && std::fabs(*v) > kLargestCell)
-    throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range (at most 2^24)");
-  // "4k" or "2M" is not the count 4 or 2, and k may mean 1000 or 1024 (a 32k vocabulary is
-  // 32,000 tokens for Llama 2 and 32,768 for Mistral): refused rather than guessed.
-  static const std::regex multiplied(R"(^[^a-zA-Z]*\d[kKmM]([^a-zA-Z]|$))");
-  if (v && std::regex_search(row.at(key), multiplied))
-    throw InputError("column " + key + " = \"" + row.at(key) + "\" has a k or M multiplier; write the whole count");
-  return v ? static_cast<int>(std::lround(*v)) : fallback;
-}
-std::string text(const std::map<std::string, std::string>& row, const std::string& key) {
-  auto it = row.find(key);
-  return it == row.end() ? std::string() : it->second;
-}
-// A free-text column, lower-cased, for matching.
-std::string lowered(const std::map<std::string, std::string>& row, const std::string& key) {
-  std::string s = text(row, key);
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-// A yes/no column read as yes: its first word is yes, y, true, on, enabled or 1 ("yes
-// (inferred)", "True", "on").
-bool affirmative(const std::string& lowered_text) {
-  const auto start = lowered_text.find_first_not_of(" \t");
-  if (start == std::string::npos) return false;
-  const auto end = lowered_text.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", start);
-  const std::string word = lowered_text.substr(start, end == std::string::npos ? end : end - start);
-  return word == "yes" || word == "y" || word == "true" || word == "on" || word == "enabled" || word == "1";
-}
-
-// The recompute column: selective (Korthikanti's attention-core recomputation), full (whole
-// layers: "full", a yes, Megatron's "uniform" or "block" method, or activation checkpointing
-// named as such), or none.
-Recompute recompute_of(const std::string& lowered_text) {
-  if (starts(lowered_text, "no") || starts(lowered_text, "false") || starts(lowered_text, "off"))
-    return Recompute::none;
-  if (has(lowered_text, "selective")) return Recompute::selective;
-  if (starts(lowered_text, "full") || affirmative(lowered_text) || starts(lowered_text, "uniform") ||
-      starts(lowered_text, "block") || has(lowered_text, "checkpoint"))
-    return Recompute::full;
-  return Recompute::none;
-}
-
-// The first integer captured by `pattern` in lower-cased text, if any.
-std::optional<int> find_int(const std::string& text, const std::string& pattern) {
-  std::smatch m;
-  const std::regex re(pattern);
-  if (!std::regex_search(text, m, re) || m[1].length() > 6) return std::nullopt;
-  return std::stoi(m[1].str());
-}
 
 // How the layers are cut into pipeline stages, for the row's pp.
 void split_layers(Experiment& e, bool deepspeed, bool embedding_named) {
@@ -346,7 +265,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
   // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
   p.distributed_optimizer =
-      !starts(sharding, "no") && !starts(sharding, "false") &&
+      !sharding.starts_with("no") && !sharding.starts_with("false") &&
       (has(sharding, "distributed") || has(sharding, "zero") || has(sharding, "fsdp") || has(sharding, "shard"));
   p.fsdp = p.distributed_optimizer && (has(sharding, "fsdp") || has(sharding, "fully sharded") ||
                                        find_int(sharding, R"(zero[- _]?(?:stage[- _]?)?(\d))") == 3);

@@ -1,0 +1,79 @@
+#include "sim/published_cells.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <regex>
+
+namespace parallax::sim::cells {
+
+bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+std::optional<double> number(const Row& row, const std::string& key) {
+  auto it = row.find(key);
+  if (it == row.end() || it->second.empty()) return std::nullopt;
+  static const std::regex grouped(R"(^\s*[1-9]\d{0,2}(,\d{3})+(?![\d,]))");
+  static const std::regex approximately(R"(^\s*(~|≈|about\b|around\b|approx(\.|imately\b)?|ca\.)\s*)",
+                                        std::regex::icase);
+  std::string value = std::regex_replace(it->second, approximately, "", std::regex_constants::format_first_only);
+  if (std::smatch m; std::regex_search(value, m, grouped)) {
+    std::string digits = m.str();
+    std::erase(digits, ',');
+    value = digits + m.suffix().str();
+  }
+  try {
+    size_t used = 0;
+    const double v = std::stod(value, &used);
+    if (used == 0 || !std::isfinite(v)) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+int integer(const Row& row, const std::string& key, int fallback) {
+  auto v = number(row, key);
+  if (v && std::fabs(*v) > kLargestCell)
+    throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range (at most 2^24)");
+  // "4k" or "2M" is not the count 4 or 2, and k may mean 1000 or 1024 (a 32k vocabulary is
+  // 32,000 tokens for Llama 2 and 32,768 for Mistral): refused rather than guessed.
+  static const std::regex multiplied(R"(^[^a-zA-Z]*\d[kKmM]([^a-zA-Z]|$))");
+  if (v && std::regex_search(row.at(key), multiplied))
+    throw InputError("column " + key + " = \"" + row.at(key) + "\" has a k or M multiplier; write the whole count");
+  return v ? static_cast<int>(std::lround(*v)) : fallback;
+}
+std::string text(const Row& row, const std::string& key) {
+  auto it = row.find(key);
+  return it == row.end() ? std::string() : it->second;
+}
+std::string lowered(const Row& row, const std::string& key) {
+  std::string s = text(row, key);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool affirmative(const std::string& lowered_text) {
+  const auto start = lowered_text.find_first_not_of(" \t");
+  if (start == std::string::npos) return false;
+  const auto end = lowered_text.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", start);
+  const std::string word = lowered_text.substr(start, end == std::string::npos ? end : end - start);
+  return word == "yes" || word == "y" || word == "true" || word == "on" || word == "enabled" || word == "1";
+}
+
+Recompute recompute_of(const std::string& lowered_text) {
+  if (lowered_text.starts_with("no") || lowered_text.starts_with("false") || lowered_text.starts_with("off"))
+    return Recompute::none;
+  if (has(lowered_text, "selective")) return Recompute::selective;
+  if (lowered_text.starts_with("full") || affirmative(lowered_text) || lowered_text.starts_with("uniform") ||
+      lowered_text.starts_with("block") || has(lowered_text, "checkpoint"))
+    return Recompute::full;
+  return Recompute::none;
+}
+
+std::optional<int> find_int(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  const std::regex re(pattern);
+  if (!std::regex_search(text, m, re) || m[1].length() > 6) return std::nullopt;
+  return std::stoi(m[1].str());
+}
+
+}  // namespace parallax::sim::cells

@@ -1,0 +1,40 @@
+// Reading the cells of a published-runs row as their sources write them: numbers with notes
+// ("8 (inferred)"), thousands separators and approximation marks, yes/no words, the recompute
+// column, and integers caught by a pattern in free text.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+
+#include "models/experiment.hpp"
+
+namespace parallax::sim::cells {
+
+using Row = std::map<std::string, std::string>;
+
+// No count in a table comes near 2^24 (16.8 M: GPUs, sequences, tokens of context, widths); a
+// larger one is a typo, refused before products of such counts can overflow.
+constexpr double kLargestCell = 1 << 24;
+
+bool has(const std::string& s, const std::string& what);
+// The leading number of a column ("8 (inferred)" is 8), thousands separators allowed ("2,304"),
+// after an approximation mark if any ("~32", "≈ 32", "about 32", "around 32"); nullopt if blank
+// or not a number.
+std::optional<double> number(const Row& row, const std::string& key);
+// A count: `number` rounded, `fallback` when blank; throws InputError past 2^24 or for a k or M
+// multiplier ("4k").
+int integer(const Row& row, const std::string& key, int fallback = 0);
+std::string text(const Row& row, const std::string& key);
+// A free-text column, lower-cased, for matching.
+std::string lowered(const Row& row, const std::string& key);
+// A yes/no column read as yes: its first word is yes, y, true, on, enabled or 1 ("yes
+// (inferred)", "True", "on").
+bool affirmative(const std::string& lowered_text);
+// The recompute column: selective (Korthikanti's attention-core recomputation), full (whole
+// layers: "full", a yes, Megatron's "uniform" or "block" method, or activation checkpointing
+// named as such), or none.
+Recompute recompute_of(const std::string& lowered_text);
+// The first integer captured by `pattern` in lower-cased text, if any.
+std::optional<int> find_int(const std::string& text, const std::string& pattern);
+
+}  // namespace parallax::sim::cells
