@@ -254,7 +254,7 @@ base = published_row("23")
 spellings = {"full": ("full", "yes"), "uniform": ("uniform", "True"), "ckpt": ("activation checkpointing", "on"),
              "none": ("none", "no"), "off": ("off", "false"), "sel": ("selective", "yes (inferred)")}
 got = validate_rows(fieldnames, [{**base, "row_id": k, "recompute": rec, "seq_parallel": sp}
-                                        for k, (rec, sp) in spellings.items()])
+                                 for k, (rec, sp) in spellings.items()])
 time = {k: r["predicted_iteration_time_s"] for k, r in got.items()}
 check(time["full"] == time["uniform"] == time["ckpt"] and time["none"] == time["off"] and
       len({time["full"], time["none"], time["sel"]}) == 3 and got["sel"]["recompute"] == "selective",
@@ -272,8 +272,8 @@ check(len(marks) == 5 and
 base = published_row("172")
 plain = {**base, "gpu": "A100-SXM4-80GB"}
 got = validate_rows(fieldnames, [{**base, "row_id": "named"}, {**plain, "row_id": "plain"},
-                                        {**plain, "row_id": "elsewhere", "source": "a cluster of DGX A100s",
-                                         "source_location": "a paper"}])
+                                 {**plain, "row_id": "elsewhere", "source": "a cluster of DGX A100s",
+                                  "source_location": "a paper"}])
 check(got["named"]["predicted_iteration_time_s"] == got["plain"]["predicted_iteration_time_s"] and
       got["elsewhere"]["predicted_iteration_time_s"] != got["plain"]["predicted_iteration_time_s"],
       f"BigScience rows run on Jean Zay: {[got[k]['predicted_iteration_time_s'] for k in got]}")
