@@ -23,7 +23,10 @@ struct ValidateArgs {
 };
 
 nlohmann::json stats_json(const sim::ErrorStats& s) {
-  return {{"rows", s.rows}, {"mean_abs_error_pct", s.mean_abs_pct}, {"max_abs_error_pct", s.max_abs_pct}};
+  return {{"rows", s.rows},
+          {"mean_abs_error_pct", s.mean_abs_pct},
+          {"max_abs_error_pct", s.max_abs_pct},
+          {"mean_error_pct", s.mean_pct}};
 }
 
 nlohmann::json report_json(const sim::ValidationReport& r) {
@@ -131,12 +134,15 @@ void print_report(const sim::ValidationReport& r) {
                 err, mem, row.predicted_memory_gib, merr, notes.c_str());
   }
   std::printf("\n(* = iteration time derived from the published throughput)\n\n");
-  std::printf("iteration time, by source          rows   mean |err|   max |err|\n");
-  for (const auto& [name, s] : r.time_by_source)
-    std::printf("  %-32s %4d   %8.2f %%   %8.2f %%\n", name.c_str(), s.rows, s.mean_abs_pct, s.max_abs_pct);
-  std::printf("  %-32s %4d   %8.2f %%   %8.2f %%\n", "all", r.time.rows, r.time.mean_abs_pct, r.time.max_abs_pct);
-  std::printf("memory (measured rows)             %4d   %8.2f %%   %8.2f %%\n", r.memory.rows, r.memory.mean_abs_pct,
-              r.memory.max_abs_pct);
+  // Signed mean beside the absolute ones: a source the model is uniformly slow or fast on.
+  const auto line = [](const char* label, const sim::ErrorStats& s) {
+    std::printf("%-34s %4d   %8.2f %%   %8.2f %%   %+8.2f %%\n", label, s.rows, s.mean_abs_pct, s.max_abs_pct,
+                s.mean_pct);
+  };
+  std::printf("iteration time, by source          rows   mean |err|   max |err|    mean err\n");
+  for (const auto& [name, s] : r.time_by_source) line(("  " + name).c_str(), s);
+  line("  all", r.time);
+  line("memory (measured rows)", r.memory);
   std::printf("OOM rows predicted not to fit      %d of %d\n", r.oom_predicted, r.oom_rows);
   // The rows the summary lines are made of: past the 12 % bound, and OOM rows that fit.
   std::string far, missed;
@@ -152,10 +158,8 @@ void print_report(const sim::ValidationReport& r) {
   if (!far.empty()) std::printf("  time errors past 12 %%: rows %s\n", far.c_str());
   if (!missed.empty()) std::printf("  OOM rows predicted to fit: rows %s\n", missed.c_str());
   if (r.layer_forward.rows > 0) {
-    std::printf("one layer timed, forward           %4d   %8.2f %%   %8.2f %%\n", r.layer_forward.rows,
-                r.layer_forward.mean_abs_pct, r.layer_forward.max_abs_pct);
-    std::printf("one layer timed, backward          %4d   %8.2f %%   %8.2f %%\n", r.layer_backward.rows,
-                r.layer_backward.mean_abs_pct, r.layer_backward.max_abs_pct);
+    line("one layer timed, forward", r.layer_forward);
+    line("one layer timed, backward", r.layer_backward);
   }
   if (!r.rankings.empty()) {
     std::printf("\nranking within real sweeps (tau over pairs measured > 5 %% apart)\n");

@@ -170,6 +170,7 @@ ValidationRow check_row(const std::map<std::string, std::string>& row,
 
 void accumulate(ErrorStats& s, double err) {
   s.mean_abs_pct = (s.mean_abs_pct * s.rows + std::fabs(err)) / (s.rows + 1);
+  s.mean_pct = (s.mean_pct * s.rows + err) / (s.rows + 1);
   s.max_abs_pct = std::max(s.max_abs_pct, std::fabs(err));
   ++s.rows;
 }

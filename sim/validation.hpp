@@ -57,6 +57,7 @@ struct RankingStats {
 struct ErrorStats {
   int rows = 0;
   double mean_abs_pct = 0, max_abs_pct = 0;
+  double mean_pct = 0;  // signed: the bias, + when the model is slow (or its memory high)
 };
 
 struct ValidationReport {

@@ -355,5 +355,14 @@ check(len(layer_rows) == 5 and all("skipped" not in r and r["published_layer_ms"
                                    for r in layer_rows) and report["layer_backward"]["rows"] == 5,
       "single-layer rows are checked on their forward and backward")
 
+# Beside the mean and max |error|, each source's signed mean error: the mean of its rows' errors.
+signed = {name: [r["time_error_pct"] for r in report["rows"] if r["source"] == name and "time_error_pct" in r]
+          for name in report["time_by_source"]}
+memory = [r["memory_error_pct"] for r in report["rows"] if "memory_error_pct" in r]
+check(all(len(signed[n]) == s["rows"] and abs(sum(signed[n]) / s["rows"] - s["mean_error_pct"]) < 1e-9
+          for n, s in report["time_by_source"].items()) and len(memory) == report["memory"]["rows"] > 0 and
+      abs(sum(memory) / len(memory) - report["memory"]["mean_error_pct"]) < 1e-9,
+      "validate's signed mean error, per source and for memory, is the mean of the rows' errors")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
