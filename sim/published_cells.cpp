@@ -25,6 +25,13 @@ std::optional<double> number(const Row& row, const std::string& key) {
     size_t used = 0;
     const double v = std::stod(value, &used);
     if (used == 0 || !std::isfinite(v)) return std::nullopt;
+    // A range ("60-65", "60–65", "60 to 65") is read as its midpoint.
+    static const std::regex range_end(R"(^\s*(-|–|—|to\b)\s*([0-9]*\.?[0-9]+))");
+    if (std::smatch m;
+        v >= 0 && std::regex_search(value.cbegin() + static_cast<std::ptrdiff_t>(used), value.cend(), m, range_end)) {
+      const double upper = std::stod(m[2].str());
+      if (upper >= v) return (v + upper) / 2;
+    }
     return v;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -39,6 +46,8 @@ int integer(const Row& row, const std::string& key, int fallback) {
   static const std::regex multiplied(R"(^[^a-zA-Z]*\d[kKmM]([^a-zA-Z]|$))");
   if (v && std::regex_search(row.at(key), multiplied))
     throw InputError("column " + key + " = \"" + row.at(key) + "\" has a k or M multiplier; write the whole count");
+  if (v && std::fabs(*v - std::round(*v)) > 1e-9)
+    throw InputError("column " + key + " = \"" + row.at(key) + "\" is not a whole count");
   return v ? static_cast<int>(std::lround(*v)) : fallback;
 }
 std::string text(const Row& row, const std::string& key) {
@@ -49,6 +58,12 @@ std::string lowered(const Row& row, const std::string& key) {
   std::string s = text(row, key);
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+bool out_of_memory(const std::string& lowered_text) {
+  const auto start = lowered_text.find_first_not_of(" \t");
+  return start != std::string::npos &&
+         (lowered_text.compare(start, 3, "oom") == 0 || lowered_text.compare(start, 13, "out of memory") == 0);
 }
 
 bool affirmative(const std::string& lowered_text) {

@@ -18,15 +18,18 @@ constexpr double kLargestCell = 1 << 24;
 
 bool has(const std::string& s, const std::string& what);
 // The leading number of a column ("8 (inferred)" is 8), thousands separators allowed ("2,304"),
-// after an approximation mark if any ("~32", "≈ 32", "about 32", "around 32"); nullopt if blank
-// or not a number.
+// after an approximation mark if any ("~32", "≈ 32", "about 32", "around 32"), a range read as
+// its midpoint ("60-65" is 62.5); nullopt if blank or not a number.
 std::optional<double> number(const Row& row, const std::string& key);
-// A count: `number` rounded, `fallback` when blank; throws InputError past 2^24 or for a k or M
-// multiplier ("4k").
+// A count: `number`, `fallback` when blank; throws InputError past 2^24, for a k or M multiplier
+// ("4k"), or for a value that is not whole (a range "1-2", "128.5").
 int integer(const Row& row, const std::string& key, int fallback = 0);
 std::string text(const Row& row, const std::string& key);
 // A free-text column, lower-cased, for matching.
 std::string lowered(const Row& row, const std::string& key);
+// A memory column that records a run which did not fit: "OOM" in any case, with or without a
+// note ("OOM (80 GB)"), or "out of memory".
+bool out_of_memory(const std::string& lowered_text);
 // A yes/no column read as yes: its first word is yes, y, true, on, enabled or 1 ("yes
 // (inferred)", "True", "on").
 bool affirmative(const std::string& lowered_text);

@@ -159,8 +159,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   const std::optional<double> tflops = number(row, "tflops_per_gpu_reported"), mfu = number(row, "mfu_pct_reported");
   const bool from_flops =
       !out.published_time_s && gpus > 0 && first != std::string::npos && ((tflops && *tflops > 0) || (mfu && *mfu > 0));
-  const std::string mem = text(row, "mem_measured_GB");
-  out.oom = mem == "OOM";
+  out.oom = out_of_memory(lowered(row, "mem_measured_GB"));
   out.measured_memory_gib = number(row, "mem_measured_GB");
   out.tflops_reported = number(row, "tflops_per_gpu_reported").value_or(0);
 

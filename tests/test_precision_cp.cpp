@@ -331,6 +331,30 @@ BOOST_AUTO_TEST_CASE(published_numbers_may_be_grouped_annotated_or_not_applicabl
   BOOST_TEST(report.rows[1].searched.find("vpp=") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(out_of_memory_marks_and_ranges_are_read_as_written) {
+  // "OOM" in any case or with a note is a run that did not fit; a measured range is its
+  // midpoint; a range where a count belongs is refused for that row alone.
+  const std::string head =
+      "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
+      "recompute,precision,framework,iteration_time_s_reported,iteration_time_s_derived,mem_measured_GB\n";
+  const std::string plan = "s,a,96,12288,96,2048,51200,A100-SXM4-80GB,384,8,8,6,1,";
+  const auto report = validate_text(head + "1," + plan + "1,1536,full,fp16,Megatron-LM,100,,oom (80 GB)\n" + "2," +
+                                    plan + "1,1536,full,fp16,Megatron-LM,100,, OOM\n" + "3," + plan +
+                                    "1,1536,full,fp16,Megatron-LM,100,,out of memory\n" + "4," + plan +
+                                    "1,1536,full,fp16,Megatron-LM,100-110,,60–65\n" + "5," + plan +
+                                    "1-2,1536,full,fp16,Megatron-LM,100,,\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 5u);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(report.rows[i].oom);
+    BOOST_TEST(!report.rows[i].measured_memory_gib.has_value());
+  }
+  BOOST_TEST(report.oom_rows == 3);
+  BOOST_TEST(!report.rows[3].oom);
+  BOOST_TEST(report.rows[3].published_time_s.value_or(0) == 105.0);
+  BOOST_TEST(report.rows[3].measured_memory_gib.value_or(0) == 62.5);
+  BOOST_TEST(report.rows[4].skipped == "column micro_batch = \"1-2\" is not a whole count");
+}
+
 BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputing) {
   // Nemotron-4 340B on 128 H100 (NeMo 24.07): with the default state the plan fits only with
   // recomputation; NeMo's recipe keeps Adam's moments in bf16 instead (optim.dtype: bf16),
