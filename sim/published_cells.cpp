@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <regex>
+#include <string_view>
 
 namespace parallax::sim::cells {
 
@@ -60,17 +61,22 @@ std::string lowered(const Row& row, const std::string& key) {
   return s;
 }
 
+namespace {
+// The text after its leading blanks.
+std::string_view unindented(const std::string& s) {
+  const auto start = s.find_first_not_of(" \t");
+  return start == std::string::npos ? std::string_view() : std::string_view(s).substr(start);
+}
+}  // namespace
+
 bool out_of_memory(const std::string& lowered_text) {
-  const auto start = lowered_text.find_first_not_of(" \t");
-  return start != std::string::npos &&
-         (lowered_text.compare(start, 3, "oom") == 0 || lowered_text.compare(start, 13, "out of memory") == 0);
+  const std::string_view t = unindented(lowered_text);
+  return t.starts_with("oom") || t.starts_with("out of memory");
 }
 
 bool affirmative(const std::string& lowered_text) {
-  const auto start = lowered_text.find_first_not_of(" \t");
-  if (start == std::string::npos) return false;
-  const auto end = lowered_text.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", start);
-  const std::string word = lowered_text.substr(start, end == std::string::npos ? end : end - start);
+  const std::string_view t = unindented(lowered_text);
+  const std::string_view word = t.substr(0, t.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789"));
   return word == "yes" || word == "y" || word == "true" || word == "on" || word == "enabled" || word == "1";
 }
 
