@@ -1,5 +1,6 @@
 #include "sim/csv.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,13 +9,24 @@
 
 namespace parallax {
 
+namespace {
+// A header name without the blanks a spreadsheet may leave around it.
+std::string trimmed(const std::string& s) {
+  const size_t first = s.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+}  // namespace
+
 CsvTable parse_csv(const std::string& text, const std::string& source) {
   std::vector<std::vector<std::string>> records;
   std::vector<std::string> record;
   std::string field;
   bool quoted = false, field_started = false;
   int line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
+  // A spreadsheet's UTF-8 export may begin with a byte-order mark; it is not part of the first name.
+  const size_t start = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  for (size_t i = start; i < text.size(); ++i) {
     const char c = text[i];
     if (quoted) {
       if (c == '"') {
@@ -57,7 +69,11 @@ CsvTable parse_csv(const std::string& text, const std::string& source) {
   }
   if (records.empty()) throw InputError(source + ": empty CSV file");
   CsvTable table;
-  table.header = records[0];
+  for (const auto& name : records[0]) {
+    table.header.push_back(trimmed(name));
+    if (std::count(table.header.begin(), table.header.end(), table.header.back()) > 1)
+      throw InputError(source + ": the header names column \"" + table.header.back() + "\" twice");
+  }
   for (size_t r = 1; r < records.size(); ++r) {
     if (records[r].size() != table.header.size())
       throw InputError(source + ": record " + std::to_string(r + 1) + " has " + std::to_string(records[r].size()) +

@@ -22,21 +22,28 @@ std::optional<double> number(const Row& row, const std::string& key) {
     std::erase(digits, ',');
     value = digits + m.suffix().str();
   }
+  size_t used = 0;
+  double v = 0;
   try {
-    size_t used = 0;
-    const double v = std::stod(value, &used);
-    if (used == 0 || !std::isfinite(v)) return std::nullopt;
-    // A range ("60-65", "60–65", "60 to 65") is read as its midpoint.
-    static const std::regex range_end(R"(^\s*(-|–|—|to\b)\s*([0-9]*\.?[0-9]+))");
-    if (std::smatch m;
-        v >= 0 && std::regex_search(value.cbegin() + static_cast<std::ptrdiff_t>(used), value.cend(), m, range_end)) {
-      const double upper = std::stod(m[2].str());
-      if (upper >= v) return (v + upper) / 2;
-    }
-    return v;
-  } catch (const std::exception&) {
+    v = std::stod(value, &used);
+  } catch (const std::exception&) {  // not a number, or one out of a double's range
     return std::nullopt;
   }
+  if (used == 0 || !std::isfinite(v)) return std::nullopt;
+  const auto rest = value.cbegin() + static_cast<std::ptrdiff_t>(used);
+  // What follows the number must not change it: a decimal comma or ungrouped digits ("124,1"),
+  // digit groups split by a blank ("2 048") or a clock time ("2:04") is refused, not cut short.
+  static const std::regex continued(R"(^(,\d|\s\d{3}(?!\d)|:\d))");
+  if (std::regex_search(rest, value.cend(), continued))
+    throw InputError("column " + key + " = \"" + it->second +
+                     "\" is not one number as written; write it with a decimal point and no separators");
+  // A range ("60-65", "60–65", "60 to 65") is read as its midpoint.
+  static const std::regex range_end(R"(^\s*(-|–|—|to\b)\s*([0-9]{1,9}(\.[0-9]+)?|\.[0-9]+))");
+  if (std::smatch m; v >= 0 && std::regex_search(rest, value.cend(), m, range_end)) {
+    const double upper = std::stod(m[2].str());
+    if (upper >= v) return (v + upper) / 2;
+  }
+  return v;
 }
 int integer(const Row& row, const std::string& key, int fallback) {
   auto v = number(row, key);

@@ -19,3 +19,13 @@ BOOST_AUTO_TEST_CASE(ragged_rows_are_input_errors) {
   BOOST_CHECK_THROW(parse_csv("a,b\n1,2,3\n", "t.csv"), InputError);
   BOOST_CHECK_THROW(parse_csv("a,b\n\"1,2\n", "t.csv"), InputError);
 }
+
+BOOST_AUTO_TEST_CASE(a_spreadsheet_export_reads_as_the_same_table) {
+  // A UTF-8 byte-order mark and blanks around header names, as spreadsheets write them.
+  const CsvTable t = parse_csv("\xEF\xBB\xBFrow_id, gpu ,tp\r\n7,H100,8\r\n", "t.csv");
+  BOOST_TEST(t.header == (std::vector<std::string>{"row_id", "gpu", "tp"}), boost::test_tools::per_element());
+  BOOST_TEST(t.rows.at(0).at("row_id") == "7");
+  BOOST_TEST(t.rows.at(0).at("gpu") == "H100");
+  // A column named twice would leave one of its cells unread.
+  BOOST_CHECK_THROW(parse_csv("tp,pp,tp\n1,2,3\n", "t.csv"), InputError);
+}

@@ -113,7 +113,7 @@ BOOST_AUTO_TEST_CASE(published_numbers_may_be_grouped_annotated_or_not_applicabl
   BOOST_TEST(report.rows[1].searched.find("vpp=") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(out_of_memory_marks_and_ranges_are_read_as_written) {
+BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
   // "OOM" in any case or with a note is a run that did not fit; a measured range is its
   // midpoint; a range where a count belongs is refused for that row alone.
   const std::string head =
@@ -135,6 +135,23 @@ BOOST_AUTO_TEST_CASE(out_of_memory_marks_and_ranges_are_read_as_written) {
   BOOST_TEST(report.rows[3].published_time_s.value_or(0) == 105.0);
   BOOST_TEST(report.rows[3].measured_memory_gib.value_or(0) == 62.5);
   BOOST_TEST(report.rows[4].skipped == "column micro_batch = \"1-2\" is not a whole count");
+
+  // A number the text goes on past is refused for its row, not cut short: a decimal comma
+  // (124 s, not 124.1), digit groups split by a blank (2, not 2048), a clock time (2 s, not 124).
+  const auto cut =
+      validate_text(head + "6," + plan + "1,1536,full,fp16,Megatron-LM,\"124,1\",,\n" + "7," + plan +
+                    "1,2 048,full,fp16,Megatron-LM,100,,\n" + "8," + plan + "1,1536,full,fp16,Megatron-LM,2:04,,\n" +
+                    "9," + plan + "1,\"1,536\",full,fp16,Megatron-LM,124.1 s,,\n");
+  BOOST_TEST_REQUIRE(cut.rows.size() == 4u);
+  BOOST_TEST(cut.rows[0].skipped ==
+             "column iteration_time_s_reported = \"124,1\" is not one number as written; write it with a decimal "
+             "point and no separators");
+  BOOST_TEST(cut.rows[1].skipped.starts_with("column global_batch = \"2 048\" is not one number"));
+  BOOST_TEST(cut.rows[2].skipped.starts_with("column iteration_time_s_reported = \"2:04\" is not one number"));
+  // Thousands grouped by commas and a unit after the number still read as before.
+  BOOST_TEST(cut.rows[3].skipped.empty());
+  BOOST_TEST(cut.rows[3].published_time_s.value_or(0) == 124.1);
+  BOOST_TEST(cut.rows[3].experiment.training.global_batch == 1536);
 }
 
 BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputing) {
