@@ -47,6 +47,11 @@ std::optional<double> number(const Row& row, const std::string& key) {
 }
 int integer(const Row& row, const std::string& key, int fallback) {
   auto v = number(row, key);
+  // Text that does not begin with the count but holds one ("GQA-8", "TP=4") is not read as
+  // blank: that would predict another model or plan than the row's.
+  if (!v && std::ranges::any_of(text(row, key), [](unsigned char c) { return std::isdigit(c); }))
+    throw InputError("column " + key + " = \"" + row.at(key) +
+                     "\" does not begin with its count (leave it blank, n/a or unknown if not given)");
   if (v && std::fabs(*v) > kLargestCell)
     throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range (at most 2^24)");
   // "4k" or "2M" is not the count 4 or 2, and k may mean 1000 or 1024 (a 32k vocabulary is
@@ -84,7 +89,8 @@ bool out_of_memory(const std::string& lowered_text) {
 bool affirmative(const std::string& lowered_text) {
   const std::string_view t = unindented(lowered_text);
   const std::string_view word = t.substr(0, t.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789"));
-  return word == "yes" || word == "y" || word == "true" || word == "on" || word == "enabled" || word == "1";
+  return word == "yes" || word == "y" || word == "true" || word == "on" || word == "enabled" || word == "1" ||
+         t.starts_with("✓") || t.starts_with("✔");
 }
 
 Recompute recompute_of(const std::string& lowered_text) {

@@ -23,7 +23,8 @@ bool has(const std::string& s, const std::string& what);
 // text goes on as if the number did not end there ("124,1", "2 048", "2:04").
 std::optional<double> number(const Row& row, const std::string& key);
 // A count: `number`, `fallback` when blank; throws InputError past 2^24, for a k or M multiplier
-// ("4k"), or for a value that is not whole (a range "1-2", "128.5").
+// ("4k"), for a value that is not whole (a range "1-2", "128.5"), or for text holding a count
+// it does not begin with ("GQA-8").
 int integer(const Row& row, const std::string& key, int fallback = 0);
 std::string text(const Row& row, const std::string& key);
 // A free-text column, lower-cased, for matching.
@@ -32,7 +33,7 @@ std::string lowered(const Row& row, const std::string& key);
 // note ("OOM (80 GB)"), or "out of memory".
 bool out_of_memory(const std::string& lowered_text);
 // A yes/no column read as yes: its first word is yes, y, true, on, enabled or 1 ("yes
-// (inferred)", "True", "on").
+// (inferred)", "True", "on"), or it begins with a check mark.
 bool affirmative(const std::string& lowered_text);
 // The recompute column: selective (Korthikanti's attention-core recomputation), full (whole
 // layers: "full", a yes, Megatron's "uniform" or "block" method, or activation checkpointing

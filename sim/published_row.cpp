@@ -315,6 +315,11 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   const bool offers_sequence_parallel = !legacy || (deepspeed ? from_2023 && p.pp == 1 : from_2022);
   blank.sequence_parallel = sp.empty() && (p.tp > 1 || blank.layout) && offers_sequence_parallel;
   blank.whole_layer_recompute = legacy && !(deepspeed ? from_2023 : from_2022);
+  // A blank optimizer_sharding (NeMo's default is read above): sharding the optimizer state over
+  // DP is searched where the framework offers it, DeepSpeed's ZeRO-1 from the start and
+  // Megatron-LM's --use-distributed-optimizer from 2022 (Megatron-LM 3.0).
+  blank.distributed_optimizer =
+      sharding.empty() && !nemo && (p.dp > 1 || blank.layout) && (!legacy || deepspeed || from_2022);
   const bool embedding_named = has(framework, "type:transformer|embedding");
   split_layers(e, deepspeed, embedding_named);
   auto& t = e.training;

@@ -16,6 +16,7 @@ struct BlankKnobs {
   bool micro_batch = false, vpp = false, recompute = false, sequence_parallel = false, ep = false;
   bool layout = false;                 // tp or pp: PublishedRow::layouts holds every one to try
   bool optimizer_state = false;        // the framework offers bf16 moments beside its default
+  bool distributed_optimizer = false;  // a blank optimizer_sharding the framework could run
   bool whole_layer_recompute = false;  // a blank recompute: the framework offers none or full only
 };
 

@@ -50,6 +50,8 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
   if (k.recompute)
     recs = k.whole_layer_recompute ? std::vector<Recompute>{Recompute::none, Recompute::full}
                                    : std::vector<Recompute>{Recompute::none, Recompute::selective, Recompute::full};
+  std::vector<bool> shardings{base.parallel.distributed_optimizer};
+  if (k.distributed_optimizer) shardings = {false, true};
   std::vector<bool> sps{base.parallel.sequence_parallel};
   if (k.sequence_parallel) sps = base.parallel.tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false};
   // Expert parallelism: any that divides both the experts and the dp*cp ranks it comes from.
@@ -76,21 +78,23 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
       }
       for (auto [r, layers] : rec_options)
         for (bool sp : sps)
-          for (int ep : eps) {
-            Experiment e = base;
-            e.parallel.ep = ep;
-            e.training.micro_batch = mb;
-            e.parallel.vpp = v;
-            e.parallel.schedule = v > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
-            e.training.recompute = r;
-            e.training.recompute_layers = layers;
-            e.parallel.sequence_parallel = sp;
-            if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
-            if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
-            Prediction p = predict(e);
-            Choice c{std::move(e), std::move(p)};
-            if (!chosen || faster(c, *chosen)) chosen = std::move(c);
-          }
+          for (int ep : eps)
+            for (bool sharded : shardings) {
+              Experiment e = base;
+              e.parallel.ep = ep;
+              e.parallel.distributed_optimizer = sharded;
+              e.training.micro_batch = mb;
+              e.parallel.vpp = v;
+              e.parallel.schedule = v > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
+              e.training.recompute = r;
+              e.training.recompute_layers = layers;
+              e.parallel.sequence_parallel = sp;
+              if (e.training.global_batch % (mb * e.parallel.dp) != 0) continue;
+              if (v > 1 && e.micro_batches() < e.parallel.pp) continue;
+              Prediction p = predict(e);
+              Choice c{std::move(e), std::move(p)};
+              if (!chosen || faster(c, *chosen)) chosen = std::move(c);
+            }
     }
   return *chosen;
 }
@@ -136,6 +140,8 @@ Experiment search_blank_knobs(std::span<const Experiment> layouts, const BlankKn
   if (k.sequence_parallel)
     searched += std::string(" sequence_parallel=") + (c.parallel.sequence_parallel ? "true" : "false");
   if (k.ep) searched += " ep=" + std::to_string(c.parallel.ep);
+  if (k.distributed_optimizer)
+    searched += std::string(" distributed_optimizer=") + (c.parallel.distributed_optimizer ? "true" : "false");
   if (k.optimizer_state) searched += " optimizer_state=" + to_string(c.training.optimizer_state);
   if (!searched.empty()) searched = "best of blank knobs:" + searched;
   best = std::move(chosen->prediction);

@@ -1,6 +1,6 @@
 // Reading published-runs rows: how each framework's recipe is run (NeMo, Megatron-Core's
-// optimizer, DeepSpeed's stage filling), how cells are written (grouped, annotated, ranges, OOM
-// marks), and a layer timed on its own.
+// optimizer, DeepSpeed's stage filling, a blank optimizer sharding), how cells are written
+// (grouped, annotated, ranges, OOM marks), and a layer timed on its own.
 #define BOOST_TEST_MODULE published_rows
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -113,6 +113,39 @@ BOOST_AUTO_TEST_CASE(published_numbers_may_be_grouped_annotated_or_not_applicabl
   BOOST_TEST(report.rows[1].searched.find("vpp=") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_blank_sharding_is_searched_where_the_framework_offers_it) {
+  // Llama 3.1 70B on 64 H100 (t4p4c2 v5, DGX Cloud's plan) does not fit with a whole Adam state
+  // on every rank: a blank optimizer_sharding is searched, and the sharded state chosen, under
+  // Megatron-Core, Megatron-LM from 2022 and DeepSpeed; Megatron-LM of 2020 had no such option.
+  const std::string head =
+      "row_id,source_id,model,layers,hidden,ffn_hidden,heads,kv_heads,seq_len,vocab,arch_notes,gpu,num_gpus,tp,pp,dp,"
+      "cp,"
+      "vpp,micro_batch,global_batch,seq_parallel,optimizer_sharding,precision,framework,iteration_time_s_reported,"
+      "iteration_time_s_derived\n";
+  const std::string plan =
+      "s,a,80,8192,28672,64,8,8192,128256,\"SwiGLU, RMSNorm, RoPE, untied\",H100,64,4,4,,2,5,1,128,✓,";
+  const auto report =
+      validate_text(head + "1," + plan + ",bf16,Megatron-Core 0.9,14.7,\n" + "2," + plan +
+                    ",bf16,Megatron-LM (2022),14.7,\n" + "3," + plan + ",bf16,Megatron-DeepSpeed,14.7,\n" + "4," +
+                    plan + ",bf16,Megatron-LM (2020),14.7,\n" + "5," + plan + "none,bf16,Megatron-Core 0.9,14.7,\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 5u);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST_CONTEXT("row " << i + 1) {
+      BOOST_TEST(report.rows[i].experiment.parallel.distributed_optimizer);
+      BOOST_TEST(report.rows[i].fits);
+      BOOST_TEST(report.rows[i].searched.find("distributed_optimizer=true") != std::string::npos);
+    }
+  }
+  // A check mark is a yes: sequence parallelism is given, not searched.
+  BOOST_TEST(report.rows[0].experiment.parallel.sequence_parallel);
+  BOOST_TEST(report.rows[0].searched.find("sequence_parallel") == std::string::npos);
+  for (int i = 3; i < 5; ++i) {
+    BOOST_TEST(!report.rows[i].experiment.parallel.distributed_optimizer);
+    BOOST_TEST(!report.rows[i].fits);
+    BOOST_TEST(report.rows[i].searched.find("distributed_optimizer") == std::string::npos);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
   // "OOM" in any case or with a note is a run that did not fit; a measured range is its
   // midpoint; a range where a count belongs is refused for that row alone.
@@ -152,6 +185,14 @@ BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
   BOOST_TEST(cut.rows[3].skipped.empty());
   BOOST_TEST(cut.rows[3].published_time_s.value_or(0) == 124.1);
   BOOST_TEST(cut.rows[3].experiment.training.global_batch == 1536);
+  // A count written inside text is refused rather than read as blank (which would be 96 heads
+  // here, not 8 groups of keys and values).
+  const auto grouped = validate_text(
+      "row_id,source_id,model,layers,hidden,heads,kv_heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,micro_batch,"
+      "global_batch,recompute,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n"
+      "1,s,a,96,12288,96,GQA-8,2048,51200,A100-SXM4-80GB,384,8,8,6,1,1536,full,fp16,Megatron-LM,100,\n");
+  BOOST_TEST(grouped.rows.at(0).skipped ==
+             "column kv_heads = \"GQA-8\" does not begin with its count (leave it blank, n/a or unknown if not given)");
 }
 
 BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputing) {
