@@ -331,6 +331,14 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   const std::string rec = lowered(row, "recompute");
   blank.recompute = rec.empty();
   t.recompute = recompute_of(rec);
+  // Megatron's block method recomputes the first N layers of each model chunk and keeps the
+  // others' activations (--recompute-method block --recompute-num-layers N): "full (block, 4
+  // layers)". The uniform method recomputes every layer in groups of N, which is all of them.
+  if (t.recompute == Recompute::full && has(rec, "block")) {
+    const int n =
+        find_int(rec, R"((\d+)\s*layers?\b)").value_or(find_int(rec, R"(num[-_ ]layers\D{0,3}(\d+))").value_or(0));
+    t.recompute_layers = std::min(n, std::max(1, e.most_stage_layers() / p.vpp));  // N past a chunk is all of it
+  }
   // Any mention of FP8 (NeMo's "bf16_with_fp8_mixed", "FP8-CS"); otherwise the first 16- or
   // 32-bit format named ("fp16 (bf16 optimizer from 02-28)" is fp16); 16-bit mixed precision
   // without a name is taken as fp16.

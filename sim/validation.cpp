@@ -67,10 +67,12 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
     for (int v : vpps) {
       // A blank recompute also tries recomputing a quarter, half or three quarters of each
       // chunk's layers (Megatron's --recompute-num-layers), for plans that fit only with some.
+      // A given block recomputation keeps its layer count, up to the chunk's layers.
+      const int chunk = std::max(1, base.most_stage_layers() / v);  // layers of the fullest chunk
       std::vector<std::pair<Recompute, int>> rec_options;
-      for (Recompute r : recs) rec_options.emplace_back(r, 0);
+      for (Recompute r : recs)
+        rec_options.emplace_back(r, k.recompute ? 0 : std::min(base.training.recompute_layers, chunk));
       if (k.recompute && !k.whole_layer_recompute) {
-        const int chunk = base.most_stage_layers() / v;  // layers of the fullest chunk
         for (double q : {0.25, 0.5, 0.75}) {
           const int n = static_cast<int>(std::lround(q * chunk));
           if (n >= 1 && n < chunk && rec_options.back().second != n) rec_options.emplace_back(Recompute::full, n);

@@ -146,6 +146,28 @@ BOOST_AUTO_TEST_CASE(a_blank_sharding_is_searched_where_the_framework_offers_it)
   }
 }
 
+BOOST_AUTO_TEST_CASE(block_recomputation_keeps_its_layer_count) {
+  // Megatron's block method recomputes the first N layers of each chunk (8 here: 96 layers over
+  // 6 stages in 2 chunks); the uniform method, in groups of N, recomputes them all, and so does
+  // a block of more layers than a chunk has.
+  const std::string head =
+      "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
+      "seq_parallel,recompute,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n";
+  const std::string plan = "s,a,96,12288,96,2048,51200,A100-SXM4-80GB,384,8,6,8,2,1,1536,yes,";
+  const auto report = validate_text(head + "1," + plan + "\"full (block, 3 layers)\",bf16,Megatron-Core,60,\n" + "2," +
+                                    plan + "\"full (uniform, 1 layer)\",bf16,Megatron-Core,60,\n" + "3," + plan +
+                                    "\"block, --recompute-num-layers 12\",bf16,Megatron-Core,60,\n" + "4," + plan +
+                                    "none,bf16,Megatron-Core,60,\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 4u);
+  BOOST_TEST(report.rows[0].experiment.training.recompute_layers == 3);
+  BOOST_TEST(report.rows[1].experiment.training.recompute_layers == 0);
+  BOOST_TEST(report.rows[2].experiment.training.recompute_layers == 8);
+  // Recomputing 3 of 8 layers costs between none and all of them.
+  BOOST_TEST(report.rows[3].predicted_time_s < report.rows[0].predicted_time_s);
+  BOOST_TEST(report.rows[0].predicted_time_s < report.rows[1].predicted_time_s);
+  BOOST_TEST(report.rows[2].predicted_time_s == report.rows[1].predicted_time_s, tolerance(1e-9));
+}
+
 BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
   // "OOM" in any case or with a note is a run that did not fit; a measured range is its
   // midpoint; a range where a count belongs is refused for that row alone.
