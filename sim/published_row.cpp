@@ -263,11 +263,17 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   p.sequence_parallel = affirmative(sp);
   // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
   // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
-  p.distributed_optimizer =
-      !sharding.starts_with("no") && !sharding.starts_with("false") &&
-      (has(sharding, "distributed") || has(sharding, "zero") || has(sharding, "fsdp") || has(sharding, "shard"));
-  p.fsdp = p.distributed_optimizer && (has(sharding, "fsdp") || has(sharding, "fully sharded") ||
-                                       find_int(sharding, R"(zero[- _]?(?:stage[- _]?)?(\d))") == 3);
+  // A yes is the distributed optimizer; ZeRO stage 0 shards nothing. Hybrid sharding (HSDP:
+  // sharded within a group, replicated across groups) is neither and is not timed.
+  if (has(sharding, "hsdp") || has(sharding, "hybrid"))
+    throw InputError("column optimizer_sharding = \"" + text(row, "optimizer_sharding") +
+                     "\" names hybrid sharding, which the model does not time (it has the distributed optimizer, "
+                     "ZeRO stages 1 to 3 and FSDP)");
+  const std::optional<int> zero_stage = find_int(sharding, R"(zero[- _]?(?:stage[- _]?)?(\d))");
+  p.distributed_optimizer = !sharding.starts_with("no") && !sharding.starts_with("false") && zero_stage != 0 &&
+                            (affirmative(sharding) || has(sharding, "distributed") || has(sharding, "zero") ||
+                             has(sharding, "fsdp") || has(sharding, "shard"));
+  p.fsdp = p.distributed_optimizer && (has(sharding, "fsdp") || has(sharding, "fully sharded") || zero_stage == 3);
 
   // How the framework runs the plan: gradient reduction overlapped with the backward in
   // Megatron (torch DDP, Megatron-Core --overlap-grad-reduce), not in DeepSpeed's pipeline

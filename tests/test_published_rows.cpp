@@ -144,6 +144,15 @@ BOOST_AUTO_TEST_CASE(a_blank_sharding_is_searched_where_the_framework_offers_it)
     BOOST_TEST(!report.rows[i].fits);
     BOOST_TEST(report.rows[i].searched.find("distributed_optimizer") == std::string::npos);
   }
+  // Written sharding: a yes is the distributed optimizer, ZeRO stage 0 shards nothing, and
+  // hybrid sharding (HSDP) is refused rather than read as either.
+  const auto written = validate_text(head + "6," + plan + "yes (inferred),bf16,Megatron-Core 0.9,14.7,\n" + "7," +
+                                     plan + "ZeRO stage 0,bf16,Megatron-DeepSpeed,14.7,\n" + "8," + plan +
+                                     "HSDP,bf16,Megatron-Core 0.9,14.7,\n");
+  BOOST_TEST_REQUIRE(written.rows.size() == 3u);
+  BOOST_TEST(written.rows[0].experiment.parallel.distributed_optimizer);
+  BOOST_TEST(!written.rows[1].experiment.parallel.distributed_optimizer);
+  BOOST_TEST(written.rows[2].skipped.starts_with("column optimizer_sharding = \"HSDP\" names hybrid sharding"));
 }
 
 BOOST_AUTO_TEST_CASE(block_recomputation_keeps_its_layer_count) {
