@@ -299,8 +299,8 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   e.training.gradient_accumulation_fusion = !deepspeed;
   // Fused (flash) attention: Megatron-Core and NeMo use it, and so does every framework on
   // Hopper or later (a device with FP8 tensor cores). Megatron-LM and Megatron-DeepSpeed of
-  // 2020-2022 on older GPUs materialise the s x s scores.
-  const bool legacy = deepspeed || (has(framework, "megatron") && !mcore);
+  // 2020-2022 on older GPUs materialise the s x s scores. PTD-P is SC21's name for Megatron-LM.
+  const bool legacy = deepspeed || ((has(framework, "megatron") || has(framework, "ptd-p")) && !mcore);
   e.training.flash_attention =
       mcore || has(framework, "flash") || has(arch, "flash") || !legacy || e.system.device.peak_tflops_fp8 > 0;
   // Megatron-LM's column-parallel linears overlap their backward collectives with the GEMMs
