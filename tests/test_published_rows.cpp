@@ -16,6 +16,13 @@ using boost::test_tools::tolerance;
 namespace {
 // A published-runs table written inline, validated with the shipped calibration.
 sim::ValidationReport validate_text(const std::string& csv) { return sim::validate_runs(parse_csv(csv, "t.csv"), {}); }
+// Rows that share their first cells: row i (from `first`) is "i,<plan><tail>", under `head`.
+sim::ValidationReport validate_rows(const std::string& head, const std::string& plan,
+                                    std::initializer_list<std::string> tails, int first = 1) {
+  std::string csv = head;
+  for (const auto& tail : tails) csv += std::to_string(first++) + "," + plan + tail + "\n";
+  return validate_text(csv);
+}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(nemo_rows_run_as_nemo_performance_recipes_do) {
@@ -123,16 +130,15 @@ BOOST_AUTO_TEST_CASE(a_blank_sharding_is_searched_where_the_framework_offers_it)
   // on every rank: a blank optimizer_sharding is searched, and the sharded state chosen, under
   // Megatron-Core, Megatron-LM from 2022 and DeepSpeed; Megatron-LM of 2020 had no such option.
   const std::string head =
-      "row_id,source_id,model,layers,hidden,ffn_hidden,heads,kv_heads,seq_len,vocab,arch_notes,gpu,num_gpus,tp,pp,dp,"
-      "cp,"
-      "vpp,micro_batch,global_batch,seq_parallel,optimizer_sharding,precision,framework,iteration_time_s_reported,"
-      "iteration_time_s_derived\n";
+      "row_id,source_id,model,layers,hidden,ffn_hidden,heads,kv_heads,seq_len,vocab,arch_notes,gpu,num_gpus,"
+      "tp,pp,dp,cp,vpp,micro_batch,global_batch,seq_parallel,optimizer_sharding,precision,framework,"
+      "iteration_time_s_reported,iteration_time_s_derived\n";
   const std::string plan =
       "s,a,80,8192,28672,64,8,8192,128256,\"SwiGLU, RMSNorm, RoPE, untied\",H100,64,4,4,,2,5,1,128,✓,";
-  const auto report =
-      validate_text(head + "1," + plan + ",bf16,Megatron-Core 0.9,14.7,\n" + "2," + plan +
-                    ",bf16,Megatron-LM (2022),14.7,\n" + "3," + plan + ",bf16,Megatron-DeepSpeed,14.7,\n" + "4," +
-                    plan + ",bf16,Megatron-LM (2020),14.7,\n" + "5," + plan + "none,bf16,Megatron-Core 0.9,14.7,\n");
+  const auto report = validate_rows(
+      head, plan,
+      {",bf16,Megatron-Core 0.9,14.7,", ",bf16,Megatron-LM (2022),14.7,", ",bf16,Megatron-DeepSpeed,14.7,",
+       ",bf16,Megatron-LM (2020),14.7,", "none,bf16,Megatron-Core 0.9,14.7,"});
   BOOST_TEST_REQUIRE(report.rows.size() == 5u);
   for (int i = 0; i < 3; ++i) {
     BOOST_TEST_CONTEXT("row " << i + 1) {
@@ -151,9 +157,11 @@ BOOST_AUTO_TEST_CASE(a_blank_sharding_is_searched_where_the_framework_offers_it)
   }
   // Written sharding: a yes is the distributed optimizer, ZeRO stage 0 shards nothing, and
   // hybrid sharding (HSDP) is refused rather than read as either.
-  const auto written = validate_text(head + "6," + plan + "yes (inferred),bf16,Megatron-Core 0.9,14.7,\n" + "7," +
-                                     plan + "ZeRO stage 0,bf16,Megatron-DeepSpeed,14.7,\n" + "8," + plan +
-                                     "HSDP,bf16,Megatron-Core 0.9,14.7,\n");
+  const auto written =
+      validate_rows(head, plan,
+                    {"yes (inferred),bf16,Megatron-Core 0.9,14.7,", "ZeRO stage 0,bf16,Megatron-DeepSpeed,14.7,",
+                     "HSDP,bf16,Megatron-Core 0.9,14.7,"},
+                    6);
   BOOST_TEST_REQUIRE(written.rows.size() == 3u);
   BOOST_TEST(written.rows[0].experiment.parallel.distributed_optimizer);
   BOOST_TEST(!written.rows[1].experiment.parallel.distributed_optimizer);
@@ -168,10 +176,10 @@ BOOST_AUTO_TEST_CASE(block_recomputation_keeps_its_layer_count) {
       "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
       "seq_parallel,recompute,precision,framework,iteration_time_s_reported,iteration_time_s_derived\n";
   const std::string plan = "s,a,96,12288,96,2048,51200,A100-SXM4-80GB,384,8,6,8,2,1,1536,yes,";
-  const auto report = validate_text(head + "1," + plan + "\"full (block, 3 layers)\",bf16,Megatron-Core,60,\n" + "2," +
-                                    plan + "\"full (uniform, 1 layer)\",bf16,Megatron-Core,60,\n" + "3," + plan +
-                                    "\"block, --recompute-num-layers 12\",bf16,Megatron-Core,60,\n" + "4," + plan +
-                                    "none,bf16,Megatron-Core,60,\n");
+  const auto report = validate_rows(
+      head, plan,
+      {"\"full (block, 3 layers)\",bf16,Megatron-Core,60,", "\"full (uniform, 1 layer)\",bf16,Megatron-Core,60,",
+       "\"block, --recompute-num-layers 12\",bf16,Megatron-Core,60,", "none,bf16,Megatron-Core,60,"});
   BOOST_TEST_REQUIRE(report.rows.size() == 4u);
   BOOST_TEST(report.rows[0].experiment.training.recompute_layers == 3);
   BOOST_TEST(report.rows[1].experiment.training.recompute_layers == 0);
@@ -189,11 +197,11 @@ BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
       "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
       "recompute,precision,framework,iteration_time_s_reported,iteration_time_s_derived,mem_measured_GB\n";
   const std::string plan = "s,a,96,12288,96,2048,51200,A100-SXM4-80GB,384,8,8,6,1,";
-  const auto report = validate_text(head + "1," + plan + "1,1536,full,fp16,Megatron-LM,100,,oom (80 GB)\n" + "2," +
-                                    plan + "1,1536,full,fp16,Megatron-LM,100,, OOM\n" + "3," + plan +
-                                    "1,1536,full,fp16,Megatron-LM,100,,out of memory\n" + "4," + plan +
-                                    "1,1536,full,fp16,Megatron-LM,100-110,,60–65\n" + "5," + plan +
-                                    "1-2,1536,full,fp16,Megatron-LM,100,,\n");
+  const auto report =
+      validate_rows(head, plan,
+                    {"1,1536,full,fp16,Megatron-LM,100,,oom (80 GB)", "1,1536,full,fp16,Megatron-LM,100,, OOM",
+                     "1,1536,full,fp16,Megatron-LM,100,,out of memory", "1,1536,full,fp16,Megatron-LM,100-110,,60–65",
+                     "1-2,1536,full,fp16,Megatron-LM,100,,"});
   BOOST_TEST_REQUIRE(report.rows.size() == 5u);
   for (int i = 0; i < 3; ++i) {
     BOOST_TEST(report.rows[i].oom);
@@ -207,10 +215,10 @@ BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
 
   // A number the text goes on past is refused for its row, not cut short: a decimal comma
   // (124 s, not 124.1), digit groups split by a blank (2, not 2048), a clock time (2 s, not 124).
-  const auto cut =
-      validate_text(head + "6," + plan + "1,1536,full,fp16,Megatron-LM,\"124,1\",,\n" + "7," + plan +
-                    "1,2 048,full,fp16,Megatron-LM,100,,\n" + "8," + plan + "1,1536,full,fp16,Megatron-LM,2:04,,\n" +
-                    "9," + plan + "1,\"1,536\",full,fp16,Megatron-LM,124.1 s,,\n");
+  const auto cut = validate_rows(head, plan,
+                                 {"1,1536,full,fp16,Megatron-LM,\"124,1\",,", "1,2 048,full,fp16,Megatron-LM,100,,",
+                                  "1,1536,full,fp16,Megatron-LM,2:04,,", "1,\"1,536\",full,fp16,Megatron-LM,124.1 s,,"},
+                                 6);
   BOOST_TEST_REQUIRE(cut.rows.size() == 4u);
   BOOST_TEST(cut.rows[0].skipped ==
              "column iteration_time_s_reported = \"124,1\" is not one number as written; write it with a decimal "
