@@ -32,8 +32,9 @@ std::optional<double> number(const Row& row, const std::string& key) {
   if (used == 0 || !std::isfinite(v)) return std::nullopt;
   const auto rest = value.cbegin() + static_cast<std::ptrdiff_t>(used);
   // What follows the number must not change it: a decimal comma or ungrouped digits ("124,1"),
-  // digit groups split by a blank ("2 048") or a clock time ("2:04") is refused, not cut short.
-  static const std::regex continued(R"(^(,\d|\s\d{3}(?!\d)|:\d))");
+  // digit groups split by a blank ("2 048", also a no-break or thin space) or a clock time
+  // ("2:04") is refused, not cut short.
+  static const std::regex continued("^(,\\d|(\\s|\u00A0|\u202F|\u2009)\\d{3}(?!\\d)|:\\d)");
   if (std::regex_search(rest, value.cend(), continued))
     throw InputError("column " + key + " = \"" + it->second +
                      "\" is not one number as written; write it with a decimal point and no separators");

@@ -214,17 +214,20 @@ BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
   BOOST_TEST(report.rows[4].skipped == "column micro_batch = \"1-2\" is not a whole count");
 
   // A number the text goes on past is refused for its row, not cut short: a decimal comma
-  // (124 s, not 124.1), digit groups split by a blank (2, not 2048), a clock time (2 s, not 124).
+  // (124 s, not 124.1), digit groups split by a blank or a narrow no-break space (2, not 2048;
+  // 1, not 1536), a clock time (2 s, not 124).
   const auto cut = validate_rows(head, plan,
                                  {"1,1536,full,fp16,Megatron-LM,\"124,1\",,", "1,2 048,full,fp16,Megatron-LM,100,,",
-                                  "1,1536,full,fp16,Megatron-LM,2:04,,", "1,\"1,536\",full,fp16,Megatron-LM,124.1 s,,"},
+                                  "1,1536,full,fp16,Megatron-LM,2:04,,", "1,\"1,536\",full,fp16,Megatron-LM,124.1 s,,",
+                                  "1,1\u202F536,full,fp16,Megatron-LM,100,,"},
                                  6);
-  BOOST_TEST_REQUIRE(cut.rows.size() == 4u);
+  BOOST_TEST_REQUIRE(cut.rows.size() == 5u);
   BOOST_TEST(cut.rows[0].skipped ==
              "column iteration_time_s_reported = \"124,1\" is not one number as written; write it with a decimal "
              "point and no separators");
   BOOST_TEST(cut.rows[1].skipped.starts_with("column global_batch = \"2 048\" is not one number"));
   BOOST_TEST(cut.rows[2].skipped.starts_with("column iteration_time_s_reported = \"2:04\" is not one number"));
+  BOOST_TEST(cut.rows[4].skipped.starts_with("column global_batch = \"1\u202F536\" is not one number"));
   // Thousands grouped by commas and a unit after the number still read as before.
   BOOST_TEST(cut.rows[3].skipped.empty());
   BOOST_TEST(cut.rows[3].published_time_s.value_or(0) == 124.1);
