@@ -77,6 +77,8 @@ std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp
       e.parallel.pp = q;
       e.parallel.dp = static_cast<int>(gpus / (tc * q));
       split_layers(e, deepspeed, embedding_named);
+      auto& recomputed = e.training.recompute_layers;  // a block of N layers: at most this layout's chunk
+      if (recomputed > 0) recomputed = std::min(recomputed, std::max(1, e.most_stage_layers() / e.parallel.vpp));
       try {
         validate(e);
       } catch (const InputError&) {

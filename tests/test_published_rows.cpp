@@ -188,6 +188,15 @@ BOOST_AUTO_TEST_CASE(block_recomputation_keeps_its_layer_count) {
   BOOST_TEST(report.rows[3].predicted_time_s < report.rows[0].predicted_time_s);
   BOOST_TEST(report.rows[0].predicted_time_s < report.rows[1].predicted_time_s);
   BOOST_TEST(report.rows[2].predicted_time_s == report.rows[1].predicted_time_s, tolerance(1e-9));
+  // With the layout blank, each layout tried recomputes at most its own chunk.
+  const auto open = validate_rows(head, "s,a,96,12288,96,2048,51200,A100-SXM4-80GB,384,,,,1,1,1536,yes,",
+                                  {"\"full (block, 96 layers)\",bf16,Megatron-Core,60,"});
+  BOOST_TEST_REQUIRE(open.rows.size() == 1u);
+  BOOST_TEST(open.rows[0].skipped.empty());
+  const Experiment& chosen = open.rows[0].experiment;
+  BOOST_TEST(open.rows[0].fits);
+  BOOST_TEST(chosen.parallel.pp > 1);
+  BOOST_TEST(chosen.training.recompute_layers == chosen.most_stage_layers());
 }
 
 BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
