@@ -10,6 +10,52 @@
 namespace parallax {
 
 namespace {
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+// past U+10FFFF).
+bool is_utf8(const std::string& text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    if (extra < 0 || i + extra >= text.size()) return false;
+    char32_t cp = extra == 0 ? c : c & (0x3F >> extra);
+    for (int k = 1; k <= extra; ++k) {
+      const auto cont = static_cast<unsigned char>(text[i + k]);
+      if ((cont >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cont & 0x3F);
+    }
+    static constexpr char32_t least[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < least[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// A table saved by a spreadsheet in Windows-1252 (its "CSV" on Western Windows; Latin-1 but for
+// 0x80-0x9F), re-encoded as UTF-8 so that "60–65" reads as a range and every output is UTF-8.
+std::string utf8_from_windows_1252(const std::string& text) {
+  static constexpr char32_t c1[32] = {0x20AC, 0x81,   0x201A, 0x192,  0x201E, 0x2026, 0x2020, 0x2021,
+                                      0x2C6,  0x2030, 0x160,  0x2039, 0x152,  0x8D,   0x17D,  0x8F,
+                                      0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                      0x2DC,  0x2122, 0x161,  0x203A, 0x153,  0x9D,   0x17E,  0x178};
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    const char32_t cp = c >= 0x80 && c < 0xA0 ? c1[c - 0x80] : c;
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  return out;
+}
+
 // A header name without the blanks a spreadsheet may leave around it.
 std::string trimmed(const std::string& s) {
   const size_t first = s.find_first_not_of(" \t");
@@ -18,7 +64,8 @@ std::string trimmed(const std::string& s) {
 }
 }  // namespace
 
-CsvTable parse_csv(const std::string& text, const std::string& source) {
+CsvTable parse_csv(const std::string& raw, const std::string& source) {
+  const std::string text = is_utf8(raw) ? raw : utf8_from_windows_1252(raw);
   std::vector<std::vector<std::string>> records;
   std::vector<std::string> record;
   std::string field;

@@ -12,6 +12,7 @@ struct CsvTable {
 };
 
 // Throws InputError naming the file and line when a row's width differs from the header's.
+// Text that is not UTF-8 is read as Windows-1252 (a spreadsheet's CSV export) and re-encoded.
 CsvTable read_csv_file(const std::string& path);
 CsvTable parse_csv(const std::string& text, const std::string& source);
 

@@ -29,3 +29,16 @@ BOOST_AUTO_TEST_CASE(a_spreadsheet_export_reads_as_the_same_table) {
   // A column named twice would leave one of its cells unread.
   BOOST_CHECK_THROW(parse_csv("tp,pp,tp\n1,2,3\n", "t.csv"), InputError);
 }
+
+BOOST_AUTO_TEST_CASE(a_windows_1252_export_is_read_as_utf8) {
+  // Not UTF-8: an en dash (0x96) and a Latin-1 letter (0xE8) as Excel saves them on Windows.
+  const CsvTable t = parse_csv(
+      "model,mem\nmod\xE8le,60\x96"
+      "65\n",
+      "t.csv");
+  BOOST_TEST(t.rows.at(0).at("model") == "mod\u00E8le");
+  BOOST_TEST(t.rows.at(0).at("mem") == "60\u201365");
+  // UTF-8 text is left as it is, four-byte characters included.
+  const CsvTable u = parse_csv("model\nmod\u00E8le \U0001F680\n", "t.csv");
+  BOOST_TEST(u.rows.at(0).at("model") == "mod\u00E8le \U0001F680");
+}
