@@ -147,6 +147,8 @@ int Experiment::most_stage_layers() const {
   return most;
 }
 
+int Experiment::most_chunk_layers() const { return std::max(1, most_stage_layers() / parallel.vpp); }
+
 int Experiment::layers_on_stage(int stage) const {
   if (!parallel.stage_layers.empty()) return parallel.stage_layers.at(stage);
   return model.layers / parallel.pp;
@@ -316,7 +318,7 @@ void validate_plan(const Experiment& e) {
   }
   if (t.recompute_layers != 0) {
     require(t.recompute == Recompute::full, "training.recompute_layers needs training.recompute = \"full\"");
-    const int most = std::max(1, e.most_stage_layers() / p.vpp);
+    const int most = e.most_chunk_layers();
     require(t.recompute_layers >= 1 && t.recompute_layers <= most,
             "training.recompute_layers = " + std::to_string(t.recompute_layers) +
                 " must be between 1 and the layers of a model chunk (" + std::to_string(most) + "), or 0 for all");

@@ -187,6 +187,9 @@ struct Experiment {
   int layers_on_stage(int stage) const;
   int fewest_stage_layers() const;  // over the pipeline stages
   int most_stage_layers() const;
+  // Layers of the fullest model chunk (its stage's layers over vpp), at least 1: the most
+  // `training.recompute_layers` may name.
+  int most_chunk_layers() const;
   // Fraction of a chunk's layers whose forward is recomputed under recompute = "full"
   // (1 unless recompute_layers is set; the average chunk's, for uneven stages).
   double recomputed_fraction() const;

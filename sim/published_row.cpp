@@ -21,6 +21,13 @@ using namespace cells;  // the row's cell readers (sim/published_cells.hpp)
 constexpr double kDeepSpeedPassOverheadUs = 17591;
 constexpr double kDeepSpeedReduceEfficiency = 0.2328;
 
+// A block recomputation of N layers (Megatron's block method) recomputes at most the plan's
+// fullest chunk: N past it is all of the chunk.
+void hold_block_to_chunk(Experiment& e) {
+  auto& n = e.training.recompute_layers;
+  if (n > 0) n = std::min(n, e.most_chunk_layers());
+}
+
 // How the layers are cut into pipeline stages, for the row's pp.
 void split_layers(Experiment& e, bool deepspeed, bool embedding_named) {
   const auto& m = e.model;
@@ -77,8 +84,7 @@ std::vector<Experiment> layouts_of(const Experiment& base, std::optional<int> tp
       e.parallel.pp = q;
       e.parallel.dp = static_cast<int>(gpus / (tc * q));
       split_layers(e, deepspeed, embedding_named);
-      auto& recomputed = e.training.recompute_layers;  // a block of N layers: at most this layout's chunk
-      if (recomputed > 0) recomputed = std::min(recomputed, std::max(1, e.most_stage_layers() / e.parallel.vpp));
+      hold_block_to_chunk(e);
       try {
         validate(e);
       } catch (const InputError&) {
@@ -345,7 +351,8 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   if (t.recompute == Recompute::full && has(rec, "block")) {
     const int n =
         find_int(rec, R"((\d+)\s*layers?\b)").value_or(find_int(rec, R"(num[-_ ]layers\D{0,3}(\d+))").value_or(0));
-    t.recompute_layers = std::min(n, std::max(1, e.most_stage_layers() / p.vpp));  // N past a chunk is all of it
+    t.recompute_layers = n;
+    hold_block_to_chunk(e);
   }
   // Any mention of FP8 (NeMo's "bf16_with_fp8_mixed", "FP8-CS"); otherwise the first 16- or
   // 32-bit format named ("fp16 (bf16 optimizer from 02-28)" is fp16); 16-bit mixed precision
