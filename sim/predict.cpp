@@ -43,8 +43,10 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
   b.tp_comm_exposed = rt.tp_comm;
   b.dp_comm_exposed = rt.dp_comm;
   b.optimizer = rt.optimizer;
-  const double waiting = rt.finish - (b.compute + b.recompute + b.tp_comm_exposed + b.dp_comm_exposed + b.optimizer);
-  b.pp_comm_exposed = std::clamp(with_p2p.makespan - ideal.makespan, 0.0, std::max(0.0, waiting));
+  // A stage that never waits can come out a rounding error below zero here: no part is negative.
+  const double waiting =
+      std::max(0.0, rt.finish - (b.compute + b.recompute + b.tp_comm_exposed + b.dp_comm_exposed + b.optimizer));
+  b.pp_comm_exposed = std::clamp(with_p2p.makespan - ideal.makespan, 0.0, waiting);
   b.bubble = waiting - b.pp_comm_exposed;
 
   const double gpus = e.system.gpus;

@@ -84,6 +84,23 @@ BOOST_AUTO_TEST_CASE(breakdown_adds_up_to_the_iteration_time) {
   BOOST_TEST(p.breakdown.bubble / ideal < 2 * 7.0 / (2 * 64));
 }
 
+BOOST_AUTO_TEST_CASE(a_single_stage_has_no_bubble_and_no_negative_part) {
+  // Llama 3 8B on one H100 node without pipelining: nothing waits, so the bubble and the exposed
+  // pipeline communication are exactly zero (they once printed as -0.0000, a rounding error).
+  const Experiment e = load_experiment_text(
+      "[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\nnodes=1\n[parallel]\ntp=1\npp=1\ncp=2\n"
+      "distributed_optimizer=true\n[training]\nglobal_batch=128\nmicro_batch=1\nprecision=\"bf16\"\n"
+      "flash_attention=true\n",
+      "test");
+  const Prediction p = predict(e);
+  const Breakdown& b = p.breakdown;
+  BOOST_TEST(b.bubble == 0.0);
+  BOOST_TEST(b.pp_comm_exposed == 0.0);
+  for (double part : {b.compute, b.recompute, b.tp_comm_exposed, b.dp_comm_exposed, b.optimizer})
+    BOOST_TEST(part >= 0.0);
+  BOOST_TEST(b.sum() == p.iteration_time_s, tolerance(1e-9));
+}
+
 BOOST_AUTO_TEST_CASE(uneven_stages_with_interleaving) {
   // 96 layers on 8 stages of 3 chunks. Moving a layer from the first stage to the second
   // leaves the same work but a slower slowest stage: the iteration cannot get faster, and the
