@@ -177,12 +177,8 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   int status = 0;
   if (leader) {
     std::vector<results::RankInfo> ranks;
-    std::string all_hosts;
-    for (int r = 0; r < world.size(); ++r) {
-      ranks.push_back({std::string(&hosts[256 * r]), local_ranks[r]});
-      if (all_hosts.find(ranks.back().host) == std::string::npos)
-        all_hosts += (all_hosts.empty() ? "" : ",") + ranks.back().host;
-    }
+    for (int r = 0; r < world.size(); ++r) ranks.push_back({std::string(&hosts[256 * r]), local_ranks[r]});
+    const std::string all_hosts = results::distinct_hosts(ranks);
     try {
       if (e.training.checkpoint_every > 0) {  // before anything is written: a directory that cannot be made
         std::error_code ec;

@@ -304,6 +304,17 @@ void write_ranks(hid_t run, const Experiment& e, const std::vector<RankInfo>& ra
 
 }  // namespace
 
+std::string distinct_hosts(const std::vector<RankInfo>& ranks) {
+  std::vector<std::string> seen;
+  std::string out;
+  for (const auto& r : ranks) {
+    if (std::find(seen.begin(), seen.end(), r.host) != seen.end()) continue;
+    seen.push_back(r.host);
+    out += (out.empty() ? "" : ",") + r.host;
+  }
+  return out;
+}
+
 MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
                                      const std::vector<std::pair<std::string, std::string>>& provenance,
                                      const std::vector<RankInfo>& ranks)

@@ -80,6 +80,8 @@ struct RankInfo {
   std::string host;
   int local_rank = 0;
 };
+// The run's hosts in the order their first rank appears, comma-separated (the `hostnames` attribute).
+std::string distinct_hosts(const std::vector<RankInfo>& ranks);
 
 class MeasuredRunWriter {
  public:

@@ -13,6 +13,7 @@
 #include "exec/trainer.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/layer_costs.hpp"
+#include "sim/results_file.hpp"
 
 using namespace parallax;
 using namespace parallax::exec;
@@ -181,4 +182,13 @@ BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
   BOOST_TEST(!last.front().primary);
   BOOST_TEST(first.size() + last.size() == rank_tensors(m, Layout{}).size() + 1);
   BOOST_TEST(last.back().name == "transformer.ln_f.bias");
+}
+
+BOOST_AUTO_TEST_CASE(a_run_lists_each_host_once) {
+  // Slurm names nodes r1i0n1, r1i0n10, ...: a host whose name holds another's is still its own
+  // host (it used to be dropped when it came after the longer name).
+  const std::vector<results::RankInfo> ranks = {{"r1i0n10", 0}, {"r1i0n10", 1}, {"r1i0n1", 0},
+                                                {"r1i0n1", 1},  {"r1i0n10", 2}, {"n1", 0}};
+  BOOST_TEST(results::distinct_hosts(ranks) == "r1i0n10,r1i0n1,n1");
+  BOOST_TEST(results::distinct_hosts({}) == "");
 }
