@@ -57,6 +57,8 @@ expect "peak_tflops_fp8" predict $good --set training.precision=fp8
 expect "training.precision" predict $good --set training.precision=fp4
 expect "--format" predict $good --format yaml
 expect "not an HDF5 file" predict $good --out $good
+expect "is a directory, not a file to write" predict $good --timeline "$tmp"
+expect "is a directory, not a file to write" sweep ../experiments/sweep-gpt3-512.toml --csv "$tmp"
 expect "no column" validate $good
 expect "SYSTEM.KEY=VALUE" validate ../experiments/validation/published_runs.csv --set gemm_efficiency
 expect "system.calibration.busbw_efficiency_inter = -1.000000 must be positive" validate ../experiments/validation/published_runs.csv --set "*.busbw_efficiency_inter=-1"
@@ -93,6 +95,6 @@ expect "has shape" run $tiny --set training.data=synthetic --set model.hidden=12
   --set training.init_from="$tmp/ckpt/step_000001.h5" --out "$tmp/out.h5"
 expect "the CPU executor trains in fp32" run $tiny --set training.precision=bf16 --set system.preset=dgx-a100-80g --out "$tmp/out.h5"
 expect "but mpiexec started 1 rank(s): run under mpiexec -n 2" run $tiny --set parallel.tp=2 --set system.gpus=2 --out "$tmp/out.h5"
-[[ -e $tmp/out.h5 || -e $good.tmp ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
+[[ -e $tmp/out.h5 || -e $good.tmp || -e $tmp.tmp ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
 echo "$fails failed"
 exit $((fails > 0))
