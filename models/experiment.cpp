@@ -192,6 +192,18 @@ void validate_calibration(const Calibration& c) {
                                                              {c.p2p_efficiency_inter, "p2p_efficiency_inter"}})
     require(value >= 0,
             std::string("system.calibration.") + key + " = " + std::to_string(value) + " must be zero or positive");
+  // Fractions of a peak (FLOP/s, memory bandwidth, a link's bandwidth): never above it. The
+  // collectives' busbw efficiencies are not capped, as in-network reduction (NVLink SHARP)
+  // can exceed the ring's bound.
+  for (const auto& [value, key] : std::initializer_list<std::pair<double, const char*>>{
+           {c.gemm_efficiency, "gemm_efficiency"},
+           {c.misaligned_gemm_efficiency, "misaligned_gemm_efficiency"},
+           {c.memory_efficiency, "memory_efficiency"},
+           {c.flash_attention_efficiency, "flash_attention_efficiency"},
+           {c.dp_reduce_efficiency, "dp_reduce_efficiency"},
+           {c.p2p_efficiency_inter, "p2p_efficiency_inter"}})
+    require(value <= 1, std::string("system.calibration.") + key + " = " + std::to_string(value) +
+                            " must be at most 1 (a fraction of the peak)");
 }
 
 void validate_model_and_system(const Experiment& e) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -52,7 +53,7 @@ class Section {
     if (!n) return std::nullopt;
     if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
     if (!n->is_floating_point()) throw InputError(key(k) + " must be a number");
-    return n->as_floating_point()->get();
+    return finite(k, n->as_floating_point()->get());
   }
   std::optional<bool> boolean(const std::string& k) {
     const toml::node* n = node(k);
@@ -87,6 +88,7 @@ class Section {
       auto v = item.value<T>();
       if (!v || (std::is_same_v<T, long long> && !item.is_integer()))
         throw InputError(key(k) + " must hold " + kind_name<T>());
+      if constexpr (std::is_same_v<T, double>) finite(k, *v);
       out.push_back(*v);
     };
     if (const toml::array* a = n->as_array()) {
@@ -116,6 +118,15 @@ class Section {
   }
 
  private:
+  // TOML allows inf and nan; no size, rate or efficiency is either.
+  double finite(const std::string& k, double v) const {
+    if (!std::isfinite(v)) {
+      std::ostringstream text;
+      text << v;
+      throw InputError(key(k) + " = " + text.str() + " must be a finite number");
+    }
+    return v;
+  }
   template <typename T>
   static const char* kind_name() {
     if constexpr (std::is_same_v<T, long long>)

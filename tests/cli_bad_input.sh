@@ -64,6 +64,10 @@ expect "SYSTEM.KEY=VALUE" validate ../experiments/validation/published_runs.csv 
 expect "system.calibration.busbw_efficiency_inter = -1.000000 must be positive" validate ../experiments/validation/published_runs.csv --set "*.busbw_efficiency_inter=-1"
 expect "system.calibration.p2p_efficiency_inter = -0.500000 must be zero or positive" predict $good --set system.calibration.p2p_efficiency_inter=-0.5
 expect "system.calibration.dp_reduce_efficiency = 0.000000 must be positive" predict $good --set system.calibration.dp_reduce_efficiency=0
+expect "system.calibration.gemm_efficiency = inf must be a finite number" predict $good --set system.calibration.gemm_efficiency=inf
+expect "system.calibration.memory_overhead_gib = nan must be a finite number" predict $good --set system.calibration.memory_overhead_gib=nan
+expect "system.calibration.gemm_efficiency = 1.500000 must be at most 1 (a fraction of the peak)" predict $good --set system.calibration.gemm_efficiency=1.5
+expect "system.calibration.memory_efficiency = 2.000000 must be at most 1" validate ../experiments/validation/published_runs.csv --set "*.memory_efficiency=2"
 mix=(--set model.preset=mixtral-8x7b --set parallel.tp=1 --set parallel.pp=4 --set parallel.vpp=1 --set parallel.schedule=1f1b --set model.seq_len=2048)
 expect "parallel.ep = 2 needs an MoE model (model.experts > 0)" predict $good --set parallel.ep=2
 expect "model.experts = -1 must be 0" predict $good --set model.experts=-1
