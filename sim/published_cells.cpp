@@ -22,6 +22,9 @@ std::optional<double> number(const Row& row, const std::string& key) {
     std::erase(digits, ',');
     value = digits + m.suffix().str();
   }
+  static const std::regex hexadecimal(R"(^\s*[+-]?0[xX])");
+  if (std::regex_search(value, hexadecimal))
+    throw InputError("column " + key + " = \"" + it->second + "\" is not a decimal number");
   size_t used = 0;
   double v = 0;
   try {
@@ -44,6 +47,11 @@ std::optional<double> number(const Row& row, const std::string& key) {
     const double upper = std::stod(m[2].str());
     if (upper >= v) return (v + upper) / 2;
   }
+  return v;
+}
+std::optional<double> measure(const Row& row, const std::string& key) {
+  const auto v = number(row, key);
+  if (v && *v <= 0) throw InputError("column " + key + " = \"" + row.at(key) + "\" is not a positive measurement");
   return v;
 }
 int integer(const Row& row, const std::string& key, int fallback) {

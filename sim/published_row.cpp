@@ -143,17 +143,20 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
       throw InputError("the GPUs, tp*pp*cp*dp = " + std::to_string(product) + ", are out of range (at most 2^24)");
     gpus = static_cast<int>(product);
   }
-  if (auto t = number(row, "iteration_time_s_reported")) {
+  // A run that did not fit has no time: whatever its time cells hold (0, x, a dash) is not read.
+  out.oom = out_of_memory(lowered(row, "mem_measured_GB"));
+  const auto measured = [&](const char* key) { return out.oom ? std::nullopt : measure(row, key); };
+  if (auto t = measured("iteration_time_s_reported")) {
     out.published_time_s = *t;
     out.time_measured = true;
-  } else if (auto d = number(row, "iteration_time_s_derived")) {
+  } else if (auto d = measured("iteration_time_s_derived")) {
     out.published_time_s = *d;
   } else if (const auto batch = number(row, "global_batch"), seq = number(row, "seq_len"); batch && seq) {
     // Derived here from a published throughput, as the table derives its own column.
     const double tokens = *batch * *seq;
-    if (auto per_gpu = number(row, "tokens_per_s_per_gpu_reported"); per_gpu && *per_gpu > 0 && gpus > 0)
+    if (auto per_gpu = measured("tokens_per_s_per_gpu_reported"); per_gpu && gpus > 0)
       out.published_time_s = tokens / (*per_gpu * gpus);
-    else if (auto total = number(row, "tokens_per_s_reported"); total && *total > 0)
+    else if (auto total = measured("tokens_per_s_reported"))
       out.published_time_s = tokens / *total;
   }
   // Neither a time nor a throughput, but a TFLOP/s or MFU and the source's FLOP formula: the
@@ -164,12 +167,10 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
       std::min({formula.find("korthikanti72"), formula.find("num_floating_point_operations"), formula.find("nemo")});
   const size_t at6n = formula.find("palm");
   const size_t first = std::min({at96, at72, at6n});
-  const std::optional<double> tflops = number(row, "tflops_per_gpu_reported"), mfu = number(row, "mfu_pct_reported");
-  const bool from_flops =
-      !out.published_time_s && gpus > 0 && first != std::string::npos && ((tflops && *tflops > 0) || (mfu && *mfu > 0));
-  out.oom = out_of_memory(lowered(row, "mem_measured_GB"));
-  out.measured_memory_gib = number(row, "mem_measured_GB");
-  out.tflops_reported = number(row, "tflops_per_gpu_reported").value_or(0);
+  const std::optional<double> tflops = measured("tflops_per_gpu_reported"), mfu = measured("mfu_pct_reported");
+  const bool from_flops = !out.published_time_s && gpus > 0 && first != std::string::npos && (tflops || mfu);
+  out.measured_memory_gib = measured("mem_measured_GB");
+  out.tflops_reported = tflops.value_or(0);
 
   // A layer timed on its own ("per-layer forward 7.7 ms, backward 11.9 ms" in other_measured):
   // checked against the model's layer cost even without a global batch.
@@ -402,16 +403,15 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
     // Megatron-Core's num_floating_point_operations and NeMo 24.07's count are the model FLOPs
     // (model_flops); PaLM's is 6N + 12 L h s a token, N the params_B column or the model's own
     // count. An MFU is of those FLOPs over the peak the row divides by (its own, else the device's).
-    const std::optional<double> params_b = number(row, "params_B");
+    const std::optional<double> params_b = measure(row, "params_B");
     const double n = params_b ? *params_b * 1e9 : m.parameters();
     const double flops = first == at96   ? megatron96_flops(e)
                          : first == at72 ? model_flops(e)
                                          : static_cast<double>(t.global_batch) * m.seq_len *
                                                (6 * n + 12.0 * m.layers * m.hidden * m.seq_len);
-    const auto peak = number(row, "peak_tflops_per_gpu");
-    const double achieved = tflops && *tflops > 0
-                                ? *tflops * 1e12
-                                : *mfu / 100 * (peak ? *peak * 1e12 : peak_flops(e.system.device, t.precision));
+    const auto peak = measure(row, "peak_tflops_per_gpu");
+    const double achieved =
+        tflops ? *tflops * 1e12 : *mfu / 100 * (peak ? *peak * 1e12 : peak_flops(e.system.device, t.precision));
     out.published_time_s = flops / (achieved * gpus);
   }
   if (blank.layout) {

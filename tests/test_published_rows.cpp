@@ -249,6 +249,24 @@ BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
       "1,s,a,96,12288,96,GQA-8,2048,51200,A100-SXM4-80GB,384,8,8,6,1,1536,full,fp16,Megatron-LM,100,\n");
   BOOST_TEST(grouped.rows.at(0).skipped ==
              "column kv_heads = \"GQA-8\" does not begin with its count (leave it blank, n/a or unknown if not given)");
+  // No run measures a time, memory or rate of zero or below (a zero time made every mean
+  // infinite) and a hexadecimal number is not a table's (C++ reads "0x7c" as 124); a run that
+  // did not fit keeps its OOM whatever its time cell holds.
+  const auto impossible = validate_rows(head, plan,
+                                        {"1,1536,full,fp16,Megatron-LM,0,,", "1,1536,full,fp16,Megatron-LM,-124.1,,",
+                                         "1,1536,full,fp16,Megatron-LM,100,,0", "1,1536,full,fp16,Megatron-LM,0x7c,,",
+                                         "1,1536,full,fp16,Megatron-LM,0,,OOM"},
+                                        12);
+  BOOST_TEST_REQUIRE(impossible.rows.size() == 5u);
+  BOOST_TEST(impossible.rows[0].skipped == "column iteration_time_s_reported = \"0\" is not a positive measurement");
+  BOOST_TEST(impossible.rows[1].skipped ==
+             "column iteration_time_s_reported = \"-124.1\" is not a positive measurement");
+  BOOST_TEST(impossible.rows[2].skipped == "column mem_measured_GB = \"0\" is not a positive measurement");
+  BOOST_TEST(impossible.rows[3].skipped == "column iteration_time_s_reported = \"0x7c\" is not a decimal number");
+  BOOST_TEST(impossible.rows[4].skipped.empty());
+  BOOST_TEST(impossible.rows[4].oom);
+  BOOST_TEST(!impossible.rows[4].published_time_s.has_value());
+  BOOST_TEST(impossible.time.rows == 0);
 }
 
 BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputing) {
