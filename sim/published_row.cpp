@@ -136,6 +136,8 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
 
   // The devices: the num_gpus column, or the product of the parallel degrees.
   int gpus = integer(row, "num_gpus");
+  if (gpus < 0 || (gpus == 0 && number(row, "num_gpus")))
+    throw InputError("column num_gpus = \"" + text(row, "num_gpus") + "\" is not a positive count");
   if (gpus <= 0 && number(row, "dp")) {
     const long long product = static_cast<long long>(integer(row, "tp", 1)) * integer(row, "pp", 1) *
                               integer(row, "cp", 1) * integer(row, "dp");
@@ -174,10 +176,17 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
 
   // A layer timed on its own ("per-layer forward 7.7 ms, backward 11.9 ms" in other_measured):
   // checked against the model's layer cost even without a global batch.
-  static const std::regex layer_times(R"(per-layer forward ([0-9.]+) ms, backward ([0-9.]+) ms)");
+  static const std::regex layer_times(R"(per-layer forward ([^,]*?) ms, backward ([^,]*?) ms)");
   const std::string measured_other = lowered(row, "other_measured");
-  if (std::smatch lm; std::regex_search(measured_other, lm, layer_times))
-    out.published_layer = LayerTimes{std::stod(lm[1].str()), std::stod(lm[2].str())};
+  if (std::smatch lm; std::regex_search(measured_other, lm, layer_times)) {
+    const auto milliseconds = [](const std::string& cell) {
+      static const std::regex decimal(R"(\d{1,9}(\.\d+)?|\.\d+)");
+      if (!std::regex_match(cell, decimal) || std::stod(cell) <= 0)
+        throw InputError("column other_measured: a per-layer time of \"" + cell + " ms\" is not a positive number");
+      return std::stod(cell);
+    };
+    out.published_layer = LayerTimes{milliseconds(lm[1].str()), milliseconds(lm[2].str())};
+  }
   if (!number(row, "global_batch") && !out.published_layer) {
     out.skipped = "no global batch";
     return read;

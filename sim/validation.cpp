@@ -209,11 +209,15 @@ CalibrationOverride parse_calibration_override(const std::string& arg) {
   if (dot == std::string::npos || eq == std::string::npos || eq < dot)
     throw InputError("--set \"" + arg + "\" must have the form SYSTEM.KEY=VALUE (SYSTEM may be *)");
   CalibrationOverride o{arg.substr(0, dot), arg.substr(dot + 1, eq - dot - 1), 0};
+  const std::string value = arg.substr(eq + 1);
+  size_t used = 0;
   try {
-    o.value = std::stod(arg.substr(eq + 1));
+    o.value = std::stod(value, &used);
   } catch (const std::exception&) {
-    throw InputError("--set \"" + arg + "\": the value must be a number");
+    used = 0;
   }
+  if (used == 0 || used != value.size())  // "0.5abc" is not 0.5
+    throw InputError("--set \"" + arg + "\": the value must be a number");
   if (o.system != "*" && o.system != "deepspeed") preset_text(PresetKind::system, o.system, "--set " + o.system);
   Calibration probe;
   set_calibration(probe, o.key, o.value);

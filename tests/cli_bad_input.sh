@@ -61,6 +61,7 @@ expect "is a directory, not a file to write" predict $good --timeline "$tmp"
 expect "is a directory, not a file to write" sweep ../experiments/sweep-gpt3-512.toml --csv "$tmp"
 expect "no column" validate $good
 expect "SYSTEM.KEY=VALUE" validate ../experiments/validation/published_runs.csv --set gemm_efficiency
+expect "the value must be a number" validate ../experiments/validation/published_runs.csv --set "*.gemm_efficiency=0.5abc"
 expect "system.calibration.busbw_efficiency_inter = -1.000000 must be positive" validate ../experiments/validation/published_runs.csv --set "*.busbw_efficiency_inter=-1"
 expect "system.calibration.p2p_efficiency_inter = -0.500000 must be zero or positive" predict $good --set system.calibration.p2p_efficiency_inter=-0.5
 expect "system.calibration.dp_reduce_efficiency = 0.000000 must be positive" predict $good --set system.calibration.dp_reduce_efficiency=0

@@ -365,4 +365,20 @@ BOOST_AUTO_TEST_CASE(a_layer_timed_alone_is_checked_against_the_layer_cost) {
   BOOST_TEST(report.layer_forward.rows == 2);
   BOOST_TEST(report.layer_backward.max_abs_pct == std::fabs(100 * (row.predicted_layer->backward_ms / 19.5 - 1)),
              tolerance(1e-12));
+  // A layer time that is not a positive decimal skips its row alone (". ms" stopped the whole
+  // table with "error: stod", a zero made the layer means infinite).
+  const auto bad = validate_text(
+      "row_id,source_id,model,layers,hidden,heads,seq_len,vocab,gpu,num_gpus,tp,pp,dp,vpp,micro_batch,global_batch,"
+      "recompute,seq_parallel,precision,framework,iteration_time_s_reported,iteration_time_s_derived,other_measured\n"
+      "36,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,full,no,fp16,Megatron-LM (2022),,,"
+      "\"per-layer forward . ms, backward 19.5 ms\"\n"
+      "37,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,8,8,1,1,1,4,,full,no,fp16,Megatron-LM (2022),,,"
+      "\"per-layer forward 0 ms, backward 19.5 ms\"\n"
+      "38,k,22B,1,6144,64,2048,51200,A100-SXM4-80GB,0,8,1,1,1,4,,full,no,fp16,Megatron-LM (2022),,,"
+      "\"per-layer forward 7.7 ms, backward 19.5 ms\"\n");
+  BOOST_TEST_REQUIRE(bad.rows.size() == 3u);
+  BOOST_TEST(bad.rows[0].skipped == "column other_measured: a per-layer time of \". ms\" is not a positive number");
+  BOOST_TEST(bad.rows[1].skipped == "column other_measured: a per-layer time of \"0 ms\" is not a positive number");
+  BOOST_TEST(bad.rows[2].skipped == "column num_gpus = \"0\" is not a positive count");
+  BOOST_TEST(bad.layer_forward.rows == 0);
 }
