@@ -251,6 +251,17 @@ void validate_model_and_system(const Experiment& e) {
   positive(e.training.global_batch, "training.global_batch");
   positive(e.training.micro_batch, "training.micro_batch");
   require(e.parallel.fsdp || !e.parallel.fsdp_per_tensor, "parallel.fsdp_per_tensor = true needs parallel.fsdp = true");
+  // The degrees a sweep varies are still sizes (cp and ep it keeps as given).
+  const auto& p = e.parallel;
+  positive(p.tp, "parallel.tp");
+  positive(p.pp, "parallel.pp");
+  positive(p.dp, "parallel.dp");
+  positive(p.vpp, "parallel.vpp");
+  positive(p.cp, "parallel.cp");
+  positive(p.ep, "parallel.ep");
+  require(e.training.recompute_layers >= 0,
+          "training.recompute_layers = " + std::to_string(e.training.recompute_layers) +
+              " must be zero (every layer) or a positive integer");
 }
 
 void validate_plan(const Experiment& e) {

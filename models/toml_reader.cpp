@@ -203,7 +203,11 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
 
 TrainingConfig read_training(Section& s) {
   TrainingConfig t;
-  set_if(t.global_batch, s.int32("global_batch"));
+  if (auto batch = s.int32("global_batch")) {  // left out: micro_batch * dp (below); 0 is not "left out"
+    if (*batch <= 0)
+      throw InputError("training.global_batch = " + std::to_string(*batch) + " must be a positive integer");
+    t.global_batch = *batch;
+  }
   set_if(t.micro_batch, s.int32("micro_batch"));
   set_if(t.recompute_layers, s.int32("recompute_layers"));
   set_if(t.recompute,

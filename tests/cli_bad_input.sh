@@ -32,6 +32,11 @@ expect "unknown key model.colour" predict $good --set model.colour=3
 expect "must divide model.heads" predict $good --set parallel.tp=5
 expect "divisible by parallel.pp*parallel.vpp" predict $good --set parallel.pp=5 --set parallel.vpp=1 --set system.nodes=40
 expect "training.global_batch" predict $good --set training.global_batch=1000
+expect "training.global_batch = 0 must be a positive integer" predict $good --set training.global_batch=0
+expect "parallel.cp = 0 must be a positive integer" sweep ../experiments/sweep-gpt3-512.toml --set parallel.cp=0
+expect "parallel.ep = 0 must be a positive integer" sweep ../experiments/sweep-gpt3-512.toml --set parallel.ep=0
+expect "parallel.tp = -1 must be a positive integer" sweep ../experiments/sweep-gpt3-512.toml --set parallel.tp=-1
+expect "training.recompute_layers = -1 must be zero" sweep ../experiments/sweep-gpt3-512.toml --set training.recompute_layers=-1
 expect "must equal the devices" predict $good --set parallel.dp=3
 expect "micro-batches per iteration; at most 1048576 are simulated" predict $good --set training.global_batch=33554432
 expect "model.ffn_hidden = 4*model.hidden (its default) is out of range" predict $good --set model.hidden=2000000000
