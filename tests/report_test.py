@@ -84,6 +84,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 2 and "not a Parallax results file" in r.stderr, "HDF5 file that is not ours")
     r = run(py, report, os.path.join(exp, "example.toml"), "--out", os.path.join(tmp, "t"))
     check(r.returncode == 2 and "not an HDF5 file" in r.stderr and "Traceback" not in r.stderr, "not HDF5 at all")
+    r = run(py, report, tmp, "--out", os.path.join(tmp, "d"))
+    check(r.returncode == 2 and r.stderr.strip() == f"report.py: {tmp} is a directory, not a results file",
+          "a directory, in one line")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

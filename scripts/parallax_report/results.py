@@ -1,6 +1,7 @@
 """Reading a Parallax results file: runs, sweeps and their tables, with one clear error for a
 file that is not one."""
 import json
+import os
 
 import h5py
 import numpy as np
@@ -62,10 +63,15 @@ class Sweep:
 
 
 def load(path):
+    if os.path.isdir(path):
+        raise ReportError(f"{path} is a directory, not a results file")
+    if not os.path.exists(path):
+        raise ReportError(f"{path}: no such file")
     try:
         f = h5py.File(path, "r")
     except (OSError, ValueError) as e:
-        raise ReportError(f"{path}: not an HDF5 file ({e})")
+        reason = " ".join(str(e).split())  # HDF5's messages can span lines; the error is one
+        raise ReportError(f"{path}: not an HDF5 file ({reason})")
     with f:
         schema = f.attrs.get("schema")
         if isinstance(schema, bytes):
