@@ -122,12 +122,13 @@ CsvTable parse_csv(const std::string& raw, const std::string& source) {
       throw InputError(source + ": the header names column \"" + table.header.back() + "\" twice");
   }
   for (size_t r = 1; r < records.size(); ++r) {
-    if (records[r].size() != table.header.size())
-      throw InputError(source + ": record " + std::to_string(r + 1) + " has " + std::to_string(records[r].size()) +
-                       " fields, the header has " + std::to_string(table.header.size()));
     std::map<std::string, std::string> row;
-    for (size_t c = 0; c < table.header.size(); ++c) row[table.header[c]] = records[r][c];
+    for (size_t c = 0; c < std::min(table.header.size(), records[r].size()); ++c) row[table.header[c]] = records[r][c];
     table.rows.push_back(std::move(row));
+    table.problems.push_back(records[r].size() == table.header.size()
+                                 ? std::string()
+                                 : "record " + std::to_string(r + 1) + " has " + std::to_string(records[r].size()) +
+                                       " fields, the header has " + std::to_string(table.header.size()));
   }
   return table;
 }

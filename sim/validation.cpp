@@ -8,6 +8,7 @@
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/layer_costs.hpp"
+#include "sim/published_cells.hpp"
 #include "sim/published_row.hpp"
 
 namespace parallax::sim {
@@ -288,8 +289,19 @@ ValidationReport validate_runs(const CsvTable& table, const std::vector<Calibrat
   ValidationReport report;
   std::map<std::string, ErrorStats> by_source;
   std::vector<std::string> order;
-  for (const auto& row : table.rows) {
-    ValidationRow r = check_row(row, overrides);
+  for (size_t i = 0; i < table.rows.size(); ++i) {
+    const auto& row = table.rows[i];
+    // A record wider or narrower than the header is not guessed at: its row alone is skipped.
+    const std::string problem = i < table.problems.size() ? table.problems[i] : std::string();
+    ValidationRow r;
+    if (problem.empty()) {
+      r = check_row(row, overrides);
+    } else {
+      r.row_id = cells::text(row, "row_id");
+      r.source = cells::text(row, "source_id");
+      r.model = cells::text(row, "model");
+      r.skipped = problem;
+    }
     if (!r.skipped.empty()) ++report.skipped;
     if (auto err = r.time_error_pct()) {
       accumulate(report.time, *err);
