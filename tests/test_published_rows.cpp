@@ -269,6 +269,23 @@ BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
   BOOST_TEST(impossible.time.rows == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_table_may_leave_out_columns_no_row_needs) {
+  // No source_id, num_gpus or derived-time column: the GPUs are the product of the degrees and
+  // the row is checked on its measured time. Without an architecture column nothing can be.
+  const auto report = validate_text(
+      "row_id,model,layers,hidden,heads,seq_len,vocab,gpu,tp,pp,dp,micro_batch,global_batch,recompute,precision,"
+      "framework,iteration_time_s_reported\n"
+      "1,a,96,12288,96,2048,51200,A100-SXM4-80GB,8,8,6,1,1536,full,fp16,Megatron-LM,100\n");
+  BOOST_TEST_REQUIRE(report.rows.size() == 1u);
+  BOOST_TEST(report.rows[0].skipped.empty());
+  BOOST_TEST(report.rows[0].experiment.system.gpus == 384);
+  BOOST_TEST(report.rows[0].published_time_s.value_or(0) == 100.0);
+  BOOST_TEST(report.time.rows == 1);
+  BOOST_CHECK_THROW(validate_text("row_id,model,layers,heads,seq_len,vocab,gpu,global_batch\n1,a,96,96,2048,51200,A100,"
+                                  "1536\n"),
+                    InputError);
+}
+
 BOOST_AUTO_TEST_CASE(nemo_1x_rows_fall_back_to_bf16_adam_state_before_recomputing) {
   // Nemotron-4 340B on 128 H100 (NeMo 24.07): with the default state the plan fits only with
   // recomputation; NeMo's recipe keeps Adam's moments in bf16 instead (optim.dtype: bf16),
