@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
 
 namespace parallax {
@@ -161,6 +162,14 @@ void require(bool ok, const std::string& message) {
 void positive(int v, const std::string& key) {
   require(v > 0, key + " = " + std::to_string(v) + " must be a positive integer");
 }
+void positive_degrees(const ParallelConfig& p) {
+  positive(p.tp, "parallel.tp");
+  positive(p.pp, "parallel.pp");
+  positive(p.dp, "parallel.dp");
+  positive(p.vpp, "parallel.vpp");
+  positive(p.cp, "parallel.cp");
+  positive(p.ep, "parallel.ep");
+}
 void positive(double v, const std::string& key) {
   require(v > 0, key + " = " + std::to_string(v) + " must be positive");
 }
@@ -172,38 +181,32 @@ void validate(const Experiment& e) {
 }
 
 void validate_calibration(const Calibration& c) {
-  for (const auto& [value, key] : std::initializer_list<std::pair<double, const char*>>{
-           {c.gemm_efficiency, "gemm_efficiency"},
-           {c.gemm_tile_m, "gemm_tile_m"},
-           {c.gemm_tile_n, "gemm_tile_n"},
-           {c.misaligned_gemm_efficiency, "misaligned_gemm_efficiency"},
-           {c.memory_efficiency, "memory_efficiency"},
-           {c.flash_attention_efficiency, "flash_attention_efficiency"},
-           {c.busbw_efficiency_intra, "busbw_efficiency_intra"},
-           {c.busbw_efficiency_inter, "busbw_efficiency_inter"},
-           {c.dp_reduce_efficiency, "dp_reduce_efficiency"},
-           {c.activation_memory_factor, "activation_memory_factor"}})
-    positive(value, std::string("system.calibration.") + key);
-  for (const auto& [value, key] :
-       std::initializer_list<std::pair<double, const char*>>{{c.gemm_k_half, "gemm_k_half"},
-                                                             {c.kernel_launch_us, "kernel_launch_us"},
-                                                             {c.memory_overhead_gib, "memory_overhead_gib"},
-                                                             {c.pass_overhead_us, "pass_overhead_us"},
-                                                             {c.p2p_efficiency_inter, "p2p_efficiency_inter"}})
-    require(value >= 0,
-            std::string("system.calibration.") + key + " = " + std::to_string(value) + " must be zero or positive");
-  // Fractions of a peak (FLOP/s, memory bandwidth, a link's bandwidth): never above it. The
-  // collectives' busbw efficiencies are not capped, as in-network reduction (NVLink SHARP)
-  // can exceed the ring's bound.
-  for (const auto& [value, key] : std::initializer_list<std::pair<double, const char*>>{
-           {c.gemm_efficiency, "gemm_efficiency"},
-           {c.misaligned_gemm_efficiency, "misaligned_gemm_efficiency"},
-           {c.memory_efficiency, "memory_efficiency"},
-           {c.flash_attention_efficiency, "flash_attention_efficiency"},
-           {c.dp_reduce_efficiency, "dp_reduce_efficiency"},
-           {c.p2p_efficiency_inter, "p2p_efficiency_inter"}})
-    require(value <= 1, std::string("system.calibration.") + key + " = " + std::to_string(value) +
-                            " must be at most 1 (a fraction of the peak)");
+  // Efficiencies that are fractions of a peak (FLOP/s, memory bandwidth, a link) lie in (0, 1];
+  // the collectives' busbw efficiencies are only positive, as in-network reduction (NVLink
+  // SHARP) can pass the ring's bound; costs and overheads may be zero.
+  enum Range { fraction, positive_value, zero_or_positive, zero_to_one };
+  for (const auto& [value, key, range] : std::initializer_list<std::tuple<double, const char*, Range>>{
+           {c.gemm_efficiency, "gemm_efficiency", fraction},
+           {c.misaligned_gemm_efficiency, "misaligned_gemm_efficiency", fraction},
+           {c.memory_efficiency, "memory_efficiency", fraction},
+           {c.flash_attention_efficiency, "flash_attention_efficiency", fraction},
+           {c.dp_reduce_efficiency, "dp_reduce_efficiency", fraction},
+           {c.p2p_efficiency_inter, "p2p_efficiency_inter", zero_to_one},  // 0: as the collectives
+           {c.busbw_efficiency_intra, "busbw_efficiency_intra", positive_value},
+           {c.busbw_efficiency_inter, "busbw_efficiency_inter", positive_value},
+           {c.gemm_tile_m, "gemm_tile_m", positive_value},
+           {c.gemm_tile_n, "gemm_tile_n", positive_value},
+           {c.activation_memory_factor, "activation_memory_factor", positive_value},
+           {c.gemm_k_half, "gemm_k_half", zero_or_positive},
+           {c.kernel_launch_us, "kernel_launch_us", zero_or_positive},
+           {c.memory_overhead_gib, "memory_overhead_gib", zero_or_positive},
+           {c.pass_overhead_us, "pass_overhead_us", zero_or_positive}}) {
+    const std::string name = std::string("system.calibration.") + key + " = " + std::to_string(value);
+    if (range == fraction || range == positive_value) require(value > 0, name + " must be positive");
+    if (range == zero_or_positive || range == zero_to_one) require(value >= 0, name + " must be zero or positive");
+    if (range == fraction || range == zero_to_one)
+      require(value <= 1, name + " must be at most 1 (a fraction of the peak)");
+  }
 }
 
 void validate_model_and_system(const Experiment& e) {
@@ -252,13 +255,7 @@ void validate_model_and_system(const Experiment& e) {
   positive(e.training.micro_batch, "training.micro_batch");
   require(e.parallel.fsdp || !e.parallel.fsdp_per_tensor, "parallel.fsdp_per_tensor = true needs parallel.fsdp = true");
   // The degrees a sweep varies are still sizes (cp and ep it keeps as given).
-  const auto& p = e.parallel;
-  positive(p.tp, "parallel.tp");
-  positive(p.pp, "parallel.pp");
-  positive(p.dp, "parallel.dp");
-  positive(p.vpp, "parallel.vpp");
-  positive(p.cp, "parallel.cp");
-  positive(p.ep, "parallel.ep");
+  positive_degrees(e.parallel);
   require(e.training.recompute_layers >= 0,
           "training.recompute_layers = " + std::to_string(e.training.recompute_layers) +
               " must be zero (every layer) or a positive integer");
@@ -268,12 +265,7 @@ void validate_plan(const Experiment& e) {
   const auto& m = e.model;
   const auto& s = e.system;
   const auto& p = e.parallel;
-  positive(p.tp, "parallel.tp");
-  positive(p.pp, "parallel.pp");
-  positive(p.dp, "parallel.dp");
-  positive(p.vpp, "parallel.vpp");
-  positive(p.cp, "parallel.cp");
-  positive(p.ep, "parallel.ep");
+  positive_degrees(p);
   if (p.ep > 1) {
     require(m.moe(), "parallel.ep = " + std::to_string(p.ep) + " needs an MoE model (model.experts > 0)");
     require(m.experts % p.ep == 0,
