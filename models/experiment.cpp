@@ -238,6 +238,20 @@ void validate_model_and_system(const Experiment& e) {
   positive(s.gpus_per_node, "system.gpus_per_node");
   positive(s.device.memory_gib, "system.device.memory_gib");
   positive(s.device.memory_gbps, "system.device.memory_gbps");
+  positive(s.device.sms, "system.device.sms");
+  for (const auto& [value, key] : std::initializer_list<std::pair<double, const char*>>{
+           {s.device.peak_tflops_fp32, "system.device.peak_tflops_fp32"},
+           {s.device.peak_tflops_fp16, "system.device.peak_tflops_fp16"},
+           {s.device.peak_tflops_bf16, "system.device.peak_tflops_bf16"},
+           {s.device.peak_tflops_fp8, "system.device.peak_tflops_fp8"},
+           {s.device.peak_tflops_vector_fp16, "system.device.peak_tflops_vector_fp16"},
+           {s.intra_node.latency_us, "system.intra_node.latency_us"},
+           {s.inter_node.latency_us, "system.inter_node.latency_us"}})
+    require(value >= 0, std::string(key) + " = " + std::to_string(value) + " must be zero or positive");
+  // 16-bit GEMMs with a size that is not a multiple of 8 run on the vector units (gemm_model).
+  require(e.training.precision == Precision::fp32 || s.device.peak_tflops_vector_fp16 > 0,
+          "system.device.peak_tflops_vector_fp16 = 0: training.precision = \"" + to_string(e.training.precision) +
+              "\" needs it, as 16-bit GEMMs with a size not a multiple of 8 run on the vector units");
   require(peak_flops(s.device, e.training.precision) > 0,
           "training.precision = \"" + to_string(e.training.precision) + "\" is not supported by " + s.device.name +
               " (system.device.peak_tflops_" + to_string(e.training.precision) + " is 0)");

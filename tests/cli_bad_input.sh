@@ -71,6 +71,9 @@ expect "system.calibration.busbw_efficiency_inter = -1.000000 must be positive" 
 expect "system.calibration.p2p_efficiency_inter = -0.500000 must be zero or positive" predict $good --set system.calibration.p2p_efficiency_inter=-0.5
 expect "system.calibration.dp_reduce_efficiency = 0.000000 must be positive" predict $good --set system.calibration.dp_reduce_efficiency=0
 expect "system.calibration.gemm_efficiency = inf must be a finite number" predict $good --set system.calibration.gemm_efficiency=inf
+expect "system.device.sms = 0 must be a positive integer" predict $good --set system.device.sms=0
+expect "system.inter_node.latency_us = -1.000000 must be zero or positive" predict $good --set system.inter_node.latency_us=-1
+expect "system.device.peak_tflops_vector_fp16 = 0: training.precision = \"bf16\" needs it" predict $good --set system.device.peak_tflops_vector_fp16=0
 expect "system.calibration.memory_overhead_gib = nan must be a finite number" predict $good --set system.calibration.memory_overhead_gib=nan
 expect "system.calibration.gemm_efficiency = 1.500000 must be at most 1 (a fraction of the peak)" predict $good --set system.calibration.gemm_efficiency=1.5
 expect "system.calibration.memory_efficiency = 2.000000 must be at most 1" validate ../experiments/validation/published_runs.csv --set "*.memory_efficiency=2"
