@@ -148,7 +148,8 @@ int Experiment::most_stage_layers() const {
   return most;
 }
 
-int Experiment::most_chunk_layers() const { return std::max(1, most_stage_layers() / parallel.vpp); }
+int Experiment::most_chunk_layers() const { return most_chunk_layers(parallel.vpp); }
+int Experiment::most_chunk_layers(int vpp) const { return std::max(1, most_stage_layers() / vpp); }
 
 int Experiment::layers_on_stage(int stage) const {
   if (!parallel.stage_layers.empty()) return parallel.stage_layers.at(stage);
@@ -173,6 +174,9 @@ void positive_degrees(const ParallelConfig& p) {
 void positive(double v, const std::string& key) {
   require(v > 0, key + " = " + std::to_string(v) + " must be positive");
 }
+void zero_or_positive(double v, const std::string& key) {
+  require(v >= 0, key + " = " + std::to_string(v) + " must be zero or positive");
+}
 }  // namespace
 
 void validate(const Experiment& e) {
@@ -184,7 +188,7 @@ void validate_calibration(const Calibration& c) {
   // Efficiencies that are fractions of a peak (FLOP/s, memory bandwidth, a link) lie in (0, 1];
   // the collectives' busbw efficiencies are only positive, as in-network reduction (NVLink
   // SHARP) can pass the ring's bound; costs and overheads may be zero.
-  enum Range { fraction, positive_value, zero_or_positive, zero_to_one };
+  enum Range { fraction, above_zero, zero_or_more, zero_to_one };
   for (const auto& [value, key, range] : std::initializer_list<std::tuple<double, const char*, Range>>{
            {c.gemm_efficiency, "gemm_efficiency", fraction},
            {c.misaligned_gemm_efficiency, "misaligned_gemm_efficiency", fraction},
@@ -192,20 +196,20 @@ void validate_calibration(const Calibration& c) {
            {c.flash_attention_efficiency, "flash_attention_efficiency", fraction},
            {c.dp_reduce_efficiency, "dp_reduce_efficiency", fraction},
            {c.p2p_efficiency_inter, "p2p_efficiency_inter", zero_to_one},  // 0: as the collectives
-           {c.busbw_efficiency_intra, "busbw_efficiency_intra", positive_value},
-           {c.busbw_efficiency_inter, "busbw_efficiency_inter", positive_value},
-           {c.gemm_tile_m, "gemm_tile_m", positive_value},
-           {c.gemm_tile_n, "gemm_tile_n", positive_value},
-           {c.activation_memory_factor, "activation_memory_factor", positive_value},
-           {c.gemm_k_half, "gemm_k_half", zero_or_positive},
-           {c.kernel_launch_us, "kernel_launch_us", zero_or_positive},
-           {c.memory_overhead_gib, "memory_overhead_gib", zero_or_positive},
-           {c.pass_overhead_us, "pass_overhead_us", zero_or_positive}}) {
-    const std::string name = std::string("system.calibration.") + key + " = " + std::to_string(value);
-    if (range == fraction || range == positive_value) require(value > 0, name + " must be positive");
-    if (range == zero_or_positive || range == zero_to_one) require(value >= 0, name + " must be zero or positive");
+           {c.busbw_efficiency_intra, "busbw_efficiency_intra", above_zero},
+           {c.busbw_efficiency_inter, "busbw_efficiency_inter", above_zero},
+           {c.gemm_tile_m, "gemm_tile_m", above_zero},
+           {c.gemm_tile_n, "gemm_tile_n", above_zero},
+           {c.activation_memory_factor, "activation_memory_factor", above_zero},
+           {c.gemm_k_half, "gemm_k_half", zero_or_more},
+           {c.kernel_launch_us, "kernel_launch_us", zero_or_more},
+           {c.memory_overhead_gib, "memory_overhead_gib", zero_or_more},
+           {c.pass_overhead_us, "pass_overhead_us", zero_or_more}}) {
+    const std::string name = std::string("system.calibration.") + key;
+    if (range == fraction || range == above_zero) positive(value, name);
+    if (range == zero_or_more || range == zero_to_one) zero_or_positive(value, name);
     if (range == fraction || range == zero_to_one)
-      require(value <= 1, name + " must be at most 1 (a fraction of the peak)");
+      require(value <= 1, name + " = " + std::to_string(value) + " must be at most 1 (a fraction of the peak)");
   }
 }
 
@@ -247,7 +251,7 @@ void validate_model_and_system(const Experiment& e) {
            {s.device.peak_tflops_vector_fp16, "system.device.peak_tflops_vector_fp16"},
            {s.intra_node.latency_us, "system.intra_node.latency_us"},
            {s.inter_node.latency_us, "system.inter_node.latency_us"}})
-    require(value >= 0, std::string(key) + " = " + std::to_string(value) + " must be zero or positive");
+    zero_or_positive(value, key);
   // 16-bit GEMMs with a size that is not a multiple of 8 run on the vector units (gemm_model).
   require(e.training.precision == Precision::fp32 || s.device.peak_tflops_vector_fp16 > 0,
           "system.device.peak_tflops_vector_fp16 = 0: training.precision = \"" + to_string(e.training.precision) +

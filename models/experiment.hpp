@@ -188,8 +188,9 @@ struct Experiment {
   int fewest_stage_layers() const;  // over the pipeline stages
   int most_stage_layers() const;
   // Layers of the fullest model chunk (its stage's layers over vpp), at least 1: the most
-  // `training.recompute_layers` may name.
+  // `training.recompute_layers` may name. With an argument, for that many chunks a stage.
   int most_chunk_layers() const;
+  int most_chunk_layers(int vpp) const;
   // Fraction of a chunk's layers whose forward is recomputed under recompute = "full"
   // (1 unless recompute_layers is set; the average chunk's, for uneven stages).
   double recomputed_fraction() const;

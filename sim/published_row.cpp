@@ -181,9 +181,10 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   if (std::smatch lm; std::regex_search(measured_other, lm, layer_times)) {
     const auto milliseconds = [](const std::string& cell) {
       static const std::regex decimal(R"(\d{1,9}(\.\d+)?|\.\d+)");
-      if (!std::regex_match(cell, decimal) || std::stod(cell) <= 0)
+      const double ms = std::regex_match(cell, decimal) ? std::stod(cell) : 0;
+      if (ms <= 0)
         throw InputError("column other_measured: a per-layer time of \"" + cell + " ms\" is not a positive number");
-      return std::stod(cell);
+      return ms;
     };
     out.published_layer = LayerTimes{milliseconds(lm[1].str()), milliseconds(lm[2].str())};
   }
@@ -452,12 +453,18 @@ PublishedRow read_published_row(const std::map<std::string, std::string>& row,
     return read_row(row, overrides);
   } catch (const InputError& err) {  // a cell it cannot read, or a plan that validate() refuses
     PublishedRow read;
-    read.row.row_id = text(row, "row_id");
-    read.row.source = text(row, "source_id");
-    read.row.model = text(row, "model");
-    read.row.skipped = err.what();
+    read.row = unchecked_row(row, err.what());
     return read;
   }
+}
+
+ValidationRow unchecked_row(const std::map<std::string, std::string>& row, const std::string& why) {
+  ValidationRow out;
+  out.row_id = text(row, "row_id");
+  out.source = text(row, "source_id");
+  out.model = text(row, "model");
+  out.skipped = why;
+  return out;
 }
 
 }  // namespace parallax::sim

@@ -29,5 +29,7 @@ struct PublishedRow {
 
 PublishedRow read_published_row(const std::map<std::string, std::string>& row,
                                 const std::vector<CalibrationOverride>& overrides);
+// A row that cannot be checked: its ids and model, and why.
+ValidationRow unchecked_row(const std::map<std::string, std::string>& row, const std::string& why);
 
 }  // namespace parallax::sim

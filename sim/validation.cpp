@@ -8,7 +8,6 @@
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/layer_costs.hpp"
-#include "sim/published_cells.hpp"
 #include "sim/published_row.hpp"
 
 namespace parallax::sim {
@@ -69,7 +68,7 @@ Choice best_plan(const Experiment& base, const BlankKnobs& k) {
       // A blank recompute also tries recomputing a quarter, half or three quarters of each
       // chunk's layers (Megatron's --recompute-num-layers), for plans that fit only with some.
       // A given block recomputation keeps its layer count, up to the chunk's layers.
-      const int chunk = std::max(1, base.most_stage_layers() / v);  // layers of the fullest chunk
+      const int chunk = base.most_chunk_layers(v);
       std::vector<std::pair<Recompute, int>> rec_options;
       for (Recompute r : recs)
         rec_options.emplace_back(r, k.recompute ? 0 : std::min(base.training.recompute_layers, chunk));
@@ -295,15 +294,7 @@ ValidationReport validate_runs(const CsvTable& table, const std::vector<Calibrat
     const auto& row = table.rows[i];
     // A record wider or narrower than the header is not guessed at: its row alone is skipped.
     const std::string problem = i < table.problems.size() ? table.problems[i] : std::string();
-    ValidationRow r;
-    if (problem.empty()) {
-      r = check_row(row, overrides);
-    } else {
-      r.row_id = cells::text(row, "row_id");
-      r.source = cells::text(row, "source_id");
-      r.model = cells::text(row, "model");
-      r.skipped = problem;
-    }
+    ValidationRow r = problem.empty() ? check_row(row, overrides) : unchecked_row(row, problem);
     if (!r.skipped.empty()) ++report.skipped;
     if (auto err = r.time_error_pct()) {
       accumulate(report.time, *err);
