@@ -158,7 +158,6 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   // selective recomputation saves); whole-layer recomputation is not implemented.
   if (e.training.recompute == Recompute::full)
     throw InputError("training.recompute = \"full\": the executor recomputes attention only (none or selective)");
-  if (!p.stage_layers.empty()) throw InputError("parallel.stage_layers: the executor splits layers evenly");
   if (e.training.precision != Precision::fp32)
     throw InputError("training.precision = \"" + to_string(e.training.precision) +
                      "\": the CPU executor trains in fp32");

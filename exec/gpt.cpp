@@ -89,8 +89,9 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicat
   long max_size = 0;
   for (const auto& c : chunks_) {
     const std::string first = "transformer.h." + std::to_string(c.first_layer) + ".ln_1.weight";
-    for (size_t i = 0; i < tensors_.size(); ++i)
-      if (tensors_[i].name == first) layer_param_.push_back(static_cast<int>(i));
+    layer_param_.push_back(-1);  // a chunk may hold no layer (uneven stages)
+    for (size_t i = 0; i < tensors_.size() && c.layers > 0; ++i)
+      if (tensors_[i].name == first) layer_param_.back() = static_cast<int>(i);
     std::vector<long> offsets{0};
     long offset = BT * C;  // X
     for (int l = 0; l < c.layers; ++l)
@@ -180,7 +181,7 @@ Gpt::State& Gpt::state(int chunk, int mb) {
 
 const float* Gpt::output(int chunk, int mb) const {
   const Chunk& c = chunks_[chunk];
-  return states_.at({chunk, mb}).acts.data() + act_offset(chunk, layer_act(c.layers - 1, RES3));
+  return states_.at({chunk, mb}).acts.data() + act_offset(chunk, c.layers > 0 ? layer_act(c.layers - 1, RES3) : X);
 }
 
 float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const int* targets) {

@@ -4,14 +4,29 @@
 
 namespace parallax::exec {
 
+std::vector<int> virtual_stage_layers(const ModelConfig& m, const Layout& l) {
+  const int stages = l.pp * l.vpp;
+  if (l.stage_layers.empty()) return std::vector<int>(stages, m.layers / stages);
+  std::vector<int> out(stages);
+  for (int r = 0; r < l.pp; ++r) {
+    const int n = l.stage_layers.at(r), base = n / l.vpp, extra = n % l.vpp;
+    for (int c = 0; c < l.vpp; ++c) {
+      const bool longer = r == 0 ? c >= l.vpp - extra : c < extra;
+      out[c * l.pp + r] = base + (longer ? 1 : 0);
+    }
+  }
+  return out;
+}
+
 std::vector<Chunk> chunks_of(const ModelConfig& m, const Layout& l) {
-  const int stages = l.pp * l.vpp, per_stage = m.layers / stages;
+  const int stages = l.pp * l.vpp;
+  const std::vector<int> layers = virtual_stage_layers(m, l);
   std::vector<Chunk> out;
   for (int c = 0; c < l.vpp; ++c) {
     Chunk k;
     k.virtual_stage = c * l.pp + l.pp_rank;
-    k.first_layer = k.virtual_stage * per_stage;
-    k.layers = per_stage;
+    for (int vs = 0; vs < k.virtual_stage; ++vs) k.first_layer += layers[vs];
+    k.layers = layers[k.virtual_stage];
     k.embedding = k.virtual_stage == 0;
     k.head = k.virtual_stage == stages - 1;
     out.push_back(k);
@@ -67,7 +82,10 @@ int pipeline_rank_of(const ModelConfig& m, const Layout& l, const std::string& n
   const std::string prefix = "transformer.h.";
   if (name.rfind(prefix, 0) == 0) {
     const int layer = std::stoi(name.substr(prefix.size()));
-    return (layer / (m.layers / stages)) % l.pp;
+    const std::vector<int> layers = virtual_stage_layers(m, l);
+    for (int vs = 0, first = 0; vs < stages; first += layers[vs++])
+      if (layer < first + layers[vs]) return vs % l.pp;
+    throw InputError("no layer " + std::to_string(layer) + " in a model of " + std::to_string(m.layers));
   }
   if (name.rfind("transformer.ln_f.", 0) == 0) return (stages - 1) % l.pp;
   return 0;

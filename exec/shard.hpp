@@ -2,10 +2,11 @@
 // tensors is cut out of the whole one (Megatron: Shoeybi et al. 2019 for the tensor-parallel
 // cuts, Narayanan et al. SC21 for the interleaved layer assignment).
 //
-// Pipeline: chunk c of pipeline rank r is virtual stage c*pp + r and holds layers
-// [vs*L/(pp*vpp), (vs+1)*L/(pp*vpp)); virtual stage 0 also holds the embeddings, the last one
-// the final LayerNorm and the LM head, which is tied to the token embedding: with pp > 1 both
-// end stages hold a copy of transformer.wte.weight.
+// Pipeline: chunk c of pipeline rank r is virtual stage c*pp + r; virtual stages hold
+// consecutive layers, L/(pp*vpp) each, or with parallel.stage_layers stage r's layers split
+// over its vpp chunks (see chunk_layers); virtual stage 0 also holds the embeddings, the last
+// one the final LayerNorm and the LM head, which is tied to the token embedding: with pp > 1
+// both end stages hold a copy of transformer.wte.weight.
 // Tensor parallelism: QKV (by heads, q, k and v alike) and MLP-up are cut by output rows
 // (column-parallel), attention-out and MLP-down by input columns (row-parallel), the token
 // embedding by vocabulary rows; LayerNorms, positions and the row-parallel biases are whole on
@@ -23,6 +24,7 @@ struct Layout {
   int tp = 1, tp_rank = 0;
   int pp = 1, pp_rank = 0, vpp = 1;
   int dp_rank = 0;
+  std::vector<int> stage_layers;  // layers per pipeline stage; empty = even
 };
 
 enum class Split { none, rows, columns, qkv_rows };
@@ -46,6 +48,11 @@ struct Chunk {
   bool embedding = false, head = false;
 };
 
+// Layers of every virtual stage, in order. A stage's layers are split over its vpp chunks as
+// evenly as they go; where they do not divide, the chunks next to the embedding (first stage)
+// or the loss (other stages) take one fewer, as Megatron-Core's account_for_embedding_in_
+// pipeline_split and account_for_loss_in_pipeline_split do.
+std::vector<int> virtual_stage_layers(const ModelConfig& m, const Layout& l);
 std::vector<Chunk> chunks_of(const ModelConfig& m, const Layout& l);
 // This rank's tensors in the order of the whole model (embeddings, layers, final LayerNorm),
 // with offsets into one flat buffer.

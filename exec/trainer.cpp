@@ -18,7 +18,7 @@ Layout layout_of(const Experiment& e, const Groups& g) {
   const auto& p = e.parallel;
   if (g.tp.size() != p.tp || g.pp.size() != p.pp || g.dp.size() != p.dp)
     throw std::logic_error("Trainer: the groups do not match parallel.tp/pp/dp");
-  return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank()};
+  return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank(), p.stage_layers};
 }
 
 // Pipeline messages: tag from (micro-batch, receiving virtual stage, direction). Tags repeat

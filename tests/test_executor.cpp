@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
       for (long d : w.shape) n *= d;
       std::vector<int> hits(n, 0);
       for (int r = 0; r < tp; ++r) {
-        const auto mine = rank_tensors(m, Layout{tp, r, 1, 0, 1, 0});
+        const auto mine = rank_tensors(m, Layout{tp, r, 1, 0, 1, 0, {}});
         const ParamTensor& t =
             *std::find_if(mine.begin(), mine.end(), [&](const ParamTensor& x) { return x.name == w.name; });
         BOOST_TEST(t.primary == (t.split != Split::none || r == 0));
@@ -169,19 +169,50 @@ BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
     }
   }
   // tp 2, rank 1: its first QKV row is q of head 2 (row 32), its rows 32.. are k of heads 2-3 (row 96).
-  const auto mine = rank_tensors(m, Layout{2, 1, 1, 0, 1, 0});
+  const auto mine = rank_tensors(m, Layout{2, 1, 1, 0, 1, 0, {}});
   const ParamTensor& qkv = *std::find_if(
       mine.begin(), mine.end(), [](const ParamTensor& x) { return x.name == "transformer.h.0.attn.c_attn.weight"; });
   BOOST_TEST(whole_index(qkv, 2, 1, 0) == 32 * 64);
   BOOST_TEST(whole_index(qkv, 2, 1, 32 * 64) == 96 * 64);
   // pp 2: layer 0 on rank 0 with the embeddings, layer 1 on rank 1 with ln_f and the head's copy.
-  const auto first = rank_tensors(m, Layout{1, 0, 2, 0, 1, 0}), last = rank_tensors(m, Layout{1, 0, 2, 1, 1, 0});
+  const auto first = rank_tensors(m, Layout{1, 0, 2, 0, 1, 0, {}}), last = rank_tensors(m, Layout{1, 0, 2, 1, 1, 0, {}});
   BOOST_TEST(first.front().name == "transformer.wte.weight");
   BOOST_TEST(first.front().primary);
   BOOST_TEST(last.front().name == "transformer.wte.weight");
   BOOST_TEST(!last.front().primary);
   BOOST_TEST(first.size() + last.size() == rank_tensors(m, Layout{}).size() + 1);
   BOOST_TEST(last.back().name == "transformer.ln_f.bias");
+}
+
+// Uneven stages: pp 2, vpp 2, stages of 3 and 5 layers (8 in all). Stage 0's odd layer goes
+// to its later chunk (the embedding's chunk is lighter), stage 1's to its earlier one (the
+// loss's chunk is lighter); virtual stages 0..3 hold layers [0,1), [1,4), [4,6), [6,8).
+BOOST_AUTO_TEST_CASE(uneven_stages_split_their_layers_over_the_chunks) {
+  ModelConfig m = tiny();
+  m.layers = 8;
+  const Layout first{1, 0, 2, 0, 2, 0, {3, 5}}, second{1, 0, 2, 1, 2, 0, {3, 5}};
+  BOOST_TEST(virtual_stage_layers(m, first) == (std::vector<int>{1, 3, 2, 2}), boost::test_tools::per_element());
+  const auto a = chunks_of(m, first), b = chunks_of(m, second);
+  BOOST_TEST(a[0].first_layer == 0);
+  BOOST_TEST(a[0].layers == 1);
+  BOOST_TEST(a[0].embedding);
+  BOOST_TEST(b[0].first_layer == 1);
+  BOOST_TEST(b[0].layers == 3);
+  BOOST_TEST(a[1].first_layer == 4);
+  BOOST_TEST(b[1].first_layer == 6);
+  BOOST_TEST(b[1].head);
+  BOOST_TEST(pipeline_rank_of(m, first, "transformer.h.3.mlp.c_fc.weight") == 1);
+  BOOST_TEST(pipeline_rank_of(m, first, "transformer.h.5.ln_1.weight") == 0);
+  BOOST_TEST(pipeline_rank_of(m, first, "transformer.h.7.ln_1.weight") == 1);
+  // A stage of vpp - 1 layers leaves its embedding chunk empty, and that chunk still runs.
+  const Layout sparse{1, 0, 2, 0, 2, 0, {1, 7}};
+  BOOST_TEST(chunks_of(m, sparse)[0].layers == 0);
+  Gpt g(m, 1, sparse);
+  g.init(1);
+  std::vector<int> tokens(m.seq_len, 3);
+  g.forward(0, 0, nullptr, tokens.data(), tokens.data());
+  const float* out = g.output(0, 0);
+  BOOST_TEST(std::any_of(out, out + g.activation_size(), [](float x) { return x != 0.0f; }));
 }
 
 BOOST_AUTO_TEST_CASE(a_run_lists_each_host_once) {
