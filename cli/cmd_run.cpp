@@ -51,6 +51,8 @@ void check_hyperparameters(const TrainingConfig& t) {
   require(t.adam_beta2 >= 0 && t.adam_beta2 < 1, "adam_beta2", t.adam_beta2, "must be in [0, 1)");
   require(t.adam_eps > 0, "adam_eps", t.adam_eps, "must be positive");
   require(t.weight_decay >= 0, "weight_decay", t.weight_decay, "must be zero or positive");
+  require(t.layerwise_lr_decay > 0 && t.layerwise_lr_decay <= 1, "layerwise_lr_decay", t.layerwise_lr_decay,
+          "must be in (0, 1] (1: the same rate for every layer)");
   require(t.grad_clip >= 0, "grad_clip", t.grad_clip, "must be zero (no clipping) or positive");
   require(t.checkpoint_every >= 0, "checkpoint_every", t.checkpoint_every, "must be zero (none) or positive");
 }
@@ -154,10 +156,6 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
   if (p.sequence_parallel) throw InputError("parallel.sequence_parallel = true: the executor does not run it yet");
   if (p.fsdp)
     throw InputError("parallel.fsdp = true: the executor shards only the optimizer state (distributed_optimizer)");
-  // The attention kernel always recomputes its probabilities from the row log-sum-exp (what
-  // selective recomputation saves); whole-layer recomputation is not implemented.
-  if (e.training.recompute == Recompute::full)
-    throw InputError("training.recompute = \"full\": the executor recomputes attention only (none or selective)");
   if (e.training.precision != Precision::fp32)
     throw InputError("training.precision = \"" + to_string(e.training.precision) +
                      "\": the CPU executor trains in fp32");

@@ -8,12 +8,14 @@
 // forward) after each row-parallel one, a vocabulary-parallel embedding (summed over the TP
 // group) and cross-entropy (max, sum of exponentials and target loss all-reduced).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "exec/activation_layout.hpp"
 #include "exec/communicator.hpp"
 #include "exec/shard.hpp"
 #include "models/experiment.hpp"
@@ -23,8 +25,12 @@ namespace parallax::exec {
 class Gpt {
  public:
   // Throws InputError for a model the executor cannot run (not GPT-2's architecture). `tp` is
-  // the tensor-parallel group (layout.tp ranks), needed when layout.tp > 1.
-  Gpt(const ModelConfig& model, int micro_batch, const Layout& layout = {}, Communicator* tp = nullptr);
+  // the tensor-parallel group (layout.tp ranks), needed when layout.tp > 1. Under full
+  // recomputation the forward keeps only each recompute group's input and output, and the
+  // backward re-runs the group's forward first (the same kernels on the same inputs: the
+  // numbers are those of a run without recomputation, bit for bit).
+  Gpt(const ModelConfig& model, int micro_batch, const Layout& layout = {}, Communicator* tp = nullptr,
+      const RecomputePolicy& recompute = {});
 
   // Each whole tensor from (seed, name): N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
   // biases 0, LayerNorm weights 1; this rank keeps its slice, so every layout starts from the
@@ -76,16 +82,30 @@ class Gpt {
   long activation_size() const { return static_cast<long>(B_) * T_ * C_; }
   // Seconds spent in tensor-parallel collectives since the last call.
   double take_tp_comm_seconds();
+  // Bytes of activations held: the most that the micro-batches in flight held at once since
+  // construction, with the recompute workspace.
+  double activations_peak_bytes() const;
 
  private:
   struct State {  // one micro-batch's activations in one chunk
     std::vector<float> acts;
     std::vector<int> inputs, targets;
   };
+  using LayerActs = std::array<float*, ACTS_PER_LAYER>;
   State& state(int chunk, int mb);
   float* p(int idx) { return params_.data() + tensors_[idx].offset; }
   float* g(int idx) { return grads_.data() + tensors_[idx].offset; }
-  long act_offset(int chunk, int i) const { return act_offsets_[chunk][i]; }
+  float* act(State& s, int chunk, int i);  // activation i (ActivationLayout) of a micro-batch
+  float* grad(int chunk, int i) { return dacts_.data() + acts_.grad_offset(chunk, i); }
+  LayerActs layer_acts(State& s, int chunk, int layer);
+  LayerActs layer_grads(int chunk, int layer);
+  // One transformer layer (first parameter tensor `pi`) from its input `in`; the backward adds
+  // the input's gradient into `din`, calling `poll` between kernels.
+  void layer_forward(int pi, const float* in, const LayerActs& y);
+  void layer_backward(int pi, const float* in, float* din, const LayerActs& y, const LayerActs& dy,
+                      const std::function<void()>& poll);
+  void head_forward(State& s, int chunk, const float* in, const int* targets);
+  void head_backward(State& s, int chunk, const float* in, float* din, float loss_scale);
   // An all-reduce over the TP group (sum: the g and f operators; max: the softmax), timed.
   void tp_reduce(float* data, long n, bool max = false);
 
@@ -100,14 +120,16 @@ class Gpt {
   std::vector<float> params_, grads_;
   int wte_ = -1, wpe_ = -1, lnf_ = -1;           // tensor indices, -1 where this rank has none
   std::vector<int> layer_param_;                 // per chunk: index of its first layer's first tensor
-  std::vector<std::vector<long>> act_offsets_;   // per chunk: offsets of its activations in a State
-  std::vector<long> act_sizes_;                  // per chunk: floats in a State
+  ActivationLayout acts_;
+  std::vector<float> workspace_;                 // the activations of the layers being recomputed
   std::map<std::pair<int, int>, State> states_;  // in flight, by (chunk, micro-batch)
+  long state_floats_ = 0, state_floats_peak_ = 0;  // floats held by states_, now and at most
   std::vector<State> pool_;                      // released states, reused
   std::vector<float> head_grad_;                 // the LM head's share of the tied embedding gradient
   std::vector<float> dacts_;                     // activation gradients of the running backward (the input's first)
   std::vector<float> scratch_;                   // attention's T x T work space
   double tp_comm_s_ = 0;
+  bool keeps_probs_ = false;  // the attention probabilities kept for the backward (RecomputePolicy)
 };
 
 }  // namespace parallax::exec

@@ -52,6 +52,9 @@ struct Chunk {
 // evenly as they go; where they do not divide, the chunks next to the embedding (first stage)
 // or the loss (other stages) take one fewer, as Megatron-Core's account_for_embedding_in_
 // pipeline_split and account_for_loss_in_pipeline_split do.
+// A layer's parameter tensors, in the order rank_tensors lists them.
+enum LayerParam { LN1W, LN1B, QKVW, QKVB, PROJW, PROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, PER_LAYER };
+
 std::vector<int> virtual_stage_layers(const ModelConfig& m, const Layout& l);
 std::vector<Chunk> chunks_of(const ModelConfig& m, const Layout& l);
 // This rank's tensors in the order of the whole model (embeddings, layers, final LayerNorm),

@@ -21,6 +21,16 @@ Layout layout_of(const Experiment& e, const Groups& g) {
   return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank(), p.stage_layers};
 }
 
+// The learning-rate multiplier of a parameter under layer-wise decay d (L layers): layer l
+// (1-based) d^(L-l), the embeddings d^L, the final LayerNorm 1. GPT-2's tied embedding is the
+// embedding here, not the head.
+double layerwise_lr_scale(const std::string& name, int layers, double d) {
+  const std::string layer = "transformer.h.";
+  if (name.rfind(layer, 0) == 0) return std::pow(d, layers - (std::stoi(name.substr(layer.size())) + 1));
+  if (name.rfind("transformer.ln_f.", 0) == 0) return 1.0;
+  return std::pow(d, layers);
+}
+
 // Pipeline messages: tag from (micro-batch, receiving virtual stage, direction). Tags repeat
 // only beyond 16384 (micro-batch, stage) pairs, and messages with one tag between two ranks
 // arrive in order, so the pairing holds.
@@ -46,7 +56,7 @@ const char* to_string(StepResult::Kind k) {
 Trainer::Trainer(const Experiment& e, Groups groups)
     : e_(e),
       groups_(groups),
-      model_(e.model, e.training.micro_batch, layout_of(e, groups), &groups.tp),
+      model_(e.model, e.training.micro_batch, layout_of(e, groups), &groups.tp, recompute_policy(e.training)),
       data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed),
       schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, e.micro_batches())) {
   const long n = static_cast<long>(model_.params().size());
@@ -60,6 +70,8 @@ Trainer::Trainer(const Experiment& e, Groups groups)
     for (int i = 0; i < dp.size(); ++i) shard_counts_.push_back(std::max(0L, std::min(n, (i + 1) * chunk) - i * chunk));
     shard_begin_ = dp.rank() * chunk;
   }
+  for (const auto& t : model_.tensors())
+    lr_scale_.push_back(layerwise_lr_scale(t.name, e.model.layers, e.training.layerwise_lr_decay));
   const long mine = shard_counts_[sharded_ ? dp.rank() : 0];
   optimizer_.m.assign(mine, 0.0f);
   optimizer_.v.assign(mine, 0.0f);
@@ -226,14 +238,15 @@ StepResult Trainer::step() {
   }
   r.lr = learning_rate(it);
   optimizer_.step += 1;
-  for (const auto& tensor : model_.tensors()) {
-    // The part of this tensor inside the block (weight decay is per tensor).
+  for (size_t i = 0; i < model_.tensors().size(); ++i) {
+    const ParamTensor& tensor = model_.tensors()[i];
+    // The part of this tensor inside the block (weight decay and the layer-wise rate are per tensor).
     const long a = std::max(lo, tensor.offset), b = std::min(lo + count, tensor.offset + tensor.size);
     if (a >= b) continue;
-    kernels::adamw_update(
-        params.data() + a, grads.data() + a, optimizer_.m.data() + (a - lo), optimizer_.v.data() + (a - lo), b - a,
-        optimizer_.step, static_cast<float>(r.lr), static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
-        static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
+    kernels::adamw_update(params.data() + a, grads.data() + a, optimizer_.m.data() + (a - lo),
+                          optimizer_.v.data() + (a - lo), b - a, optimizer_.step, static_cast<float>(r.lr * lr_scale_[i]),
+                          static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
+                          static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
   }
   if (sharded_) groups_.dp.all_gather(params.data(), shard_counts_);  // everyone's updated block to everyone
   r.optimizer_s = seconds(t0, Clock::now());

@@ -76,6 +76,7 @@ class Trainer {
   // DP reduction started during each chunk's last backward (not with the sharded optimizer).
   bool overlap_ = false;
   std::vector<long> shard_counts_;
+  std::vector<double> lr_scale_;  // per tensor of the model: training.layerwise_lr_decay's multiplier
   long shard_begin_ = 0;
   std::vector<int> inputs_, targets_;
   std::vector<std::vector<float>> sends_;  // activations and gradients being sent

@@ -31,6 +31,8 @@ std::string to_string(Schedule v) {
   }
   return "?";
 }
+std::string to_string(RecomputeMethod v) { return v == RecomputeMethod::uniform ? "uniform" : "block"; }
+
 std::string to_string(Recompute v) {
   switch (v) {
     case Recompute::none:
@@ -69,6 +71,8 @@ std::string to_string(OptimizerState v) {
 }
 
 std::string recompute_text(const TrainingConfig& t) {
+  if (t.recompute == Recompute::full && t.recompute_layers > 0 && t.recompute_method == RecomputeMethod::uniform)
+    return "full (uniform, groups of " + std::to_string(t.recompute_layers) + ")";
   if (t.recompute == Recompute::full && t.recompute_layers > 0)
     return "full (" + std::to_string(t.recompute_layers) + (t.recompute_layers == 1 ? " layer" : " layers") +
            " a chunk)";
@@ -131,7 +135,9 @@ double ModelConfig::parameters() const {
 }
 
 double Experiment::recomputed_fraction() const {
-  if (training.recompute != Recompute::full || training.recompute_layers == 0) return 1.0;
+  if (training.recompute != Recompute::full || training.recompute_layers == 0 ||
+      training.recompute_method == RecomputeMethod::uniform)
+    return 1.0;
   const double per_chunk = static_cast<double>(model.layers) / (parallel.pp * parallel.vpp);
   return std::min(1.0, training.recompute_layers / per_chunk);
 }

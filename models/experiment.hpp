@@ -19,6 +19,11 @@ enum class Activation { gelu, swiglu };
 enum class Position { learned, rope, alibi };
 enum class Schedule { gpipe, one_f_one_b, interleaved };
 enum class Recompute { none, selective, full };
+// Megatron's --recompute-method under full recomputation: "uniform" checkpoints the input of
+// every group of recompute_layers consecutive layers and recomputes every layer; "block"
+// recomputes the first recompute_layers layers of each model chunk, one at a time, and keeps
+// all the activations of the others.
+enum class RecomputeMethod { uniform, block };
 // fp8: the transformer's linear layers run as FP8 GEMMs (Transformer Engine's recipe, as in
 // Megatron-Core and NeMo); activations, communication, attention and the optimizer stay bf16.
 enum class Precision { fp32, fp16, bf16, fp8 };
@@ -142,9 +147,11 @@ struct TrainingConfig {
   int global_batch = 0;
   int micro_batch = 1;
   Recompute recompute = Recompute::none;
-  // With recompute = "full": layers of each model chunk recomputed, the rest keeping all their
-  // activations (Megatron's --recompute-method block --recompute-num-layers); 0 = every layer.
+  // With recompute = "full" (Megatron's --recompute-num-layers): under the block method, the
+  // layers of each model chunk recomputed, the rest keeping all their activations; under the
+  // uniform method, the layers of each checkpointed group. 0 = every layer, one at a time.
   int recompute_layers = 0;
+  RecomputeMethod recompute_method = RecomputeMethod::block;
   Precision precision = Precision::bf16;
   bool flash_attention = false;  // fused attention kernel (no s×s score tensor in memory)
   // Weight gradients written straight into the fp32 main-gradient buffer (Megatron's
@@ -162,6 +169,9 @@ struct TrainingConfig {
   int warmup_steps = 0;
   std::string lr_schedule = "cosine";
   double weight_decay = 0.1;
+  // Layer-wise learning-rate decay d (BEiT, ELECTRA): layer l of L (1-based) learns at
+  // lr*d^(L-l), the embeddings at lr*d^L, the final LayerNorm at lr; 1 = one rate for all.
+  double layerwise_lr_decay = 1.0;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.95;
   double adam_eps = 1e-8;
@@ -192,7 +202,7 @@ struct Experiment {
   int most_chunk_layers() const;
   int most_chunk_layers(int vpp) const;
   // Fraction of a chunk's layers whose forward is recomputed under recompute = "full"
-  // (1 unless recompute_layers is set; the average chunk's, for uneven stages).
+  // (1 unless block recomputation names recompute_layers; the average chunk's, for uneven stages).
   double recomputed_fraction() const;
 };
 
@@ -210,6 +220,7 @@ std::string to_string(Activation);
 std::string to_string(Position);
 std::string to_string(Schedule);
 std::string to_string(Recompute);
+std::string to_string(RecomputeMethod);
 std::string to_string(Precision);
 std::string to_string(OptimizerState);
 

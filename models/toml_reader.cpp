@@ -210,6 +210,8 @@ TrainingConfig read_training(Section& s) {
   }
   set_if(t.micro_batch, s.int32("micro_batch"));
   set_if(t.recompute_layers, s.int32("recompute_layers"));
+  set_if(t.recompute_method, s.choice<RecomputeMethod>("recompute_method", {{"uniform", RecomputeMethod::uniform},
+                                                                            {"block", RecomputeMethod::block}}));
   set_if(t.recompute,
          s.choice<Recompute>(
              "recompute", {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}}));
@@ -231,6 +233,7 @@ TrainingConfig read_training(Section& s) {
                                                               {"linear", std::string("linear")},
                                                               {"constant", std::string("constant")}}));
   set_if(t.weight_decay, s.number("weight_decay"));
+  set_if(t.layerwise_lr_decay, s.number("layerwise_lr_decay"));
   set_if(t.adam_beta1, s.number("adam_beta1"));
   set_if(t.adam_beta2, s.number("adam_beta2"));
   set_if(t.adam_eps, s.number("adam_eps"));

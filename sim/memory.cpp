@@ -1,6 +1,7 @@
 #include "sim/memory.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "sim/layer_costs.hpp"
 
@@ -228,14 +229,24 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
     sm.gradients = state * grad_bytes + unit * grad_bytes;
   }
   const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / chunks;
-  // Block recomputation of some layers per chunk: the others keep all their activations.
-  const double recomputed = t.recompute == Recompute::full && t.recompute_layers > 0
-                                ? std::min<double>(t.recompute_layers, layers_per_chunk)
-                                : layers_per_chunk;
-  sm.activations = in_flight * recomputed * layer_activation_bytes(e);
-  if (recomputed < layers_per_chunk)
-    sm.activations += in_flight * (layers_per_chunk - recomputed) * activations(bytes_of(e), true);
-  if (t.recompute == Recompute::full) sm.activations += layer_working_bytes(e);
+  const bool uniform_groups =
+      t.recompute == Recompute::full && t.recompute_method == RecomputeMethod::uniform && t.recompute_layers > 1;
+  if (uniform_groups) {
+    // Uniform recomputation: the input of each group of recompute_layers layers is kept, and
+    // one group's activations live at a time while its backward re-runs it.
+    const double group = std::min<double>(t.recompute_layers, layers_per_chunk);
+    sm.activations = in_flight * std::ceil(layers_per_chunk / group) * layer_activation_bytes(e) +
+                     group * layer_working_bytes(e);
+  } else {
+    // Block recomputation of some layers per chunk: the others keep all their activations.
+    const double recomputed = t.recompute == Recompute::full && t.recompute_layers > 0
+                                  ? std::min<double>(t.recompute_layers, layers_per_chunk)
+                                  : layers_per_chunk;
+    sm.activations = in_flight * recomputed * layer_activation_bytes(e);
+    if (recomputed < layers_per_chunk)
+      sm.activations += in_flight * (layers_per_chunk - recomputed) * activations(bytes_of(e), true);
+    if (t.recompute == Recompute::full) sm.activations += layer_working_bytes(e);
+  }
   if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
   if (stage == p.pp - 1) {
     // Logits in 16-bit and fp32 for the loss, and their gradient: one micro-batch at a time.

@@ -132,7 +132,7 @@ BOOST_AUTO_TEST_CASE(gelu_tanh_form) {
 BOOST_AUTO_TEST_CASE(causal_attention_matches_reference_and_finite_differences) {
   const int B = 2, T = 5, NH = 2, C = 8, hs = C / NH;
   Vec qkv = random(B * T * 3 * C, 1), out(B * T * C), lse(B * NH * T), scratch(2 * T * T);
-  attention_forward(out.data(), lse.data(), qkv.data(), scratch.data(), B, T, C, NH);
+  attention_forward(out.data(), lse.data(), nullptr, qkv.data(), scratch.data(), B, T, C, NH);
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t) {
@@ -155,15 +155,25 @@ BOOST_AUTO_TEST_CASE(causal_attention_matches_reference_and_finite_differences) 
       }
   const Vec dout = random(B * T * C, 2);
   Vec dqkv(qkv.size());
-  attention_backward(dqkv.data(), dout.data(), out.data(), qkv.data(), lse.data(), scratch.data(), B, T, C, NH);
+  attention_backward(dqkv.data(), dout.data(), out.data(), qkv.data(), lse.data(), nullptr, scratch.data(), B, T, C,
+                     NH);
   check_gradient(
       qkv, dqkv,
       [&] {
         Vec o(B * T * C), l(B * NH * T), s(2 * T * T);
-        attention_forward(o.data(), l.data(), qkv.data(), s.data(), B, T, C, NH);
+        attention_forward(o.data(), l.data(), nullptr, qkv.data(), s.data(), B, T, C, NH);
         return dot(o, dout);
       },
       3);
+  // Keeping the probabilities instead of recomputing them changes no bit, forward or backward.
+  Vec kept_out(out.size()), kept_lse(lse.size()), probs(B * NH * T * T), kept_dqkv(qkv.size());
+  attention_forward(kept_out.data(), kept_lse.data(), probs.data(), qkv.data(), scratch.data(), B, T, C, NH);
+  attention_backward(kept_dqkv.data(), dout.data(), kept_out.data(), qkv.data(), kept_lse.data(), probs.data(),
+                     scratch.data(), B, T, C, NH);
+  BOOST_TEST(kept_out == out, boost::test_tools::per_element());
+  BOOST_TEST(kept_dqkv == dqkv, boost::test_tools::per_element());
+  BOOST_TEST(probs[T + 0] + probs[T + 1] == 1.0f);  // row 1 of head 0: two probabilities
+  BOOST_TEST(probs[T + 2] == 0.0f);                 // masked
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_ignores_padded_vocabulary) {

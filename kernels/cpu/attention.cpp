@@ -9,27 +9,31 @@ namespace parallax::kernels {
 
 namespace {
 
-// Scaled scores of one head, causal rows softmaxed in place; returns nothing, fills lse[t].
+// Row t of the probabilities from the scaled scores and the row's log-sum-exp: exp(s - lse) on
+// the causal triangle. The forward and the backward's recomputation both use it, so that the
+// probabilities a pass keeps and those it recomputes are the same to the bit.
+void causal_probabilities(float* row, float lse, int t, int T) {
+  for (int j = 0; j <= t; ++j) row[j] = std::exp(row[j] - lse);
+  for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
+}
+
+// Scaled scores of one head, causal rows softmaxed in place; fills lse[t].
 void softmax_causal(float* scores, float* lse, int T) {
   for (int t = 0; t < T; ++t) {
     float* row = scores + static_cast<long>(t) * T;
     float max = -std::numeric_limits<float>::infinity();
     for (int j = 0; j <= t; ++j) max = row[j] > max ? row[j] : max;
     float sum = 0;
-    for (int j = 0; j <= t; ++j) {
-      row[j] = std::exp(row[j] - max);
-      sum += row[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int j = 0; j <= t; ++j) row[j] *= inv;
-    for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
+    for (int j = 0; j <= t; ++j) sum += std::exp(row[j] - max);
     lse[t] = max + std::log(sum);
+    causal_probabilities(row, lse[t], t, T);
   }
 }
 
 }  // namespace
 
-void attention_forward(float* out, float* lse, const float* qkv, float* scratch, int B, int T, int C, int NH) {
+void attention_forward(float* out, float* lse, float* probs, const float* qkv, float* scratch, int B, int T, int C,
+                       int NH) {
   const int hs = C / NH;
   const int C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -38,21 +42,21 @@ void attention_forward(float* out, float* lse, const float* qkv, float* scratch,
       const float* q = qkv + static_cast<long>(b) * T * C3 + h * hs;
       const float* k = q + C;
       const float* v = q + 2 * C;
+      float* P = probs ? probs + (static_cast<long>(b) * NH + h) * T * T : scratch;
       // S = scale * Q K^T (the upper triangle is masked by the softmax)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, scratch, T);
-      softmax_causal(scratch, lse + (static_cast<long>(b) * NH + h) * T, T);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, P, T);
+      softmax_causal(P, lse + (static_cast<long>(b) * NH + h) * T, T);
       // O = P V
       float* o = out + static_cast<long>(b) * T * C + h * hs;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, scratch, T, v, C3, 0.0f, o, C);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, v, C3, 0.0f, o, C);
     }
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv, const float* lse,
-                        float* scratch, int B, int T, int C, int NH) {
+                        const float* probs, float* scratch, int B, int T, int C, int NH) {
   const int hs = C / NH;
   const int C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  float* P = scratch;
   float* dP = scratch + static_cast<long>(T) * T;
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h) {
@@ -62,12 +66,10 @@ void attention_backward(float* dqkv, const float* dout, const float* out, const 
       const float* o = out + static_cast<long>(b) * T * C + h * hs;
       const float* dO = dout + static_cast<long>(b) * T * C + h * hs;
       const float* l = lse + (static_cast<long>(b) * NH + h) * T;
-      // Recompute P = exp(scale * Q K^T - lse) on the causal triangle.
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, P, T);
-      for (int t = 0; t < T; ++t) {
-        float* row = P + static_cast<long>(t) * T;
-        for (int j = 0; j <= t; ++j) row[j] = std::exp(row[j] - l[t]);
-        for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
+      const float* P = probs ? probs + (static_cast<long>(b) * NH + h) * T * T : scratch;
+      if (!probs) {  // recompute P = exp(scale * Q K^T - lse) on the causal triangle
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, scratch, T);
+        for (int t = 0; t < T; ++t) causal_probabilities(scratch + static_cast<long>(t) * T, l[t], t, T);
       }
       // dV += P^T dO;  dP = dO V^T
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);

@@ -1,0 +1,81 @@
+#include "exec/activation_layout.hpp"
+
+#include <algorithm>
+
+namespace parallax::exec {
+
+RecomputePolicy recompute_policy(const TrainingConfig& t) { return {t.recompute, t.recompute_method, t.recompute_layers}; }
+
+std::vector<std::pair<int, int>> recompute_groups(const RecomputePolicy& p, int chunk_layers) {
+  std::vector<std::pair<int, int>> out;
+  if (p.recompute != Recompute::full) return out;
+  if (p.method == RecomputeMethod::uniform) {
+    const int size = std::max(1, p.layers);
+    for (int first = 0; first < chunk_layers; first += size)
+      out.emplace_back(first, std::min(chunk_layers, first + size) - 1);
+  } else {
+    const int count = p.layers == 0 ? chunk_layers : std::min(p.layers, chunk_layers);
+    for (int l = 0; l < count; ++l) out.emplace_back(l, l);
+  }
+  return out;
+}
+
+ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const std::vector<long>& layer_sizes,
+                                   const std::vector<long>& head_sizes, const RecomputePolicy& policy) {
+  // The projections' outputs are read only by the residual additions right after them: one
+  // place at the start of the workspace serves them all, and no state keeps them.
+  const long transient = std::max(layer_sizes[ATTPROJ], layer_sizes[FCPROJ]);
+  workspace_size_ = transient;
+  long layer_total = 0;
+  for (long s : layer_sizes) layer_total += s;
+  for (const Chunk& c : chunks) {
+    groups_.push_back(recompute_groups(policy, c.layers));
+    // For each layer: the group it is recomputed in (its first layer and whether it ends it), if any.
+    std::vector<int> group_first(c.layers, -1);
+    std::vector<bool> group_end(c.layers, false);
+    for (const auto& [first, last] : groups_.back()) {
+      for (int l = first; l <= last; ++l) group_first[l] = first;
+      group_end[last] = true;
+    }
+    std::vector<Place> places;
+    std::vector<long> grads;
+    long kept = 0, grad = 0;
+    auto keep = [&](long size) {
+      places.push_back({true, kept});
+      kept += size;
+    };
+    keep(layer_sizes[RES3]);  // X: the size of a layer's input
+    grads.push_back(grad), grad += layer_sizes[RES3];
+    for (int l = 0; l < c.layers; ++l)
+      for (int a = 0; a < ACTS_PER_LAYER; ++a) {
+        grads.push_back(grad), grad += a == PROBS ? 0 : layer_sizes[a];  // the attention's scratch holds dP
+        if (a == ATTPROJ || a == FCPROJ) {
+          places.push_back({false, 0});
+          continue;
+        }
+        // A recomputed layer keeps only its group's output: the next group's input.
+        if (group_first[l] < 0 || (a == RES3 && group_end[l])) {
+          keep(layer_sizes[a]);
+          continue;
+        }
+        long work = transient + (l - group_first[l]) * layer_total;
+        for (int b = 0; b < a; ++b) work += layer_sizes[b];
+        places.push_back({false, work});
+        workspace_size_ = std::max(workspace_size_, work + layer_sizes[a]);
+      }
+    if (c.head)
+      for (long s : head_sizes) keep(s), grads.push_back(grad), grad += s;
+    places_.push_back(std::move(places));
+    grad_offsets_.push_back(std::move(grads));
+    state_sizes_.push_back(kept);
+    grad_sizes_.push_back(grad);
+  }
+}
+
+long ActivationLayout::largest_grad_size() const {
+  long most = 0;
+  for (long s : grad_sizes_) most = std::max(most, s);
+  return most;
+}
+
+}  // namespace parallax::exec
