@@ -153,7 +153,6 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
     throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
                      std::to_string(world.size()) + " rank(s): run under mpiexec -n " +
                      std::to_string(p.tp * p.pp * p.dp));
-  if (p.sequence_parallel) throw InputError("parallel.sequence_parallel = true: the executor does not run it yet");
   if (p.fsdp)
     throw InputError("parallel.fsdp = true: the executor shards only the optimizer state (distributed_optimizer)");
   if (e.training.precision != Precision::fp32)

@@ -20,8 +20,9 @@ std::vector<std::pair<int, int>> recompute_groups(const RecomputePolicy& p, int 
   return out;
 }
 
-ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const std::vector<long>& layer_sizes,
-                                   const std::vector<long>& head_sizes, const RecomputePolicy& policy) {
+ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const Sizes& kept_sizes, const Sizes& grad_sizes,
+                                   const RecomputePolicy& policy) {
+  const std::vector<long>& layer_sizes = kept_sizes.layer;
   // The projections' outputs are read only by the residual additions right after them: one
   // place at the start of the workspace serves them all, and no state keeps them.
   const long transient = std::max(layer_sizes[ATTPROJ], layer_sizes[FCPROJ]);
@@ -45,10 +46,10 @@ ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const std::
       kept += size;
     };
     keep(layer_sizes[RES3]);  // X: the size of a layer's input
-    grads.push_back(grad), grad += layer_sizes[RES3];
+    grads.push_back(grad), grad += grad_sizes.layer[RES3];
     for (int l = 0; l < c.layers; ++l)
       for (int a = 0; a < ACTS_PER_LAYER; ++a) {
-        grads.push_back(grad), grad += a == PROBS ? 0 : layer_sizes[a];  // the attention's scratch holds dP
+        grads.push_back(grad), grad += a == PROBS ? 0 : grad_sizes.layer[a];  // the attention's scratch holds dP
         if (a == ATTPROJ || a == FCPROJ) {
           places.push_back({false, 0});
           continue;
@@ -64,7 +65,7 @@ ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const std::
         workspace_size_ = std::max(workspace_size_, work + layer_sizes[a]);
       }
     if (c.head)
-      for (long s : head_sizes) keep(s), grads.push_back(grad), grad += s;
+      for (int a = 0; a < HEAD_ACTS; ++a) keep(kept_sizes.head[a]), grads.push_back(grad), grad += grad_sizes.head[a];
     places_.push_back(std::move(places));
     grad_offsets_.push_back(std::move(grads));
     state_sizes_.push_back(kept);

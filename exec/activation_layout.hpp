@@ -64,9 +64,13 @@ std::vector<std::pair<int, int>> recompute_groups(const RecomputePolicy& p, int 
 class ActivationLayout {
  public:
   ActivationLayout() = default;
-  // `layer_sizes` and `head_sizes`: floats of each activation for one micro-batch.
-  ActivationLayout(const std::vector<Chunk>& chunks, const std::vector<long>& layer_sizes,
-                   const std::vector<long>& head_sizes, const RecomputePolicy& policy);
+  // Floats of each activation of a layer and of the head for one micro-batch, as kept, and of
+  // their gradients (which are whole where sequence parallelism keeps a rank's rows only).
+  struct Sizes {
+    std::vector<long> layer, head;
+  };
+  ActivationLayout(const std::vector<Chunk>& chunks, const Sizes& kept, const Sizes& grads,
+                   const RecomputePolicy& policy);
 
   // Activation `i` of a chunk: 0 is X, then layer l's LayerAct a is 1 + l*ACTS_PER_LAYER + a,
   // then the head's.

@@ -53,19 +53,32 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicat
   }
 
   const long BT = static_cast<long>(B_) * T_, C = C_, Cl = Cl_;
-  const long probs = recompute.keeps_attention_probabilities() ? BT * NHl_ * T_ : 0;
-  const std::vector<long> layer_sizes = {BT * C, BT,          BT,          3 * BT * Cl, BT * Cl, BT * NHl_,
-                                         probs,  BT * C,      BT * C,      BT * C,      BT,      BT,
-                                         4 * BT * Cl, 4 * BT * Cl, BT * C, BT * C};
+  sp_ = layout.sequence_parallel && tps > 1;
+  if (sp_ && BT % tps != 0)
+    throw InputError("parallel.sequence_parallel: training.micro_batch*model.seq_len = " + std::to_string(BT) +
+                     " tokens must divide among parallel.tp = " + std::to_string(tps) + " ranks");
+  rows_ = sp_ ? BT / tps : BT;
+  first_row_ = sp_ ? layout.tp_rank * rows_ : 0;
+  if (sp_) gathered_.assign(BT * C, 0.0f);
+  // Outside the tensor-parallel regions a rank keeps rows_ tokens; the projections' outputs,
+  // summed over the group before they are split, are whole.
+  const long n = rows_, probs = recompute.keeps_attention_probabilities() ? BT * NHl_ * T_ : 0;
+  const ActivationLayout::Sizes kept = {
+      {n * C, n, n, 3 * BT * Cl, BT * Cl, BT * NHl_, probs, BT * C, n * C, n * C, n, n, 4 * BT * Cl, 4 * BT * Cl, BT * C,
+       n * C},
+      {n * C, n, n, BT * Vl_, BT, BT, BT}};
+  const ActivationLayout::Sizes grads = {
+      {BT * C, BT, BT, 3 * BT * Cl, BT * Cl, BT * NHl_, probs, BT * C, BT * C, BT * C, BT, BT, 4 * BT * Cl,
+       4 * BT * Cl, BT * C, BT * C},
+      {BT * C, BT, BT, BT * Vl_, BT, BT, BT}};
   keeps_probs_ = probs > 0;
-  const std::vector<long> head_sizes = {BT * C, BT, BT, BT * Vl_, BT, BT, BT};
   for (const auto& c : chunks_) {
     const std::string first = "transformer.h." + std::to_string(c.first_layer) + ".ln_1.weight";
     layer_param_.push_back(-1);  // a chunk may hold no layer (uneven stages)
     for (size_t i = 0; i < tensors_.size() && c.layers > 0; ++i)
       if (tensors_[i].name == first) layer_param_.back() = static_cast<int>(i);
   }
-  acts_ = ActivationLayout(chunks_, layer_sizes, head_sizes, recompute);
+  acts_ = ActivationLayout(chunks_, kept, grads, recompute);
   workspace_.assign(acts_.workspace_size(), 0.0f);
   dacts_.assign(acts_.largest_grad_size(), 0.0f);
   if (wpe_ >= 0 && lnf_ >= 0) head_grad_.assign(tensors_[wte_].size, 0.0f);
@@ -121,6 +134,36 @@ double Gpt::take_tp_comm_seconds() {
   return s;
 }
 
+void Gpt::sum_sequence_parallel_grads(int first, int last) {
+  if (!sp_) return;
+  for (int i = first; i <= last; ++i)
+    if (tensors_[i].name.find("ln_") != std::string::npos) tp_reduce(g(i), tensors_[i].size);
+}
+
+void Gpt::sum_sequence_parallel_grads() {
+  if (!tensors_.empty()) sum_sequence_parallel_grads(0, static_cast<int>(tensors_.size()) - 1);
+}
+
+void Gpt::tp_all_gather(float* whole) {
+  const auto t0 = std::chrono::steady_clock::now();
+  tp_->all_gather(whole, std::vector<long>(layout_.tp, activation_size()));
+  tp_comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+const float* Gpt::tp_input(const float* x) {
+  if (!sp_) return x;
+  std::copy_n(x, activation_size(), mine(gathered_.data()));
+  tp_all_gather(gathered_.data());
+  return gathered_.data();
+}
+
+void Gpt::tp_output(float* whole) {
+  if (!sp_) return tp_reduce(whole, static_cast<long>(B_) * T_ * C_);
+  const auto t0 = std::chrono::steady_clock::now();
+  tp_->reduce_scatter_sum(whole, std::vector<long>(layout_.tp, activation_size()));
+  tp_comm_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 void Gpt::tp_reduce(float* data, long n, bool max) {
   if (layout_.tp == 1) return;
   const auto t0 = std::chrono::steady_clock::now();
@@ -132,7 +175,8 @@ void Gpt::tp_reduce(float* data, long n, bool max) {
 }
 
 double Gpt::activations_peak_bytes() const {
-  return static_cast<double>(state_floats_peak_ + static_cast<long>(workspace_.size())) * sizeof(float);
+  const long work = static_cast<long>(workspace_.size() + gathered_.size());
+  return static_cast<double>(state_floats_peak_ + work) * sizeof(float);
 }
 
 Gpt::State& Gpt::state(int chunk, int mb) {
@@ -180,13 +224,16 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
   float* in = act(s, chunk, X);
   if (c.embedding) {
     s.inputs.assign(inputs, inputs + BT);
-    k::embedding_forward(in, inputs, p(wte_), vocab_begin_, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
+    // The slices' lookups summed over the TP group (split among its ranks' rows under SP), then positions.
+    float* looked_up = sp_ ? gathered_.data() : in;
+    k::embedding_forward(looked_up, inputs, p(wte_), vocab_begin_, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
     if (tp > 1) {
-      tp_reduce(in, static_cast<long>(BT) * C);
-      k::add_positions(in, p(wpe_), B, T, C);
+      tp_output(looked_up);
+      if (sp_) std::copy_n(mine(looked_up), activation_size(), in);
+      k::add_positions(in, p(wpe_), first_row_, rows_, T, C);
     }
   } else {
-    std::copy(x, x + static_cast<long>(BT) * C, in);
+    std::copy(x, x + activation_size(), in);
   }
   const float* residual = in;
   for (int l = 0; l < c.layers; ++l) {
@@ -206,11 +253,12 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
                    const std::function<void()>& poll) {
   const Chunk& c = chunks_[chunk];
   const int B = B_, T = T_, C = C_;
-  const long BTC = static_cast<long>(B_) * T_ * C;
   State& s = states_.at({chunk, mb});
   std::fill(dacts_.begin(), dacts_.begin() + acts_.grad_size(chunk), 0.0f);
   auto done = [&](int first, int last) {  // parameter tensors [first, last] are final
-    if (ready) ready(tensors_[first].offset, tensors_[last].offset + tensors_[last].size - tensors_[first].offset);
+    if (!ready) return;
+    sum_sequence_parallel_grads(first, last);
+    ready(tensors_[first].offset, tensors_[last].offset + tensors_[last].size - tensors_[first].offset);
   };
   const int top = c.layers > 0 ? ActivationLayout::layer_index(c.layers - 1, RES3) : X;  // the chunk's output
   if (c.head) {
@@ -218,7 +266,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     done(lnf_, lnf_ + 1);
     if (wpe_ < 0) done(wte_, wte_);  // the LM head's copy: final here when this rank has no embedding
   } else {
-    std::copy(dy, dy + BTC, grad(chunk, top));
+    std::copy(dy, dy + activation_size(), mine(grad(chunk, top)));
   }
   const auto& groups = acts_.groups(chunk);
   auto group = groups.rbegin();
@@ -240,6 +288,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     done(pi, pi + PER_LAYER - 1);
   }
   if (c.embedding) {
+    if (sp_) tp_all_gather(grad(chunk, X));  // every rank sees the whole gradient of the lookup
     k::embedding_backward(g(wte_), vocab_begin_, Vl_, g(wpe_), grad(chunk, X), s.inputs.data(), B, T, C);
     if (ready) {
       fold_tied_gradient();

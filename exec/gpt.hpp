@@ -52,7 +52,7 @@ class Gpt {
                 const std::function<void(long offset, long size)>& ready = {}, const std::function<void()>& poll = {});
   // [B*T*C]: the gradient of the chunk's input, after the backward of a non-embedding chunk
   // (valid until the next backward).
-  const float* input_grad() const { return dacts_.data(); }
+  const float* input_grad() const { return dacts_.data() + first_row_ * C_; }
 
   // The whole model on one rank: chunk 0, micro-batch 0.
   float forward(const int* inputs, const int* targets) { return forward(0, 0, nullptr, inputs, targets); }
@@ -79,7 +79,13 @@ class Gpt {
   const ModelConfig& model() const { return model_; }
   int padded_vocab() const { return Vp_; }
   int micro_batch() const { return B_; }
-  long activation_size() const { return static_cast<long>(B_) * T_ * C_; }
+  // Floats of a chunk's input and output: [B*T*C], or this rank's rows of them under sequence
+  // parallelism (what pipeline stages exchange).
+  long activation_size() const { return rows_ * C_; }
+  // Under sequence parallelism, sums each LayerNorm parameter's gradient over the TP group (each
+  // rank saw its own rows only); done by the backward for what it reports ready, otherwise call
+  // it after the last backward of the step.
+  void sum_sequence_parallel_grads();
   // Seconds spent in tensor-parallel collectives since the last call.
   double take_tp_comm_seconds();
   // Bytes of activations held: the most that the micro-batches in flight held at once since
@@ -108,6 +114,20 @@ class Gpt {
   void head_backward(State& s, int chunk, const float* in, float* din, float loss_scale);
   // An all-reduce over the TP group (sum: the g and f operators; max: the softmax), timed.
   void tp_reduce(float* data, long n, bool max = false);
+  // The TP collectives around the tensor-parallel regions, timed. Without sequence parallelism:
+  // tp_input is the identity (f forward), tp_output an all-reduce (g forward) and
+  // tp_input_backward an all-reduce (f backward). With it (Korthikanti et al. 2022, sec. 4.2.2):
+  // tp_input all-gathers this rank's rows into a whole tensor, tp_output reduce-scatters a
+  // whole tensor into this rank's rows (at mine()), and each one's backward is the other.
+  const float* tp_input(const float* x);
+  void tp_output(float* whole);
+  void tp_input_backward(float* whole) { tp_output(whole); }
+  void tp_output_backward(float* whole) {
+    if (sp_) tp_all_gather(whole);
+  }
+  void tp_all_gather(float* whole);  // this rank's rows (at mine()) to every rank
+  float* mine(float* whole) const { return whole + first_row_ * C_; }
+  void sum_sequence_parallel_grads(int first_tensor, int last_tensor);
 
   ModelConfig model_;
   Layout layout_;
@@ -129,7 +149,12 @@ class Gpt {
   std::vector<float> dacts_;                     // activation gradients of the running backward (the input's first)
   std::vector<float> scratch_;                   // attention's T x T work space
   double tp_comm_s_ = 0;
-  bool keeps_probs_ = false;  // the attention probabilities kept for the backward (RecomputePolicy)
+  bool keeps_probs_ = false;
+  // Sequence parallelism: this rank's rows_ tokens from first_row_ of the micro-batch's B*T
+  // outside the tensor-parallel regions; `gathered_` holds a whole [B*T, C] input of a GEMM.
+  bool sp_ = false;
+  long rows_ = 0, first_row_ = 0;
+  std::vector<float> gathered_;  // the attention probabilities kept for the backward (RecomputePolicy)
 };
 
 }  // namespace parallax::exec

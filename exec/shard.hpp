@@ -25,6 +25,8 @@ struct Layout {
   int pp = 1, pp_rank = 0, vpp = 1;
   int dp_rank = 0;
   std::vector<int> stage_layers;  // layers per pipeline stage; empty = even
+  // Sequence parallelism (Korthikanti et al. 2022) over the TP group, when tp > 1.
+  bool sequence_parallel = false;
 };
 
 enum class Split { none, rows, columns, qkv_rows };

@@ -18,7 +18,7 @@ Layout layout_of(const Experiment& e, const Groups& g) {
   const auto& p = e.parallel;
   if (g.tp.size() != p.tp || g.pp.size() != p.pp || g.dp.size() != p.dp)
     throw std::logic_error("Trainer: the groups do not match parallel.tp/pp/dp");
-  return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank(), p.stage_layers};
+  return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank(), p.stage_layers, p.sequence_parallel};
 }
 
 // The learning-rate multiplier of a parameter under layer-wise decay d (L layers): layer l
@@ -215,6 +215,10 @@ StepResult Trainer::step() {
   model_.zero_grads();
   double loss = 0;
   run_schedule(r, loss, start);
+  if (!overlap_) {  // else each backward summed what it reported ready
+    model_.sum_sequence_parallel_grads();
+    r.tp_comm_s += model_.take_tp_comm_seconds();
+  }
   reduce_gradients(r, loss, start);
 
   auto& grads = model_.grads();

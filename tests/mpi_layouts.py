@@ -70,6 +70,15 @@ LAYOUTS = [
     ("dp2 distributed optimizer", 2, dict(parallel__dp=2, parallel__distributed_optimizer="true"), 8),
     ("tp2 pp2", 4, dict(parallel__tp=2, parallel__pp=2), 8),
     ("tp2 dp2", 4, dict(parallel__tp=2, parallel__dp=2), 8),
+    ("tp2 sequence parallel", 2, dict(parallel__tp=2, parallel__sequence_parallel="true"), 8),
+    ("tp4 sequence parallel, full recomputation", 4,
+     dict(parallel__tp=4, parallel__sequence_parallel="true", training__recompute="full"), 8),
+    ("tp2 pp2 sequence parallel, selective recomputation", 4,
+     dict(parallel__tp=2, parallel__pp=2, parallel__sequence_parallel="true", training__recompute="selective"), 8),
+    ("tp2 dp2 sequence parallel, distributed optimizer", 4,
+     dict(parallel__tp=2, parallel__dp=2, parallel__sequence_parallel="true", parallel__distributed_optimizer="true"), 8),
+    ("tp2 dp2 sequence parallel, overlapped DP reduction", 4,
+     dict(parallel__tp=2, parallel__dp=2, parallel__sequence_parallel="true"), 8),
     ("pp2 dp2", 4, dict(parallel__pp=2, parallel__dp=2), 8),
     ("tp2 pp2 dp2", 8, dict(parallel__tp=2, parallel__pp=2, parallel__dp=2), 8),
     ("tp2 pp2 dp2 interleaved, distributed optimizer", 8,
@@ -136,8 +145,8 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     check(r.returncode == 2 and len(lines) == 1 and "mpiexec started 2 rank(s)" in lines[0],
           f"wrong rank count: one line, status 2 ({lines})")
-    r = run(os.path.join(tmp, "y.h5"), 2, sets(parallel__tp=2, parallel__sequence_parallel="true"))
-    check(r.returncode == 2 and "sequence_parallel" in r.stderr, "unsupported option refused clearly")
+    r = run(os.path.join(tmp, "y.h5"), 2, sets(parallel__dp=2, parallel__fsdp="true"))
+    check(r.returncode == 2 and "parallel.fsdp" in r.stderr, "unsupported option refused clearly")
     r = run(os.path.join(tmp, "w.h5"), 2, sets(parallel__pp=2, training__checkpoint_every=2,
                                                 training__checkpoint_dir="/proc/parallax-no-such-dir"))
     lines = [l for l in r.stderr.splitlines() if l.strip()]

@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
       for (long d : w.shape) n *= d;
       std::vector<int> hits(n, 0);
       for (int r = 0; r < tp; ++r) {
-        const auto mine = rank_tensors(m, Layout{tp, r, 1, 0, 1, 0, {}});
+        const auto mine = rank_tensors(m, Layout{tp, r, 1, 0, 1, 0, {}, false});
         const ParamTensor& t =
             *std::find_if(mine.begin(), mine.end(), [&](const ParamTensor& x) { return x.name == w.name; });
         BOOST_TEST(t.primary == (t.split != Split::none || r == 0));
@@ -169,13 +169,13 @@ BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
     }
   }
   // tp 2, rank 1: its first QKV row is q of head 2 (row 32), its rows 32.. are k of heads 2-3 (row 96).
-  const auto mine = rank_tensors(m, Layout{2, 1, 1, 0, 1, 0, {}});
+  const auto mine = rank_tensors(m, Layout{2, 1, 1, 0, 1, 0, {}, false});
   const ParamTensor& qkv = *std::find_if(
       mine.begin(), mine.end(), [](const ParamTensor& x) { return x.name == "transformer.h.0.attn.c_attn.weight"; });
   BOOST_TEST(whole_index(qkv, 2, 1, 0) == 32 * 64);
   BOOST_TEST(whole_index(qkv, 2, 1, 32 * 64) == 96 * 64);
   // pp 2: layer 0 on rank 0 with the embeddings, layer 1 on rank 1 with ln_f and the head's copy.
-  const auto first = rank_tensors(m, Layout{1, 0, 2, 0, 1, 0, {}}), last = rank_tensors(m, Layout{1, 0, 2, 1, 1, 0, {}});
+  const auto first = rank_tensors(m, Layout{1, 0, 2, 0, 1, 0, {}, false}), last = rank_tensors(m, Layout{1, 0, 2, 1, 1, 0, {}, false});
   BOOST_TEST(first.front().name == "transformer.wte.weight");
   BOOST_TEST(first.front().primary);
   BOOST_TEST(last.front().name == "transformer.wte.weight");
@@ -190,7 +190,7 @@ BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
 BOOST_AUTO_TEST_CASE(uneven_stages_split_their_layers_over_the_chunks) {
   ModelConfig m = tiny();
   m.layers = 8;
-  const Layout first{1, 0, 2, 0, 2, 0, {3, 5}}, second{1, 0, 2, 1, 2, 0, {3, 5}};
+  const Layout first{1, 0, 2, 0, 2, 0, {3, 5}, false}, second{1, 0, 2, 1, 2, 0, {3, 5}, false};
   BOOST_TEST(virtual_stage_layers(m, first) == (std::vector<int>{1, 3, 2, 2}), boost::test_tools::per_element());
   const auto a = chunks_of(m, first), b = chunks_of(m, second);
   BOOST_TEST(a[0].first_layer == 0);
@@ -205,7 +205,7 @@ BOOST_AUTO_TEST_CASE(uneven_stages_split_their_layers_over_the_chunks) {
   BOOST_TEST(pipeline_rank_of(m, first, "transformer.h.5.ln_1.weight") == 0);
   BOOST_TEST(pipeline_rank_of(m, first, "transformer.h.7.ln_1.weight") == 1);
   // A stage of vpp - 1 layers leaves its embedding chunk empty, and that chunk still runs.
-  const Layout sparse{1, 0, 2, 0, 2, 0, {1, 7}};
+  const Layout sparse{1, 0, 2, 0, 2, 0, {1, 7}, false};
   BOOST_TEST(chunks_of(m, sparse)[0].layers == 0);
   Gpt g(m, 1, sparse);
   g.init(1);

@@ -260,8 +260,11 @@ BOOST_AUTO_TEST_CASE(embedding_and_residual) {
   embedding_forward(lo.data(), tokens.data(), wte.data(), 0, 2, nullptr, B, T, C);
   embedding_forward(hi.data(), tokens.data(), wte.data() + 2 * C, 2, 4, nullptr, B, T, C);
   for (int i = 0; i < B * T * C; ++i) lo[i] += hi[i];
-  add_positions(lo.data(), wpe.data(), B, T, C);
+  Vec rows(lo.begin() + 2 * C, lo.begin() + 6 * C);  // tokens 2..5 alone (a rank's rows under SP)
+  add_positions(lo.data(), wpe.data(), 0, B * T, T, C);
   check_close(lo, out, 0.0);
+  add_positions(rows.data(), wpe.data(), 2, 4, T, C);
+  check_close(rows, Vec(out.begin() + 2 * C, out.begin() + 6 * C), 0.0);
   embedding_backward(dlo.data(), 0, 2, nullptr, dout.data(), tokens.data(), B, T, C);
   embedding_backward(dhi.data(), 2, 4, nullptr, dout.data(), tokens.data(), B, T, C);
   for (int i = 0; i < 2 * C; ++i) BOOST_TEST(dlo[i] == dwte[i]);

@@ -31,10 +31,12 @@ void embedding_backward(float* dwte, int begin, int rows, float* dwpe, const flo
     }
 }
 
-void add_positions(float* out, const float* wpe, int B, int T, int C) {
-  const long TC = static_cast<long>(T) * C;
-  for (int b = 0; b < B; ++b)
-    for (long i = 0; i < TC; ++i) out[b * TC + i] += wpe[i];
+void add_positions(float* out, const float* wpe, long first, long tokens, int T, int C) {
+  for (long i = 0; i < tokens; ++i) {
+    const float* w = wpe + ((first + i) % T) * C;
+    float* o = out + i * C;
+    for (int c = 0; c < C; ++c) o[c] += w[c];
+  }
 }
 
 }  // namespace parallax::kernels

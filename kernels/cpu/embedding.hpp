@@ -12,7 +12,8 @@ void embedding_forward(float* out, const int* tokens, const float* wte, int begi
 // Accumulates: dwte[token - begin] += dout for tokens in the slice, dwpe[t] += dout (if not null).
 void embedding_backward(float* dwte, int begin, int rows, float* dwpe, const float* dout, const int* tokens, int B,
                         int T, int C);
-// out[b, t] += wpe[t]
-void add_positions(float* out, const float* wpe, int B, int T, int C);
+// out[i] += wpe[(first + i) mod T] for the `tokens` consecutive tokens from token `first` of
+// the [B, T] batch (all of them, or one rank's rows under sequence parallelism).
+void add_positions(float* out, const float* wpe, long first, long tokens, int T, int C);
 
 }  // namespace parallax::kernels
