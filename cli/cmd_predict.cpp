@@ -9,7 +9,7 @@
 #include "models/toml_reader.hpp"
 #include "sim/predict.hpp"
 #include "sim/report_json.hpp"
-#include "sim/results_file.hpp"
+#include "results/results_file.hpp"
 #include "sim/timeline_trace.hpp"
 
 namespace parallax::cli {

@@ -20,7 +20,7 @@
 #include "sim/flops.hpp"
 #include "sim/placement.hpp"
 #include "sim/predict.hpp"
-#include "sim/results_file.hpp"
+#include "results/results_file.hpp"
 
 namespace parallax::cli {
 

@@ -16,7 +16,7 @@
 #include "models/sweep_spec.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/report_json.hpp"
-#include "sim/results_file.hpp"
+#include "results/results_file.hpp"
 #include "sim/sweep_report.hpp"
 
 namespace parallax::cli {

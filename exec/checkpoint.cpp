@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "sim/placement.hpp"
-#include "sim/results_file.hpp"
+#include "results/results_file.hpp"
 
 namespace parallax::exec {
 

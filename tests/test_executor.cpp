@@ -13,7 +13,7 @@
 #include "exec/trainer.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/layer_costs.hpp"
-#include "sim/results_file.hpp"
+#include "results/results_file.hpp"
 
 using namespace parallax;
 using namespace parallax::exec;
