@@ -9,7 +9,6 @@
 #include <functional>
 #include <stdexcept>
 
-
 namespace parallax::results {
 
 namespace {
