@@ -140,6 +140,24 @@ std::vector<sim::TimelineEvent> gather_timeline(const exec::MpiCommunicator& wor
   return out;
 }
 
+// Every rank's memory by part to rank 0, which writes it beside its stage's prediction.
+void write_memory(const exec::MpiCommunicator& world, const ParallelConfig& p, const exec::HeldMemory& held,
+                  const sim::Prediction& predicted, results::MeasuredRunWriter* writer) {
+  constexpr int n = 5;
+  const double mine[n] = {held.weights, held.gradients, held.optimizer, held.activations_peak, held.other};
+  std::vector<double> all(writer ? n * world.size() : 0);
+  MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+  if (!writer) return;
+  std::vector<results::RankMemory> measured;
+  std::vector<sim::StageMemory> stages;
+  for (int r = 0; r < world.size(); ++r) {
+    const double* x = &all[n * r];
+    measured.push_back({x[0], x[1], x[2], x[3], x[4]});
+    stages.push_back(predicted.memory.at(sim::coords_of(r, p).pp_rank));
+  }
+  writer->add_memory(measured, stages);
+}
+
 int run(const RunArgs& args, exec::MpiCommunicator& world) {
   const bool leader = world.rank() == 0;
   const Experiment e = load_experiment_file(args.experiment, args.sets);
@@ -259,6 +277,7 @@ int run(const RunArgs& args, exec::MpiCommunicator& world) {
               r.grad_norm);
         std::fflush(stdout);
       }
+      if (r.step == 1) write_memory(world, p, trainer.memory(), predicted, writer.get());  // the peak is reached in a step
       if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
         char name[32];
         std::snprintf(name, sizeof name, "step_%06d.h5", r.step);

@@ -89,8 +89,13 @@ class Gpt {
   // Seconds spent in tensor-parallel collectives since the last call.
   double take_tp_comm_seconds();
   // Bytes of activations held: the most that the micro-batches in flight held at once since
-  // construction, with the recompute workspace.
+  // construction, with the recompute workspace and the gathered inputs of sequence parallelism.
   double activations_peak_bytes() const;
+  // Bytes of the parameters, of their gradients, and of the backward's work buffers (the
+  // activations' gradients of one chunk, the attention's scratch).
+  double weight_bytes() const { return static_cast<double>(params_.size()) * sizeof(float); }
+  double gradient_bytes() const { return static_cast<double>(grads_.size() + head_grad_.size()) * sizeof(float); }
+  double work_bytes() const { return static_cast<double>(dacts_.size() + scratch_.size()) * sizeof(float); }
 
  private:
   struct State {  // one micro-batch's activations in one chunk

@@ -119,7 +119,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
     groups_.dp.start_all_reduce_sum(model_.grads().data() + offset, size);
     groups_.dp.progress();
   };
-  std::vector<float> received(n);
+  std::vector<float> received(pp.size() > 1 ? n : 0);
   sends_.clear();
   auto receive = [&](int vs, int mb, bool backward) {
     const auto t0 = Clock::now();
@@ -166,6 +166,9 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
     }
   }
   model_.fold_tied_gradient();
+  double held = static_cast<double>(received.size());
+  for (const auto& s : sends_) held += static_cast<double>(s.size());
+  message_bytes_peak_ = std::max(message_bytes_peak_, held * sizeof(float));
   const auto t0 = Clock::now();
   pp.wait_sends();
   r.pp_comm_s += seconds(t0, Clock::now());
@@ -259,6 +262,16 @@ StepResult Trainer::step() {
   r.consumed_samples = static_cast<long>(optimizer_.step) * t.global_batch;
   r.iteration_s = seconds(start, Clock::now());
   return r;
+}
+
+HeldMemory Trainer::memory() const {
+  HeldMemory m;
+  m.weights = model_.weight_bytes();
+  m.gradients = model_.gradient_bytes();
+  m.optimizer = static_cast<double>(optimizer_.m.size() + optimizer_.v.size()) * sizeof(float);
+  m.activations_peak = model_.activations_peak_bytes();
+  m.other = model_.work_bytes() + message_bytes_peak_;
+  return m;
 }
 
 void Trainer::save_checkpoint(const std::string& path, const std::string& config_json) {

@@ -24,6 +24,12 @@ struct Groups {
   Communicator& dp;
 };
 
+// Bytes this rank holds, by part (the contract's /runs/<id>/memory).
+struct HeldMemory {
+  double weights = 0, gradients = 0, optimizer = 0, activations_peak = 0;
+  double other = 0;  // the backward's work buffers and the pipeline's message buffers
+};
+
 struct StepResult {
   int step = 0;  // 1-based
   long consumed_samples = 0;
@@ -58,6 +64,7 @@ class Trainer {
   void save_checkpoint(const std::string& path, const std::string& config_json);
   double learning_rate(int step_index) const;  // step_index counts from 0
   const Gpt& model() const { return model_; }
+  HeldMemory memory() const;
 
  private:
   void run_schedule(StepResult& r, double& loss, std::chrono::steady_clock::time_point start);
@@ -80,6 +87,7 @@ class Trainer {
   long shard_begin_ = 0;
   std::vector<int> inputs_, targets_;
   std::vector<std::vector<float>> sends_;  // activations and gradients being sent
+  double message_bytes_peak_ = 0;          // the most the pipeline's messages held at once
 };
 
 }  // namespace parallax::exec

@@ -83,6 +83,11 @@ struct RankInfo {
 // The run's hosts in the order their first rank appears, comma-separated (the `hostnames` attribute).
 std::string distinct_hosts(const std::vector<RankInfo>& ranks);
 
+// Bytes one rank holds by part, measured, and the simulator's prediction for its stage.
+struct RankMemory {
+  double weights = 0, gradients = 0, optimizer = 0, activations_peak = 0, other = 0;
+};
+
 class MeasuredRunWriter {
  public:
   MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
@@ -90,6 +95,8 @@ class MeasuredRunWriter {
                     const std::vector<RankInfo>& ranks);
   ~MeasuredRunWriter();
   void add(const MeasuredStep& s);
+  // /runs/<id>/memory: a row per rank, measured beside predicted[rank] (its stage's prediction).
+  void add_memory(const std::vector<RankMemory>& measured, const std::vector<sim::StageMemory>& predicted);
   void finish();
   const std::string& id() const { return id_; }
 

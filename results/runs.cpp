@@ -151,6 +151,31 @@ void MeasuredRunWriter::add(const MeasuredStep& s) {
   H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
 
+void MeasuredRunWriter::add_memory(const std::vector<RankMemory>& measured,
+                                   const std::vector<sim::StageMemory>& predicted) {
+  Table memory(run_, "memory",
+               {{"rank", ColumnType::int64},
+                {"weights_bytes", ColumnType::float64},
+                {"grads_bytes", ColumnType::float64},
+                {"optimizer_bytes", ColumnType::float64},
+                {"activations_peak_bytes", ColumnType::float64},
+                {"other_bytes", ColumnType::float64},
+                {"predicted_weights_bytes", ColumnType::float64},
+                {"predicted_grads_bytes", ColumnType::float64},
+                {"predicted_optimizer_bytes", ColumnType::float64},
+                {"predicted_activations_bytes", ColumnType::float64},
+                {"predicted_other_bytes", ColumnType::float64}});
+  std::vector<std::vector<Value>> rows;
+  for (size_t r = 0; r < measured.size(); ++r) {
+    const RankMemory& m = measured[r];
+    const sim::StageMemory& p = predicted.at(r);
+    rows.push_back({static_cast<long long>(r), m.weights, m.gradients, m.optimizer, m.activations_peak, m.other,
+                    p.weights, p.gradients, p.optimizer, p.activations, p.other});
+  }
+  memory.append(rows);
+  H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
+}
+
 void MeasuredRunWriter::finish() {
   write_attribute(run_, "finished_utc", utc_now());
   iterations_.reset();

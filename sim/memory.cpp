@@ -249,9 +249,10 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   }
   if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
   if (stage == p.pp - 1) {
-    // Logits in 16-bit and fp32 for the loss, and their gradient: one micro-batch at a time.
+    // Logits in 16-bit and fp32 for the loss (one tensor in fp32 training), and their
+    // gradient: one micro-batch at a time.
     const double vocab = static_cast<double>(padded_vocab(m, p.tp)) / p.tp;
-    sm.activations += tok * vocab * (E + 4 + 4);
+    sm.activations += tok * vocab * ((mixed ? E : 0) + 4 + 4);
   }
   sm.activations *= e.system.calibration.activation_memory_factor;
   sm.other = e.system.calibration.memory_overhead_gib * 1024.0 * 1024.0 * 1024.0;

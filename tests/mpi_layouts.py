@@ -44,6 +44,29 @@ def measured(path):
         return r["iterations"]["loss"][:], r["phases"][:], r["timeline"][:], str(r.attrs["blas"])
 
 
+def memory(path):
+    with h5py.File(path, "r") as f:
+        return f["runs"][list(f["runs"])[-1]]["memory"][:]
+
+
+def check_memory(name, path, ranks, single_rank_holds_both_ends):
+    """Weights and optimizer state as the simulator counts them, gradients too where no rank keeps
+    the LM head's share of the tied embedding apart; activations from 0.7 to 1.1 of the prediction:
+    the prediction counts Megatron's dropout masks, which the executor (no dropout) does not have,
+    and not the whole tensors that sequence parallelism gathers for a moment."""
+    m = memory(path)
+    check(sorted(m["rank"]) == list(range(ranks)), f"{name}: memory of every rank")
+    close = lambda a, b: np.all(np.abs(a - b) <= 0.01 * b)
+    check(close(m["weights_bytes"], m["predicted_weights_bytes"]) and
+          close(m["optimizer_bytes"], m["predicted_optimizer_bytes"]),
+          f"{name}: weights and optimizer bytes as predicted")
+    if not single_rank_holds_both_ends:
+        check(close(m["grads_bytes"], m["predicted_grads_bytes"]), f"{name}: gradient bytes as predicted")
+    ratio = m["activations_peak_bytes"] / m["predicted_activations_bytes"]
+    print(f"   {name}: activations measured/predicted {ratio.min():.2f}-{ratio.max():.2f}")
+    check(np.all(ratio <= 1.1) and np.all(ratio > 0.7), f"{name}: activations within 0.7 to 1.1 of the prediction")
+
+
 # name, ranks, overrides, global batch (8: 4 micro-batches of 2 per replica; 6: 3, not a multiple of pp)
 LAYOUTS = [
     ("tp2", 2, dict(parallel__tp=2), 8),
@@ -109,6 +132,7 @@ with tempfile.TemporaryDirectory() as tmp:
         if pipeline_only:
             check(delta == 0.0, f"{name}: losses bit-identical to the single process")
         check(sorted(set(phases["rank"])) == list(range(ranks)), f"{name}: phases of every rank")
+        check_memory(name, out, ranks, over.get("parallel__pp", 1) == 1)
         if over.get("parallel__tp", 1) > 1:
             check(np.all(phases["tp_comm_s"] > 0), f"{name}: TP communication measured")
         if over.get("parallel__pp", 1) > 1:
