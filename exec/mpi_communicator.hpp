@@ -9,6 +9,20 @@
 
 namespace parallax::exec {
 
+// MPI for the duration of a run: initialised on entry, finalised on every way out.
+struct MpiSession {
+  MpiSession() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) MPI_Init(nullptr, nullptr);
+  }
+  ~MpiSession() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(MPI_Comm comm);  // takes ownership unless comm is MPI_COMM_WORLD

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from parallax_report.memory import memory_figure  # noqa: E402
+from parallax_report.memory import measured_memory_figure, memory_figure  # noqa: E402
 from parallax_report.parity import parity_figure  # noqa: E402
 from parallax_report.results import ReportError, load  # noqa: E402
 from parallax_report.scaling import scaling_figure  # noqa: E402
@@ -74,6 +74,7 @@ def main():
                            ("parity", lambda: parity_figure(runs, args.out, args.validate)),
                            ("timeline", lambda: timeline_figure(runs, args.out)),
                            ("memory", lambda: memory_figure(runs, args.out)),
+                           ("memory_measured", lambda: measured_memory_figure(runs, args.out)),
                            ("sweep_map", lambda: sweep_map_figure(sweeps, args.out)),
                            ("training", lambda: training_figure(runs, args.out))]:
             png, why = make()

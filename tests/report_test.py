@@ -37,7 +37,7 @@ with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "report")
     r = run(py, report, results, "--out", out)
     check(r.returncode == 0, f"report.py succeeds ({r.stderr.strip()})")
-    for name in ["scaling", "parity", "timeline", "memory", "sweep_map", "training"]:
+    for name in ["scaling", "parity", "timeline", "memory", "memory_measured", "sweep_map", "training"]:
         png = os.path.join(out, name + ".png")
         ok = os.path.exists(png) and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
         check(ok, f"{name}.png is a non-trivial PNG")
@@ -50,6 +50,12 @@ with tempfile.TemporaryDirectory() as tmp:
         sweep = f["sweeps"][list(f["sweeps"])[0]]["configs"][:]
         times = measured[0]["iterations"]["iteration_time_s"][:]
         predicted = measured[0].attrs["predicted_iteration_time_s"]
+    with h5py.File(results, "r") as f:
+        held = f["runs"][[k for k in f["runs"] if f["runs"][k].attrs["kind"] == "measured"][0]]["memory"][:]
+    memory_rows = list(csv.DictReader(open(os.path.join(out, "memory_measured.csv"))))
+    check(len(memory_rows) == 1 and float(memory_rows[0]["weights_bytes"]) == held["weights_bytes"][0] and
+          float(memory_rows[0]["predicted_activations_bytes"]) == held["predicted_activations_bytes"][0],
+          "memory_measured.csv: the measured run's memory table, measured and predicted")
     rows = list(csv.DictReader(open(os.path.join(out, "parity.csv"))))
     check(len(rows) == len(measured) == 1, "parity.csv: one row per measured run")
     check(abs(float(rows[0]["predicted_s"]) - predicted) < 1e-9 * predicted, "parity.csv predicted = the run's attribute")

@@ -1,0 +1,237 @@
+#include "exec/run.hpp"
+
+#include <H5public.h>
+#include <cblas.h>
+#include <mpi.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "exec/run_checks.hpp"
+#include "exec/trainer.hpp"
+#include "models/experiment_json.hpp"
+#include "models/toml_reader.hpp"
+#include "sim/flops.hpp"
+#include "sim/placement.hpp"
+#include "sim/predict.hpp"
+#include "results/results_file.hpp"
+
+namespace parallax::exec {
+
+namespace {
+
+double peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+std::string hostname() {
+  char host[256] = "unknown";
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// Rank 0's verdict on the set-up (0 = go on), shared so that no rank waits for one that left.
+bool agree(const MpiCommunicator& world, int& status) {
+  MPI_Bcast(&status, 1, MPI_INT, 0, world.handle());
+  return status == 0;
+}
+
+std::vector<std::pair<std::string, std::string>> provenance(const std::string& hosts) {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  return {{"hostnames", hosts},
+          {"git_sha", PARALLAX_GIT_SHA},
+          {"tool_version", PARALLAX_VERSION},
+          {"hdf5_version", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
+          {"blas", std::string(openblas_get_config()) + ", " + std::to_string(openblas_get_num_threads()) +
+                       " thread(s) per rank"},
+          {"compiler", __VERSION__}};
+}
+
+// Every rank's events of the step, on rank 0 (5 doubles an event: kind, chunk, micro-batch,
+// start, duration). Passes carry their virtual stage, as the simulator's timeline does.
+std::vector<sim::TimelineEvent> gather_timeline(const MpiCommunicator& world, const ParallelConfig& p,
+                                                const std::vector<StepResult::Event>& events) {
+  std::vector<double> mine;
+  for (const auto& ev : events)
+    mine.insert(mine.end(), {double(ev.kind), double(ev.chunk), double(ev.microbatch), ev.start, ev.duration});
+  int count = static_cast<int>(mine.size());
+  const bool leader = world.rank() == 0;
+  std::vector<int> counts(leader ? world.size() : 0), offsets(leader ? world.size() : 0);
+  MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world.handle());
+  int total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) offsets[i] = total, total += counts[i];
+  std::vector<double> all(leader ? total : 0);
+  MPI_Gatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE, 0, world.handle());
+  std::vector<sim::TimelineEvent> out;
+  for (size_t rank = 0; rank < counts.size(); ++rank) {
+    const int pp_rank = sim::coords_of(static_cast<int>(rank), p).pp_rank;
+    for (int k = offsets[rank]; k < offsets[rank] + counts[rank]; k += 5) {
+      const auto kind = static_cast<StepResult::Kind>(all[k]);
+      const int chunk = static_cast<int>(all[k + 1]);
+      const bool pass =
+          kind == StepResult::forward || kind == StepResult::backward || kind == StepResult::recv;
+      out.push_back({static_cast<int>(rank), pass ? chunk * p.pp + pp_rank : pp_rank, chunk,
+                     static_cast<int>(all[k + 2]), to_string(kind), all[k + 3], all[k + 4]});
+    }
+  }
+  return out;
+}
+
+// Every rank's memory by part to rank 0, which writes it beside its stage's prediction.
+void write_memory(const MpiCommunicator& world, const ParallelConfig& p, const HeldMemory& held,
+                  const sim::Prediction& predicted, results::MeasuredRunWriter* writer) {
+  constexpr int n = 5;
+  const double mine[n] = {held.weights, held.gradients, held.optimizer, held.activations_peak, held.other};
+  std::vector<double> all(writer ? n * world.size() : 0);
+  MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+  if (!writer) return;
+  std::vector<results::RankMemory> measured;
+  std::vector<sim::StageMemory> stages;
+  for (int r = 0; r < world.size(); ++r) {
+    const double* x = &all[n * r];
+    measured.push_back({x[0], x[1], x[2], x[3], x[4]});
+    stages.push_back(predicted.memory.at(sim::coords_of(r, p).pp_rank));
+  }
+  writer->add_memory(measured, stages);
+}
+
+}  // namespace
+
+// Ends every rank of the job after a fault on this one, saying which and what (status 2 for bad
+// input, 1 otherwise).
+void abort_job(const MpiCommunicator& world, const std::exception& err) {
+  std::cerr << "parallax: rank " << world.rank() << ": " << err.what() << "; aborting the job\n";
+  std::cerr.flush();
+  MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const InputError*>(&err) ? 2 : 1);
+  std::abort();  // MPI_Abort does not return
+}
+
+int run_training(const RunRequest& args, MpiCommunicator& world) {
+  const bool leader = world.rank() == 0;
+  const Experiment e = load_experiment_file(args.experiment, args.sets);
+  const auto& p = e.parallel;
+  check_runnable(e, world.size());
+
+  // Ranks placed TP fastest, then DP, then PP; one communicator per group, ranked by coordinate.
+  const sim::RankCoords me = sim::coords_of(world.rank(), p);
+  MpiCommunicator tensor_parallel = world.split(me.pp_rank * p.dp + me.dp_rank, me.tp_rank);
+  MpiCommunicator pipeline_parallel = world.split(me.dp_rank * p.tp + me.tp_rank, me.pp_rank);
+  MpiCommunicator data_parallel = world.split(me.pp_rank * p.tp + me.tp_rank, me.dp_rank);
+  MPI_Comm node;
+  MPI_Comm_split_type(world.handle(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node);
+  MpiCommunicator local(node);
+  // The ranks of a node share its cores instead of oversubscribing them, unless
+  // OPENBLAS_NUM_THREADS gives each rank's count (OpenBLAS reads it itself). The count can change
+  // how a GEMM rounds (OpenBLAS 0.3.21's Zen kernels on 1 and 2 threads), so runs compared bit
+  // for bit across layouts set it.
+  const char* blas_threads = std::getenv("OPENBLAS_NUM_THREADS");
+  if (!blas_threads || !*blas_threads) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    openblas_set_num_threads(std::max(1, cores / local.size()));
+  }
+
+  // InputError for bad data, init or checkpoint files (alike on every rank).
+  Trainer trainer(e, {world, tensor_parallel, pipeline_parallel, data_parallel});
+  const std::string config_json = to_json(e).dump();
+  const sim::Prediction predicted = sim::predict(e);
+
+  // Hosts and local ranks to rank 0, which alone writes the results file.
+  char host[256] = {};
+  std::snprintf(host, sizeof host, "%s", hostname().c_str());
+  std::vector<char> hosts(leader ? 256 * world.size() : 0);
+  MPI_Gather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, 0, world.handle());
+  int local_rank = local.rank();
+  std::vector<int> local_ranks(leader ? world.size() : 0);
+  MPI_Gather(&local_rank, 1, MPI_INT, local_ranks.data(), 1, MPI_INT, 0, world.handle());
+  std::unique_ptr<results::MeasuredRunWriter> writer;
+  int status = 0;
+  if (leader) {
+    std::vector<results::RankInfo> ranks;
+    for (int r = 0; r < world.size(); ++r) ranks.push_back({std::string(&hosts[256 * r]), local_ranks[r]});
+    const std::string all_hosts = results::distinct_hosts(ranks);
+    try {
+      if (e.training.checkpoint_every > 0) {  // before anything is written: a directory that cannot be made
+        std::error_code ec;
+        std::filesystem::create_directories(e.training.checkpoint_dir, ec);
+        if (ec)
+          throw InputError("training.checkpoint_dir = \"" + e.training.checkpoint_dir + "\": cannot create it (" +
+                           ec.message() + ")");
+      }
+      writer = std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted, provenance(all_hosts), ranks);
+    } catch (const InputError& err) {
+      std::cerr << "parallax: " << err.what() << "\n";
+      status = 2;
+    }
+  }
+  if (!agree(world, status)) return status;
+  if (leader)
+    std::cerr << "parallax: run " << writer->id() << " on " << world.size() << " rank(s) -> " << args.out
+              << " (predicted " << predicted.iteration_time_s * 1e3 << " ms per iteration on " << e.system.name
+              << ")\n";
+
+  const double flops = sim::model_flops(e);
+  const double peak = peak_flops(e.system.device, e.training.precision);
+  const double tokens = static_cast<double>(e.training.global_batch) * e.model.seq_len;
+  // From here a fault may strike one rank only (a checkpoint rank 0 cannot write): the others
+  // would wait for it forever, so it ends the job.
+  try {
+    while (trainer.steps_done() < e.training.steps) {
+      const StepResult r = trainer.step();
+      constexpr int n = 7;
+      const double mine[n] = {r.forward_s, r.backward_s,  r.tp_comm_s,  r.pp_comm_s,
+                              r.dp_comm_s, r.optimizer_s, r.iteration_s};
+      std::vector<double> all(leader ? n * world.size() : 0);
+      MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+      const std::vector<sim::TimelineEvent> timeline = gather_timeline(world, p, r.events);
+      if (leader) {
+        results::MeasuredStep s;
+        s.step = r.step;
+        s.loss = r.loss;
+        s.grad_norm = r.grad_norm;
+        s.lr = r.lr;
+        s.iteration_time_s = r.iteration_s;
+        s.tokens_per_s = tokens / r.iteration_s;
+        s.model_tflops_per_gpu = flops / r.iteration_s / e.system.gpus / 1e12;
+        s.mfu = flops / r.iteration_s / e.system.gpus / peak;
+        s.peak_memory_bytes = peak_rss_bytes();
+        for (int k = 0; k < world.size(); ++k) {
+          const double* x = &all[n * k];
+          s.ranks.push_back({x[0], x[1], x[2], x[3], x[4], x[5], x[6]});
+        }
+        s.timeline = timeline;
+        writer->add(s);
+        if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
+          std::printf(
+              " iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
+              "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
+              r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss,
+              r.grad_norm);
+        std::fflush(stdout);
+      }
+      if (r.step == 1) write_memory(world, p, trainer.memory(), predicted, writer.get());  // the peak is reached in a step
+      if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
+        char name[32];
+        std::snprintf(name, sizeof name, "step_%06d.h5", r.step);
+        // Collective (the sharded optimizer state is gathered); rank 0 writes.
+        trainer.save_checkpoint((std::filesystem::path(e.training.checkpoint_dir) / name).string(), config_json);
+      }
+    }
+  } catch (const std::exception& err) {
+    if (world.size() == 1) throw;
+    abort_job(world, err);
+  }
+  if (leader) writer->finish();
+  return 0;
+}
+
+}  // namespace parallax::exec
