@@ -2,7 +2,8 @@
 from the same weights on the same tokens: |delta| <= 1e-4 at each of 10 fp32 steps, for two
 model shapes (the second with a vocabulary that Parallax pads), and with layer-wise learning-rate
 decay against PyTorch parameter groups carrying the same multipliers (layer l of L: d^(L-l), the
-embeddings d^L, the final LayerNorm 1). Skips, visibly, without torch.
+embeddings d^L, the final LayerNorm 1). Every learning-rate schedule (cosine, linear, constant,
+with warm-up) equals PyTorch's schedulers step by step. Skips, visibly, without torch.
 
 usage: torch_parity.py PARALLAX
 """
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import warnings
 
 try:
     import torch
@@ -121,10 +123,52 @@ log_every = 100
     return worst
 
 
+# SequentialLR itself steps the next scheduler with an epoch, which torch 1.13 warns about.
+warnings.filterwarnings("ignore", message="The epoch parameter")
+
+
+def torch_schedule(opt, name, warmup, steps, lr, min_lr):
+    """nanoGPT's warm-up (lr*(it+1)/(warmup+1)) is LinearLR from 1/(warmup+1); then the decay."""
+    S = torch.optim.lr_scheduler
+    decay = {"cosine": lambda: S.CosineAnnealingLR(opt, T_max=steps - warmup, eta_min=min_lr),
+             "linear": lambda: S.LinearLR(opt, start_factor=1.0, end_factor=min_lr / lr, total_iters=steps - warmup),
+             "constant": lambda: S.LambdaLR(opt, lambda k: 1.0)}[name]
+    if warmup == 0:
+        return decay()
+    warm = S.LinearLR(opt, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)
+    return S.SequentialLR(opt, [warm, decay()], milestones=[warmup])
+
+
+def check_schedules(tmp, steps=12, lr=1e-3, min_lr=1e-4):
+    worst = 0.0
+    for name in ("cosine", "linear", "constant"):
+        for warmup in (0, 3):
+            out = os.path.join(tmp, f"lr_{name}_{warmup}.h5")
+            subprocess.run([parallax, "run", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                          "experiments", "train-tiny.toml"),
+                            "--set", "training.data=synthetic", "--set", f"training.steps={steps}",
+                            "--set", f"training.lr={lr}", "--set", f"training.min_lr={min_lr}",
+                            "--set", f"training.warmup_steps={warmup}", "--set", f"training.lr_schedule={name}",
+                            "--out", out], check=True, capture_output=True)
+            with h5py.File(out, "r") as f:
+                ours = f["runs"][list(f["runs"])[-1]]["iterations"]["lr"][:]
+            opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+            sched = torch_schedule(opt, name, warmup, steps, lr, min_lr)
+            theirs = []
+            for _ in range(steps):
+                theirs.append(opt.param_groups[0]["lr"])
+                opt.step()
+                sched.step()
+            delta = max(abs(a - b) / lr for a, b in zip(ours, theirs))
+            print(f"lr schedule {name}, warm-up {warmup}: max |lr delta|/lr over {steps} steps = {delta:.1e}")
+            worst = max(worst, delta)
+    return worst
+
+
 with tempfile.TemporaryDirectory() as tmp:
     # The layer-wise case is held to 1e-5: a wrong multiplier moves the loss by about 3e-4 in 10 steps.
     results = [(check_shape(tmp, 2, 64, 4, 32, 256, 4, 2), 1e-4), (check_shape(tmp, 3, 96, 6, 48, 300, 6, 2), 1e-4),
-               (check_shape(tmp, 3, 64, 4, 32, 256, 4, 2, layer_decay=0.5), 1e-5)]
+               (check_shape(tmp, 3, 64, 4, 32, 256, 4, 2, layer_decay=0.5), 1e-5), (check_schedules(tmp), 1e-9)]
 ok = all(w <= bound for w, bound in results)
 print(f"{sum(w <= bound for w, bound in results)} passed, {sum(w > bound for w, bound in results)} failed")
 sys.exit(0 if ok else 1)
