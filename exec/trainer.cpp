@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/adamw.hpp"
-#include "kernels/cpu/grad_norm.hpp"
+#include "exec/lr_schedule.hpp"
 
 namespace parallax::exec {
 
@@ -29,6 +28,12 @@ double layerwise_lr_scale(const std::string& name, int layers, double d) {
   if (name.rfind(layer, 0) == 0) return std::pow(d, layers - (std::stoi(name.substr(layer.size())) + 1));
   if (name.rfind("transformer.ln_f.", 0) == 0) return 1.0;
   return std::pow(d, layers);
+}
+
+std::vector<double> lr_scales(const std::vector<ParamTensor>& tensors, int layers, double d) {
+  std::vector<double> out;
+  for (const auto& t : tensors) out.push_back(layerwise_lr_scale(t.name, layers, d));
+  return out;
 }
 
 // Pipeline messages: tag from (micro-batch, receiving virtual stage, direction). Tags repeat
@@ -58,31 +63,14 @@ Trainer::Trainer(const Experiment& e, Groups groups)
       groups_(groups),
       model_(e.model, e.training.micro_batch, layout_of(e, groups), &groups.tp, recompute_policy(e.training)),
       data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed),
-      schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, e.micro_batches())) {
-  const long n = static_cast<long>(model_.params().size());
-  Communicator& dp = groups.dp;
-  sharded_ = e.parallel.distributed_optimizer && dp.size() > 1;
-  overlap_ = dp.size() > 1 && !sharded_ && e.parallel.overlap_grad_reduce;
-  shard_counts_.assign(1, n);
-  if (sharded_) {
-    const long chunk = (n + dp.size() - 1) / dp.size();
-    shard_counts_.clear();
-    for (int i = 0; i < dp.size(); ++i) shard_counts_.push_back(std::max(0L, std::min(n, (i + 1) * chunk) - i * chunk));
-    shard_begin_ = dp.rank() * chunk;
-  }
-  for (const auto& t : model_.tensors())
-    lr_scale_.push_back(layerwise_lr_scale(t.name, e.model.layers, e.training.layerwise_lr_decay));
-  const long mine = shard_counts_[sharded_ ? dp.rank() : 0];
-  optimizer_.m.assign(mine, 0.0f);
-  optimizer_.v.assign(mine, 0.0f);
+      schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, e.micro_batches())),
+      optimizer_(e.training, static_cast<long>(model_.params().size()), groups.dp, e.parallel.distributed_optimizer,
+                 lr_scales(model_.tensors(), e.model.layers, e.training.layerwise_lr_decay)),
+      overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e.parallel.overlap_grad_reduce) {
   if (!e.training.resume_from.empty()) {
-    OptimizerState full;
-    load_checkpoint(e.training.resume_from, model_, &full);
-    optimizer_.step = full.step;
-    if (!full.m.empty()) {
-      std::copy_n(full.m.begin() + shard_begin_, mine, optimizer_.m.begin());
-      std::copy_n(full.v.begin() + shard_begin_, mine, optimizer_.v.begin());
-    }
+    OptimizerState whole;
+    load_checkpoint(e.training.resume_from, model_, &whole);
+    optimizer_.load(whole);
   } else if (!e.training.init_from.empty()) {
     load_checkpoint(e.training.init_from, model_, nullptr);
   } else {
@@ -90,15 +78,6 @@ Trainer::Trainer(const Experiment& e, Groups groups)
   }
 }
 
-double Trainer::learning_rate(int it) const {
-  const auto& t = e_.training;
-  if (it < t.warmup_steps) return t.lr * (it + 1) / (t.warmup_steps + 1);  // nanoGPT's warm-up
-  if (t.lr_schedule == "constant") return t.lr;
-  const int decay_steps = std::max(1, t.steps - t.warmup_steps);
-  const double ratio = std::min(1.0, static_cast<double>(it - t.warmup_steps) / decay_steps);
-  const double coeff = t.lr_schedule == "linear" ? 1.0 - ratio : 0.5 * (1.0 + std::cos(M_PI * ratio));
-  return t.min_lr + coeff * (t.lr - t.min_lr);
-}
 
 // This rank's action list: forwards take their input from the previous virtual stage (or the
 // tokens), backwards their output gradient from the next one (or the loss); sends return at once.
@@ -108,7 +87,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
   const int pp_rank = pp.rank(), stages = schedule_.virtual_stages(), m = schedule_.microbatches;
   const auto& actions = schedule_.ranks[pp_rank];
   const long n = model_.activation_size();
-  const long first = static_cast<long>(optimizer_.step) * t.global_batch +
+  const long first = static_cast<long>(optimizer_.steps()) * t.global_batch +
                      static_cast<long>(groups_.dp.rank()) * (t.global_batch / groups_.dp.size());
   // On each chunk's last backward, its gradients start their DP reduction as they become final
   // (Megatron's overlap), while the rest of the backward runs.
@@ -191,15 +170,7 @@ void Trainer::reduce_gradients(StepResult& r, double& loss, Clock::time_point st
     for (long i = 0; i < w.size; ++i) grads[w.offset + i] += theirs[i];  // a + b == b + a: both copies agree
   };
   if (!overlap_) tied_embedding();
-  if (dp.size() > 1) {
-    if (sharded_)
-      dp.reduce_scatter_sum(grads.data(), shard_counts_);
-    else if (overlap_)
-      dp.wait_all();  // only what outlasted the backward is left
-    else
-      dp.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
-    kernels::scale(grads.data() + shard_begin_, static_cast<long>(optimizer_.m.size()), 1.0f / dp.size());
-  }
+  optimizer_.reduce_gradients(grads, overlap_);  // with overlap, only what outlasted the backward is left
   if (overlap_) tied_embedding();
   // The loss: from the last stage (0 elsewhere), averaged over the micro-batches and DP ranks.
   pp.all_reduce_sum(&loss, 1);
@@ -213,7 +184,7 @@ StepResult Trainer::step() {
   const auto& t = e_.training;
   const auto start = Clock::now();
   StepResult r;
-  const int it = optimizer_.step;
+  const int it = optimizer_.steps();
   r.step = it + 1;
   model_.zero_grads();
   double loss = 0;
@@ -224,42 +195,13 @@ StepResult Trainer::step() {
   }
   reduce_gradients(r, loss, start);
 
-  auto& grads = model_.grads();
-  auto& params = model_.params();
   const auto t0 = Clock::now();
-  // The block of the flat buffer this rank updates (everything without sharding).
-  const long lo = shard_begin_, count = static_cast<long>(optimizer_.m.size());
-  // The global norm: each parameter counted once (TP-whole tensors on TP rank 0, the tied
-  // embedding on the first stage, replicas on DP rank 0 unless the optimizer is sharded).
-  double sq = 0;
-  if (sharded_ || groups_.dp.rank() == 0)
-    for (const auto& tensor : model_.tensors()) {
-      const long a = std::max(lo, tensor.offset), b = std::min(lo + count, tensor.offset + tensor.size);
-      if (tensor.primary && a < b) sq += kernels::sum_of_squares(grads.data() + a, b - a);
-    }
-  groups_.world.all_reduce_sum(&sq, 1);
-  r.grad_norm = std::sqrt(sq);
-  if (t.grad_clip > 0 && r.grad_norm > t.grad_clip) {
-    // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6)
-    kernels::scale(grads.data() + lo, count, static_cast<float>(t.grad_clip / (r.grad_norm + 1e-6)));
-  }
-  r.lr = learning_rate(it);
-  optimizer_.step += 1;
-  for (size_t i = 0; i < model_.tensors().size(); ++i) {
-    const ParamTensor& tensor = model_.tensors()[i];
-    // The part of this tensor inside the block (weight decay and the layer-wise rate are per tensor).
-    const long a = std::max(lo, tensor.offset), b = std::min(lo + count, tensor.offset + tensor.size);
-    if (a >= b) continue;
-    kernels::adamw_update(params.data() + a, grads.data() + a, optimizer_.m.data() + (a - lo),
-                          optimizer_.v.data() + (a - lo), b - a, optimizer_.step, static_cast<float>(r.lr * lr_scale_[i]),
-                          static_cast<float>(t.adam_beta1), static_cast<float>(t.adam_beta2),
-                          static_cast<float>(t.adam_eps), tensor.weight_decay ? static_cast<float>(t.weight_decay) : 0.0f);
-  }
-  if (sharded_) groups_.dp.all_gather(params.data(), shard_counts_);  // everyone's updated block to everyone
+  r.lr = learning_rate(t, it);
+  r.grad_norm = optimizer_.step(model_.params(), model_.grads(), model_.tensors(), r.lr, groups_.world);
   r.optimizer_s = seconds(t0, Clock::now());
   r.events.push_back({StepResult::optimizer, 0, -1, seconds(start, t0), r.optimizer_s});
   r.loss = loss;
-  r.consumed_samples = static_cast<long>(optimizer_.step) * t.global_batch;
+  r.consumed_samples = static_cast<long>(optimizer_.steps()) * t.global_batch;
   r.iteration_s = seconds(start, Clock::now());
   return r;
 }
@@ -268,26 +210,15 @@ HeldMemory Trainer::memory() const {
   HeldMemory m;
   m.weights = model_.weight_bytes();
   m.gradients = model_.gradient_bytes();
-  m.optimizer = static_cast<double>(optimizer_.m.size() + optimizer_.v.size()) * sizeof(float);
+  m.optimizer = optimizer_.state_bytes();
   m.activations_peak = model_.activations_peak_bytes();
   m.other = model_.work_bytes() + message_bytes_peak_;
   return m;
 }
 
 void Trainer::save_checkpoint(const std::string& path, const std::string& config_json) {
-  if (!sharded_) {
-    exec::save_checkpoint(path, model_, &optimizer_, config_json, groups_.world, e_.parallel);
-    return;
-  }
-  OptimizerState full;  // the blocks of every DP rank, gathered
-  full.step = optimizer_.step;
-  full.m.assign(model_.params().size(), 0.0f);
-  full.v.assign(model_.params().size(), 0.0f);
-  std::copy(optimizer_.m.begin(), optimizer_.m.end(), full.m.begin() + shard_begin_);
-  std::copy(optimizer_.v.begin(), optimizer_.v.end(), full.v.begin() + shard_begin_);
-  groups_.dp.all_gather(full.m.data(), shard_counts_);
-  groups_.dp.all_gather(full.v.data(), shard_counts_);
-  exec::save_checkpoint(path, model_, &full, config_json, groups_.world, e_.parallel);
+  const OptimizerState whole = optimizer_.gather();
+  exec::save_checkpoint(path, model_, &whole, config_json, groups_.world, e_.parallel);
 }
 
 }  // namespace parallax::exec

@@ -1,6 +1,7 @@
-// The training loop: micro-batches through this rank's pipeline schedule, global-norm clipping,
-// AdamW with decoupled weight decay on 2-D weights only (as nanoGPT), and a learning rate with
-// linear warm-up then cosine (or linear, or constant) decay to min_lr over the run's steps.
+// The training loop: micro-batches through this rank's pipeline schedule (the sends and
+// receives between stages), the gradients' reductions (tensor-parallel LayerNorms under
+// sequence parallelism, the tied embedding's two copies, data parallel), then the optimizer
+// (exec/optimizer.hpp) at the step's learning rate (exec/lr_schedule.hpp).
 #pragma once
 #include <chrono>
 #include <string>
@@ -10,6 +11,7 @@
 #include "exec/communicator.hpp"
 #include "exec/data.hpp"
 #include "exec/gpt.hpp"
+#include "exec/optimizer.hpp"
 #include "models/experiment.hpp"
 #include "sim/pipeline_schedule.hpp"
 
@@ -57,12 +59,11 @@ class Trainer {
   // go through the pipeline schedule; gradients are summed over the DP group.
   Trainer(const Experiment& e, Groups groups);
 
-  int steps_done() const { return optimizer_.step; }
+  int steps_done() const { return optimizer_.steps(); }
   StepResult step();
   // Collective over the world (the sharded optimizer state is gathered over DP, the slices to
   // rank 0, which writes).
   void save_checkpoint(const std::string& path, const std::string& config_json);
-  double learning_rate(int step_index) const;  // step_index counts from 0
   const Gpt& model() const { return model_; }
   HeldMemory memory() const;
 
@@ -75,16 +76,9 @@ class Trainer {
   Gpt model_;
   TokenData data_;
   sim::PipelineSchedule schedule_;
-  // The AdamW state of the parameters this rank updates: all of them, or with the distributed
-  // optimizer (ZeRO-1) the block [shard_begin_, shard_begin_ + shard_counts_[dp rank]) of the
-  // flat buffer, split evenly over the DP group.
-  OptimizerState optimizer_;
-  bool sharded_ = false;
+  Optimizer optimizer_;
   // DP reduction started during each chunk's last backward (not with the sharded optimizer).
   bool overlap_ = false;
-  std::vector<long> shard_counts_;
-  std::vector<double> lr_scale_;  // per tensor of the model: training.layerwise_lr_decay's multiplier
-  long shard_begin_ = 0;
   std::vector<int> inputs_, targets_;
   std::vector<std::vector<float>> sends_;  // activations and gradients being sent
   double message_bytes_peak_ = 0;          // the most the pipeline's messages held at once

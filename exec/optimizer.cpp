@@ -1,0 +1,84 @@
+#include "exec/optimizer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/adamw.hpp"
+#include "kernels/cpu/grad_norm.hpp"
+
+namespace parallax::exec {
+
+Optimizer::Optimizer(const TrainingConfig& t, long n, Communicator& dp, bool sharded, std::vector<double> lr_scale)
+    : t_(t), dp_(dp), sharded_(sharded && dp.size() > 1), blocks_{n}, lr_scale_(std::move(lr_scale)) {
+  if (sharded_) {
+    const long block = (n + dp.size() - 1) / dp.size();
+    blocks_.clear();
+    for (int i = 0; i < dp.size(); ++i) blocks_.push_back(std::max(0L, std::min(n, (i + 1) * block) - i * block));
+    begin_ = dp.rank() * block;
+  }
+  const long mine = blocks_[sharded_ ? dp.rank() : 0];
+  state_.m.assign(mine, 0.0f);
+  state_.v.assign(mine, 0.0f);
+}
+
+void Optimizer::reduce_gradients(std::vector<float>& grads, bool reduced) {
+  if (dp_.size() == 1) return;
+  if (sharded_)
+    dp_.reduce_scatter_sum(grads.data(), blocks_);
+  else if (reduced)
+    dp_.wait_all();
+  else
+    dp_.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
+  kernels::scale(grads.data() + begin_, static_cast<long>(state_.m.size()), 1.0f / dp_.size());
+}
+
+double Optimizer::step(std::vector<float>& params, std::vector<float>& grads, const std::vector<ParamTensor>& tensors,
+                       double lr, Communicator& world) {
+  const long lo = begin_, count = static_cast<long>(state_.m.size());
+  auto part = [&](const ParamTensor& tensor) {  // the part of a tensor inside this rank's block
+    return std::pair{std::max(lo, tensor.offset), std::min(lo + count, tensor.offset + tensor.size)};
+  };
+  double sq = 0;
+  if (sharded_ || dp_.rank() == 0)
+    for (const auto& tensor : tensors)
+      if (const auto [a, b] = part(tensor); tensor.primary && a < b) sq += kernels::sum_of_squares(grads.data() + a, b - a);
+  world.all_reduce_sum(&sq, 1);
+  const double norm = std::sqrt(sq);
+  if (t_.grad_clip > 0 && norm > t_.grad_clip)  // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6)
+    kernels::scale(grads.data() + lo, count, static_cast<float>(t_.grad_clip / (norm + 1e-6)));
+  state_.step += 1;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto [a, b] = part(tensors[i]);
+    if (a >= b) continue;
+    kernels::adamw_update(params.data() + a, grads.data() + a, state_.m.data() + (a - lo), state_.v.data() + (a - lo),
+                          b - a, state_.step, static_cast<float>(lr * lr_scale_[i]), static_cast<float>(t_.adam_beta1),
+                          static_cast<float>(t_.adam_beta2), static_cast<float>(t_.adam_eps),
+                          tensors[i].weight_decay ? static_cast<float>(t_.weight_decay) : 0.0f);
+  }
+  if (sharded_) dp_.all_gather(params.data(), blocks_);  // everyone's updated block to everyone
+  return norm;
+}
+
+OptimizerState Optimizer::gather() const {
+  if (!sharded_) return state_;
+  OptimizerState whole;
+  whole.step = state_.step;
+  long n = 0;
+  for (long b : blocks_) n += b;
+  whole.m.assign(n, 0.0f);
+  whole.v.assign(n, 0.0f);
+  std::copy(state_.m.begin(), state_.m.end(), whole.m.begin() + begin_);
+  std::copy(state_.v.begin(), state_.v.end(), whole.v.begin() + begin_);
+  dp_.all_gather(whole.m.data(), blocks_);
+  dp_.all_gather(whole.v.data(), blocks_);
+  return whole;
+}
+
+void Optimizer::load(const OptimizerState& whole) {
+  state_.step = whole.step;
+  if (whole.m.empty()) return;
+  std::copy_n(whole.m.begin() + begin_, state_.m.size(), state_.m.begin());
+  std::copy_n(whole.v.begin() + begin_, state_.v.size(), state_.v.begin());
+}
+
+}  // namespace parallax::exec

@@ -1,0 +1,49 @@
+// The optimizer of a rank: torch's AdamW (decoupled weight decay on 2-D weights only, as
+// nanoGPT; layer-wise learning-rate multipliers) after global-norm clipping, over the rank's
+// flat parameter buffer. Its moments cover the parameters this rank updates: all of them, or
+// with the distributed optimizer (ZeRO-1, Rajbhandari et al. 2020) the block of the buffer
+// that is this DP rank's when the buffer is split evenly over the DP group, the gradients
+// reduce-scattered into it and the updated weights all-gathered from it.
+#pragma once
+#include <vector>
+
+#include "exec/checkpoint.hpp"
+#include "exec/communicator.hpp"
+#include "exec/shard.hpp"
+#include "models/experiment.hpp"
+
+namespace parallax::exec {
+
+class Optimizer {
+ public:
+  // `parameters`: floats in the rank's buffer; `lr_scale`: a multiplier per tensor.
+  Optimizer(const TrainingConfig& t, long parameters, Communicator& dp, bool sharded, std::vector<double> lr_scale);
+
+  int steps() const { return state_.step; }
+  bool sharded() const { return sharded_; }
+  // Sums the gradients over the DP group into what this rank updates (its block, or all of
+  // them) and averages them: a reduce-scatter, or an all-reduce unless `reduced` says the
+  // backward has already started it (then what is left is waited for).
+  void reduce_gradients(std::vector<float>& grads, bool reduced);
+  // Clips by the global norm (each parameter counted once: primary tensors, on DP rank 0 unless
+  // sharded; summed over `world`), then one AdamW step at rate `lr` on this rank's part, then
+  // the all-gather of the updated blocks. Returns the norm before clipping.
+  double step(std::vector<float>& params, std::vector<float>& grads, const std::vector<ParamTensor>& tensors,
+              double lr, Communicator& world);
+  // The whole buffer's state (the blocks gathered over DP when sharded); collective over DP.
+  OptimizerState gather() const;
+  // This rank's part of a whole buffer's state (from a checkpoint).
+  void load(const OptimizerState& whole);
+  double state_bytes() const { return static_cast<double>(state_.m.size() + state_.v.size()) * sizeof(float); }
+
+ private:
+  const TrainingConfig& t_;
+  Communicator& dp_;
+  bool sharded_ = false;
+  std::vector<long> blocks_;  // floats of each DP rank's block (one block of everything unsharded)
+  long begin_ = 0;            // this rank's block in the buffer
+  std::vector<double> lr_scale_;
+  OptimizerState state_;      // moments of [begin_, begin_ + count)
+};
+
+}  // namespace parallax::exec
