@@ -7,9 +7,9 @@
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "models/toml_reader.hpp"
+#include "results/results_file.hpp"
 #include "sim/predict.hpp"
 #include "sim/report_json.hpp"
-#include "results/results_file.hpp"
 #include "sim/timeline_trace.hpp"
 
 namespace parallax::cli {

@@ -15,8 +15,8 @@
 #include "cli/format.hpp"
 #include "models/sweep_spec.hpp"
 #include "models/toml_reader.hpp"
-#include "sim/report_json.hpp"
 #include "results/results_file.hpp"
+#include "sim/report_json.hpp"
 #include "sim/sweep_report.hpp"
 
 namespace parallax::cli {

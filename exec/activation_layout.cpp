@@ -4,7 +4,9 @@
 
 namespace parallax::exec {
 
-RecomputePolicy recompute_policy(const TrainingConfig& t) { return {t.recompute, t.recompute_method, t.recompute_layers}; }
+RecomputePolicy recompute_policy(const TrainingConfig& t) {
+  return {t.recompute, t.recompute_method, t.recompute_layers};
+}
 
 std::vector<std::pair<int, int>> recompute_groups(const RecomputePolicy& p, int chunk_layers) {
   std::vector<std::pair<int, int>> out;

@@ -7,8 +7,8 @@
 #include <map>
 #include <stdexcept>
 
-#include "sim/placement.hpp"
 #include "results/results_file.hpp"
+#include "sim/placement.hpp"
 
 namespace parallax::exec {
 

@@ -63,14 +63,12 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicat
   // Outside the tensor-parallel regions a rank keeps rows_ tokens; the projections' outputs,
   // summed over the group before they are split, are whole.
   const long n = rows_, probs = recompute.keeps_attention_probabilities() ? BT * NHl_ * T_ : 0;
-  const ActivationLayout::Sizes kept = {
-      {n * C, n, n, 3 * BT * Cl, BT * Cl, BT * NHl_, probs, BT * C, n * C, n * C, n, n, 4 * BT * Cl, 4 * BT * Cl, BT * C,
-       n * C},
-      {n * C, n, n, BT * Vl_, BT, BT, BT}};
-  const ActivationLayout::Sizes grads = {
-      {BT * C, BT, BT, 3 * BT * Cl, BT * Cl, BT * NHl_, probs, BT * C, BT * C, BT * C, BT, BT, 4 * BT * Cl,
-       4 * BT * Cl, BT * C, BT * C},
-      {BT * C, BT, BT, BT * Vl_, BT, BT, BT}};
+  const ActivationLayout::Sizes kept = {{n * C, n, n, 3 * BT * Cl, BT * Cl, BT * NHl_, probs, BT * C, n * C, n * C, n,
+                                         n, 4 * BT * Cl, 4 * BT * Cl, BT * C, n * C},
+                                        {n * C, n, n, BT * Vl_, BT, BT, BT}};
+  const ActivationLayout::Sizes grads = {{BT * C, BT, BT, 3 * BT * Cl, BT * Cl, BT * NHl_, probs, BT * C, BT * C,
+                                          BT * C, BT, BT, 4 * BT * Cl, 4 * BT * Cl, BT * C, BT * C},
+                                         {BT * C, BT, BT, BT * Vl_, BT, BT, BT}};
   keeps_probs_ = probs > 0;
   for (const auto& c : chunks_) {
     const std::string first = "transformer.h." + std::to_string(c.first_layer) + ".ln_1.weight";
@@ -276,7 +274,8 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
     float* din = l == 0 ? grad(chunk, X) : grad(chunk, ActivationLayout::layer_index(l - 1, RES3));
     if (group != groups.rend() && group->second == l) {  // re-run the group's forward from its kept input
       const int first = group->first;
-      const float* residual = first == 0 ? act(s, chunk, X) : act(s, chunk, ActivationLayout::layer_index(first - 1, RES3));
+      const float* residual =
+          first == 0 ? act(s, chunk, X) : act(s, chunk, ActivationLayout::layer_index(first - 1, RES3));
       for (int r = first; r <= l; ++r) {
         const LayerActs y = layer_acts(s, chunk, r);
         layer_forward(layer_param_[chunk] + r * PER_LAYER, residual, y);

@@ -143,16 +143,16 @@ class Gpt {
   std::vector<Chunk> chunks_;
   std::vector<ParamTensor> tensors_;
   std::vector<float> params_, grads_;
-  int wte_ = -1, wpe_ = -1, lnf_ = -1;           // tensor indices, -1 where this rank has none
-  std::vector<int> layer_param_;                 // per chunk: index of its first layer's first tensor
+  int wte_ = -1, wpe_ = -1, lnf_ = -1;  // tensor indices, -1 where this rank has none
+  std::vector<int> layer_param_;        // per chunk: index of its first layer's first tensor
   ActivationLayout acts_;
-  std::vector<float> workspace_;                 // the activations of the layers being recomputed
-  std::map<std::pair<int, int>, State> states_;  // in flight, by (chunk, micro-batch)
+  std::vector<float> workspace_;                   // the activations of the layers being recomputed
+  std::map<std::pair<int, int>, State> states_;    // in flight, by (chunk, micro-batch)
   long state_floats_ = 0, state_floats_peak_ = 0;  // floats held by states_, now and at most
-  std::vector<State> pool_;                      // released states, reused
-  std::vector<float> head_grad_;                 // the LM head's share of the tied embedding gradient
-  std::vector<float> dacts_;                     // activation gradients of the running backward (the input's first)
-  std::vector<float> scratch_;                   // attention's T x T work space
+  std::vector<State> pool_;                        // released states, reused
+  std::vector<float> head_grad_;                   // the LM head's share of the tied embedding gradient
+  std::vector<float> dacts_;                       // activation gradients of the running backward (the input's first)
+  std::vector<float> scratch_;                     // attention's T x T work space
   double tp_comm_s_ = 0;
   bool keeps_probs_ = false;
   // Sequence parallelism: this rank's rows_ tokens from first_row_ of the micro-batch's B*T

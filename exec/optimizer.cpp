@@ -41,7 +41,8 @@ double Optimizer::step(std::vector<float>& params, std::vector<float>& grads, co
   double sq = 0;
   if (sharded_ || dp_.rank() == 0)
     for (const auto& tensor : tensors)
-      if (const auto [a, b] = part(tensor); tensor.primary && a < b) sq += kernels::sum_of_squares(grads.data() + a, b - a);
+      if (const auto [a, b] = part(tensor); tensor.primary && a < b)
+        sq += kernels::sum_of_squares(grads.data() + a, b - a);
   world.all_reduce_sum(&sq, 1);
   const double norm = std::sqrt(sq);
   if (t_.grad_clip > 0 && norm > t_.grad_clip)  // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6)

@@ -28,8 +28,8 @@ class Optimizer {
   // Clips by the global norm (each parameter counted once: primary tensors, on DP rank 0 unless
   // sharded; summed over `world`), then one AdamW step at rate `lr` on this rank's part, then
   // the all-gather of the updated blocks. Returns the norm before clipping.
-  double step(std::vector<float>& params, std::vector<float>& grads, const std::vector<ParamTensor>& tensors,
-              double lr, Communicator& world);
+  double step(std::vector<float>& params, std::vector<float>& grads, const std::vector<ParamTensor>& tensors, double lr,
+              Communicator& world);
   // The whole buffer's state (the blocks gathered over DP when sharded); collective over DP.
   OptimizerState gather() const;
   // This rank's part of a whole buffer's state (from a checkpoint).
@@ -43,7 +43,7 @@ class Optimizer {
   std::vector<long> blocks_;  // floats of each DP rank's block (one block of everything unsharded)
   long begin_ = 0;            // this rank's block in the buffer
   std::vector<double> lr_scale_;
-  OptimizerState state_;      // moments of [begin_, begin_ + count)
+  OptimizerState state_;  // moments of [begin_, begin_ + count)
 };
 
 }  // namespace parallax::exec

@@ -18,10 +18,10 @@
 #include "exec/trainer.hpp"
 #include "models/experiment_json.hpp"
 #include "models/toml_reader.hpp"
+#include "results/results_file.hpp"
 #include "sim/flops.hpp"
 #include "sim/placement.hpp"
 #include "sim/predict.hpp"
-#include "results/results_file.hpp"
 
 namespace parallax::exec {
 
@@ -78,8 +78,7 @@ std::vector<sim::TimelineEvent> gather_timeline(const MpiCommunicator& world, co
     for (int k = offsets[rank]; k < offsets[rank] + counts[rank]; k += 5) {
       const auto kind = static_cast<StepResult::Kind>(all[k]);
       const int chunk = static_cast<int>(all[k + 1]);
-      const bool pass =
-          kind == StepResult::forward || kind == StepResult::backward || kind == StepResult::recv;
+      const bool pass = kind == StepResult::forward || kind == StepResult::backward || kind == StepResult::recv;
       out.push_back({static_cast<int>(rank), pass ? chunk * p.pp + pp_rank : pp_rank, chunk,
                      static_cast<int>(all[k + 2]), to_string(kind), all[k + 3], all[k + 4]});
     }
@@ -218,7 +217,8 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
               r.grad_norm);
         std::fflush(stdout);
       }
-      if (r.step == 1) write_memory(world, p, trainer.memory(), predicted, writer.get());  // the peak is reached in a step
+      if (r.step == 1)
+        write_memory(world, p, trainer.memory(), predicted, writer.get());  // the peak is reached in a step
       if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
         char name[32];
         std::snprintf(name, sizeof name, "step_%06d.h5", r.step);

@@ -42,8 +42,7 @@ void check_runnable(const Experiment& e, int ranks) {
                      ": the executor trains dense models only (the simulator predicts MoE)");
   if (p.tp * p.pp * p.dp != ranks)
     throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
-                     std::to_string(ranks) + " rank(s): run under mpiexec -n " +
-                     std::to_string(p.tp * p.pp * p.dp));
+                     std::to_string(ranks) + " rank(s): run under mpiexec -n " + std::to_string(p.tp * p.pp * p.dp));
   if (p.fsdp)
     throw InputError("parallel.fsdp = true: the executor shards only the optimizer state (distributed_optimizer)");
   if (e.training.precision != Precision::fp32)

@@ -54,7 +54,8 @@ void ThreadCommunicator::all_reduce_max(float* data, long n) {
 void ThreadCommunicator::broadcast(double* data, long n, int root) {
   std::vector<double> out;
   collective(
-      data, [&](const auto& s) { out.assign(static_cast<const double*>(s[root]), static_cast<const double*>(s[root]) + n); },
+      data,
+      [&](const auto& s) { out.assign(static_cast<const double*>(s[root]), static_cast<const double*>(s[root]) + n); },
       [&] { std::copy(out.begin(), out.end(), data); });
 }
 

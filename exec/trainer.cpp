@@ -78,7 +78,6 @@ Trainer::Trainer(const Experiment& e, Groups groups)
   }
 }
 
-
 // This rank's action list: forwards take their input from the previous virtual stage (or the
 // tokens), backwards their output gradient from the next one (or the loss); sends return at once.
 void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start) {

@@ -235,8 +235,8 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
     // Uniform recomputation: the input of each group of recompute_layers layers is kept, and
     // one group's activations live at a time while its backward re-runs it.
     const double group = std::min<double>(t.recompute_layers, layers_per_chunk);
-    sm.activations = in_flight * std::ceil(layers_per_chunk / group) * layer_activation_bytes(e) +
-                     group * layer_working_bytes(e);
+    sm.activations =
+        in_flight * std::ceil(layers_per_chunk / group) * layer_activation_bytes(e) + group * layer_working_bytes(e);
   } else {
     // Block recomputation of some layers per chunk: the others keep all their activations.
     const double recomputed = t.recompute == Recompute::full && t.recompute_layers > 0

@@ -12,8 +12,8 @@
 #include "exec/init_rng.hpp"
 #include "exec/trainer.hpp"
 #include "models/toml_reader.hpp"
-#include "sim/layer_costs.hpp"
 #include "results/results_file.hpp"
+#include "sim/layer_costs.hpp"
 
 using namespace parallax;
 using namespace parallax::exec;
@@ -175,7 +175,8 @@ BOOST_AUTO_TEST_CASE(shards_cover_the_whole_model) {
   BOOST_TEST(whole_index(qkv, 2, 1, 0) == 32 * 64);
   BOOST_TEST(whole_index(qkv, 2, 1, 32 * 64) == 96 * 64);
   // pp 2: layer 0 on rank 0 with the embeddings, layer 1 on rank 1 with ln_f and the head's copy.
-  const auto first = rank_tensors(m, Layout{1, 0, 2, 0, 1, 0, {}, false}), last = rank_tensors(m, Layout{1, 0, 2, 1, 1, 0, {}, false});
+  const auto first = rank_tensors(m, Layout{1, 0, 2, 0, 1, 0, {}, false}),
+             last = rank_tensors(m, Layout{1, 0, 2, 1, 1, 0, {}, false});
   BOOST_TEST(first.front().name == "transformer.wte.weight");
   BOOST_TEST(first.front().primary);
   BOOST_TEST(last.front().name == "transformer.wte.weight");

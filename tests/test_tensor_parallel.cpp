@@ -88,9 +88,10 @@ BOOST_AUTO_TEST_CASE(tensor_and_sequence_parallel_gradients_equal_the_single_pro
   Gpt single(tiny(), 2);
   const Pass reference = run_rank(single, Layout{});
   const RecomputePolicy none{}, full{Recompute::full, RecomputeMethod::uniform, 2};
-  for (const auto& [tp, sp, recompute] : {std::tuple{2, false, none}, std::tuple{2, true, none},
-                                          std::tuple{4, true, none}, std::tuple{2, true, full}}) {
-    BOOST_TEST_CONTEXT("tp " << tp << (sp ? ", sequence parallel" : "") << (recompute.layers ? ", full recompute" : "")) {
+  for (const auto& [tp, sp, recompute] :
+       {std::tuple{2, false, none}, std::tuple{2, true, none}, std::tuple{4, true, none}, std::tuple{2, true, full}}) {
+    BOOST_TEST_CONTEXT("tp " << tp << (sp ? ", sequence parallel" : "")
+                             << (recompute.layers ? ", full recompute" : "")) {
       const Pass got = tensor_parallel(tp, sp, recompute);
       BOOST_TEST(std::abs(got.loss - reference.loss) < 1e-5f);
       for (const auto& [name, want] : reference.grads) {
