@@ -5,20 +5,18 @@
 #include <cmath>
 
 #include "exec/init_rng.hpp"
-#include "kernels/cpu/embedding.hpp"
 #include "sim/layer_costs.hpp"
 
 namespace parallax::exec {
-
-namespace k = parallax::kernels;
 
 namespace {
 constexpr int X = 0;  // a chunk's input, activation 0
 }  // namespace
 
-Gpt::Gpt(const ModelConfig& m, int micro_batch, const Layout& layout, Communicator* tp,
+Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const Layout& layout, Communicator* tp,
          const RecomputePolicy& recompute)
     : model_(m),
+      k_(kernels),
       layout_(layout),
       tp_(tp),
       B_(micro_batch),
@@ -224,11 +222,11 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
     s.inputs.assign(inputs, inputs + BT);
     // The slices' lookups summed over the TP group (split among its ranks' rows under SP), then positions.
     float* looked_up = sp_ ? gathered_.data() : in;
-    k::embedding_forward(looked_up, inputs, p(wte_), vocab_begin_, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
+    k_.embedding_forward(looked_up, inputs, p(wte_), vocab_begin_, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
     if (tp > 1) {
       tp_output(looked_up);
       if (sp_) std::copy_n(mine(looked_up), activation_size(), in);
-      k::add_positions(in, p(wpe_), first_row_, rows_, T, C);
+      k_.add_positions(in, p(wpe_), first_row_, rows_, T, C);
     }
   } else {
     std::copy(x, x + activation_size(), in);
@@ -288,7 +286,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
   }
   if (c.embedding) {
     if (sp_) tp_all_gather(grad(chunk, X));  // every rank sees the whole gradient of the lookup
-    k::embedding_backward(g(wte_), vocab_begin_, Vl_, g(wpe_), grad(chunk, X), s.inputs.data(), B, T, C);
+    k_.embedding_backward(g(wte_), vocab_begin_, Vl_, g(wpe_), grad(chunk, X), s.inputs.data(), B, T, C);
     if (ready) {
       fold_tied_gradient();
       done(wte_, wpe_);

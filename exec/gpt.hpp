@@ -18,6 +18,7 @@
 #include "exec/activation_layout.hpp"
 #include "exec/communicator.hpp"
 #include "exec/shard.hpp"
+#include "kernels/kernels.hpp"
 #include "models/experiment.hpp"
 
 namespace parallax::exec {
@@ -29,8 +30,8 @@ class Gpt {
   // recomputation the forward keeps only each recompute group's input and output, and the
   // backward re-runs the group's forward first (the same kernels on the same inputs: the
   // numbers are those of a run without recomputation, bit for bit).
-  Gpt(const ModelConfig& model, int micro_batch, const Layout& layout = {}, Communicator* tp = nullptr,
-      const RecomputePolicy& recompute = {});
+  Gpt(const ModelConfig& model, int micro_batch, kernels::Kernels& kernels, const Layout& layout = {},
+      Communicator* tp = nullptr, const RecomputePolicy& recompute = {});
 
   // Each whole tensor from (seed, name): N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
   // biases 0, LayerNorm weights 1; this rank keeps its slice, so every layout starts from the
@@ -135,6 +136,7 @@ class Gpt {
   void sum_sequence_parallel_grads(int first_tensor, int last_tensor);
 
   ModelConfig model_;
+  kernels::Kernels& k_;
   Layout layout_;
   Communicator* tp_;
   int B_, T_, C_, L_, NH_, V_, Vp_;

@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/adamw.hpp"
-#include "kernels/cpu/grad_norm.hpp"
-
 namespace parallax::exec {
 
-Optimizer::Optimizer(const TrainingConfig& t, long n, Communicator& dp, bool sharded, std::vector<double> lr_scale)
-    : t_(t), dp_(dp), sharded_(sharded && dp.size() > 1), blocks_{n}, lr_scale_(std::move(lr_scale)) {
+Optimizer::Optimizer(const TrainingConfig& t, long n, Communicator& dp, bool sharded, std::vector<double> lr_scale,
+                     kernels::Kernels& kernels)
+    : t_(t), dp_(dp), k_(kernels), sharded_(sharded && dp.size() > 1), blocks_{n}, lr_scale_(std::move(lr_scale)) {
   if (sharded_) {
     const long block = (n + dp.size() - 1) / dp.size();
     blocks_.clear();
@@ -29,7 +27,7 @@ void Optimizer::reduce_gradients(std::vector<float>& grads, bool reduced) {
     dp_.wait_all();
   else
     dp_.all_reduce_sum(grads.data(), static_cast<long>(grads.size()));
-  kernels::scale(grads.data() + begin_, static_cast<long>(state_.m.size()), 1.0f / dp_.size());
+  k_.scale(grads.data() + begin_, static_cast<long>(state_.m.size()), 1.0f / dp_.size());
 }
 
 double Optimizer::step(std::vector<float>& params, std::vector<float>& grads, const std::vector<ParamTensor>& tensors,
@@ -41,20 +39,19 @@ double Optimizer::step(std::vector<float>& params, std::vector<float>& grads, co
   double sq = 0;
   if (sharded_ || dp_.rank() == 0)
     for (const auto& tensor : tensors)
-      if (const auto [a, b] = part(tensor); tensor.primary && a < b)
-        sq += kernels::sum_of_squares(grads.data() + a, b - a);
+      if (const auto [a, b] = part(tensor); tensor.primary && a < b) sq += k_.sum_of_squares(grads.data() + a, b - a);
   world.all_reduce_sum(&sq, 1);
   const double norm = std::sqrt(sq);
   if (t_.grad_clip > 0 && norm > t_.grad_clip)  // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6)
-    kernels::scale(grads.data() + lo, count, static_cast<float>(t_.grad_clip / (norm + 1e-6)));
+    k_.scale(grads.data() + lo, count, static_cast<float>(t_.grad_clip / (norm + 1e-6)));
   state_.step += 1;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto [a, b] = part(tensors[i]);
     if (a >= b) continue;
-    kernels::adamw_update(params.data() + a, grads.data() + a, state_.m.data() + (a - lo), state_.v.data() + (a - lo),
-                          b - a, state_.step, static_cast<float>(lr * lr_scale_[i]), static_cast<float>(t_.adam_beta1),
-                          static_cast<float>(t_.adam_beta2), static_cast<float>(t_.adam_eps),
-                          tensors[i].weight_decay ? static_cast<float>(t_.weight_decay) : 0.0f);
+    k_.adamw_update(params.data() + a, grads.data() + a, state_.m.data() + (a - lo), state_.v.data() + (a - lo), b - a,
+                    state_.step, static_cast<float>(lr * lr_scale_[i]), static_cast<float>(t_.adam_beta1),
+                    static_cast<float>(t_.adam_beta2), static_cast<float>(t_.adam_eps),
+                    tensors[i].weight_decay ? static_cast<float>(t_.weight_decay) : 0.0f);
   }
   if (sharded_) dp_.all_gather(params.data(), blocks_);  // everyone's updated block to everyone
   return norm;

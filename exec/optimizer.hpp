@@ -10,6 +10,7 @@
 #include "exec/checkpoint.hpp"
 #include "exec/communicator.hpp"
 #include "exec/shard.hpp"
+#include "kernels/kernels.hpp"
 #include "models/experiment.hpp"
 
 namespace parallax::exec {
@@ -17,7 +18,8 @@ namespace parallax::exec {
 class Optimizer {
  public:
   // `parameters`: floats in the rank's buffer; `lr_scale`: a multiplier per tensor.
-  Optimizer(const TrainingConfig& t, long parameters, Communicator& dp, bool sharded, std::vector<double> lr_scale);
+  Optimizer(const TrainingConfig& t, long parameters, Communicator& dp, bool sharded, std::vector<double> lr_scale,
+            kernels::Kernels& kernels);
 
   int steps() const { return state_.step; }
   bool sharded() const { return sharded_; }
@@ -39,6 +41,7 @@ class Optimizer {
  private:
   const TrainingConfig& t_;
   Communicator& dp_;
+  kernels::Kernels& k_;
   bool sharded_ = false;
   std::vector<long> blocks_;  // floats of each DP rank's block (one block of everything unsharded)
   long begin_ = 0;            // this rank's block in the buffer

@@ -1,7 +1,6 @@
 #include "exec/run.hpp"
 
 #include <H5public.h>
-#include <cblas.h>
 #include <mpi.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,8 +10,6 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <sstream>
-#include <thread>
 
 #include "exec/run_checks.hpp"
 #include "exec/trainer.hpp"
@@ -45,15 +42,15 @@ bool agree(const MpiCommunicator& world, int& status) {
   return status == 0;
 }
 
-std::vector<std::pair<std::string, std::string>> provenance(const std::string& hosts) {
+std::vector<std::pair<std::string, std::string>> provenance(const std::string& hosts, const kernels::Kernels& k) {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
   return {{"hostnames", hosts},
+          {"backend", k.name()},
           {"git_sha", PARALLAX_GIT_SHA},
           {"tool_version", PARALLAX_VERSION},
           {"hdf5_version", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
-          {"blas", std::string(openblas_get_config()) + ", " + std::to_string(openblas_get_num_threads()) +
-                       " thread(s) per rank"},
+          {"blas", k.libraries()},
           {"compiler", __VERSION__}};
 }
 
@@ -129,18 +126,11 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   MPI_Comm node;
   MPI_Comm_split_type(world.handle(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node);
   MpiCommunicator local(node);
-  // The ranks of a node share its cores instead of oversubscribing them, unless
-  // OPENBLAS_NUM_THREADS gives each rank's count (OpenBLAS reads it itself). The count can change
-  // how a GEMM rounds (OpenBLAS 0.3.21's Zen kernels on 1 and 2 threads), so runs compared bit
-  // for bit across layouts set it.
-  const char* blas_threads = std::getenv("OPENBLAS_NUM_THREADS");
-  if (!blas_threads || !*blas_threads) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    openblas_set_num_threads(std::max(1, cores / local.size()));
-  }
+  const std::unique_ptr<kernels::Kernels> kernels = kernels::make_kernels("cpu");
+  kernels->share_cores(local.size());
 
   // InputError for bad data, init or checkpoint files (alike on every rank).
-  Trainer trainer(e, {world, tensor_parallel, pipeline_parallel, data_parallel});
+  Trainer trainer(e, {world, tensor_parallel, pipeline_parallel, data_parallel}, *kernels);
   const std::string config_json = to_json(e).dump();
   const sim::Prediction predicted = sim::predict(e);
 
@@ -166,7 +156,8 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
           throw InputError("training.checkpoint_dir = \"" + e.training.checkpoint_dir + "\": cannot create it (" +
                            ec.message() + ")");
       }
-      writer = std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted, provenance(all_hosts), ranks);
+      writer =
+          std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted, provenance(all_hosts, *kernels), ranks);
     } catch (const InputError& err) {
       std::cerr << "parallax: " << err.what() << "\n";
       status = 2;

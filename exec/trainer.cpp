@@ -58,14 +58,14 @@ const char* to_string(StepResult::Kind k) {
   return "?";
 }
 
-Trainer::Trainer(const Experiment& e, Groups groups)
+Trainer::Trainer(const Experiment& e, Groups groups, kernels::Kernels& kernels)
     : e_(e),
       groups_(groups),
-      model_(e.model, e.training.micro_batch, layout_of(e, groups), &groups.tp, recompute_policy(e.training)),
+      model_(e.model, e.training.micro_batch, kernels, layout_of(e, groups), &groups.tp, recompute_policy(e.training)),
       data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed),
       schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, e.micro_batches())),
       optimizer_(e.training, static_cast<long>(model_.params().size()), groups.dp, e.parallel.distributed_optimizer,
-                 lr_scales(model_.tensors(), e.model.layers, e.training.layerwise_lr_decay)),
+                 lr_scales(model_.tensors(), e.model.layers, e.training.layerwise_lr_decay), kernels),
       overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e.parallel.overlap_grad_reduce) {
   if (!e.training.resume_from.empty()) {
     OptimizerState whole;

@@ -57,7 +57,7 @@ class Trainer {
   // Random init, or training.init_from's weights, or training.resume_from's full state. Each
   // DP rank takes global_batch/dp sequences of every global batch, split in micro-batches that
   // go through the pipeline schedule; gradients are summed over the DP group.
-  Trainer(const Experiment& e, Groups groups);
+  Trainer(const Experiment& e, Groups groups, kernels::Kernels& kernels);
 
   int steps_done() const { return optimizer_.steps(); }
   StepResult step();

@@ -11,6 +11,7 @@
 #include "exec/gpt.hpp"
 #include "exec/init_rng.hpp"
 #include "exec/trainer.hpp"
+#include "kernels/cpu/cpu_kernels.hpp"
 #include "models/toml_reader.hpp"
 #include "results/results_file.hpp"
 #include "sim/layer_costs.hpp"
@@ -42,7 +43,8 @@ Experiment experiment(const std::string& data, int steps) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(model_gradients_match_finite_differences) {
-  Gpt model(tiny(), 2);
+  kernels::CpuKernels cpu;
+  Gpt model(tiny(), 2, cpu);
   model.init(7);
   std::vector<int> in(32), tg(32);
   for (int i = 0; i < 32; ++i) in[i] = (i * 37) % 300, tg[i] = (i * 91 + 5) % 300;
@@ -73,7 +75,8 @@ BOOST_AUTO_TEST_CASE(model_gradients_match_finite_differences) {
 }
 
 BOOST_AUTO_TEST_CASE(initialisation_is_a_function_of_seed_and_name) {
-  Gpt a(tiny(), 1), b(tiny(), 1);
+  kernels::CpuKernels cpu;
+  Gpt a(tiny(), 1, cpu), b(tiny(), 1, cpu);
   a.init(11);
   b.init(11);
   BOOST_TEST((a.params() == b.params()));
@@ -97,17 +100,18 @@ BOOST_AUTO_TEST_CASE(resume_gives_bit_identical_losses) {
 
   SingleProcess comm;
   const Experiment e = experiment(data, 10);
-  Trainer straight(e, {comm, comm, comm, comm});
+  kernels::CpuKernels cpu;
+  Trainer straight(e, {comm, comm, comm, comm}, cpu);
   std::vector<double> reference;
   for (int i = 0; i < 10; ++i) reference.push_back(straight.step().loss);
 
-  Trainer first(e, {comm, comm, comm, comm});
+  Trainer first(e, {comm, comm, comm, comm}, cpu);
   for (int i = 0; i < 5; ++i) first.step();
   const std::string ckpt = dir + "/step5.h5";
   first.save_checkpoint(ckpt, "{}");
   Experiment resumed_e = e;
   resumed_e.training.resume_from = ckpt;
-  Trainer resumed(resumed_e, {comm, comm, comm, comm});
+  Trainer resumed(resumed_e, {comm, comm, comm, comm}, cpu);
   BOOST_TEST(resumed.steps_done() == 5);
   for (int i = 5; i < 10; ++i) BOOST_TEST(resumed.step().loss == reference[i]);  // bit-identical
   fs::remove_all(dir);
@@ -133,13 +137,14 @@ BOOST_AUTO_TEST_CASE(bad_data_and_checkpoints_are_input_errors) {
   BOOST_TEST(message([&] { TokenData(dir + "/big.bin", 256, 16, 1); }).find("token 999 at position 42") !=
              std::string::npos);
   // A checkpoint of another shape.
-  Gpt small(tiny(300), 1);
+  kernels::CpuKernels cpu;
+  Gpt small(tiny(300), 1, cpu);
   small.init(1);
   save_checkpoint(dir + "/small.h5", small, nullptr, "{}");
   ModelConfig wider = tiny(300);
   wider.hidden = 128;
   wider.ffn_hidden = 512;
-  Gpt big(wider, 1);
+  Gpt big(wider, 1, cpu);
   BOOST_TEST(message([&] { load_checkpoint(dir + "/small.h5", big, nullptr); }).find("has shape") != std::string::npos);
   fs::remove_all(dir);
 }
@@ -208,7 +213,8 @@ BOOST_AUTO_TEST_CASE(uneven_stages_split_their_layers_over_the_chunks) {
   // A stage of vpp - 1 layers leaves its embedding chunk empty, and that chunk still runs.
   const Layout sparse{1, 0, 2, 0, 2, 0, {1, 7}, false};
   BOOST_TEST(chunks_of(m, sparse)[0].layers == 0);
-  Gpt g(m, 1, sparse);
+  kernels::CpuKernels cpu;
+  Gpt g(m, 1, cpu, sparse);
   g.init(1);
   std::vector<int> tokens(m.seq_len, 3);
   g.forward(0, 0, nullptr, tokens.data(), tokens.data());

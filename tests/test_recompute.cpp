@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "exec/gpt.hpp"
+#include "kernels/cpu/cpu_kernels.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/memory.hpp"
 
@@ -53,14 +54,15 @@ BOOST_AUTO_TEST_CASE(each_method_recomputes_megatrons_layers) {
 
 BOOST_AUTO_TEST_CASE(recomputation_changes_no_bit_of_the_gradients) {
   const ModelConfig m = experiment("none").model;
-  Gpt reference(m, 2);
+  kernels::CpuKernels cpu;
+  Gpt reference(m, 2, cpu);
   const auto [grads, loss] = two_micro_batches(reference, m);
   for (const RecomputePolicy& p : {RecomputePolicy{Recompute::selective, RecomputeMethod::block, 0},
                                    RecomputePolicy{Recompute::full, RecomputeMethod::block, 0},
                                    RecomputePolicy{Recompute::full, RecomputeMethod::block, 3},
                                    RecomputePolicy{Recompute::full, RecomputeMethod::uniform, 3},
                                    RecomputePolicy{Recompute::full, RecomputeMethod::uniform, 4}}) {
-    Gpt g(m, 2, {}, nullptr, p);
+    Gpt g(m, 2, cpu, {}, nullptr, p);
     const auto [other, other_loss] = two_micro_batches(g, m);
     BOOST_TEST(other_loss == loss);
     BOOST_TEST(other == grads, boost::test_tools::per_element());
@@ -79,7 +81,8 @@ BOOST_AUTO_TEST_CASE(activation_memory_is_counted_and_falls_as_predicted) {
   const long head = BT * C + 2 * BT + BT * V + 3 * BT;
   auto measured = [&](const std::string& recompute) {
     const Experiment e = experiment(recompute);
-    Gpt g(e.model, 2, {}, nullptr, recompute_policy(e.training));
+    kernels::CpuKernels cpu;
+    Gpt g(e.model, 2, cpu, {}, nullptr, recompute_policy(e.training));
     two_micro_batches(g, e.model);
     return g.activations_peak_bytes();
   };
@@ -96,7 +99,8 @@ BOOST_AUTO_TEST_CASE(activation_memory_is_counted_and_falls_as_predicted) {
   };
   auto one_in_flight = [&](const std::string& recompute) {
     const Experiment e = experiment(recompute);
-    Gpt g(e.model, 2, {}, nullptr, recompute_policy(e.training));
+    kernels::CpuKernels cpu;
+    Gpt g(e.model, 2, cpu, {}, nullptr, recompute_policy(e.training));
     std::vector<int> tokens(BT, 1);
     g.forward(0, 0, nullptr, tokens.data(), tokens.data());
     g.backward(0, 0, nullptr, 1.0f);

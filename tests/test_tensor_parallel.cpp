@@ -10,6 +10,7 @@
 
 #include "exec/gpt.hpp"
 #include "exec/thread_communicator.hpp"
+#include "kernels/cpu/cpu_kernels.hpp"
 #include "models/toml_reader.hpp"
 
 using namespace parallax;
@@ -60,7 +61,8 @@ Pass tensor_parallel(int tp, bool sp, const RecomputePolicy& recompute) {
     ranks.emplace_back([&, r] {
       ThreadCommunicator comm(group, r);
       const Layout l{tp, r, 1, 0, 1, 0, {}, sp};
-      Gpt g(tiny(), 2, l, &comm, recompute);
+      kernels::CpuKernels cpu;
+      Gpt g(tiny(), 2, cpu, l, &comm, recompute);
       passes[r] = run_rank(g, l);
     });
   for (auto& t : ranks) t.join();
@@ -85,7 +87,8 @@ Pass tensor_parallel(int tp, bool sp, const RecomputePolicy& recompute) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(tensor_and_sequence_parallel_gradients_equal_the_single_process) {
-  Gpt single(tiny(), 2);
+  kernels::CpuKernels cpu;
+  Gpt single(tiny(), 2, cpu);
   const Pass reference = run_rank(single, Layout{});
   const RecomputePolicy none{}, full{Recompute::full, RecomputeMethod::uniform, 2};
   for (const auto& [tp, sp, recompute] :

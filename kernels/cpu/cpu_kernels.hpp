@@ -1,0 +1,49 @@
+// The CPU backend: OpenBLAS GEMMs and the element-wise kernels of kernels/cpu, behind the
+// executor's compute seam (kernels/kernels.hpp).
+#pragma once
+#include "kernels/kernels.hpp"
+
+namespace parallax::kernels {
+
+class CpuKernels final : public Kernels {
+ public:
+  std::string name() const override { return "cpu"; }
+  std::string libraries() const override;  // the "blas" attribute of a run
+  // Unless OPENBLAS_NUM_THREADS gives each rank's count (OpenBLAS reads it itself). The count
+  // can change how a GEMM rounds (OpenBLAS 0.3.21's Zen kernels on 1 and 2 threads), so runs
+  // compared bit for bit across layouts set it.
+  void share_cores(int ranks) override;
+  void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C,
+                      int OC) override;
+  void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                       const float* weight, int N, int C, int OC) override;
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                         int N, int C) override;
+  void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* weight, const float* mean, const float* rstd, int N, int C) override;
+  void gelu_forward(float* out, const float* inp, long n) override;
+  void gelu_backward(float* dinp, const float* inp, const float* dout, long n) override;
+  void residual_forward(float* out, const float* a, const float* b, long n) override;
+  void residual_backward(float* da, float* db, const float* dout, long n) override;
+  void attention_forward(float* out, float* lse, float* probs, const float* qkv, float* scratch, int B, int T, int C,
+                         int NH) override;
+  void attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv, const float* lse,
+                          const float* probs, float* scratch, int B, int T, int C, int NH) override;
+  void embedding_forward(float* out, const int* tokens, const float* wte, int begin, int rows, const float* wpe, int B,
+                         int T, int C) override;
+  void embedding_backward(float* dwte, int begin, int rows, float* dwpe, const float* dout, const int* tokens, int B,
+                          int T, int C) override;
+  void add_positions(float* out, const float* wpe, long first, long tokens, int T, int C) override;
+  void crossentropy_row_max(float* max, const float* logits, int N, int Vl, int valid) override;
+  void crossentropy_exp_sum(float* sum, float* logits, const float* max, int N, int Vl, int valid) override;
+  void crossentropy_normalize(float* losses, float* logits, const float* sum, const int* targets, int begin, int N,
+                              int Vl, int valid) override;
+  void crossentropy_backward(float* dlogits, const float* probs, const int* targets, float dloss, int begin, int N,
+                             int Vl, int valid) override;
+  void adamw_update(float* param, const float* grad, float* m, float* v, long n, int step, float lr, float beta1,
+                    float beta2, float eps, float weight_decay) override;
+  double sum_of_squares(const float* x, long n) override;
+  void scale(float* x, long n, float factor) override;
+};
+
+}  // namespace parallax::kernels
