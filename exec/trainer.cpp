@@ -36,10 +36,6 @@ std::vector<double> lr_scales(const std::vector<ParamTensor>& tensors, int layer
   return out;
 }
 
-// Pipeline messages: tag from (micro-batch, receiving virtual stage, direction). Tags repeat
-// only beyond 16384 (micro-batch, stage) pairs, and messages with one tag between two ranks
-// arrive in order, so the pairing holds.
-int tag_of(int mb, int vs, int stages, bool backward) { return ((mb * stages + vs) * 2 + (backward ? 1 : 0)) % 32768; }
 }  // namespace
 
 const char* to_string(StepResult::Kind k) {
@@ -83,64 +79,64 @@ Trainer::Trainer(const Experiment& e, Groups groups, kernels::Kernels& kernels)
 void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start) {
   const auto& t = e_.training;
   Communicator& pp = groups_.pp;
-  const int pp_rank = pp.rank(), stages = schedule_.virtual_stages(), m = schedule_.microbatches;
-  const auto& actions = schedule_.ranks[pp_rank];
+  const int m = schedule_.microbatches;
+  const auto& steps = schedule_.steps[pp.rank()];
   const long n = model_.activation_size();
   const long first = static_cast<long>(optimizer_.steps()) * t.global_batch +
                      static_cast<long>(groups_.dp.rank()) * (t.global_batch / groups_.dp.size());
   // On each chunk's last backward, its gradients start their DP reduction as they become final
   // (Megatron's overlap), while the rest of the backward runs.
   std::vector<size_t> last_backward(model_.chunks().size(), 0);
-  for (size_t i = 0; i < actions.size(); ++i)
-    if (actions[i].pass == sim::Pass::backward) last_backward[actions[i].chunk] = i;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i].op == sim::Op::backward) last_backward[steps[i].chunk] = i;
   auto reduce_now = [&](long offset, long size) {
     groups_.dp.start_all_reduce_sum(model_.grads().data() + offset, size);
     groups_.dp.progress();
   };
   std::vector<float> received(pp.size() > 1 ? n : 0);
+  const float* input = nullptr;  // what the last receive brought, for the pass after it
   sends_.clear();
-  auto receive = [&](int vs, int mb, bool backward) {
-    const auto t0 = Clock::now();
-    pp.recv(received.data(), n, schedule_.rank_of_virtual(vs),
-            tag_of(mb, backward ? vs - 1 : vs + 1, stages, backward));
-    const auto t1 = Clock::now();
-    r.pp_comm_s += seconds(t0, t1);
-    r.events.push_back({StepResult::recv, schedule_.chunk_of_virtual(vs), mb, seconds(start, t0), seconds(t0, t1)});
-    return received.data();
-  };
   // A pass from t0 to t1: its compute (TP collectives apart) into `phase`, and its event.
-  auto account = [&](StepResult::Kind kind, const sim::Action& a, Clock::time_point t0, Clock::time_point t1,
+  auto account = [&](StepResult::Kind kind, const sim::Step& st, Clock::time_point t0, Clock::time_point t1,
                      double& phase) {
     const double tp = model_.take_tp_comm_seconds();
     phase += seconds(t0, t1) - tp;
     r.tp_comm_s += tp;
-    r.events.push_back({kind, a.chunk, a.microbatch, seconds(start, t0), seconds(t0, t1)});
+    r.events.push_back({kind, st.chunk, st.microbatch, seconds(start, t0), seconds(t0, t1)});
   };
-  auto send = [&](const float* data, int vs, int mb, bool backward) {
-    sends_.emplace_back(data, data + n);
-    pp.send(sends_.back().data(), n, schedule_.rank_of_virtual(vs), tag_of(mb, vs, stages, backward));
-  };
-  for (size_t i = 0; i < actions.size(); ++i) {
-    const sim::Action& a = actions[i];
-    const Chunk& c = model_.chunks()[a.chunk];
-    const int vs = c.virtual_stage, mb = a.microbatch;
-    if (a.pass == sim::Pass::forward) {
-      const float* x = c.embedding ? nullptr : receive(vs - 1, mb, false);
-      if (c.embedding || c.head)
-        data_.sequences(first + static_cast<long>(mb) * t.micro_batch, t.micro_batch, inputs_, targets_);
-      const auto t0 = Clock::now();
-      loss += model_.forward(a.chunk, mb, x, inputs_.data(), targets_.data());
-      account(StepResult::forward, a, t0, Clock::now(), r.forward_s);
-      if (!c.head) send(model_.output(a.chunk, mb), vs + 1, mb, false);
-    } else {
-      const float* dy = c.head ? nullptr : receive(vs + 1, mb, true);
-      const auto t0 = Clock::now();
-      if (overlap_ && i == last_backward[a.chunk])
-        model_.backward(a.chunk, mb, dy, 1.0f / m, reduce_now, [&] { groups_.dp.progress(); });
-      else
-        model_.backward(a.chunk, mb, dy, 1.0f / m);
-      account(StepResult::backward, a, t0, Clock::now(), r.backward_s);
-      if (!c.embedding) send(model_.input_grad(), vs - 1, mb, true);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const sim::Step& st = steps[i];
+    const Chunk& c = model_.chunks()[st.chunk];
+    const int mb = st.microbatch;
+    const auto t0 = Clock::now();
+    switch (st.op) {
+      case sim::Op::recv:  // blocks until the neighbour's message is here
+        pp.recv(received.data(), n, st.peer, st.tag);
+        r.pp_comm_s += seconds(t0, Clock::now());
+        r.events.push_back({StepResult::recv, st.chunk, mb, seconds(start, t0), seconds(t0, Clock::now())});
+        input = received.data();
+        break;
+      case sim::Op::send: {  // returns at once; the copy stays until wait_sends
+        const float* data = st.direction == sim::Pass::forward ? model_.output(st.chunk, mb) : model_.input_grad();
+        sends_.emplace_back(data, data + n);
+        pp.send(sends_.back().data(), n, st.peer, st.tag);
+        break;
+      }
+      case sim::Op::forward:
+        if (c.embedding || c.head)
+          data_.sequences(first + static_cast<long>(mb) * t.micro_batch, t.micro_batch, inputs_, targets_);
+        loss += model_.forward(st.chunk, mb, input, inputs_.data(), targets_.data());
+        account(StepResult::forward, st, t0, Clock::now(), r.forward_s);
+        input = nullptr;
+        break;
+      case sim::Op::backward:
+        if (overlap_ && i == last_backward[st.chunk])
+          model_.backward(st.chunk, mb, input, 1.0f / m, reduce_now, [&] { groups_.dp.progress(); });
+        else
+          model_.backward(st.chunk, mb, input, 1.0f / m);
+        account(StepResult::backward, st, t0, Clock::now(), r.backward_s);
+        input = nullptr;
+        break;
     }
   }
   model_.fold_tied_gradient();

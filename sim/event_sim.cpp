@@ -22,43 +22,44 @@ SimResult simulate(const SimInput& in) {
   while (progress) {
     progress = false;
     for (int r = 0; r < p; ++r) {
-      const auto& list = s.ranks[r];
+      const auto& list = s.steps[r];
       while (next[r] < list.size()) {
-        const Action& a = list[next[r]];
-        const int vs = s.virtual_stage(r, a.chunk);
-        const bool fwd = a.pass == Pass::forward;
-        double input = 0;
-        if (fwd && vs > 0) input = f_ready[at(a.microbatch, vs - 1)];
-        if (!fwd && vs < V - 1) input = b_ready[at(a.microbatch, vs + 1)];
-        if (std::isnan(input)) break;
-        const PassCost& cost = fwd ? in.forward[vs] : in.backward[vs];
-        const double start = std::max(clock[r], input);
-        double end = start + cost.total();
+        const Step& st = list[next[r]];
+        const int vs = s.virtual_stage(r, st.chunk);
+        const bool fwd = st.direction == Pass::forward;
         RankTotals& t = out.ranks[r];
-        (fwd ? t.forward : t.backward) += cost.compute;
-        t.recompute += cost.recompute;
-        t.tp_comm += cost.tp_comm;
-        t.dp_comm += cost.dp_comm;
-        if (in.record_timeline)
-          out.timeline.push_back({r, vs, a.chunk, a.microbatch, fwd ? "forward" : "backward", start, cost.total()});
-        // Send to the neighbour, if there is one.
-        const bool sends = fwd ? vs < V - 1 : vs > 0;
-        double transfer = 0;
-        if (sends) transfer = fwd ? in.hop[vs] : in.hop[vs - 1];
-        (fwd ? f_ready : b_ready)[at(a.microbatch, vs)] = end + transfer;
-        if (sends && in.blocking_p2p && transfer > 0) {
-          if (in.record_timeline) out.timeline.push_back({r, vs, a.chunk, a.microbatch, "send", end, transfer});
-          t.pp_comm += transfer;
-          end += transfer;
+        if (st.op == Op::recv) {  // the pass waits for its input
+          const double input = fwd ? f_ready[at(st.microbatch, vs - 1)] : b_ready[at(st.microbatch, vs + 1)];
+          if (std::isnan(input)) break;
+          clock[r] = std::max(clock[r], input);
+        } else if (st.op == Op::send) {
+          const double transfer = fwd ? in.hop[vs] : in.hop[vs - 1];
+          (fwd ? f_ready : b_ready)[at(st.microbatch, vs)] = clock[r] + transfer;
+          if (in.blocking_p2p && transfer > 0) {
+            if (in.record_timeline)
+              out.timeline.push_back({r, vs, st.chunk, st.microbatch, "send", clock[r], transfer});
+            t.pp_comm += transfer;
+            clock[r] += transfer;
+          }
+        } else {
+          const bool forward = st.op == Op::forward;
+          const PassCost& cost = forward ? in.forward[vs] : in.backward[vs];
+          (forward ? t.forward : t.backward) += cost.compute;
+          t.recompute += cost.recompute;
+          t.tp_comm += cost.tp_comm;
+          t.dp_comm += cost.dp_comm;
+          if (in.record_timeline)
+            out.timeline.push_back(
+                {r, vs, st.chunk, st.microbatch, forward ? "forward" : "backward", clock[r], cost.total()});
+          clock[r] += cost.total();
         }
-        clock[r] = end;
         ++next[r];
         progress = true;
       }
     }
   }
   for (int r = 0; r < p; ++r) {
-    if (next[r] < s.ranks[r].size()) out.deadlock = true;
+    if (next[r] < s.steps[r].size()) out.deadlock = true;
     RankTotals& t = out.ranks[r];
     double now = clock[r];
     const double dp = r < static_cast<int>(in.dp_exposed.size()) ? in.dp_exposed[r] : 0.0;

@@ -1,6 +1,8 @@
-// Discrete-event simulation of a pipeline schedule: each rank runs its action list in order;
-// an action starts when its rank is free and its input has arrived from the neighbouring
-// virtual stage. Yields per-rank finish times, busy time by kind, and a timeline.
+// Discrete-event simulation of a pipeline schedule: each rank runs its steps in order (the
+// action list with its transfers, PipelineSchedule::steps); a receive waits until its message
+// has arrived, a pass starts when its rank is free, a send delivers after the hop's time (and
+// holds its sender that long when sends block). Yields per-rank finish times, busy time by
+// kind, and a timeline.
 #pragma once
 #include <string>
 #include <vector>

@@ -118,6 +118,26 @@ int warmup_forwards(Schedule type, int p, int v, int m, int rank) {
   return 0;
 }
 
+std::vector<std::vector<Step>> with_transfers(const PipelineSchedule& s) {
+  const int V = s.virtual_stages();
+  auto tag = [&](int mb, int receiver, Pass dir) {
+    return ((mb * V + receiver) * 2 + (dir == Pass::backward)) % 32768;
+  };
+  std::vector<std::vector<Step>> out(s.stages);
+  for (int r = 0; r < s.stages; ++r)
+    for (const Action& a : s.ranks[r]) {
+      const int vs = s.virtual_stage(r, a.chunk), mb = a.microbatch;
+      const bool fwd = a.pass == Pass::forward;
+      const int from = fwd ? vs - 1 : vs + 1, to = fwd ? vs + 1 : vs - 1;  // neighbours, if in [0, V)
+      if (from >= 0 && from < V)
+        out[r].push_back({Op::recv, mb, a.chunk, a.pass, s.rank_of_virtual(from), tag(mb, vs, a.pass)});
+      out[r].push_back({fwd ? Op::forward : Op::backward, mb, a.chunk});
+      if (to >= 0 && to < V)
+        out[r].push_back({Op::send, mb, a.chunk, a.pass, s.rank_of_virtual(to), tag(mb, to, a.pass)});
+    }
+  return out;
+}
+
 PipelineSchedule make_schedule(Schedule type, int pp, int vpp, int microbatches) {
   PipelineSchedule s;
   s.type = type;
@@ -138,7 +158,10 @@ PipelineSchedule make_schedule(Schedule type, int pp, int vpp, int microbatches)
         break;
     }
   }
-  if (type != Schedule::interleaved) return s;
+  if (type != Schedule::interleaved) {
+    s.steps = with_transfers(s);
+    return s;
+  }
   // Safety net: should a rank wait on a backward whose input needs one of its own later
   // forwards, it takes one more warm-up forward until the lists run through (all-forward-first
   // always does, so this ends). No case of p <= 64, v <= 8, m in [p, 4p] needs it.
@@ -157,6 +180,7 @@ PipelineSchedule make_schedule(Schedule type, int pp, int vpp, int microbatches)
     if (!stuck) break;
     next = run_dataflow(s);
   }
+  s.steps = with_transfers(s);
   return s;
 }
 

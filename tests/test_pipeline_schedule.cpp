@@ -127,3 +127,60 @@ BOOST_AUTO_TEST_CASE(find_deadlock_reports_a_bad_order) {
   std::swap(s.ranks[0][0], s.ranks[0].back());  // rank 0 starts with a backward
   BOOST_TEST(find_deadlock(s).has_value());
 }
+
+// The transfers spelled out: every pass that has a neighbouring virtual stage receives its
+// input right before it and sends its output right after it; each send meets exactly one
+// receive on its peer with the same tag, micro-batch and direction; and the lists, run with
+// receives that block and sends that do not, complete (no rank waits forever).
+BOOST_AUTO_TEST_CASE(transfers_pair_up_and_run_through) {
+  for (const auto& [type, p, v, m] :
+       {std::tuple{Schedule::gpipe, 4, 1, 6}, std::tuple{Schedule::one_f_one_b, 4, 1, 7},
+        std::tuple{Schedule::interleaved, 2, 2, 3}, std::tuple{Schedule::interleaved, 4, 3, 10}}) {
+    const PipelineSchedule s = make_schedule(type, p, v, m);
+    const int V = s.virtual_stages();
+    using Message = std::tuple<int, int, int, int, Pass>;  // sender, receiver, tag, micro-batch, direction
+    std::multiset<Message> sent, received;
+    for (int r = 0; r < p; ++r) {
+      const auto& steps = s.steps[r];
+      size_t passes = 0;
+      for (size_t i = 0; i < steps.size(); ++i) {
+        const Step& st = steps[i];
+        const int vs = s.virtual_stage(r, st.chunk);
+        if (st.op == Op::forward || st.op == Op::backward) {
+          const Action& a = s.ranks[r][passes++];
+          BOOST_TEST_REQUIRE((a.microbatch == st.microbatch && a.chunk == st.chunk &&
+                              (a.pass == Pass::forward) == (st.op == Op::forward)));
+          const bool fwd = st.op == Op::forward;
+          const bool has_input = fwd ? vs > 0 : vs < V - 1, has_output = fwd ? vs < V - 1 : vs > 0;
+          BOOST_TEST_REQUIRE((has_input == (i > 0 && steps[i - 1].op == Op::recv)));
+          BOOST_TEST_REQUIRE((has_output == (i + 1 < steps.size() && steps[i + 1].op == Op::send)));
+          continue;
+        }
+        BOOST_TEST_REQUIRE(st.peer != r);
+        if (st.op == Op::send)
+          sent.insert({r, st.peer, st.tag, st.microbatch, st.direction});
+        else
+          received.insert({st.peer, r, st.tag, st.microbatch, st.direction});
+      }
+      BOOST_TEST_REQUIRE(passes == s.ranks[r].size());
+    }
+    BOOST_TEST_REQUIRE(sent.size() == static_cast<size_t>(2 * m * (V - 1)));
+    BOOST_TEST_REQUIRE((sent == received));
+    // Run the lists: a receive waits for its message, a send posts it.
+    std::vector<size_t> next(p, 0);
+    std::multiset<Message> posted;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (int r = 0; r < p; ++r)
+        for (; next[r] < s.steps[r].size(); ++next[r], moved = true) {
+          const Step& st = s.steps[r][next[r]];
+          if (st.op == Op::send) posted.insert({r, st.peer, st.tag, st.microbatch, st.direction});
+          if (st.op != Op::recv) continue;
+          const auto it = posted.find({st.peer, r, st.tag, st.microbatch, st.direction});
+          if (it == posted.end()) break;
+          posted.erase(it);
+        }
+    }
+    for (int r = 0; r < p; ++r) BOOST_TEST(next[r] == s.steps[r].size(), "rank " << r << " of " << to_string(type));
+  }
+}
