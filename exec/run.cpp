@@ -169,9 +169,6 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
               << " (predicted " << predicted.iteration_time_s * 1e3 << " ms per iteration on " << e.system.name
               << ")\n";
 
-  const double flops = sim::model_flops(e);
-  const double peak = peak_flops(e.system.device, e.training.precision);
-  const double tokens = static_cast<double>(e.training.global_batch) * e.model.seq_len;
   // From here a fault may strike one rank only (a checkpoint rank 0 cannot write): the others
   // would wait for it forever, so it ends the job.
   try {
@@ -190,9 +187,10 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
         s.grad_norm = r.grad_norm;
         s.lr = r.lr;
         s.iteration_time_s = r.iteration_s;
-        s.tokens_per_s = tokens / r.iteration_s;
-        s.model_tflops_per_gpu = flops / r.iteration_s / e.system.gpus / 1e12;
-        s.mfu = flops / r.iteration_s / e.system.gpus / peak;
+        const sim::Throughput rates = sim::throughput(e, r.iteration_s);
+        s.tokens_per_s = rates.tokens_per_s;
+        s.model_tflops_per_gpu = rates.model_tflops_per_gpu;
+        s.mfu = rates.mfu;
         s.peak_memory_bytes = peak_rss_bytes();
         for (int k = 0; k < world.size(); ++k) {
           const double* x = &all[n * k];

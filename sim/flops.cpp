@@ -43,4 +43,10 @@ double megatron96_flops(const Experiment& e) {
   return 96.0 * tokens(e) * L * h * h * (1.0 + s / (6.0 * h) + V / (16.0 * L * h));
 }
 
+Throughput throughput(const Experiment& e, double iteration_s) {
+  const double per_gpu = model_flops(e) / (iteration_s * e.system.gpus);
+  return {static_cast<double>(e.training.global_batch) * e.model.seq_len / iteration_s, per_gpu / 1e12,
+          per_gpu / 1e12 / (peak_flops(e.system.device, e.training.precision) / 1e12)};
+}
+
 }  // namespace parallax::sim

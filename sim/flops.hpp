@@ -15,6 +15,13 @@ double attention_core_flops_per_token(const ModelConfig& m);
 double model_flops(const Experiment& e);
 // Hardware FLOPs (HFU): model FLOPs plus what recomputation executes again.
 double hardware_flops(const Experiment& e);
+// Rates of an iteration that took `iteration_s` seconds, predicted or measured: tokens per
+// second (whole job), model TFLOP/s per device, and MFU against the device's peak at the run's
+// precision.
+struct Throughput {
+  double tokens_per_s = 0, model_tflops_per_gpu = 0, mfu = 0;
+};
+Throughput throughput(const Experiment& e, double iteration_s);
 // Narayanan et al. SC21 eq. (3): 96*B*s*L*h^2*(1 + s/(6h) + V/(16*L*h)), a full-recompute
 // hardware count used by SC21 tables, Megatron READMEs of 2020-21 and BLOOM logs.
 double megatron96_flops(const Experiment& e);

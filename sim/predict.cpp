@@ -14,7 +14,6 @@ namespace parallax::sim {
 Prediction predict(const Experiment& e, const PredictOptions& options) {
   const auto& p = e.parallel;
   const auto& t = e.training;
-  const auto& m = e.model;
   const PipelineSchedule schedule = make_schedule(p.schedule, p.pp, p.vpp, e.micro_batches());
   const int V = schedule.virtual_stages();
 
@@ -51,15 +50,16 @@ Prediction predict(const Experiment& e, const PredictOptions& options) {
 
   const double gpus = e.system.gpus;
   const double T = out.iteration_time_s;
-  out.tokens_per_s = static_cast<double>(t.global_batch) * m.seq_len / T;
+  const Throughput rates = throughput(e, T);
+  out.tokens_per_s = rates.tokens_per_s;
   out.model_flops = model_flops(e);
   out.hardware_flops = hardware_flops(e);
   out.megatron96_flops = megatron96_flops(e);
-  out.model_tflops_per_gpu = out.model_flops / (T * gpus) / 1e12;
+  out.model_tflops_per_gpu = rates.model_tflops_per_gpu;
   out.hardware_tflops_per_gpu = out.hardware_flops / (T * gpus) / 1e12;
   out.megatron96_tflops_per_gpu = out.megatron96_flops / (T * gpus) / 1e12;
   const double peak = peak_flops(e.system.device, t.precision) / 1e12;
-  out.mfu = out.model_tflops_per_gpu / peak;
+  out.mfu = rates.mfu;
   out.hfu = out.hardware_tflops_per_gpu / peak;
 
   out.memory = stage_memory(e, schedule);

@@ -193,9 +193,9 @@ class ItemSweep {
                   continue;
                 }
                 plan.iteration_time_s = fast_iteration_time(e_, costs, &schedules_);
-                plan.tokens_per_s = static_cast<double>(global) * m.seq_len / plan.iteration_time_s;
-                plan.mfu = model_flops(e_) / (plan.iteration_time_s * gpus) /
-                           peak_flops(base_.system.device, base_.training.precision);
+                const Throughput rates = throughput(e_, plan.iteration_time_s);
+                plan.tokens_per_s = rates.tokens_per_s;
+                plan.mfu = rates.mfu;
                 ++tally.feasible;
                 tally.plans.push_back(plan);
               }
