@@ -119,7 +119,8 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   check_runnable(e, world.size());
 
   // Ranks placed TP fastest, then DP, then PP; one communicator per group, ranked by coordinate.
-  const sim::RankCoords me = sim::coords_of(world.rank(), p);
+  const sim::ResolvedPlan plan = sim::resolve(e);
+  const sim::RankCoords me = plan.coords(world.rank());
   MpiCommunicator tensor_parallel = world.split(me.pp_rank * p.dp + me.dp_rank, me.tp_rank);
   MpiCommunicator pipeline_parallel = world.split(me.dp_rank * p.tp + me.tp_rank, me.pp_rank);
   MpiCommunicator data_parallel = world.split(me.pp_rank * p.tp + me.tp_rank, me.dp_rank);
@@ -130,9 +131,9 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   kernels->share_cores(local.size());
 
   // InputError for bad data, init or checkpoint files (alike on every rank).
-  Trainer trainer(e, {world, tensor_parallel, pipeline_parallel, data_parallel}, *kernels);
+  Trainer trainer(plan, {world, tensor_parallel, pipeline_parallel, data_parallel}, *kernels);
   const std::string config_json = to_json(e).dump();
-  const sim::Prediction predicted = sim::predict(e);
+  const sim::Prediction predicted = sim::predict(plan);
 
   // Hosts and local ranks to rank 0, which alone writes the results file.
   char host[256] = {};

@@ -54,23 +54,24 @@ const char* to_string(StepResult::Kind k) {
   return "?";
 }
 
-Trainer::Trainer(const Experiment& e, Groups groups, kernels::Kernels& kernels)
-    : e_(e),
+Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels& kernels)
+    : e_(plan.experiment),
       groups_(groups),
-      model_(e.model, e.training.micro_batch, kernels, layout_of(e, groups), &groups.tp, recompute_policy(e.training)),
-      data_(e.training.data, e.model.vocab, e.model.seq_len, e.training.seed),
-      schedule_(sim::make_schedule(e.parallel.schedule, e.parallel.pp, e.parallel.vpp, e.micro_batches())),
-      optimizer_(e.training, static_cast<long>(model_.params().size()), groups.dp, e.parallel.distributed_optimizer,
-                 lr_scales(model_.tensors(), e.model.layers, e.training.layerwise_lr_decay), kernels),
-      overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e.parallel.overlap_grad_reduce) {
-  if (!e.training.resume_from.empty()) {
+      model_(e_.model, e_.training.micro_batch, kernels, layout_of(e_, groups), &groups.tp,
+             recompute_policy(e_.training)),
+      data_(e_.training.data, e_.model.vocab, e_.model.seq_len, e_.training.seed),
+      schedule_(plan.schedule),
+      optimizer_(e_.training, static_cast<long>(model_.params().size()), groups.dp, e_.parallel.distributed_optimizer,
+                 lr_scales(model_.tensors(), e_.model.layers, e_.training.layerwise_lr_decay), kernels),
+      overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e_.parallel.overlap_grad_reduce) {
+  if (!e_.training.resume_from.empty()) {
     OptimizerState whole;
-    load_checkpoint(e.training.resume_from, model_, &whole);
+    load_checkpoint(e_.training.resume_from, model_, &whole);
     optimizer_.load(whole);
-  } else if (!e.training.init_from.empty()) {
-    load_checkpoint(e.training.init_from, model_, nullptr);
+  } else if (!e_.training.init_from.empty()) {
+    load_checkpoint(e_.training.init_from, model_, nullptr);
   } else {
-    model_.init(e.training.seed);
+    model_.init(e_.training.seed);
   }
 }
 

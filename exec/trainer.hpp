@@ -13,7 +13,7 @@
 #include "exec/gpt.hpp"
 #include "exec/optimizer.hpp"
 #include "models/experiment.hpp"
-#include "sim/pipeline_schedule.hpp"
+#include "sim/resolved_plan.hpp"
 
 namespace parallax::exec {
 
@@ -57,7 +57,8 @@ class Trainer {
   // Random init, or training.init_from's weights, or training.resume_from's full state. Each
   // DP rank takes global_batch/dp sequences of every global batch, split in micro-batches that
   // go through the pipeline schedule; gradients are summed over the DP group.
-  Trainer(const Experiment& e, Groups groups, kernels::Kernels& kernels);
+  // The plan (and the kernels) must outlive the trainer.
+  Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels& kernels);
 
   int steps_done() const { return optimizer_.steps(); }
   StepResult step();
@@ -75,7 +76,7 @@ class Trainer {
   Groups groups_;
   Gpt model_;
   TokenData data_;
-  sim::PipelineSchedule schedule_;
+  const sim::PipelineSchedule& schedule_;
   Optimizer optimizer_;
   // DP reduction started during each chunk's last backward (not with the sharded optimizer).
   bool overlap_ = false;

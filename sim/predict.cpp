@@ -11,10 +11,13 @@
 
 namespace parallax::sim {
 
-Prediction predict(const Experiment& e, const PredictOptions& options) {
+Prediction predict(const Experiment& e, const PredictOptions& options) { return predict(resolve(e), options); }
+
+Prediction predict(const ResolvedPlan& plan, const PredictOptions& options) {
+  const Experiment& e = plan.experiment;
   const auto& p = e.parallel;
   const auto& t = e.training;
-  const PipelineSchedule schedule = make_schedule(p.schedule, p.pp, p.vpp, e.micro_batches());
+  const PipelineSchedule& schedule = plan.schedule;
   const int V = schedule.virtual_stages();
 
   SimInput in = sim_input(e, schedule, layer_costs(e));

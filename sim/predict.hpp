@@ -1,11 +1,12 @@
 // One configuration's prediction: iteration time with its breakdown, throughput, FLOP
-// rates, and memory per pipeline stage. A pure function of the resolved experiment.
+// rates, and memory per pipeline stage. A pure function of the resolved plan.
 #pragma once
 #include <vector>
 
 #include "models/experiment.hpp"
 #include "sim/event_sim.hpp"
 #include "sim/memory.hpp"
+#include "sim/resolved_plan.hpp"
 
 namespace parallax::sim {
 
@@ -37,6 +38,7 @@ struct PredictOptions {
   bool timeline = false;
 };
 
-Prediction predict(const Experiment& e, const PredictOptions& options = {});
+Prediction predict(const ResolvedPlan& plan, const PredictOptions& options = {});
+Prediction predict(const Experiment& e, const PredictOptions& options = {});  // of resolve(e)
 
 }  // namespace parallax::sim
