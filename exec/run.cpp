@@ -112,6 +112,80 @@ void abort_job(const MpiCommunicator& world, const std::exception& err) {
   std::abort();  // MPI_Abort does not return
 }
 
+namespace {
+
+// Every rank's host and node-local rank, on rank 0 (empty elsewhere).
+std::vector<results::RankInfo> gather_ranks(const MpiCommunicator& world, const MpiCommunicator& local) {
+  const bool leader = world.rank() == 0;
+  char host[256] = {};
+  std::snprintf(host, sizeof host, "%s", hostname().c_str());
+  std::vector<char> hosts(leader ? 256 * world.size() : 0);
+  MPI_Gather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, 0, world.handle());
+  int local_rank = local.rank();
+  std::vector<int> local_ranks(leader ? world.size() : 0);
+  MPI_Gather(&local_rank, 1, MPI_INT, local_ranks.data(), 1, MPI_INT, 0, world.handle());
+  std::vector<results::RankInfo> ranks;
+  for (int r = 0; r < static_cast<int>(local_ranks.size()); ++r)
+    ranks.push_back({std::string(&hosts[256 * r]), local_ranks[r]});
+  return ranks;
+}
+
+// Rank 0's results writer (a checkpoint directory that cannot be made is refused before anything
+// is written). InputError for either.
+std::unique_ptr<results::MeasuredRunWriter> open_results(const RunRequest& args, const Experiment& e,
+                                                         const sim::Prediction& predicted,
+                                                         const std::vector<results::RankInfo>& ranks,
+                                                         const kernels::Kernels& k) {
+  if (e.training.checkpoint_every > 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(e.training.checkpoint_dir, ec);
+    if (ec)
+      throw InputError("training.checkpoint_dir = \"" + e.training.checkpoint_dir + "\": cannot create it (" +
+                       ec.message() + ")");
+  }
+  return std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted,
+                                                      provenance(results::distinct_hosts(ranks), k), ranks);
+}
+
+// One step's phases and timeline from every rank to rank 0, which writes them and logs the
+// step as Megatron does.
+void record_step(const MpiCommunicator& world, const Experiment& e, const StepResult& r,
+                 results::MeasuredRunWriter* writer) {
+  constexpr int n = 7;
+  const double mine[n] = {r.forward_s, r.backward_s,  r.tp_comm_s,  r.pp_comm_s,
+                          r.dp_comm_s, r.optimizer_s, r.iteration_s};
+  std::vector<double> all(writer ? n * world.size() : 0);
+  MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+  std::vector<sim::TimelineEvent> timeline = gather_timeline(world, e.parallel, r.events);
+  if (!writer) return;
+  results::MeasuredStep s;
+  s.step = r.step;
+  s.loss = r.loss;
+  s.grad_norm = r.grad_norm;
+  s.lr = r.lr;
+  s.iteration_time_s = r.iteration_s;
+  const sim::Throughput rates = sim::throughput(e, r.iteration_s);
+  s.tokens_per_s = rates.tokens_per_s;
+  s.model_tflops_per_gpu = rates.model_tflops_per_gpu;
+  s.mfu = rates.mfu;
+  s.peak_memory_bytes = peak_rss_bytes();
+  for (int k = 0; k < world.size(); ++k) {
+    const double* x = &all[n * k];
+    s.ranks.push_back({x[0], x[1], x[2], x[3], x[4], x[5], x[6]});
+  }
+  s.timeline = std::move(timeline);
+  writer->add(s);
+  if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
+    std::printf(
+        " iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
+        "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
+        r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss,
+        r.grad_norm);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
 int run_training(const RunRequest& args, MpiCommunicator& world) {
   const bool leader = world.rank() == 0;
   const Experiment e = load_experiment_file(args.experiment, args.sets);
@@ -135,30 +209,13 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   const std::string config_json = to_json(e).dump();
   const sim::Prediction predicted = sim::predict(plan);
 
-  // Hosts and local ranks to rank 0, which alone writes the results file.
-  char host[256] = {};
-  std::snprintf(host, sizeof host, "%s", hostname().c_str());
-  std::vector<char> hosts(leader ? 256 * world.size() : 0);
-  MPI_Gather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, 0, world.handle());
-  int local_rank = local.rank();
-  std::vector<int> local_ranks(leader ? world.size() : 0);
-  MPI_Gather(&local_rank, 1, MPI_INT, local_ranks.data(), 1, MPI_INT, 0, world.handle());
+  // Rank 0 alone writes the results file.
+  const std::vector<results::RankInfo> ranks = gather_ranks(world, local);
   std::unique_ptr<results::MeasuredRunWriter> writer;
   int status = 0;
   if (leader) {
-    std::vector<results::RankInfo> ranks;
-    for (int r = 0; r < world.size(); ++r) ranks.push_back({std::string(&hosts[256 * r]), local_ranks[r]});
-    const std::string all_hosts = results::distinct_hosts(ranks);
     try {
-      if (e.training.checkpoint_every > 0) {  // before anything is written: a directory that cannot be made
-        std::error_code ec;
-        std::filesystem::create_directories(e.training.checkpoint_dir, ec);
-        if (ec)
-          throw InputError("training.checkpoint_dir = \"" + e.training.checkpoint_dir + "\": cannot create it (" +
-                           ec.message() + ")");
-      }
-      writer =
-          std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted, provenance(all_hosts, *kernels), ranks);
+      writer = open_results(args, e, predicted, ranks, *kernels);
     } catch (const InputError& err) {
       std::cerr << "parallax: " << err.what() << "\n";
       status = 2;
@@ -175,38 +232,7 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   try {
     while (trainer.steps_done() < e.training.steps) {
       const StepResult r = trainer.step();
-      constexpr int n = 7;
-      const double mine[n] = {r.forward_s, r.backward_s,  r.tp_comm_s,  r.pp_comm_s,
-                              r.dp_comm_s, r.optimizer_s, r.iteration_s};
-      std::vector<double> all(leader ? n * world.size() : 0);
-      MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
-      const std::vector<sim::TimelineEvent> timeline = gather_timeline(world, p, r.events);
-      if (leader) {
-        results::MeasuredStep s;
-        s.step = r.step;
-        s.loss = r.loss;
-        s.grad_norm = r.grad_norm;
-        s.lr = r.lr;
-        s.iteration_time_s = r.iteration_s;
-        const sim::Throughput rates = sim::throughput(e, r.iteration_s);
-        s.tokens_per_s = rates.tokens_per_s;
-        s.model_tflops_per_gpu = rates.model_tflops_per_gpu;
-        s.mfu = rates.mfu;
-        s.peak_memory_bytes = peak_rss_bytes();
-        for (int k = 0; k < world.size(); ++k) {
-          const double* x = &all[n * k];
-          s.ranks.push_back({x[0], x[1], x[2], x[3], x[4], x[5], x[6]});
-        }
-        s.timeline = timeline;
-        writer->add(s);
-        if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
-          std::printf(
-              " iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
-              "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
-              r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss,
-              r.grad_norm);
-        std::fflush(stdout);
-      }
+      record_step(world, e, r, writer.get());
       if (r.step == 1)
         write_memory(world, p, trainer.memory(), predicted, writer.get());  // the peak is reached in a step
       if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
