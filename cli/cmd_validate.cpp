@@ -7,7 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "sim/report_json.hpp"
-#include "sim/validation.hpp"
+#include "validation/validation.hpp"
 
 namespace parallax::cli {
 

@@ -6,7 +6,7 @@ family, never per row), minimising  mean|time error| + the root mean square over
 their mean |time error| + 0.5 * max|time error| + 0.5 * (regret % + 10 (1 - Kendall tau)) summed
 over the sweep groups (memory constants: mean + 0.25 * max |memory error|), by running `parallax validate --format json --set ...`.
 Prints the fitted values; copy them into models/presets/ and the DeepSpeed per-pass cost into
-sim/published_row.cpp (docs/cost-model.md lists them).
+validation/published_row.cpp (docs/cost-model.md lists them).
 
 usage: scripts/fit_calibration.py build/parallax experiments/validation/published_runs.csv
 """

@@ -2,7 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "models/experiment.hpp"
-#include "sim/csv.hpp"
+#include "validation/csv.hpp"
 
 using namespace parallax;
 

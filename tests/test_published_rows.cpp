@@ -5,10 +5,10 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
-#include "sim/csv.hpp"
 #include "sim/layer_costs.hpp"
 #include "sim/predict.hpp"
-#include "sim/validation.hpp"
+#include "validation/csv.hpp"
+#include "validation/validation.hpp"
 
 using namespace parallax;
 using boost::test_tools::tolerance;

@@ -1,4 +1,4 @@
-#include "sim/validation.hpp"
+#include "validation/validation.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/layer_costs.hpp"
-#include "sim/published_row.hpp"
+#include "validation/published_row.hpp"
 
 namespace parallax::sim {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "models/experiment.hpp"
-#include "sim/validation.hpp"
+#include "validation/validation.hpp"
 
 namespace parallax::sim {
 

@@ -1,4 +1,4 @@
-#include "sim/published_row.hpp"
+#include "validation/published_row.hpp"
 
 #include <algorithm>
 #include <regex>
@@ -6,7 +6,7 @@
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/flops.hpp"
-#include "sim/published_cells.hpp"
+#include "validation/published_cells.hpp"
 
 namespace parallax::sim {
 

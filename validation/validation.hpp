@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "models/experiment.hpp"
-#include "sim/csv.hpp"
 #include "sim/predict.hpp"
+#include "validation/csv.hpp"
 
 namespace parallax::sim {
 

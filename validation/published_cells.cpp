@@ -1,4 +1,4 @@
-#include "sim/published_cells.hpp"
+#include "validation/published_cells.hpp"
 
 #include <algorithm>
 #include <cctype>

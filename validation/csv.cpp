@@ -1,4 +1,4 @@
-#include "sim/csv.hpp"
+#include "validation/csv.hpp"
 
 #include <algorithm>
 #include <filesystem>
