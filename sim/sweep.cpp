@@ -143,7 +143,6 @@ class ItemSweep {
         listed_or(spec_.distributed_optimizer, both ? std::vector<bool>{false, true} : std::vector<bool>{dp > 1});
     const auto recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});
     const auto mbs = listed_or(spec_.micro_batch, divisors(per_replica));
-    const double device_bytes = base_.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;
 
     for (int mb : mbs) {
       const long long inner = listed_inner(false);
@@ -168,36 +167,7 @@ class ItemSweep {
                 PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
                 plan.cp = cp;
                 plan.ep = ep;
-                tick(1);
-                ++tally.evaluated;
-                if (per_stage % v != 0) {
-                  ++tally.rejected[static_cast<int>(RejectReason::divisibility)];
-                  continue;
-                }
-                if ((sched == Schedule::interleaved) != (v > 1) || (sched == Schedule::interleaved && pp < 2)) {
-                  ++tally.rejected[static_cast<int>(RejectReason::schedule)];
-                  continue;
-                }
-                if (sched == Schedule::interleaved && micro_batches < pp) {
-                  ++tally.rejected[static_cast<int>(RejectReason::batch)];
-                  continue;
-                }
-                e_.parallel.vpp = v;
-                e_.parallel.schedule = sched;
-                e_.parallel.distributed_optimizer = opt;
-                plan.peak_memory_bytes = fast_peak_memory(e_);
-                if (plan.peak_memory_bytes > device_bytes) {
-                  plan.reject = RejectReason::memory;
-                  ++tally.rejected[static_cast<int>(RejectReason::memory)];
-                  tally.plans.push_back(plan);
-                  continue;
-                }
-                plan.iteration_time_s = fast_iteration_time(e_, costs, &schedules_);
-                const Throughput rates = throughput(e_, plan.iteration_time_s);
-                plan.tokens_per_s = rates.tokens_per_s;
-                plan.mfu = rates.mfu;
-                ++tally.feasible;
-                tally.plans.push_back(plan);
+                evaluate(plan, per_stage, micro_batches, costs, tally);
               }
           }
         }
@@ -205,6 +175,43 @@ class ItemSweep {
   }
 
  private:
+  // One plan of the work item (e_ holds its tp, pp, dp, micro-batch, sequence parallelism and
+  // recomputation): the checks left, the memory, then the time.
+  void evaluate(PlanRecord plan, int per_stage, int micro_batches, const LayerCosts& costs, Tally& tally) {
+    const int v = plan.vpp, pp = plan.pp;
+    const Schedule sched = plan.schedule;
+    tick(1);
+    ++tally.evaluated;
+    if (per_stage % v != 0) {
+      ++tally.rejected[static_cast<int>(RejectReason::divisibility)];
+      return;
+    }
+    if ((sched == Schedule::interleaved) != (v > 1) || (sched == Schedule::interleaved && pp < 2)) {
+      ++tally.rejected[static_cast<int>(RejectReason::schedule)];
+      return;
+    }
+    if (sched == Schedule::interleaved && micro_batches < pp) {
+      ++tally.rejected[static_cast<int>(RejectReason::batch)];
+      return;
+    }
+    e_.parallel.vpp = v;
+    e_.parallel.schedule = sched;
+    e_.parallel.distributed_optimizer = plan.distributed_optimizer;
+    plan.peak_memory_bytes = fast_peak_memory(e_);
+    if (plan.peak_memory_bytes > base_.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0) {
+      plan.reject = RejectReason::memory;
+      ++tally.rejected[static_cast<int>(RejectReason::memory)];
+      tally.plans.push_back(plan);
+      return;
+    }
+    plan.iteration_time_s = fast_iteration_time(e_, costs, &schedules_);
+    const Throughput rates = throughput(e_, plan.iteration_time_s);
+    plan.tokens_per_s = rates.tokens_per_s;
+    plan.mfu = rates.mfu;
+    ++tally.feasible;
+    tally.plans.push_back(plan);
+  }
+
   // Layer costs depend on (tp, micro-batch, sequence parallelism, recomputation) only, not on
   // pp, dp or the device count: computed once per thread for every pp that shares them.
   const LayerCosts& cached_layer_costs(int tp, int mb, bool sp, Recompute rec) {
