@@ -192,25 +192,18 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   const auto& p = e.parallel;
   check_runnable(e, world.size());
 
-  // Ranks placed TP fastest, then DP, then PP; one communicator per group, ranked by coordinate.
   const sim::ResolvedPlan plan = sim::resolve(e);
-  const sim::RankCoords me = plan.coords(world.rank());
-  MpiCommunicator tensor_parallel = world.split(me.pp_rank * p.dp + me.dp_rank, me.tp_rank);
-  MpiCommunicator pipeline_parallel = world.split(me.dp_rank * p.tp + me.tp_rank, me.pp_rank);
-  MpiCommunicator data_parallel = world.split(me.pp_rank * p.tp + me.tp_rank, me.dp_rank);
-  MPI_Comm node;
-  MPI_Comm_split_type(world.handle(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node);
-  MpiCommunicator local(node);
+  MpiProcessGroups groups(world, plan);
   const std::unique_ptr<kernels::Kernels> kernels = kernels::make_kernels("cpu");
-  kernels->share_cores(local.size());
+  kernels->share_cores(groups.node().size());
 
   // InputError for bad data, init or checkpoint files (alike on every rank).
-  Trainer trainer(plan, {world, tensor_parallel, pipeline_parallel, data_parallel}, *kernels);
+  Trainer trainer(plan, groups.groups(), *kernels);
   const std::string config_json = to_json(e).dump();
   const sim::Prediction predicted = sim::predict(plan);
 
   // Rank 0 alone writes the results file.
-  const std::vector<results::RankInfo> ranks = gather_ranks(world, local);
+  const std::vector<results::RankInfo> ranks = gather_ranks(world, groups.node());
   std::unique_ptr<results::MeasuredRunWriter> writer;
   int status = 0;
   if (leader) {

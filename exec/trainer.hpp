@@ -12,19 +12,11 @@
 #include "exec/data.hpp"
 #include "exec/gpt.hpp"
 #include "exec/optimizer.hpp"
+#include "exec/process_groups.hpp"
 #include "models/experiment.hpp"
 #include "sim/resolved_plan.hpp"
 
 namespace parallax::exec {
-
-// This rank's communicators: the world and its tensor-, pipeline- and data-parallel groups
-// (ranks placed TP fastest, then DP, then PP; group rank = coordinate).
-struct Groups {
-  Communicator& world;
-  Communicator& tp;
-  Communicator& pp;
-  Communicator& dp;
-};
 
 // Bytes this rank holds, by part (the contract's /runs/<id>/memory).
 struct HeldMemory {
