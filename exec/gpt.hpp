@@ -1,12 +1,14 @@
 // GPT-2 as nanoGPT defines it (learned positions, pre-LayerNorm blocks, attention and MLP
-// with biases, GeLU, final LayerNorm, LM head tied to the token embedding), fp32 on the CPU
-// kernels: the part of it that one rank holds under tensor and pipeline parallelism
-// (exec/shard.hpp), the whole model by default. Parameters carry nanoGPT's state_dict names.
+// with biases, GeLU, final LayerNorm, LM head tied to the token embedding), fp32, on the
+// kernels of a backend (kernels/kernels.hpp): the part of it that one rank holds under tensor
+// and pipeline parallelism (exec/shard.hpp), the whole model by default. Parameters carry
+// nanoGPT's state_dict names.
 //
 // Tensor parallelism follows Megatron: the f operator (identity forward, all-reduce of the
 // input gradient backward) before each column-parallel GEMM, the g operator (all-reduce
 // forward) after each row-parallel one, a vocabulary-parallel embedding (summed over the TP
-// group) and cross-entropy (max, sum of exponentials and target loss all-reduced).
+// group) and cross-entropy (max, sum of exponentials and target loss all-reduced); with
+// sequence parallelism an all-gather and a reduce-scatter take their places (tp_input).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -39,10 +41,10 @@ class Gpt {
   void init(std::uint64_t seed);
 
   // One chunk's forward for micro-batch `mb`: from the tokens (embedding chunk) or from the
-  // activation `x` [B*T*C] received from the previous stage. Keeps the activations until the
+  // activation `x` (activation_size() floats) received from the previous stage. Keeps the activations until the
   // micro-batch's backward. Returns the mean cross-entropy on the head chunk, else 0.
   float forward(int chunk, int mb, const float* x, const int* inputs, const int* targets);
-  const float* output(int chunk, int mb) const;  // [B*T*C], after the forward of a non-head chunk
+  const float* output(int chunk, int mb) const;  // activation_size() floats, after a non-head chunk's forward
   // Accumulates the gradient of loss_scale * mean loss (head chunk) or of <dy, output> into
   // grads() and releases the micro-batch's activations. `ready`, when given, is called with
   // each range [offset, offset + size) of grads() the pass will not touch again (final
@@ -51,8 +53,8 @@ class Gpt {
   // so that the communication library can advance those reductions.
   void backward(int chunk, int mb, const float* dy, float loss_scale,
                 const std::function<void(long offset, long size)>& ready = {}, const std::function<void()>& poll = {});
-  // [B*T*C]: the gradient of the chunk's input, after the backward of a non-embedding chunk
-  // (valid until the next backward).
+  // The gradient of the chunk's input (activation_size() floats), after the backward of a
+  // non-embedding chunk (valid until the next backward).
   const float* input_grad() const { return dacts_.data() + first_row_ * C_; }
 
   // The whole model on one rank: chunk 0, micro-batch 0.
@@ -148,7 +150,7 @@ class Gpt {
   int wte_ = -1, wpe_ = -1, lnf_ = -1;  // tensor indices, -1 where this rank has none
   std::vector<int> layer_param_;        // per chunk: index of its first layer's first tensor
   ActivationLayout acts_;
-  std::vector<float> workspace_;                   // the activations of the layers being recomputed
+  std::vector<float> workspace_;                   // recomputed layers' activations, the projections' outputs
   std::map<std::pair<int, int>, State> states_;    // in flight, by (chunk, micro-batch)
   long state_floats_ = 0, state_floats_peak_ = 0;  // floats held by states_, now and at most
   std::vector<State> pool_;                        // released states, reused
@@ -156,12 +158,12 @@ class Gpt {
   std::vector<float> dacts_;                       // activation gradients of the running backward (the input's first)
   std::vector<float> scratch_;                     // attention's T x T work space
   double tp_comm_s_ = 0;
-  bool keeps_probs_ = false;
+  bool keeps_probs_ = false;  // the attention probabilities kept for the backward (RecomputePolicy)
   // Sequence parallelism: this rank's rows_ tokens from first_row_ of the micro-batch's B*T
   // outside the tensor-parallel regions; `gathered_` holds a whole [B*T, C] input of a GEMM.
   bool sp_ = false;
   long rows_ = 0, first_row_ = 0;
-  std::vector<float> gathered_;  // the attention probabilities kept for the backward (RecomputePolicy)
+  std::vector<float> gathered_;
 };
 
 }  // namespace parallax::exec
