@@ -19,6 +19,9 @@ MpiProcessGroups::MpiProcessGroups(MpiCommunicator& world, const sim::RankCoords
       tp_(world.split(me.pp_rank * p.dp + me.dp_rank, me.tp_rank)),
       pp_(world.split(me.dp_rank * p.tp + me.tp_rank, me.pp_rank)),
       dp_(world.split(me.pp_rank * p.tp + me.tp_rank, me.dp_rank)),
+      embedding_(world.split(
+          me.pp_rank == 0 || me.pp_rank == p.pp - 1 ? me.dp_rank * p.tp + me.tp_rank : p.tp * p.dp + world.rank(),
+          me.pp_rank)),
       node_(node_of(world)) {}
 
 }  // namespace parallax::exec

@@ -155,15 +155,10 @@ void Trainer::reduce_gradients(StepResult& r, double& loss, Clock::time_point st
   Communicator &dp = groups_.dp, &pp = groups_.pp;
   auto& grads = model_.grads();
   const auto c0 = Clock::now();
-  auto tied_embedding = [&] {
+  auto tied_embedding = [&] {  // the two copies' gradients summed (a + b == b + a: both agree)
     if (pp.size() == 1 || !model_.holds("transformer.wte.weight")) return;
     const ParamTensor& w = model_.tensor("transformer.wte.weight");
-    const int other = pp.rank() == 0 ? pp.size() - 1 : 0;
-    std::vector<float> theirs(w.size);
-    pp.send(grads.data() + w.offset, w.size, other, 32767);
-    pp.recv(theirs.data(), w.size, other, 32767);
-    pp.wait_sends();                                                     // before the sum overwrites what was sent
-    for (long i = 0; i < w.size; ++i) grads[w.offset + i] += theirs[i];  // a + b == b + a: both copies agree
+    groups_.embedding.all_reduce_sum(grads.data() + w.offset, w.size);
   };
   if (!overlap_) tied_embedding();
   optimizer_.reduce_gradients(grads, overlap_);  // with overlap, only what outlasted the backward is left

@@ -102,18 +102,18 @@ BOOST_AUTO_TEST_CASE(resume_gives_bit_identical_losses) {
   const Experiment e = experiment(data, 10);
   kernels::CpuKernels cpu;
   const sim::ResolvedPlan plan = sim::resolve(e);
-  Trainer straight(plan, {comm, comm, comm, comm}, cpu);
+  Trainer straight(plan, {comm, comm, comm, comm, comm}, cpu);
   std::vector<double> reference;
   for (int i = 0; i < 10; ++i) reference.push_back(straight.step().loss);
 
-  Trainer first(plan, {comm, comm, comm, comm}, cpu);
+  Trainer first(plan, {comm, comm, comm, comm, comm}, cpu);
   for (int i = 0; i < 5; ++i) first.step();
   const std::string ckpt = dir + "/step5.h5";
   first.save_checkpoint(ckpt, "{}");
   Experiment resumed_e = e;
   resumed_e.training.resume_from = ckpt;
   const sim::ResolvedPlan resumed_plan = sim::resolve(resumed_e);
-  Trainer resumed(resumed_plan, {comm, comm, comm, comm}, cpu);
+  Trainer resumed(resumed_plan, {comm, comm, comm, comm, comm}, cpu);
   BOOST_TEST(resumed.steps_done() == 5);
   for (int i = 5; i < 10; ++i) BOOST_TEST(resumed.step().loss == reference[i]);  // bit-identical
   fs::remove_all(dir);
