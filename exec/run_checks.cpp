@@ -28,6 +28,13 @@ void check_hyperparameters(const TrainingConfig& t) {
   require(t.layerwise_lr_decay > 0 && t.layerwise_lr_decay <= 1, "layerwise_lr_decay", t.layerwise_lr_decay,
           "must be in (0, 1] (1: the same rate for every layer)");
   require(t.grad_clip >= 0, "grad_clip", t.grad_clip, "must be zero (no clipping) or positive");
+  // Megatron's DynamicGradScaler asserts these; the scale is an fp32 number.
+  require(t.initial_loss_scale > 0 && t.initial_loss_scale <= 3.0e38, "initial_loss_scale", t.initial_loss_scale,
+          "must be positive and below fp32's largest value");
+  require(t.min_loss_scale > 0 && t.min_loss_scale <= t.initial_loss_scale, "min_loss_scale", t.min_loss_scale,
+          "must be positive and at most training.initial_loss_scale");
+  require(t.loss_scale_window > 0, "loss_scale_window", t.loss_scale_window, "must be positive");
+  require(t.hysteresis > 0, "hysteresis", t.hysteresis, "must be positive");
   require(t.checkpoint_every >= 0, "checkpoint_every", t.checkpoint_every, "must be zero (none) or positive");
 }
 

@@ -3,8 +3,11 @@
 // Buffers are row-major fp32; linear layers keep torch's [out, in] weight layout. "Accumulates"
 // means the kernel adds into its outputs (gradients summed over micro-batches and branches).
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
+
+#include "models/experiment.hpp"
 
 namespace parallax::kernels {
 
@@ -61,6 +64,13 @@ class Kernels {
                             float beta1, float beta2, float eps, float weight_decay) = 0;
   virtual double sum_of_squares(const float* x, long n) = 0;
   virtual void scale(float* x, long n, float factor) = 0;
+  // Mixed precision: casts between fp32 and bf16 or fp16 (bit patterns, round to nearest even),
+  // fp32 rounded in place to the 16-bit grid, and the gradients unscaled by the loss scale with
+  // false when any is inf or NaN.
+  virtual void cast_to_16bit(std::uint16_t* out, const float* in, long n, Precision p) = 0;
+  virtual void cast_from_16bit(float* out, const std::uint16_t* in, long n, Precision p) = 0;
+  virtual void round_to_16bit(float* x, long n, Precision p) = 0;
+  virtual bool unscale_and_check(float* x, long n, float inv_scale) = 0;
 };
 
 // The kernels of a backend by name: "cpu". InputError for a backend this build lacks.

@@ -172,6 +172,11 @@ struct TrainingConfig {
   // Layer-wise learning-rate decay d (BEiT, ELECTRA): layer l of L (1-based) learns at
   // lr*d^(L-l), the embeddings at lr*d^L, the final LayerNorm at lr; 1 = one rate for all.
   double layerwise_lr_decay = 1.0;
+  // fp16's dynamic loss scale (Megatron's names and defaults; exec/grad_scaler.hpp).
+  double initial_loss_scale = 4294967296.0;  // 2^32
+  double min_loss_scale = 1.0;
+  int loss_scale_window = 1000;
+  int hysteresis = 2;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.95;
   double adam_eps = 1e-8;

@@ -234,6 +234,10 @@ TrainingConfig read_training(Section& s) {
                                                               {"constant", std::string("constant")}}));
   set_if(t.weight_decay, s.number("weight_decay"));
   set_if(t.layerwise_lr_decay, s.number("layerwise_lr_decay"));
+  set_if(t.initial_loss_scale, s.number("initial_loss_scale"));
+  set_if(t.min_loss_scale, s.number("min_loss_scale"));
+  set_if(t.loss_scale_window, s.int32("loss_scale_window"));
+  set_if(t.hysteresis, s.int32("hysteresis"));
   set_if(t.adam_beta1, s.number("adam_beta1"));
   set_if(t.adam_beta2, s.number("adam_beta2"));
   set_if(t.adam_eps, s.number("adam_eps"));

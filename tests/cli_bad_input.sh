@@ -111,6 +111,7 @@ expect "training.adam_beta2 = 1.5 must be in [0, 1)" run $tiny --set training.da
 expect "training.min_lr = 1 must be between 0 and training.lr" run $tiny --set training.data=synthetic --set training.min_lr=1 --out "$tmp/out.h5"
 expect "training.adam_eps = 0 must be positive" run $tiny --set training.data=synthetic --set training.adam_eps=0 --out "$tmp/out.h5"
 expect "training.layerwise_lr_decay = 0 must be in (0, 1]" run $tiny --set training.data=synthetic --set training.layerwise_lr_decay=0 --out "$tmp/out.h5"
+expect "training.min_loss_scale = 8 must be positive and at most training.initial_loss_scale" run $tiny --set training.data=synthetic --set training.initial_loss_scale=4 --set training.min_loss_scale=8 --out "$tmp/out.h5"
 expect "training.recompute_method" run $tiny --set training.recompute_method=random --out "$tmp/out.h5"
 expect "but mpiexec started 1 rank(s): run under mpiexec -n 2" run $tiny --set parallel.tp=2 --set system.gpus=2 --out "$tmp/out.h5"
 [[ -e $tmp/out.h5 || -e $good.tmp || -e $tmp.tmp ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }

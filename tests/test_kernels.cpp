@@ -13,6 +13,7 @@
 #include "kernels/cpu/embedding.hpp"
 #include "kernels/cpu/gelu.hpp"
 #include "kernels/cpu/grad_norm.hpp"
+#include "kernels/cpu/half.hpp"
 #include "kernels/cpu/layernorm.hpp"
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/residual.hpp"
@@ -297,4 +298,37 @@ BOOST_AUTO_TEST_CASE(gradient_norm) {
   BOOST_TEST(std::sqrt(sum_of_squares(g.data(), 2)) == 5.0);
   scale(g.data(), 2, 0.5f);
   BOOST_TEST((g[0] == 1.5f && g[1] == 2.0f));
+}
+
+// 16-bit casts, hand-computed: ties go to the even mantissa, fp16 overflows to infinity past
+// 65504 (65520 is the tie with 65536) and keeps subnormals; every 16-bit value survives the
+// round trip; unscaling finds an inf.
+BOOST_AUTO_TEST_CASE(sixteen_bit_casts_round_to_nearest_even) {
+  BOOST_TEST(to_bf16(1.0f) == 0x3f80);
+  BOOST_TEST(to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);      // halfway to 1 + 2^-7: even is 1
+  BOOST_TEST(to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)) == 0x3f82);  // halfway to 1 + 2^-6: even is above
+  BOOST_TEST(to_bf16(-2.5f) == 0xc020);
+  BOOST_TEST(std::isinf(from_bf16(to_bf16(3.4028235e38f))));
+  BOOST_TEST(std::isnan(from_bf16(to_bf16(std::nanf("")))));
+  BOOST_TEST(to_fp16(1.0f) == 0x3c00);
+  BOOST_TEST(to_fp16(65504.0f) == 0x7bff);
+  BOOST_TEST(to_fp16(65520.0f) == 0x7c00);
+  BOOST_TEST(to_fp16(1e-7f) == 0x0002);  // 1e-7 / 2^-24 = 1.68: the second subnormal
+  BOOST_TEST(to_fp16(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);
+  int bf16_kept = 0, fp16_kept = 0;
+  for (int h = 0; h < 65536; ++h) {
+    const auto u = static_cast<std::uint16_t>(h);
+    if (std::isnan(from_bf16(u)) || to_bf16(from_bf16(u)) == u) ++bf16_kept;
+    if (std::isnan(from_fp16(u)) || to_fp16(from_fp16(u)) == u) ++fp16_kept;
+  }
+  BOOST_TEST(bf16_kept == 65536);
+  BOOST_TEST(fp16_kept == 65536);
+  Vec x = {1.0f, 3.0f, 1.0f + std::ldexp(1.0f, -9)};
+  round_to_16bit(x.data(), 3, parallax::Precision::bf16);
+  BOOST_TEST((x == Vec{1.0f, 3.0f, 1.0f}), boost::test_tools::per_element());
+  Vec g = {2.0f, 4.0f};
+  BOOST_TEST(unscale_and_check(g.data(), 2, 0.5f));
+  BOOST_TEST((g == Vec{1.0f, 2.0f}), boost::test_tools::per_element());
+  Vec bad = {2.0f, std::numeric_limits<float>::infinity()};
+  BOOST_TEST(!unscale_and_check(bad.data(), 2, 0.5f));
 }

@@ -12,6 +12,7 @@
 #include "kernels/cpu/embedding.hpp"
 #include "kernels/cpu/gelu.hpp"
 #include "kernels/cpu/grad_norm.hpp"
+#include "kernels/cpu/half.hpp"
 #include "kernels/cpu/layernorm.hpp"
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/residual.hpp"
@@ -103,6 +104,20 @@ void CpuKernels::adamw_update(float* param, const float* grad, float* m, float* 
 double CpuKernels::sum_of_squares(const float* x, long n) { return kernels::sum_of_squares(x, n); }
 
 void CpuKernels::scale(float* x, long n, float factor) { kernels::scale(x, n, factor); }
+
+void CpuKernels::cast_to_16bit(std::uint16_t* out, const float* in, long n, Precision p) {
+  kernels::cast_to_16bit(out, in, n, p);
+}
+
+void CpuKernels::cast_from_16bit(float* out, const std::uint16_t* in, long n, Precision p) {
+  kernels::cast_from_16bit(out, in, n, p);
+}
+
+void CpuKernels::round_to_16bit(float* x, long n, Precision p) { kernels::round_to_16bit(x, n, p); }
+
+bool CpuKernels::unscale_and_check(float* x, long n, float inv_scale) {
+  return kernels::unscale_and_check(x, n, inv_scale);
+}
 
 std::string CpuKernels::libraries() const {
   return std::string(openblas_get_config()) + ", " + std::to_string(openblas_get_num_threads()) + " thread(s) per rank";

@@ -44,6 +44,10 @@ class CpuKernels final : public Kernels {
                     float beta2, float eps, float weight_decay) override;
   double sum_of_squares(const float* x, long n) override;
   void scale(float* x, long n, float factor) override;
+  void cast_to_16bit(std::uint16_t* out, const float* in, long n, Precision p) override;
+  void cast_from_16bit(float* out, const std::uint16_t* in, long n, Precision p) override;
+  void round_to_16bit(float* x, long n, Precision p) override;
+  bool unscale_and_check(float* x, long n, float inv_scale) override;
 };
 
 }  // namespace parallax::kernels
