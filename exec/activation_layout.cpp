@@ -29,8 +29,12 @@ ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const Sizes
   // place at the start of the workspace serves them all, and no state keeps them.
   const long transient = std::max(layer_sizes[ATTPROJ], layer_sizes[FCPROJ]);
   workspace_size_ = transient;
+  auto passing = [](int a) { return a == ATTPROJ || a == FCPROJ; };
+  // Where activation a of a recomputed layer sits within the layer's part of the workspace.
+  std::vector<long> within(ACTS_PER_LAYER, 0);
   long layer_total = 0;
-  for (long s : layer_sizes) layer_total += s;
+  for (int a = 0; a < ACTS_PER_LAYER; ++a)
+    if (!passing(a)) within[a] = layer_total, layer_total += layer_sizes[a];
   for (const Chunk& c : chunks) {
     groups_.push_back(recompute_groups(policy, c.layers));
     // For each layer: the group it is recomputed in (its first layer and whether it ends it), if any.
@@ -52,7 +56,7 @@ ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const Sizes
     for (int l = 0; l < c.layers; ++l)
       for (int a = 0; a < ACTS_PER_LAYER; ++a) {
         grads.push_back(grad), grad += a == PROBS ? 0 : grad_sizes.layer[a];  // the attention's scratch holds dP
-        if (a == ATTPROJ || a == FCPROJ) {
+        if (passing(a)) {
           places.push_back({false, 0});
           continue;
         }
@@ -61,8 +65,7 @@ ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const Sizes
           keep(layer_sizes[a]);
           continue;
         }
-        long work = transient + (l - group_first[l]) * layer_total;
-        for (int b = 0; b < a; ++b) work += layer_sizes[b];
+        const long work = transient + (l - group_first[l]) * layer_total + within[a];
         places.push_back({false, work});
         workspace_size_ = std::max(workspace_size_, work + layer_sizes[a]);
       }

@@ -89,8 +89,9 @@ BOOST_AUTO_TEST_CASE(activation_memory_is_counted_and_falls_as_predicted) {
   const double none = measured("none"), selective = measured("selective"), full = measured("full");
   BOOST_TEST(selective == 4.0 * (2 * (BT * C + 4 * layer_selective + head) + BT * C));
   BOOST_TEST(none == selective + 4.0 * 2 * 4 * probs);
-  // Full: each micro-batch keeps every layer's output; the workspace holds one whole layer.
-  BOOST_TEST(full == 4.0 * (2 * (BT * C + 4 * BT * C + head) + BT * C + layer_selective + probs));
+  // Full: each micro-batch keeps every layer's output; the workspace holds one layer's
+  // activations but its output (kept), with the probabilities, beside the projections' place.
+  BOOST_TEST(full == 4.0 * (2 * (BT * C + 4 * BT * C + head) + BT * C + layer_selective - BT * C + probs));
 
   // The simulator's prediction for the same plan, one micro-batch in flight: full recomputation
   // lowers the activations by the same factor within 10 %.
