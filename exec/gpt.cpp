@@ -45,6 +45,7 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const
   grads_.assign(params_.size(), 0.0f);
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const auto& name = tensors_[i].name;
+    layernorm_.push_back(name.find("ln_") != std::string::npos);
     if (name == "transformer.wte.weight") wte_ = static_cast<int>(i);
     if (name == "transformer.wpe.weight") wpe_ = static_cast<int>(i);
     if (name == "transformer.ln_f.weight") lnf_ = static_cast<int>(i);
@@ -93,10 +94,11 @@ bool Gpt::holds(const std::string& name) const {
 
 void Gpt::init(std::uint64_t seed) {
   const float residual_std = 0.02f / std::sqrt(2.0f * L_);
-  for (const auto& t : tensors_) {
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const ParamTensor& t = tensors_[i];
     float* x = params_.data() + t.offset;
     const bool is_bias = t.name.size() > 5 && t.name.compare(t.name.size() - 5, 5, ".bias") == 0;
-    const bool is_norm = t.name.find("ln_") != std::string::npos;
+    const bool is_norm = layernorm_[i];
     if (is_norm && !is_bias) {
       std::fill(x, x + t.size, 1.0f);
     } else if (is_bias) {
@@ -133,7 +135,7 @@ double Gpt::take_tp_comm_seconds() {
 void Gpt::sum_sequence_parallel_grads(int first, int last) {
   if (!sp_) return;
   for (int i = first; i <= last; ++i)
-    if (tensors_[i].name.find("ln_") != std::string::npos) tp_reduce(g(i), tensors_[i].size);
+    if (layernorm_[i]) tp_reduce(g(i), tensors_[i].size);
 }
 
 void Gpt::sum_sequence_parallel_grads() {

@@ -148,6 +148,7 @@ class Gpt {
   std::vector<ParamTensor> tensors_;
   std::vector<float> params_, grads_;
   int wte_ = -1, wpe_ = -1, lnf_ = -1;  // tensor indices, -1 where this rank has none
+  std::vector<bool> layernorm_;         // per tensor: a LayerNorm's weight or bias
   std::vector<int> layer_param_;        // per chunk: index of its first layer's first tensor
   ActivationLayout acts_;
   std::vector<float> workspace_;                   // recomputed layers' activations, the projections' outputs

@@ -83,13 +83,19 @@ std::vector<sim::TimelineEvent> gather_timeline(const MpiCommunicator& world, co
   return out;
 }
 
+// Each rank's `n` doubles, rank after rank, on rank 0 (empty elsewhere).
+std::vector<double> gather_on_leader(const MpiCommunicator& world, const double* mine, int n) {
+  std::vector<double> all(world.rank() == 0 ? n * world.size() : 0);
+  MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+  return all;
+}
+
 // Every rank's memory by part to rank 0, which writes it beside its stage's prediction.
-void write_memory(const MpiCommunicator& world, const ParallelConfig& p, const HeldMemory& held,
+void write_memory(const MpiCommunicator& world, const ParallelConfig& p, const results::RankMemory& held,
                   const sim::Prediction& predicted, results::MeasuredRunWriter* writer) {
   constexpr int n = 5;
   const double mine[n] = {held.weights, held.gradients, held.optimizer, held.activations_peak, held.other};
-  std::vector<double> all(writer ? n * world.size() : 0);
-  MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+  const std::vector<double> all = gather_on_leader(world, mine, n);
   if (!writer) return;
   std::vector<results::RankMemory> measured;
   std::vector<sim::StageMemory> stages;
@@ -100,19 +106,6 @@ void write_memory(const MpiCommunicator& world, const ParallelConfig& p, const H
   }
   writer->add_memory(measured, stages);
 }
-
-}  // namespace
-
-// Ends every rank of the job after a fault on this one, saying which and what (status 2 for bad
-// input, 1 otherwise).
-void abort_job(const MpiCommunicator& world, const std::exception& err) {
-  std::cerr << "parallax: rank " << world.rank() << ": " << err.what() << "; aborting the job\n";
-  std::cerr.flush();
-  MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const InputError*>(&err) ? 2 : 1);
-  std::abort();  // MPI_Abort does not return
-}
-
-namespace {
 
 // Every rank's host and node-local rank, on rank 0 (empty elsewhere).
 std::vector<results::RankInfo> gather_ranks(const MpiCommunicator& world, const MpiCommunicator& local) {
@@ -154,8 +147,7 @@ void record_step(const MpiCommunicator& world, const Experiment& e, const StepRe
   constexpr int n = 7;
   const double mine[n] = {r.forward_s, r.backward_s,  r.tp_comm_s,  r.pp_comm_s,
                           r.dp_comm_s, r.optimizer_s, r.iteration_s};
-  std::vector<double> all(writer ? n * world.size() : 0);
-  MPI_Gather(mine, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, 0, world.handle());
+  const std::vector<double> all = gather_on_leader(world, mine, n);
   std::vector<sim::TimelineEvent> timeline = gather_timeline(world, e.parallel, r.events);
   if (!writer) return;
   results::MeasuredStep s;
@@ -185,6 +177,15 @@ void record_step(const MpiCommunicator& world, const Experiment& e, const StepRe
 }
 
 }  // namespace
+
+// Ends every rank of the job after a fault on this one, saying which and what (status 2 for bad
+// input, 1 otherwise).
+void abort_job(const MpiCommunicator& world, const std::exception& err) {
+  std::cerr << "parallax: rank " << world.rank() << ": " << err.what() << "; aborting the job\n";
+  std::cerr.flush();
+  MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const InputError*>(&err) ? 2 : 1);
+  std::abort();  // MPI_Abort does not return
+}
 
 int run_training(const RunRequest& args, MpiCommunicator& world) {
   const bool leader = world.rank() == 0;

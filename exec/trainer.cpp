@@ -197,8 +197,8 @@ StepResult Trainer::step() {
   return r;
 }
 
-HeldMemory Trainer::memory() const {
-  HeldMemory m;
+results::RankMemory Trainer::memory() const {
+  results::RankMemory m;
   m.weights = model_.weight_bytes();
   m.gradients = model_.gradient_bytes();
   m.optimizer = optimizer_.state_bytes();

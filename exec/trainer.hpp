@@ -14,15 +14,10 @@
 #include "exec/optimizer.hpp"
 #include "exec/process_groups.hpp"
 #include "models/experiment.hpp"
+#include "results/rank_memory.hpp"
 #include "sim/resolved_plan.hpp"
 
 namespace parallax::exec {
-
-// Bytes this rank holds, by part (the contract's /runs/<id>/memory).
-struct HeldMemory {
-  double weights = 0, gradients = 0, optimizer = 0, activations_peak = 0;
-  double other = 0;  // the backward's work buffers and the pipeline's message buffers
-};
 
 struct StepResult {
   int step = 0;  // 1-based
@@ -58,7 +53,7 @@ class Trainer {
   // rank 0, which writes).
   void save_checkpoint(const std::string& path, const std::string& config_json);
   const Gpt& model() const { return model_; }
-  HeldMemory memory() const;
+  results::RankMemory memory() const;  // after a step: the bytes this rank holds
 
  private:
   void run_schedule(StepResult& r, double& loss, std::chrono::steady_clock::time_point start);

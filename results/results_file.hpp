@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/experiment.hpp"
+#include "results/rank_memory.hpp"
 #include "sim/predict.hpp"
 #include "sim/sweep.hpp"
 
@@ -82,11 +83,6 @@ struct RankInfo {
 };
 // The run's hosts in the order their first rank appears, comma-separated (the `hostnames` attribute).
 std::string distinct_hosts(const std::vector<RankInfo>& ranks);
-
-// Bytes one rank holds by part, measured, and the simulator's prediction for its stage.
-struct RankMemory {
-  double weights = 0, gradients = 0, optimizer = 0, activations_peak = 0, other = 0;
-};
 
 class MeasuredRunWriter {
  public:
