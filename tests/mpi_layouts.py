@@ -12,30 +12,16 @@ import tempfile
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_runs import check, failures, sets  # noqa: E402
+from tiny_runs import run as run_tiny  # noqa: E402
+
 parallax, root = sys.argv[1], sys.argv[2]
 tiny = os.path.join(root, "experiments", "train-tiny.toml")
-failures = []
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what)
-    if not cond:
-        failures.append(what)
-
-
-def sets(**kv):
-    out = []
-    for k, v in kv.items():
-        out += ["--set", k.replace("__", ".") + "=" + str(v)]
-    return out
 
 
 def run(out, ranks=1, extra=(), steps=10, global_batch=8, timeout=300):
-    base = sets(training__data="synthetic", training__steps=steps, training__global_batch=global_batch,
-                training__micro_batch=2, model__layers=4, system__gpus=ranks)
-    cmd = ([] if ranks == 1 else ["mpiexec", "-n", str(ranks)]) + [parallax, "run", tiny, *base, *extra, "--out", out]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return run_tiny(parallax, root, out, ranks, extra, steps, global_batch, timeout)
 
 
 def measured(path):

@@ -9,60 +9,47 @@ on 1 and 2 threads).
 usage: mpi_matrix.py PARALLAX ROOT
 """
 import os
-import subprocess
 import sys
 import tempfile
 
-import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_runs import check, failures, losses, run, sets  # noqa: E402
+
 parallax, root = sys.argv[1], sys.argv[2]
-tiny = os.path.join(root, "experiments", "train-tiny.toml")
-failures = []
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what)
-    if not cond:
-        failures.append(what)
 
 
 # name, ranks, overrides (tp/pp/dp/vpp/schedule/optimizer), global batch (6: 3 micro-batches of 2)
 LAYOUTS = [
     ("single", 1, {}, 8),
-    ("tp2", 2, {"parallel.tp": 2}, 8),
-    ("pp2 1f1b", 2, {"parallel.pp": 2}, 8),
+    ("tp2", 2, {"parallel__tp": 2}, 8),
+    ("pp2 1f1b", 2, {"parallel__pp": 2}, 8),
     ("pp2 vpp2 interleaved, 3 micro-batches", 2,
-     {"parallel.pp": 2, "parallel.vpp": 2, "parallel.schedule": "interleaved-1f1b"}, 6),
-    ("dp2 distributed optimizer", 2, {"parallel.dp": 2, "parallel.distributed_optimizer": "true"}, 8),
-    ("tp2 pp2 dp2", 8, {"parallel.tp": 2, "parallel.pp": 2, "parallel.dp": 2}, 8),
+     {"parallel__pp": 2, "parallel__vpp": 2, "parallel__schedule": "interleaved-1f1b"}, 6),
+    ("dp2 distributed optimizer", 2, {"parallel__dp": 2, "parallel__distributed_optimizer": "true"}, 8),
+    ("tp2 pp2 dp2", 8, {"parallel__tp": 2, "parallel__pp": 2, "parallel__dp": 2}, 8),
 ]
 
 
-def losses(tmp, ranks, over, global_batch):
+def run_losses(tmp, ranks, over, global_batch):
+    """The run's losses, or None and the end of its error output."""
     out = os.path.join(tmp, "run.h5")
     if os.path.exists(out):
         os.remove(out)
-    sets = {"training.data": "synthetic", "training.steps": 10, "training.global_batch": global_batch,
-            "training.micro_batch": 2, "model.layers": 4, "system.gpus": ranks, **over}
-    args = [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
-    cmd = ([] if ranks == 1 else ["mpiexec", "-n", str(ranks)]) + [parallax, "run", tiny, *args, "--out", out]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-    if r.returncode != 0:
-        return None, r.stderr.strip()[-300:]
-    with h5py.File(out, "r") as f:
-        return f["runs"][list(f["runs"])[-1]]["iterations"]["loss"][:], ""
+    r = run(parallax, root, out, ranks, sets(**over), global_batch=global_batch)
+    return (losses(out), "") if r.returncode == 0 else (None, r.stderr.strip()[-300:])
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    single = {gb: losses(tmp, 1, {}, gb)[0] for gb in (8, 6)}
+    single = {gb: run_losses(tmp, 1, {}, gb)[0] for gb in (8, 6)}
     for name, ranks, layout, gb in LAYOUTS:
-        for sp in (["false", "true"] if layout.get("parallel.tp", 1) > 1 else ["false"]):
+        for sp in (["false", "true"] if layout.get("parallel__tp", 1) > 1 else ["false"]):
             reference = None
             for recompute in ("none", "selective", "full"):
                 label = f"{name}, sequence parallel {sp}, recompute {recompute}"
-                got, err = losses(tmp, ranks, {**layout, "parallel.sequence_parallel": sp,
-                                               "training.recompute": recompute}, gb)
+                got, err = run_losses(tmp, ranks, {**layout, "parallel__sequence_parallel": sp,
+                                                   "training__recompute": recompute}, gb)
                 check(got is not None, f"{label} runs ({err})")
                 if got is None:
                     continue
