@@ -1,6 +1,6 @@
 // The compute seam of the executor: every kernel the model and its optimizer call, behind one
 // interface that each backend implements (kernels/cpu today), chosen by the run and passed in.
-// Buffers are row-major fp32; linear layers keep torch's [out, in] weight layout. "Accumulates"
+// Buffers are row-major fp32 (under mixed precision holding 16-bit values); linear layers keep torch's [out, in] weight layout. "Accumulates"
 // means the kernel adds into its outputs (gradients summed over micro-batches and branches).
 #pragma once
 #include <cstdint>
@@ -73,7 +73,9 @@ class Kernels {
   virtual bool unscale_and_check(float* x, long n, float inv_scale) = 0;
 };
 
-// The kernels of a backend by name: "cpu". InputError for a backend this build lacks.
-std::unique_ptr<Kernels> make_kernels(const std::string& backend);
+// The kernels of a backend by name ("cpu") for a training precision: fp32, or mixed precision
+// (bf16, fp16) whose kernels leave the tensors Megatron keeps in 16 bits on the 16-bit grid.
+// InputError for a backend this build lacks.
+std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision precision = Precision::fp32);
 
 }  // namespace parallax::kernels

@@ -1,6 +1,7 @@
 #include "kernels/cpu/cpu_kernels.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include "kernels/cpu/half.hpp"
 #include "kernels/cpu/layernorm.hpp"
 #include "kernels/cpu/matmul.hpp"
+#include "kernels/cpu/mixed_precision.hpp"
 #include "kernels/cpu/residual.hpp"
 #include "models/experiment.hpp"
 
@@ -124,14 +126,19 @@ std::string CpuKernels::libraries() const {
 }
 
 void CpuKernels::share_cores(int ranks) {
-  const char* set = std::getenv("OPENBLAS_NUM_THREADS");
-  if (set && *set) return;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  openblas_set_num_threads(std::max(1, cores / std::max(1, ranks)));
+  const int each = std::max(1, cores / std::max(1, ranks));
+  const auto set = [](const char* variable) { return std::getenv(variable) && *std::getenv(variable); };
+  if (!set("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(each);
+  if (!set("OMP_NUM_THREADS")) omp_set_num_threads(each);  // oneDNN's
 }
 
-std::unique_ptr<Kernels> make_kernels(const std::string& backend) {
-  if (backend == "cpu") return std::make_unique<CpuKernels>();
+std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision precision) {
+  if (backend == "cpu" && precision == Precision::fp32) return std::make_unique<CpuKernels>();
+  if (backend == "cpu" && (precision == Precision::bf16 || precision == Precision::fp16))
+    return std::make_unique<MixedPrecisionKernels>(precision);
+  if (backend == "cpu")
+    throw InputError("training.precision = \"" + to_string(precision) + "\": the CPU backend trains in fp32, bf16 or fp16");
   throw InputError("backend \"" + backend + "\": this build runs the \"cpu\" backend only");
 }
 
