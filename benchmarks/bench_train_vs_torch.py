@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """One training step of the same GPT-2 (L=6, h=384, 6 heads, vocabulary 8192, T=256, B=8) in
 Parallax and in PyTorch on the CPU, same thread count and same BLAS environment: prints the
-median step times and their ratio (PyTorch time / Parallax time; above 1 means Parallax is
-faster), Parallax's under each activation recomputation (none keeps the attention
-probabilities, selective recomputes them, full re-runs every layer's forward), then the GEMM
-figures from bench_gemm.
+median step times and their ratios (PyTorch time / Parallax time; above 1 means Parallax is
+faster) in fp32 against fp32 and in bf16 against torch.autocast("cpu", dtype=torch.bfloat16);
+Parallax's under each activation recomputation (none keeps the attention probabilities,
+selective recomputes them, full re-runs every layer's forward) and in bf16 with full
+recomputation; then the GEMM figures from bench_gemm.
 
 usage: bench_train_vs_torch.py BUILD_DIR [--threads N] [--steps K]
 Set OPENBLAS_CORETYPE in the environment to choose OpenBLAS's kernels for both.
@@ -47,18 +48,21 @@ steps = {args.steps}
 data = "synthetic"
 log_every = 1000
 """)
-    recomputed = {}
-    for recompute in ("none", "selective", "full"):
-        out = os.path.join(tmp, f"bench-{recompute}.h5")
-        subprocess.run([parallax, "run", exp, "--set", f"training.recompute={recompute}", "--out", out], check=True,
-                       env=env, capture_output=True)
+    ours = {}
+    for precision, recompute in (("fp32", "none"), ("fp32", "selective"), ("fp32", "full"), ("bf16", "none"),
+                                 ("bf16", "selective"), ("bf16", "full")):
+        out = os.path.join(tmp, f"bench-{precision}-{recompute}.h5")
+        subprocess.run([parallax, "run", exp, "--set", f"training.recompute={recompute}", "--set",
+                        f"training.precision={precision}", "--out", out], check=True, env=env, capture_output=True)
         with h5py.File(out, "r") as f:
             run = f["runs"][list(f["runs"])[0]]
             times = list(run["iterations"]["iteration_time_s"][1:])  # the first step warms up
-            recomputed[recompute] = (statistics.median(times), float(run["memory"]["activations_peak_bytes"][0]))
-    ours_s = recomputed["none"][0]
-    for recompute, (s, held) in recomputed.items():
-        print(f"Parallax, recompute {recompute:9s}: step {1e3 * s:.0f} ms, activations {held / 2**20:.0f} MiB")
+            held = float(run["memory"]["activations_peak_bytes"][0])
+            ours[precision, recompute] = (statistics.median(times), held, str(run.attrs["blas"]))
+    for (precision, recompute), (s, held, _) in ours.items():
+        print(f"Parallax {precision}, recompute {recompute:9s}: step {1e3 * s:.0f} ms, "
+              f"activations {held / 2**20:.0f} MiB")
+    print(f"Parallax bf16 kernels: {ours['bf16', 'none'][2]}")
 
 try:
     os.environ.update(OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
@@ -74,17 +78,27 @@ model = GPT(6, 384, 6, 256, 8192)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 x = torch.randint(0, 8192, (8, 256))
 y = torch.randint(0, 8192, (8, 256))
-theirs = []
-for step in range(args.steps):
-    t = time.perf_counter()
-    opt.zero_grad()
-    model(x, y).backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    if step > 0:
-        theirs.append(time.perf_counter() - t)
-p, q = ours_s, statistics.median(theirs)
+
+
+def torch_step_s(bf16):
+    times = []
+    for step in range(args.steps):
+        t = time.perf_counter()
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step > 0:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 print(f"threads {args.threads}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, torch {torch.__version__}")
-print(f"Parallax step {1e3 * p:.0f} ms (recompute none), PyTorch step {1e3 * q:.0f} ms (median of {len(theirs)})")
-print(f"ratio PyTorch/Parallax = {q / p:.2f}")
+for precision, bf16 in (("fp32", False), ("bf16", True)):
+    p, q = ours[precision, "none"][0], torch_step_s(bf16)
+    against = "torch.autocast bf16" if bf16 else "PyTorch fp32"
+    print(f"{precision}: Parallax step {1e3 * p:.0f} ms (recompute none), {against} step {1e3 * q:.0f} ms "
+          f"(medians of {args.steps - 1}); ratio PyTorch/Parallax = {q / p:.2f}")
 subprocess.run([os.path.join(args.build, "bench_gemm")], env=env, check=True)

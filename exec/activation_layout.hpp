@@ -69,8 +69,13 @@ class ActivationLayout {
   struct Sizes {
     std::vector<long> layer, head;
   };
+  // Under mixed precision, which activations of a layer and of the head are kept in 16 bits
+  // (the others, statistics and the loss's fp32 logits, in fp32); empty: all fp32.
+  struct Halves {
+    std::vector<bool> layer, head;
+  };
   ActivationLayout(const std::vector<Chunk>& chunks, const Sizes& kept, const Sizes& grads,
-                   const RecomputePolicy& policy);
+                   const RecomputePolicy& policy, const Halves& halves = {});
 
   // Activation `i` of a chunk: 0 is X, then layer l's LayerAct a is 1 + l*ACTS_PER_LAYER + a,
   // then the head's.
@@ -79,11 +84,14 @@ class ActivationLayout {
 
   struct Place {
     bool kept;    // in the micro-batch's state; else in the recompute workspace
-    long offset;  // floats from the start of the state or the workspace
+    bool half;    // in the 16-bit part of the state or workspace; else in its fp32 part
+    long offset;  // elements from the start of that part
   };
   Place place(int chunk, int i) const { return places_[chunk][i]; }
-  long state_size(int chunk) const { return state_sizes_[chunk]; }
+  long state_size(int chunk) const { return state_sizes_[chunk]; }      // fp32 elements
+  long state16_size(int chunk) const { return state16_sizes_[chunk]; }  // 16-bit elements
   long workspace_size() const { return workspace_size_; }
+  long workspace16_size() const { return workspace16_size_; }
   // The gradients' buffer: every activation of one chunk.
   long grad_offset(int chunk, int i) const { return grad_offsets_[chunk][i]; }
   long grad_size(int chunk) const { return grad_sizes_[chunk]; }
@@ -93,9 +101,9 @@ class ActivationLayout {
  private:
   std::vector<std::vector<Place>> places_;
   std::vector<std::vector<long>> grad_offsets_;
-  std::vector<long> state_sizes_, grad_sizes_;
+  std::vector<long> state_sizes_, state16_sizes_, grad_sizes_;
   std::vector<std::vector<std::pair<int, int>>> groups_;
-  long workspace_size_ = 0;
+  long workspace_size_ = 0, workspace16_size_ = 0;
 };
 
 }  // namespace parallax::exec

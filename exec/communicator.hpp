@@ -7,6 +7,11 @@
 
 namespace parallax::exec {
 
+// The element type of a point-to-point message: fp32, or the bit pattern of a 16-bit float
+// (mixed precision's pipeline stages exchange 16-bit activations and gradients, as Megatron's).
+enum class Dtype { fp32, bf16, fp16 };
+inline long bytes_per_element(Dtype t) { return t == Dtype::fp32 ? 4 : 2; }
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -20,7 +25,8 @@ class Communicator {
   // reduce_scatter_sum leaves in this rank's block the sum over the group of that block;
   // all_gather copies every rank's block into everyone's data.
   virtual void reduce_scatter_sum(float* data, const std::vector<long>& counts) = 0;
-  virtual void all_gather(float* data, const std::vector<long>& counts) = 0;
+  virtual void all_gather(void* data, const std::vector<long>& counts, Dtype t) = 0;
+  void all_gather(float* data, const std::vector<long>& counts) { all_gather(data, counts, Dtype::fp32); }
   // Non-blocking: starts a sum-all-reduce of data[0, n) in place; `progress` lets the library
   // advance what it has started (MPICH moves non-blocking collectives only inside MPI calls);
   // `wait_all` completes everything started.
@@ -30,9 +36,11 @@ class Communicator {
   // Point-to-point within the group. `send` returns at once: data must stay untouched until
   // `wait_sends`. `recv` blocks until the message with this source and tag has arrived;
   // messages between two ranks with the same tag arrive in the order they were sent.
-  virtual void send(const float* data, long n, int dest, int tag) = 0;
-  virtual void recv(float* data, long n, int source, int tag) = 0;
+  virtual void send(const void* data, long n, Dtype t, int dest, int tag) = 0;
+  virtual void recv(void* data, long n, Dtype t, int source, int tag) = 0;
   virtual void wait_sends() = 0;
+  void send(const float* data, long n, int dest, int tag) { send(data, n, Dtype::fp32, dest, tag); }
+  void recv(float* data, long n, int source, int tag) { recv(data, n, Dtype::fp32, source, tag); }
 };
 
 class SingleProcess final : public Communicator {
@@ -44,14 +52,16 @@ class SingleProcess final : public Communicator {
   void all_reduce_max(float*, long) override {}
   void broadcast(double*, long, int) override {}
   void reduce_scatter_sum(float*, const std::vector<long>&) override {}
-  void all_gather(float*, const std::vector<long>&) override {}
+  void all_gather(void*, const std::vector<long>&, Dtype) override {}
   void start_all_reduce_sum(float*, long) override {}
   void progress() override {}
   void wait_all() override {}
-  void send(const float*, long, int, int) override {
+  void send(const void*, long, Dtype, int, int) override {
     throw std::logic_error("a single process has no peer to send to");
   }
-  void recv(float*, long, int, int) override { throw std::logic_error("a single process has no peer to receive from"); }
+  void recv(void*, long, Dtype, int, int) override {
+    throw std::logic_error("a single process has no peer to receive from");
+  }
   void wait_sends() override {}
 };
 

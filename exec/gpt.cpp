@@ -11,10 +11,19 @@ namespace parallax::exec {
 
 namespace {
 constexpr int X = 0;  // a chunk's input, activation 0
+
+// Mixed precision keeps activations in 16 bits but for the statistics (fp32 in Megatron's
+// fused kernels), the projections' outputs (never kept) and the head's fp32 logits and loss.
+ActivationLayout::Halves sixteen_bit_activations() {
+  ActivationLayout::Halves h{std::vector<bool>(ACTS_PER_LAYER, true), std::vector<bool>(HEAD_ACTS, false)};
+  for (int a : {LN1_MEAN, LN1_RSTD, LSE, ATTPROJ, LN2_MEAN, LN2_RSTD, FCPROJ}) h.layer[a] = false;
+  h.head[LNF] = true;
+  return h;
+}
 }  // namespace
 
 Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const Layout& layout, Communicator* tp,
-         const RecomputePolicy& recompute)
+         const RecomputePolicy& recompute, Precision precision)
     : model_(m),
       k_(kernels),
       layout_(layout),
@@ -75,7 +84,19 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const
     for (size_t i = 0; i < tensors_.size() && c.layers > 0; ++i)
       if (tensors_[i].name == first) layer_param_.back() = static_cast<int>(i);
   }
-  acts_ = ActivationLayout(chunks_, kept, grads, recompute);
+  precision_ = precision;
+  kept_sizes_ = kept;
+  acts_ = ActivationLayout(chunks_, kept, grads, recompute, mixed() ? sixteen_bit_activations() : ActivationLayout::Halves{});
+  if (mixed()) {
+    params16_.assign(params_.size(), 0);
+    view_at_.assign(tensors_.size(), -1);
+    long at = 0;
+    for (int a = 0; a < ACTS_PER_LAYER; ++a) compute_at_.push_back(at), at += kept.layer[a];
+    compute_at_.push_back(at), at += n * C;  // X
+    compute_at_.push_back(at), at += n * C;  // the head's LNF
+    compute_.assign(at, 0.0f);
+    workspace16_.assign(acts_.workspace16_size(), 0);
+  }
   workspace_.assign(acts_.workspace_size(), 0.0f);
   dacts_.assign(acts_.largest_grad_size(), 0.0f);
   if (wpe_ >= 0 && lnf_ >= 0) head_grad_.assign(tensors_[wte_].size, 0.0f);
@@ -113,6 +134,7 @@ void Gpt::init(std::uint64_t seed) {
       }
     }
   }
+  cast_weights();
 }
 
 void Gpt::zero_grads() {
@@ -173,8 +195,8 @@ void Gpt::tp_reduce(float* data, long n, bool max) {
 }
 
 double Gpt::activations_peak_bytes() const {
-  const long work = static_cast<long>(workspace_.size() + gathered_.size());
-  return static_cast<double>(state_floats_peak_ + work) * sizeof(float);
+  const double work = static_cast<double>(workspace_.size() + gathered_.size()) * sizeof(float);
+  return state_bytes_peak_ + work + static_cast<double>(workspace16_.size()) * sizeof(std::uint16_t);
 }
 
 Gpt::State& Gpt::state(int chunk, int mb) {
@@ -187,14 +209,17 @@ Gpt::State& Gpt::state(int chunk, int mb) {
     pool_.pop_back();
   }
   s.acts.resize(acts_.state_size(chunk));
-  state_floats_ += acts_.state_size(chunk);
-  state_floats_peak_ = std::max(state_floats_peak_, state_floats_);
+  s.acts16.resize(acts_.state16_size(chunk));
+  state_bytes_ += static_cast<double>(s.acts.size()) * sizeof(float) + static_cast<double>(s.acts16.size()) * 2;
+  state_bytes_peak_ = std::max(state_bytes_peak_, state_bytes_);
   return states_.emplace(key, std::move(s)).first->second;
 }
 
-float* Gpt::act(State& s, int chunk, int i) {
-  const ActivationLayout::Place at = acts_.place(chunk, i);
-  return (at.kept ? s.acts.data() : workspace_.data()) + at.offset;
+void Gpt::release(int chunk, int mb) {
+  State& s = states_.at({chunk, mb});
+  state_bytes_ -= static_cast<double>(s.acts.size()) * sizeof(float) + static_cast<double>(s.acts16.size()) * 2;
+  pool_.push_back(std::move(s));
+  states_.erase({chunk, mb});
 }
 
 Gpt::LayerActs Gpt::layer_acts(State& s, int chunk, int layer) {
@@ -209,18 +234,13 @@ Gpt::LayerActs Gpt::layer_grads(int chunk, int layer) {
   return dy;
 }
 
-const float* Gpt::output(int chunk, int mb) const {
-  const Chunk& c = chunks_[chunk];
-  const int i = c.layers > 0 ? ActivationLayout::layer_index(c.layers - 1, RES3) : X;
-  return states_.at({chunk, mb}).acts.data() + acts_.place(chunk, i).offset;  // a chunk's output is kept
-}
-
-float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const int* targets) {
+float Gpt::forward(int chunk, int mb, const void* x, const int* inputs, const int* targets) {
   const Chunk& c = chunks_[chunk];
   const int B = B_, T = T_, C = C_, BT = B_ * T_, tp = layout_.tp;
   State& s = state(chunk, mb);
   float* in = act(s, chunk, X);
   if (c.embedding) {
+    view_weights({{wte_, wte_}, {wpe_, wpe_}});
     s.inputs.assign(inputs, inputs + BT);
     // The slices' lookups summed over the TP group (split among its ranks' rows under SP), then positions.
     float* looked_up = sp_ ? gathered_.data() : in;
@@ -230,24 +250,27 @@ float Gpt::forward(int chunk, int mb, const float* x, const int* inputs, const i
       if (sp_) std::copy_n(mine(looked_up), activation_size(), in);
       k_.add_positions(in, p(wpe_), first_row_, rows_, T, C);
     }
+    stash(s, chunk, X);
   } else {
-    std::copy(x, x + activation_size(), in);
+    take_input(s, chunk, x);
   }
   const float* residual = in;
   for (int l = 0; l < c.layers; ++l) {
     const LayerActs y = layer_acts(s, chunk, l);
     layer_forward(layer_param_[chunk] + l * PER_LAYER, residual, y);
+    stash_layer(s, chunk, l, true);
     residual = y[RES3];
   }
   if (!c.head) return 0.0f;
   head_forward(s, chunk, residual, targets);
+  stash(s, chunk, ActivationLayout::head_index(c.layers, LNF));
   const float* losses = act(s, chunk, ActivationLayout::head_index(c.layers, LOSSES));
   double loss = 0;
   for (int i = 0; i < BT; ++i) loss += losses[i];
   return static_cast<float>(loss / BT);
 }
 
-void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const std::function<void(long, long)>& ready,
+void Gpt::backward(int chunk, int mb, const void* dy, float loss_scale, const std::function<void(long, long)>& ready,
                    const std::function<void()>& poll) {
   const Chunk& c = chunks_[chunk];
   const int B = B_, T = T_, C = C_;
@@ -260,30 +283,37 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
   };
   const int top = c.layers > 0 ? ActivationLayout::layer_index(c.layers - 1, RES3) : X;  // the chunk's output
   if (c.head) {
+    unstash(s, chunk, top);
+    unstash(s, chunk, ActivationLayout::head_index(c.layers, LNF));
     head_backward(s, chunk, act(s, chunk, top), grad(chunk, top), loss_scale);
     done(lnf_, lnf_ + 1);
     if (wpe_ < 0) done(wte_, wte_);  // the LM head's copy: final here when this rank has no embedding
+  } else if (mixed()) {
+    k_.cast_from_16bit(mine(grad(chunk, top)), static_cast<const std::uint16_t*>(dy), activation_size(), precision_);
   } else {
-    std::copy(dy, dy + activation_size(), mine(grad(chunk, top)));
+    std::copy_n(static_cast<const float*>(dy), activation_size(), mine(grad(chunk, top)));
   }
   const auto& groups = acts_.groups(chunk);
   auto group = groups.rbegin();
   for (int l = c.layers - 1; l >= 0; --l) {
     const int pi = layer_param_[chunk] + l * PER_LAYER;
-    float* in = l == 0 ? act(s, chunk, X) : act(s, chunk, ActivationLayout::layer_index(l - 1, RES3));
-    float* din = l == 0 ? grad(chunk, X) : grad(chunk, ActivationLayout::layer_index(l - 1, RES3));
+    const int input = l == 0 ? X : ActivationLayout::layer_index(l - 1, RES3);
     if (group != groups.rend() && group->second == l) {  // re-run the group's forward from its kept input
       const int first = group->first;
-      const float* residual =
-          first == 0 ? act(s, chunk, X) : act(s, chunk, ActivationLayout::layer_index(first - 1, RES3));
+      const int group_input = first == 0 ? X : ActivationLayout::layer_index(first - 1, RES3);
+      unstash(s, chunk, group_input);
+      const float* residual = act(s, chunk, group_input);
       for (int r = first; r <= l; ++r) {
         const LayerActs y = layer_acts(s, chunk, r);
         layer_forward(layer_param_[chunk] + r * PER_LAYER, residual, y);
+        stash_layer(s, chunk, r, false);
         residual = y[RES3];
       }
       ++group;
     }
-    layer_backward(pi, in, din, layer_acts(s, chunk, l), layer_grads(chunk, l), poll);
+    unstash_layer(s, chunk, l);
+    unstash(s, chunk, input);
+    layer_backward(pi, act(s, chunk, input), grad(chunk, input), layer_acts(s, chunk, l), layer_grads(chunk, l), poll);
     done(pi, pi + PER_LAYER - 1);
   }
   if (c.embedding) {
@@ -294,9 +324,7 @@ void Gpt::backward(int chunk, int mb, const float* dy, float loss_scale, const s
       done(wte_, wpe_);
     }
   }
-  state_floats_ -= acts_.state_size(chunk);
-  pool_.push_back(std::move(s));
-  states_.erase({chunk, mb});
+  release(chunk, mb);
 }
 
 }  // namespace parallax::exec

@@ -1,5 +1,5 @@
 // GPT-2 as nanoGPT defines it (learned positions, pre-LayerNorm blocks, attention and MLP
-// with biases, GeLU, final LayerNorm, LM head tied to the token embedding), fp32, on the
+// with biases, GeLU, final LayerNorm, LM head tied to the token embedding), on the
 // kernels of a backend (kernels/kernels.hpp): the part of it that one rank holds under tensor
 // and pipeline parallelism (exec/shard.hpp), the whole model by default. Parameters carry
 // nanoGPT's state_dict names.
@@ -9,8 +9,15 @@
 // forward) after each row-parallel one, a vocabulary-parallel embedding (summed over the TP
 // group) and cross-entropy (max, sum of exponentials and target loss all-reduced); with
 // sequence parallelism an all-gather and a reduce-scatter take their places (tp_input).
+//
+// Under mixed precision (bf16, fp16) the model holds 16-bit weights, cast from the fp32 master
+// weights in params() after each optimizer step, and keeps its activations in 16 bits: a pass
+// computes in fp32 buffers of one layer (the kernels leave 16-bit values in them, see
+// kernels/cpu/mixed_precision.hpp) that are cast to the kept 16-bit tensors after the layer's
+// forward and back before its backward, exactly (the values are on the 16-bit grid).
 #pragma once
 #include <array>
+#include <initializer_list>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -33,29 +40,39 @@ class Gpt {
   // backward re-runs the group's forward first (the same kernels on the same inputs: the
   // numbers are those of a run without recomputation, bit for bit).
   Gpt(const ModelConfig& model, int micro_batch, kernels::Kernels& kernels, const Layout& layout = {},
-      Communicator* tp = nullptr, const RecomputePolicy& recompute = {});
+      Communicator* tp = nullptr, const RecomputePolicy& recompute = {}, Precision precision = Precision::fp32);
 
   // Each whole tensor from (seed, name): N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
   // biases 0, LayerNorm weights 1; this rank keeps its slice, so every layout starts from the
   // same weights. Padded vocabulary rows 0.
   void init(std::uint64_t seed);
+  // Under mixed precision, the 16-bit weights the passes read (weights16()), from params():
+  // after a checkpoint was loaded into them (init casts them itself). The optimizer then keeps
+  // the fp32 master weights, and the model lets params() go (release_fp32_weights).
+  void cast_weights();
+  std::vector<std::uint16_t>& weights16() { return params16_; }
+  void release_fp32_weights() { std::vector<float>().swap(params_); }
+  Precision precision() const { return precision_; }
 
   // One chunk's forward for micro-batch `mb`: from the tokens (embedding chunk) or from the
-  // activation `x` (activation_size() floats) received from the previous stage. Keeps the activations until the
-  // micro-batch's backward. Returns the mean cross-entropy on the head chunk, else 0.
-  float forward(int chunk, int mb, const float* x, const int* inputs, const int* targets);
-  const float* output(int chunk, int mb) const;  // activation_size() floats, after a non-head chunk's forward
+  // activation `x` (a message: activation_size() elements of message_dtype()) received from the
+  // previous stage. Keeps the activations until the micro-batch's backward. Returns the mean
+  // cross-entropy on the head chunk, else 0.
+  float forward(int chunk, int mb, const void* x, const int* inputs, const int* targets);
+  const void* output(int chunk, int mb) const;  // a message, after a non-head chunk's forward
+  // What pipeline stages exchange: activations and their gradients in fp32, or in 16 bits.
+  Dtype message_dtype() const;
   // Accumulates the gradient of loss_scale * mean loss (head chunk) or of <dy, output> into
   // grads() and releases the micro-batch's activations. `ready`, when given, is called with
   // each range [offset, offset + size) of grads() the pass will not touch again (final
   // LayerNorm, each layer in reverse order, then the embeddings), so that its reduction can
   // start while the rest of the backward runs; `poll`, when given, is called between kernels
   // so that the communication library can advance those reductions.
-  void backward(int chunk, int mb, const float* dy, float loss_scale,
+  void backward(int chunk, int mb, const void* dy, float loss_scale,
                 const std::function<void(long offset, long size)>& ready = {}, const std::function<void()>& poll = {});
-  // The gradient of the chunk's input (activation_size() floats), after the backward of a
-  // non-embedding chunk (valid until the next backward).
-  const float* input_grad() const { return dacts_.data() + first_row_ * C_; }
+  // The gradient of the chunk's input (a message), after the backward of a non-embedding chunk
+  // (valid until the next backward).
+  const void* input_grad();
 
   // The whole model on one rank: chunk 0, micro-batch 0.
   float forward(const int* inputs, const int* targets) { return forward(0, 0, nullptr, inputs, targets); }
@@ -94,22 +111,42 @@ class Gpt {
   // Bytes of activations held: the most that the micro-batches in flight held at once since
   // construction, with the recompute workspace and the gathered inputs of sequence parallelism.
   double activations_peak_bytes() const;
-  // Bytes of the parameters, of their gradients, and of the backward's work buffers (the
-  // activations' gradients of one chunk, the attention's scratch).
-  double weight_bytes() const { return static_cast<double>(params_.size()) * sizeof(float); }
+  // Bytes of the weights held (fp32, and the 16-bit ones under mixed precision), of the
+  // gradients, and of the passes' work buffers (the activations' gradients of one chunk, the
+  // attention's scratch; under mixed precision the fp32 view of one layer's weights and the
+  // fp32 buffers one layer computes in: the CPU kernels' working copies, like the gradients').
+  double weight_bytes() const {
+    return static_cast<double>(params_.size()) * sizeof(float) + static_cast<double>(params16_.size()) * 2;
+  }
   double gradient_bytes() const { return static_cast<double>(grads_.size() + head_grad_.size()) * sizeof(float); }
-  double work_bytes() const { return static_cast<double>(dacts_.size() + scratch_.size()) * sizeof(float); }
+  double work_bytes() const;
 
  private:
   struct State {  // one micro-batch's activations in one chunk
     std::vector<float> acts;
+    std::vector<std::uint16_t> acts16;  // those kept in 16 bits under mixed precision
     std::vector<int> inputs, targets;
   };
   using LayerActs = std::array<float*, ACTS_PER_LAYER>;
+  bool mixed() const { return precision_ != Precision::fp32; }
   State& state(int chunk, int mb);
-  float* p(int idx) { return params_.data() + tensors_[idx].offset; }
+  void release(int chunk, int mb);
+  // The weights of tensor idx as the kernels read them: params(), or under mixed precision its
+  // fp32 view, which view_weights fills with the tensor ranges [first, last] a pass reads.
+  float* p(int idx) { return mixed() ? view_.data() + view_at_[idx] : params_.data() + tensors_[idx].offset; }
+  void view_weights(std::initializer_list<std::pair<int, int>> ranges);
   float* g(int idx) { return grads_.data() + tensors_[idx].offset; }
-  float* act(State& s, int chunk, int i);  // activation i (ActivationLayout) of a micro-batch
+  // Activation i (ActivationLayout) of a micro-batch where the kernels read and write it: its
+  // place, or under mixed precision, for one kept in 16 bits, its place in the fp32 buffers of
+  // one layer (compute_), which stash casts to its 16-bit place and unstash back.
+  float* act(State& s, int chunk, int i);
+  std::uint16_t* home16(State& s, int chunk, int i);
+  long act_size(int chunk, int i) const;
+  void stash(State& s, int chunk, int i);
+  void unstash(State& s, int chunk, int i);
+  void stash_layer(State& s, int chunk, int layer, bool kept_only);
+  void unstash_layer(State& s, int chunk, int layer);  // all but its output, which its backward does not read
+  void take_input(State& s, int chunk, const void* x);  // a received message into activation X
   float* grad(int chunk, int i) { return dacts_.data() + acts_.grad_offset(chunk, i); }
   LayerActs layer_acts(State& s, int chunk, int layer);
   LayerActs layer_grads(int chunk, int layer);
@@ -152,8 +189,8 @@ class Gpt {
   std::vector<int> layer_param_;        // per chunk: index of its first layer's first tensor
   ActivationLayout acts_;
   std::vector<float> workspace_;                   // recomputed layers' activations, the projections' outputs
-  std::map<std::pair<int, int>, State> states_;    // in flight, by (chunk, micro-batch)
-  long state_floats_ = 0, state_floats_peak_ = 0;  // floats held by states_, now and at most
+  std::map<std::pair<int, int>, State> states_;  // in flight, by (chunk, micro-batch)
+  double state_bytes_ = 0, state_bytes_peak_ = 0;  // bytes held by states_, now and at most
   std::vector<State> pool_;                        // released states, reused
   std::vector<float> head_grad_;                   // the LM head's share of the tied embedding gradient
   std::vector<float> dacts_;                       // activation gradients of the running backward (the input's first)
@@ -165,6 +202,15 @@ class Gpt {
   bool sp_ = false;
   long rows_ = 0, first_row_ = 0;
   std::vector<float> gathered_;
+  // Mixed precision: the 16-bit weights, the fp32 view of those a pass reads (view_at_: where
+  // each tensor starts in it, -1 when absent), the 16-bit part of the recompute workspace, the
+  // fp32 buffers of one layer's activations (compute_at_: where activation a of a layer starts,
+  // then X, then the head's LNF), and the input's gradient as a 16-bit message.
+  Precision precision_ = Precision::fp32;
+  ActivationLayout::Sizes kept_sizes_;
+  std::vector<std::uint16_t> params16_, workspace16_, input_grad16_;
+  std::vector<float> view_, compute_;
+  std::vector<long> view_at_, compute_at_;
 };
 
 }  // namespace parallax::exec

@@ -10,6 +10,7 @@ void Gpt::layer_forward(int pi, const float* in, const LayerActs& y) {
   const int B = B_, T = T_, C = C_, BT = B_ * T_, n = static_cast<int>(rows_);
   // The row-parallel GEMMs: the partial products summed over the TP group, the bias added once.
   const bool bias_here = layout_.tp_rank == 0;
+  view_weights({{pi, pi + PER_LAYER - 1}});
   k_.layernorm_forward(y[LN1], y[LN1_MEAN], y[LN1_RSTD], in, p(pi + LN1W), p(pi + LN1B), n, C);
   k_.matmul_forward(y[QKV], tp_input(y[LN1]), p(pi + QKVW), p(pi + QKVB), BT, C, 3 * Cl_);
   k_.attention_forward(y[ATTY], y[LSE], keeps_probs_ ? y[PROBS] : nullptr, y[QKV], scratch_.data(), B, T, Cl_, NHl_);
@@ -34,6 +35,7 @@ void Gpt::layer_backward(int pi, const float* in, float* din, const LayerActs& y
   auto advance = [&] {
     if (poll) poll();
   };
+  view_weights({{pi, pi + PER_LAYER - 1}});
   k_.residual_backward(mine(dy[RES2]), mine(dy[FCPROJ]), mine(dy[RES3]), rows);
   tp_output_backward(dy[FCPROJ]);
   k_.matmul_backward(dy[FCH_GELU], g(pi + FCPROJW), g(pi + FCPROJB), dy[FCPROJ], y[FCH_GELU], p(pi + FCPROJW), BT,
@@ -62,6 +64,7 @@ void Gpt::layer_backward(int pi, const float* in, float* din, const LayerActs& y
 void Gpt::head_forward(State& s, int chunk, const float* in, const int* targets) {
   const int BT = B_ * T_, C = C_, layers = chunks_[chunk].layers;
   s.targets.assign(targets, targets + BT);
+  view_weights({{lnf_, lnf_ + 1}, {wte_, wte_}});
   auto H = [&](int i) { return act(s, chunk, ActivationLayout::head_index(layers, i)); };
   k_.layernorm_forward(H(LNF), H(LNF_MEAN), H(LNF_RSTD), in, p(lnf_), p(lnf_ + 1), static_cast<int>(rows_), C);
   k_.matmul_forward(H(LOGITS), tp_input(H(LNF)), p(wte_), nullptr, BT, C, Vl_);
@@ -78,6 +81,7 @@ void Gpt::head_backward(State& s, int chunk, const float* in, float* din, float 
   const int BT = B_ * T_, C = C_, layers = chunks_[chunk].layers;
   auto H = [&](int i) { return act(s, chunk, ActivationLayout::head_index(layers, i)); };
   auto DH = [&](int i) { return grad(chunk, ActivationLayout::head_index(layers, i)); };
+  view_weights({{lnf_, lnf_ + 1}, {wte_, wte_}});
   k_.crossentropy_backward(DH(LOGITS), H(LOGITS), s.targets.data(), loss_scale / BT, vocab_begin_, BT, Vl_,
                            vocab_valid_);
   float* dwte = head_grad_.empty() ? g(wte_) : head_grad_.data();

@@ -78,10 +78,14 @@ void MpiCommunicator::reduce_scatter_sum(float* data, const std::vector<long>& c
   std::copy(block.begin(), block.end(), data + displs[rank_]);
 }
 
-void MpiCommunicator::all_gather(float* data, const std::vector<long>& counts) {
+namespace {
+MPI_Datatype mpi_type(Dtype t) { return t == Dtype::fp32 ? MPI_FLOAT : MPI_UINT16_T; }
+}  // namespace
+
+void MpiCommunicator::all_gather(void* data, const std::vector<long>& counts, Dtype t) {
   std::vector<int> displs;
   const std::vector<int> c = int_counts(counts, &displs);
-  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, c.data(), displs.data(), MPI_FLOAT, comm_);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, c.data(), displs.data(), mpi_type(t), comm_);
 }
 
 void MpiCommunicator::progress() {
@@ -103,13 +107,13 @@ void MpiCommunicator::broadcast(double* data, long n, int root) {
   MPI_Bcast(data, int_count(n), MPI_DOUBLE, root, comm_);
 }
 
-void MpiCommunicator::send(const float* data, long n, int dest, int tag) {
+void MpiCommunicator::send(const void* data, long n, Dtype t, int dest, int tag) {
   sends_.emplace_back();
-  MPI_Isend(data, int_count(n), MPI_FLOAT, dest, tag, comm_, &sends_.back());
+  MPI_Isend(data, int_count(n), mpi_type(t), dest, tag, comm_, &sends_.back());
 }
 
-void MpiCommunicator::recv(float* data, long n, int source, int tag) {
-  MPI_Recv(data, int_count(n), MPI_FLOAT, source, tag, comm_, MPI_STATUS_IGNORE);
+void MpiCommunicator::recv(void* data, long n, Dtype t, int source, int tag) {
+  MPI_Recv(data, int_count(n), mpi_type(t), source, tag, comm_, MPI_STATUS_IGNORE);
 }
 
 void MpiCommunicator::wait_sends() {

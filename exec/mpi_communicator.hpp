@@ -41,12 +41,15 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_max(float* data, long n) override;
   void broadcast(double* data, long n, int root) override;
   void reduce_scatter_sum(float* data, const std::vector<long>& counts) override;
-  void all_gather(float* data, const std::vector<long>& counts) override;
+  using Communicator::all_gather;
+  void all_gather(void* data, const std::vector<long>& counts, Dtype t) override;
   void start_all_reduce_sum(float* data, long n) override;
   void progress() override;
   void wait_all() override;
-  void send(const float* data, long n, int dest, int tag) override;
-  void recv(float* data, long n, int source, int tag) override;
+  using Communicator::recv;
+  using Communicator::send;
+  void send(const void* data, long n, Dtype t, int dest, int tag) override;
+  void recv(void* data, long n, Dtype t, int source, int tag) override;
   void wait_sends() override;
   MPI_Comm handle() const { return comm_; }
 

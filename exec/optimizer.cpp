@@ -30,8 +30,22 @@ void Optimizer::reduce_gradients(std::vector<float>& grads, bool reduced) {
   k_.scale(grads.data() + begin_, static_cast<long>(state_.m.size()), 1.0f / dp_.size());
 }
 
-double Optimizer::step(std::vector<float>& params, std::vector<float>& grads, const std::vector<ParamTensor>& tensors,
-                       double lr, Communicator& world) {
+void Optimizer::keep_master_weights(const std::vector<float>& params) {
+  const auto first = params.begin() + begin_;
+  master_.assign(first, first + static_cast<long>(state_.m.size()));
+}
+
+std::vector<float> Optimizer::gather_master_weights() const {
+  long n = 0;
+  for (long b : blocks_) n += b;
+  std::vector<float> whole(n, 0.0f);
+  std::copy(master_.begin(), master_.end(), whole.begin() + begin_);
+  if (sharded_) dp_.all_gather(whole.data(), blocks_);
+  return whole;
+}
+
+double Optimizer::step(std::vector<float>& params, std::vector<std::uint16_t>& params16, std::vector<float>& grads,
+                       const std::vector<ParamTensor>& tensors, double lr, Communicator& world) {
   const long lo = begin_, count = static_cast<long>(state_.m.size());
   auto part = [&](const ParamTensor& tensor) {  // the part of a tensor inside this rank's block
     return std::pair{std::max(lo, tensor.offset), std::min(lo + count, tensor.offset + tensor.size)};
@@ -45,15 +59,22 @@ double Optimizer::step(std::vector<float>& params, std::vector<float>& grads, co
   if (t_.grad_clip > 0 && norm > t_.grad_clip)  // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6)
     k_.scale(grads.data() + lo, count, static_cast<float>(t_.grad_clip / (norm + 1e-6)));
   state_.step += 1;
+  const bool mixed = t_.precision != Precision::fp32;
+  auto weights = [&](long a) { return mixed ? master_.data() + (a - lo) : params.data() + a; };
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto [a, b] = part(tensors[i]);
     if (a >= b) continue;
-    k_.adamw_update(params.data() + a, grads.data() + a, state_.m.data() + (a - lo), state_.v.data() + (a - lo), b - a,
+    k_.adamw_update(weights(a), grads.data() + a, state_.m.data() + (a - lo), state_.v.data() + (a - lo), b - a,
                     state_.step, static_cast<float>(lr * lr_scale_[i]), static_cast<float>(t_.adam_beta1),
                     static_cast<float>(t_.adam_beta2), static_cast<float>(t_.adam_eps),
                     tensors[i].weight_decay ? static_cast<float>(t_.weight_decay) : 0.0f);
   }
-  if (sharded_) dp_.all_gather(params.data(), blocks_);  // everyone's updated block to everyone
+  if (!mixed) {
+    if (sharded_) dp_.all_gather(params.data(), blocks_);  // everyone's updated block to everyone
+    return norm;
+  }
+  k_.cast_to_16bit(params16.data() + lo, master_.data(), count, t_.precision);
+  if (sharded_) dp_.all_gather(params16.data(), blocks_, t_.precision == Precision::bf16 ? Dtype::bf16 : Dtype::fp16);
   return norm;
 }
 

@@ -3,8 +3,13 @@
 // flat parameter buffer. Its moments cover the parameters this rank updates: all of them, or
 // with the distributed optimizer (ZeRO-1, Rajbhandari et al. 2020) the block of the buffer
 // that is this DP rank's when the buffer is split evenly over the DP group, the gradients
-// reduce-scattered into it and the updated weights all-gathered from it.
+// reduce-scattered into it and the updated weights all-gathered from it. Under mixed precision
+// (bf16, fp16) it keeps the fp32 master weights of those parameters, and the step writes their
+// 16-bit cast into the model's weights before the all-gather (Megatron's distributed optimizer
+// gathers the 16-bit weights).
 #pragma once
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "exec/checkpoint.hpp"
@@ -23,20 +28,29 @@ class Optimizer {
 
   int steps() const { return state_.step; }
   bool sharded() const { return sharded_; }
+  // The part of the buffer this rank updates: first element and count.
+  std::pair<long, long> block() const { return {begin_, static_cast<long>(state_.m.size())}; }
   // Sums the gradients over the DP group into what this rank updates (its block, or all of
   // them) and averages them: a reduce-scatter, or an all-reduce unless `reduced` says the
   // backward has already started it (then what is left is waited for).
   void reduce_gradients(std::vector<float>& grads, bool reduced);
   // Clips by the global norm (each parameter counted once: primary tensors, on DP rank 0 unless
   // sharded; summed over `world`), then one AdamW step at rate `lr` on this rank's part, then
-  // the all-gather of the updated blocks. Returns the norm before clipping.
-  double step(std::vector<float>& params, std::vector<float>& grads, const std::vector<ParamTensor>& tensors, double lr,
-              Communicator& world);
+  // the all-gather of the updated blocks: of `params`, or under mixed precision of `params16`
+  // (the master weights updated and cast). Returns the norm before clipping.
+  double step(std::vector<float>& params, std::vector<std::uint16_t>& params16, std::vector<float>& grads,
+              const std::vector<ParamTensor>& tensors, double lr, Communicator& world);
+  // Mixed precision: the master weights of this rank's part, from the whole fp32 buffer; and the
+  // whole buffer of them again (gathered over DP when sharded; collective over DP).
+  void keep_master_weights(const std::vector<float>& params);
+  std::vector<float> gather_master_weights() const;
   // The whole buffer's state (the blocks gathered over DP when sharded); collective over DP.
   OptimizerState gather() const;
   // This rank's part of a whole buffer's state (from a checkpoint).
   void load(const OptimizerState& whole);
-  double state_bytes() const { return static_cast<double>(state_.m.size() + state_.v.size()) * sizeof(float); }
+  double state_bytes() const {
+    return static_cast<double>(state_.m.size() + state_.v.size() + master_.size()) * sizeof(float);
+  }
 
  private:
   const TrainingConfig& t_;
@@ -46,7 +60,8 @@ class Optimizer {
   std::vector<long> blocks_;  // floats of each DP rank's block (one block of everything unsharded)
   long begin_ = 0;            // this rank's block in the buffer
   std::vector<double> lr_scale_;
-  OptimizerState state_;  // moments of [begin_, begin_ + count)
+  OptimizerState state_;       // moments of [begin_, begin_ + count)
+  std::vector<float> master_;  // mixed precision: the fp32 weights of [begin_, begin_ + count)
 };
 
 }  // namespace parallax::exec

@@ -167,12 +167,16 @@ void record_step(const MpiCommunicator& world, const Experiment& e, const StepRe
   }
   s.timeline = std::move(timeline);
   writer->add(s);
-  if (r.step % e.training.log_every == 0 || r.step == e.training.steps)
+  if (r.step % e.training.log_every == 0 || r.step == e.training.steps) {
     std::printf(
         " iteration %8d/%8d | consumed samples: %12ld | elapsed time per iteration (ms): %.1f | "
-        "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E | grad norm: %.3f |\n",
-        r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss,
-        r.grad_norm);
+        "throughput per GPU (TFLOP/s/GPU): %.3f | learning rate: %.6E | lm loss: %.6E |",
+        r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss);
+    if (e.training.precision != Precision::fp32) std::printf(" loss scale: %.1f |", r.loss_scale);
+    std::printf(" grad norm: %.3f |", r.grad_norm);
+    if (e.training.precision != Precision::fp32) std::printf(" number of skipped iterations: %3d |", r.skipped_iterations);
+    std::printf("\n");
+  }
   std::fflush(stdout);
 }
 
@@ -195,7 +199,7 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
 
   const sim::ResolvedPlan plan = sim::resolve(e);
   MpiProcessGroups groups(world, plan);
-  const std::unique_ptr<kernels::Kernels> kernels = kernels::make_kernels("cpu");
+  const std::unique_ptr<kernels::Kernels> kernels = kernels::make_kernels("cpu", e.training.precision);
   kernels->share_cores(groups.node().size());
 
   // InputError for bad data, init or checkpoint files (alike on every rank).

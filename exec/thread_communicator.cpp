@@ -67,32 +67,36 @@ void ThreadCommunicator::reduce_scatter_sum(float* data, const std::vector<long>
       [&] { std::copy(out.begin(), out.end(), data + begin); });
 }
 
-void ThreadCommunicator::all_gather(float* data, const std::vector<long>& counts) {
+void ThreadCommunicator::all_gather(void* data, const std::vector<long>& counts, Dtype t) {
+  const long size_of = bytes_per_element(t);
   const std::vector<long> at = offsets(counts);
-  std::vector<float> out(at.back() + counts.back());
+  std::vector<std::byte> out((at.back() + counts.back()) * size_of);
   collective(
       data,
       [&](const auto& s) {
         for (int r = 0; r < size(); ++r)
-          std::copy_n(static_cast<const float*>(s[r]) + at[r], counts[r], out.begin() + at[r]);
+          std::copy_n(static_cast<const std::byte*>(s[r]) + at[r] * size_of, counts[r] * size_of,
+                      out.begin() + at[r] * size_of);
       },
-      [&] { std::copy(out.begin(), out.end(), data); });
+      [&] { std::copy(out.begin(), out.end(), static_cast<std::byte*>(data)); });
 }
 
-void ThreadCommunicator::send(const float* data, long n, int dest, int tag) {
+void ThreadCommunicator::send(const void* data, long n, Dtype t, int dest, int tag) {
+  const auto* bytes = static_cast<const std::byte*>(data);
   {
     std::lock_guard<std::mutex> lock(group_.mail_lock_);
-    group_.mail_[{rank_, dest, tag}].emplace_back(data, data + n);
+    group_.mail_[{rank_, dest, tag}].emplace_back(bytes, bytes + n * bytes_per_element(t));
   }
   group_.mail_arrived_.notify_all();
 }
 
-void ThreadCommunicator::recv(float* data, long n, int source, int tag) {
+void ThreadCommunicator::recv(void* data, long n, Dtype t, int source, int tag) {
   std::unique_lock<std::mutex> lock(group_.mail_lock_);
   auto& box = group_.mail_[{source, rank_, tag}];
   group_.mail_arrived_.wait(lock, [&] { return !box.empty(); });
-  if (static_cast<long>(box.front().size()) != n) throw std::logic_error("recv: a message of another size");
-  std::copy(box.front().begin(), box.front().end(), data);
+  if (static_cast<long>(box.front().size()) != n * bytes_per_element(t))
+    throw std::logic_error("recv: a message of another size");
+  std::copy(box.front().begin(), box.front().end(), static_cast<std::byte*>(data));
   box.pop_front();
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <barrier>
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -28,7 +29,7 @@ class ThreadGroup {
   std::barrier<> sync_;
   std::mutex mail_lock_;
   std::condition_variable mail_arrived_;
-  std::map<std::tuple<int, int, int>, std::deque<std::vector<float>>> mail_;  // (source, dest, tag)
+  std::map<std::tuple<int, int, int>, std::deque<std::vector<std::byte>>> mail_;  // (source, dest, tag)
 };
 
 class ThreadCommunicator final : public Communicator {
@@ -41,13 +42,16 @@ class ThreadCommunicator final : public Communicator {
   void all_reduce_max(float* data, long n) override;
   void broadcast(double* data, long n, int root) override;
   void reduce_scatter_sum(float* data, const std::vector<long>& counts) override;
-  void all_gather(float* data, const std::vector<long>& counts) override;
+  using Communicator::all_gather;
+  void all_gather(void* data, const std::vector<long>& counts, Dtype t) override;
   // Started at once (the group's threads start their reductions in the same order).
   void start_all_reduce_sum(float* data, long n) override { all_reduce_sum(data, n); }
   void progress() override {}
   void wait_all() override {}
-  void send(const float* data, long n, int dest, int tag) override;
-  void recv(float* data, long n, int source, int tag) override;
+  using Communicator::recv;
+  using Communicator::send;
+  void send(const void* data, long n, Dtype t, int dest, int tag) override;
+  void recv(void* data, long n, Dtype t, int source, int tag) override;
   void wait_sends() override {}
 
  private:

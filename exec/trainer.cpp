@@ -58,12 +58,14 @@ Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels&
     : e_(plan.experiment),
       groups_(groups),
       model_(e_.model, e_.training.micro_batch, kernels, layout_of(e_, groups), &groups.tp,
-             recompute_policy(e_.training)),
+             recompute_policy(e_.training), e_.training.precision),
       data_(e_.training.data, e_.model.vocab, e_.model.seq_len, e_.training.seed),
       schedule_(plan.schedule),
       optimizer_(e_.training, static_cast<long>(model_.params().size()), groups.dp, e_.parallel.distributed_optimizer,
                  lr_scales(model_.tensors(), e_.model.layers, e_.training.layerwise_lr_decay), kernels),
-      overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e_.parallel.overlap_grad_reduce) {
+      overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e_.parallel.overlap_grad_reduce),
+      kernels_(kernels),
+      scaler_(loss_scale_settings(e_.training)) {
   if (!e_.training.resume_from.empty()) {
     OptimizerState whole;
     load_checkpoint(e_.training.resume_from, model_, &whole);
@@ -73,6 +75,12 @@ Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels&
   } else {
     model_.init(e_.training.seed);
   }
+  model_.cast_weights();
+  if (e_.training.precision != Precision::fp32) {  // the optimizer keeps the fp32 weights (its part of them)
+    optimizer_.keep_master_weights(model_.params());
+    model_.release_fp32_weights();
+  }
+  iterations_ = optimizer_.steps();
 }
 
 // This rank's action list: forwards take their input from the previous virtual stage (or the
@@ -83,7 +91,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
   const int m = schedule_.microbatches;
   const auto& steps = schedule_.steps[pp.rank()];
   const long n = model_.activation_size();
-  const long first = static_cast<long>(optimizer_.steps()) * t.global_batch +
+  const long first = static_cast<long>(iterations_) * t.global_batch +
                      static_cast<long>(groups_.dp.rank()) * (t.global_batch / groups_.dp.size());
   // On each chunk's last backward, its gradients start their DP reduction as they become final
   // (Megatron's overlap), while the rest of the backward runs.
@@ -94,8 +102,10 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
     groups_.dp.start_all_reduce_sum(model_.grads().data() + offset, size);
     groups_.dp.progress();
   };
-  std::vector<float> received(pp.size() > 1 ? n : 0);
-  const float* input = nullptr;  // what the last receive brought, for the pass after it
+  const Dtype dtype = model_.message_dtype();
+  const long bytes = n * bytes_per_element(dtype);
+  std::vector<std::byte> received(pp.size() > 1 ? bytes : 0);
+  const void* input = nullptr;  // what the last receive brought, for the pass after it
   sends_.clear();
   // A pass from t0 to t1: its compute (TP collectives apart) into `phase`, and its event.
   auto account = [&](StepResult::Kind kind, const sim::Step& st, Clock::time_point t0, Clock::time_point t1,
@@ -112,15 +122,16 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
     const auto t0 = Clock::now();
     switch (st.op) {
       case sim::Op::recv:  // blocks until the neighbour's message is here
-        pp.recv(received.data(), n, st.peer, st.tag);
+        pp.recv(received.data(), n, dtype, st.peer, st.tag);
         r.pp_comm_s += seconds(t0, Clock::now());
         r.events.push_back({StepResult::recv, st.chunk, mb, seconds(start, t0), seconds(t0, Clock::now())});
         input = received.data();
         break;
       case sim::Op::send: {  // returns at once; the copy stays until wait_sends
-        const float* data = st.direction == sim::Pass::forward ? model_.output(st.chunk, mb) : model_.input_grad();
-        sends_.emplace_back(data, data + n);
-        pp.send(sends_.back().data(), n, st.peer, st.tag);
+        const auto* data = static_cast<const std::byte*>(st.direction == sim::Pass::forward ? model_.output(st.chunk, mb)
+                                                                                            : model_.input_grad());
+        sends_.emplace_back(data, data + bytes);
+        pp.send(sends_.back().data(), n, dtype, st.peer, st.tag);
         break;
       }
       case sim::Op::forward:
@@ -132,9 +143,9 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
         break;
       case sim::Op::backward:
         if (overlap_ && i == last_backward[st.chunk])
-          model_.backward(st.chunk, mb, input, 1.0f / m, reduce_now, [&] { groups_.dp.progress(); });
+          model_.backward(st.chunk, mb, input, loss_scale_ / m, reduce_now, [&] { groups_.dp.progress(); });
         else
-          model_.backward(st.chunk, mb, input, 1.0f / m);
+          model_.backward(st.chunk, mb, input, loss_scale_ / m);
         account(StepResult::backward, st, t0, Clock::now(), r.backward_s);
         input = nullptr;
         break;
@@ -143,7 +154,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
   model_.fold_tied_gradient();
   double held = static_cast<double>(received.size());
   for (const auto& s : sends_) held += static_cast<double>(s.size());
-  message_bytes_peak_ = std::max(message_bytes_peak_, held * sizeof(float));
+  message_bytes_peak_ = std::max(message_bytes_peak_, held);
   const auto t0 = Clock::now();
   pp.wait_sends();
   r.pp_comm_s += seconds(t0, Clock::now());
@@ -175,8 +186,8 @@ StepResult Trainer::step() {
   const auto& t = e_.training;
   const auto start = Clock::now();
   StepResult r;
-  const int it = optimizer_.steps();
-  r.step = it + 1;
+  r.step = iterations_ + 1;
+  if (t.precision == Precision::fp16) loss_scale_ = scaler_.scale();
   model_.zero_grads();
   double loss = 0;
   run_schedule(r, loss, start);
@@ -187,12 +198,20 @@ StepResult Trainer::step() {
   reduce_gradients(r, loss, start);
 
   const auto t0 = Clock::now();
-  r.lr = learning_rate(t, it);
-  r.grad_norm = optimizer_.step(model_.params(), model_.grads(), model_.tensors(), r.lr, groups_.world);
+  r.lr = learning_rate(t, optimizer_.steps());
+  r.loss_scale = loss_scale_;
+  if (t.precision == Precision::fp16 && !unscale_gradients()) {
+    ++skipped_;  // Megatron's skipped iteration: no update, the schedule does not advance
+    r.grad_norm = std::nan("");
+  } else {
+    r.grad_norm =
+        optimizer_.step(model_.params(), model_.weights16(), model_.grads(), model_.tensors(), r.lr, groups_.world);
+  }
+  r.skipped_iterations = skipped_;
   r.optimizer_s = seconds(t0, Clock::now());
   r.events.push_back({StepResult::optimizer, 0, -1, seconds(start, t0), r.optimizer_s});
   r.loss = loss;
-  r.consumed_samples = static_cast<long>(optimizer_.steps()) * t.global_batch;
+  r.consumed_samples = static_cast<long>(++iterations_) * t.global_batch;
   r.iteration_s = seconds(start, Clock::now());
   return r;
 }
@@ -207,9 +226,22 @@ results::RankMemory Trainer::memory() const {
   return m;
 }
 
+// fp16: the gradients this rank updates divided by the loss scale, checked for inf and NaN over
+// every rank, and the scale updated (exec/grad_scaler.hpp). False: the step is to be skipped.
+bool Trainer::unscale_gradients() {
+  const auto [begin, count] = optimizer_.block();
+  double overflow = kernels_.unscale_and_check(model_.grads().data() + begin, count, scaler_.inv_scale()) ? 0 : 1;
+  groups_.world.all_reduce_sum(&overflow, 1);
+  scaler_.update(overflow > 0);
+  return overflow == 0;
+}
+
 void Trainer::save_checkpoint(const std::string& path, const std::string& config_json) {
   const OptimizerState whole = optimizer_.gather();
+  const bool mixed = e_.training.precision != Precision::fp32;
+  if (mixed) model_.params() = optimizer_.gather_master_weights();  // a checkpoint holds the fp32 weights
   exec::save_checkpoint(path, model_, &whole, config_json, groups_.world, e_.parallel);
+  if (mixed) model_.release_fp32_weights();
 }
 
 }  // namespace parallax::exec

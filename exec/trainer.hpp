@@ -4,6 +4,7 @@
 // (exec/optimizer.hpp) at the step's learning rate (exec/lr_schedule.hpp).
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "exec/communicator.hpp"
 #include "exec/data.hpp"
 #include "exec/gpt.hpp"
+#include "exec/grad_scaler.hpp"
 #include "exec/optimizer.hpp"
 #include "exec/process_groups.hpp"
 #include "models/experiment.hpp"
@@ -23,6 +25,10 @@ struct StepResult {
   int step = 0;  // 1-based
   long consumed_samples = 0;
   double loss = 0, grad_norm = 0, lr = 0;
+  // fp16: the loss scale the step's backward used, and the iterations skipped so far because
+  // their gradients overflowed (the grad norm of a skipped one is NaN).
+  double loss_scale = 1;
+  int skipped_iterations = 0;
   // This rank's time in the step: compute of the passes (TP collectives excluded), TP
   // collectives, waiting for pipeline messages, the DP gradient reduction left after the
   // backward (with the tied-embedding reduction), the optimizer, and the whole step.
@@ -47,7 +53,7 @@ class Trainer {
   // The plan (and the kernels) must outlive the trainer.
   Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels& kernels);
 
-  int steps_done() const { return optimizer_.steps(); }
+  int steps_done() const { return iterations_; }
   StepResult step();
   // Collective over the world (the sharded optimizer state is gathered over DP, the slices to
   // rank 0, which writes).
@@ -58,6 +64,7 @@ class Trainer {
  private:
   void run_schedule(StepResult& r, double& loss, std::chrono::steady_clock::time_point start);
   void reduce_gradients(StepResult& r, double& loss, std::chrono::steady_clock::time_point start);
+  bool unscale_gradients();
 
   const Experiment& e_;
   Groups groups_;
@@ -68,8 +75,12 @@ class Trainer {
   // DP reduction started during each chunk's last backward (not with the sharded optimizer).
   bool overlap_ = false;
   std::vector<int> inputs_, targets_;
-  std::vector<std::vector<float>> sends_;  // activations and gradients being sent
-  double message_bytes_peak_ = 0;          // the most the pipeline's messages held at once
+  std::vector<std::vector<std::byte>> sends_;  // activations and gradients being sent
+  double message_bytes_peak_ = 0;              // the most the pipeline's messages held at once
+  kernels::Kernels& kernels_;
+  DynamicGradScaler scaler_;  // fp16's loss scale
+  float loss_scale_ = 1;
+  int iterations_ = 0, skipped_ = 0;  // iterations run, and skipped (fp16); resumed runs count from the optimizer's steps
 };
 
 }  // namespace parallax::exec

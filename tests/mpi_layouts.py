@@ -2,7 +2,8 @@
 seed and tokens, `mpiexec -n N parallax run` gives the single-process losses within 1e-5 at each
 of 10 fp32 steps, and pipeline-only layouts give them bit for bit (every run takes one BLAS thread
 a rank: OpenBLAS's GEMMs may round differently on 1 and 2 threads). Checkpoints cross layouts
-(tp2*pp2 -> one process -> tp2*pp2, optimizer state included). A wrong rank count, a rank that
+(tp2*pp2 -> one process -> tp2*pp2, optimizer state included; bf16 dp2 -> one process). The
+bytes every rank holds against the simulator's prediction, in fp32 and bf16. A wrong rank count, a rank that
 dies and an unsupported option end the job with a clear message, never a hang."""
 import os
 import subprocess
@@ -148,6 +149,37 @@ with tempfile.TemporaryDirectory() as tmp:
             delta = float(np.max(np.abs(got - reference[8][5:])))
             print(f"   {first[0]} -> {second[0]} rank(s): max |loss delta| at steps 6-10 = {delta:.2e}")
             check(len(got) == 5 and delta <= 1e-5, f"{first[0]} -> {second[0]} rank(s): steps 6-10 match within 1e-5")
+
+    # bf16: the bytes each rank holds (16-bit weights and kept activations, the optimizer's fp32
+    # master weights sharded with its state), and a checkpoint of dp2 with the distributed
+    # optimizer (its master weights gathered) resumed by one process: steps 6-10 of ten
+    # straight bf16 steps (their 16-bit weights are cast from the same fp32 ones).
+    bf16 = dict(training__precision="bf16")
+    straight = os.path.join(tmp, "bf16.h5")
+    check(run(straight, extra=sets(**bf16)).returncode == 0, "bf16 single process runs")
+    for name, ranks, over in (
+            ("bf16 pp2 1f1b", 2, dict(parallel__pp=2)),
+            ("bf16 tp2 pp2 sequence parallel, full recomputation", 4,
+             dict(parallel__tp=2, parallel__pp=2, parallel__sequence_parallel="true", training__recompute="full"))):
+        out = os.path.join(tmp, "bf16-layout.h5")
+        r = run(out, ranks, sets(**over, **bf16))
+        check(r.returncode == 0, f"{name} runs on {ranks} ranks ({r.stderr.strip()[-300:]})")
+        if r.returncode == 0:
+            check_memory(name, out, ranks, False)
+    ckdir = os.path.join(tmp, "ck-bf16")
+    out = os.path.join(tmp, "bf16-dp2.h5")
+    r = run(out, 2, sets(parallel__dp=2, parallel__distributed_optimizer="true", training__checkpoint_every=5,
+                         training__checkpoint_dir=ckdir, **bf16), steps=5)
+    check(r.returncode == 0, f"bf16 dp2 distributed optimizer writes a checkpoint ({r.stderr.strip()[-300:]})")
+    if r.returncode == 0:
+        check_memory("bf16 dp2 distributed optimizer", out, 2, True)
+        out = os.path.join(tmp, "bf16-resumed.h5")
+        r = run(out, 1, sets(training__resume_from=os.path.join(ckdir, "step_000005.h5"), **bf16))
+        check(r.returncode == 0, f"one process resumes it ({r.stderr.strip()[-300:]})")
+        if r.returncode == 0:
+            delta = float(np.max(np.abs(measured(out)[0] - measured(straight)[0][5:])))
+            print(f"   bf16 dp2 -> 1 rank: max |loss delta| at steps 6-10 = {delta:.2e}")
+            check(delta <= 1e-3, "bf16 dp2 -> 1 rank: steps 6-10 match within 1e-3")
 
     # Failures end the job with one clear line and no results file.
     r = subprocess.run(["mpiexec", "-n", "2", parallax, "run", tiny, "--set", "training.data=synthetic", "--out",

@@ -220,7 +220,7 @@ BOOST_AUTO_TEST_CASE(uneven_stages_split_their_layers_over_the_chunks) {
   g.init(1);
   std::vector<int> tokens(m.seq_len, 3);
   g.forward(0, 0, nullptr, tokens.data(), tokens.data());
-  const float* out = g.output(0, 0);
+  const auto* out = static_cast<const float*>(g.output(0, 0));
   BOOST_TEST(std::any_of(out, out + g.activation_size(), [](float x) { return x != 0.0f; }));
 }
 

@@ -1,6 +1,6 @@
 """What the MPI tests share: a check that prints and counts, and `parallax run` of the tiny
-experiment (4 layers, synthetic tokens, micro-batches of 2, one BLAS thread a rank: OpenBLAS's
-GEMMs may round differently on 1 and 2 threads) on 1 or more MPI ranks."""
+experiment (4 layers, synthetic tokens, micro-batches of 2, one BLAS and oneDNN thread a rank:
+a GEMM may round differently on 1 and 2 threads) on 1 or more MPI ranks."""
 import os
 import subprocess
 
@@ -28,7 +28,7 @@ def run(parallax, root, out, ranks=1, extra=(), steps=10, global_batch=8, timeou
     base = sets(training__data="synthetic", training__steps=steps, training__global_batch=global_batch,
                 training__micro_batch=2, model__layers=4, system__gpus=ranks)
     cmd = ([] if ranks == 1 else ["mpiexec", "-n", str(ranks)]) + [parallax, "run", tiny, *base, *extra, "--out", out]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
