@@ -10,6 +10,7 @@ void adamw_update(float* param, const float* grad, float* m, float* v, long n, i
   const float bc2 = 1.0f - std::pow(beta2, static_cast<float>(step));
   const float step_size = lr / bc1;
   const float bc2_sqrt = std::sqrt(bc2);
+#pragma omp parallel for schedule(static)
   for (long i = 0; i < n; ++i) {
     param[i] *= 1.0f - lr * weight_decay;  // decoupled decay first, as torch does
     m[i] = beta1 * m[i] + (1.0f - beta1) * grad[i];

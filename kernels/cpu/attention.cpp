@@ -17,8 +17,10 @@ void causal_probabilities(float* row, float lse, int t, int T) {
   for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
 }
 
-// Scaled scores of one head, causal rows softmaxed in place; fills lse[t].
+// Scaled scores of one head, causal rows softmaxed in place; fills lse[t]. Rows (here and in the
+// backward) go over the rank's threads: any thread count gives the same bits.
 void softmax_causal(float* scores, float* lse, int T) {
+#pragma omp parallel for schedule(dynamic, 16)
   for (int t = 0; t < T; ++t) {
     float* row = scores + static_cast<long>(t) * T;
     float max = -std::numeric_limits<float>::infinity();
@@ -69,12 +71,14 @@ void attention_backward(float* dqkv, const float* dout, const float* out, const 
       const float* P = probs ? probs + (static_cast<long>(b) * NH + h) * T * T : scratch;
       if (!probs) {  // recompute P = exp(scale * Q K^T - lse) on the causal triangle
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, scratch, T);
+#pragma omp parallel for schedule(dynamic, 16)
         for (int t = 0; t < T; ++t) causal_probabilities(scratch + static_cast<long>(t) * T, l[t], t, T);
       }
       // dV += P^T dO;  dP = dO V^T
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, C3, 0.0f, dP, T);
       // dS = P * (dP - rowsum(dO * O)) * scale
+#pragma omp parallel for schedule(dynamic, 16)
       for (int t = 0; t < T; ++t) {
         float d = 0;
         for (int i = 0; i < hs; ++i) d += dO[static_cast<long>(t) * C + i] * o[static_cast<long>(t) * C + i];

@@ -6,7 +6,9 @@
 
 namespace parallax::kernels {
 
+// Row by row over the rank's threads: any thread count gives the same bits.
 void crossentropy_row_max(float* max, const float* logits, int N, int Vl, int valid) {
+#pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* row = logits + static_cast<long>(n) * Vl;
     float m = -std::numeric_limits<float>::infinity();
@@ -16,6 +18,7 @@ void crossentropy_row_max(float* max, const float* logits, int N, int Vl, int va
 }
 
 void crossentropy_exp_sum(float* sum, float* logits, const float* max, int N, int Vl, int valid) {
+#pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     float* row = logits + static_cast<long>(n) * Vl;
     double s = 0;
@@ -30,6 +33,7 @@ void crossentropy_exp_sum(float* sum, float* logits, const float* max, int N, in
 
 void crossentropy_normalize(float* losses, float* logits, const float* sum, const int* targets, int begin, int N,
                             int Vl, int valid) {
+#pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     float* row = logits + static_cast<long>(n) * Vl;
     const float inv = 1.0f / sum[n];
@@ -41,6 +45,7 @@ void crossentropy_normalize(float* losses, float* logits, const float* sum, cons
 
 void crossentropy_backward(float* dlogits, const float* probs, const int* targets, float dloss, int begin, int N,
                            int Vl, int valid) {
+#pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* p = probs + static_cast<long>(n) * Vl;
     float* d = dlogits + static_cast<long>(n) * Vl;
