@@ -23,7 +23,7 @@ ActivationLayout::Halves sixteen_bit_activations() {
 }  // namespace
 
 Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const Layout& layout, Communicator* tp,
-         const RecomputePolicy& recompute, Precision precision)
+         const RecomputePolicy& recompute, Precision precision, Communicator* dp)
     : model_(m),
       k_(kernels),
       layout_(layout),
@@ -42,6 +42,9 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const
         m.name + "\" is not one");
   const int tps = layout.tp;
   if (tps > 1 && (!tp || tp->size() != tps)) throw std::logic_error("Gpt: tensor parallelism needs its TP group");
+  fsdp_ = layout.fsdp && layout.dp > 1;
+  if (fsdp_ && (!dp || dp->size() != layout.dp)) throw std::logic_error("Gpt: FSDP needs its DP group");
+  dp_ = dp;
   Vp_ = static_cast<int>(sim::padded_vocab(m, tps));
   Cl_ = C_ / tps;
   NHl_ = NH_ / tps;
@@ -86,7 +89,13 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const
   }
   precision_ = precision;
   kept_sizes_ = kept;
-  acts_ = ActivationLayout(chunks_, kept, grads, recompute, mixed() ? sixteen_bit_activations() : ActivationLayout::Halves{});
+  acts_ = ActivationLayout(chunks_, kept, grads, recompute,
+                           mixed() ? sixteen_bit_activations() : ActivationLayout::Halves{});
+  if (fsdp_) {
+    shard_blocks_ = even_blocks(static_cast<long>(params_.size()), layout.dp);
+    for (int r = 0; r < layout.dp_rank; ++r) shard_begin_ += shard_blocks_[r];
+    view_at_.assign(tensors_.size(), -1);
+  }
   if (mixed()) {
     params16_.assign(params_.size(), 0);
     view_at_.assign(tensors_.size(), -1);

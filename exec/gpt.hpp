@@ -17,9 +17,9 @@
 // forward and back before its backward, exactly (the values are on the 16-bit grid).
 #pragma once
 #include <array>
-#include <initializer_list>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,7 +40,8 @@ class Gpt {
   // backward re-runs the group's forward first (the same kernels on the same inputs: the
   // numbers are those of a run without recomputation, bit for bit).
   Gpt(const ModelConfig& model, int micro_batch, kernels::Kernels& kernels, const Layout& layout = {},
-      Communicator* tp = nullptr, const RecomputePolicy& recompute = {}, Precision precision = Precision::fp32);
+      Communicator* tp = nullptr, const RecomputePolicy& recompute = {}, Precision precision = Precision::fp32,
+      Communicator* dp = nullptr);
 
   // Each whole tensor from (seed, name): N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
   // biases 0, LayerNorm weights 1; this rank keeps its slice, so every layout starts from the
@@ -52,6 +53,9 @@ class Gpt {
   void cast_weights();
   std::vector<std::uint16_t>& weights16() { return params16_; }
   void release_fp32_weights() { std::vector<float>().swap(params_); }
+  // Under FSDP (layout.fsdp, dp > 1, `dp` the DP group) the weights held, fp32 or 16-bit, shrink
+  // to this rank's block of the flat buffer; a pass gathers its layer's weights over the DP group.
+  void shard_weights();
   Precision precision() const { return precision_; }
 
   // One chunk's forward for micro-batch `mb`: from the tokens (embedding chunk) or from the
@@ -116,7 +120,8 @@ class Gpt {
   // attention's scratch; under mixed precision the fp32 view of one layer's weights and the
   // fp32 buffers one layer computes in: the CPU kernels' working copies, like the gradients').
   double weight_bytes() const {
-    return static_cast<double>(params_.size()) * sizeof(float) + static_cast<double>(params16_.size()) * 2;
+    const double gathered = fsdp_ ? static_cast<double>(view_.size()) * sizeof(float) : 0;  // a layer's
+    return static_cast<double>(params_.size()) * sizeof(float) + static_cast<double>(params16_.size()) * 2 + gathered;
   }
   double gradient_bytes() const { return static_cast<double>(grads_.size() + head_grad_.size()) * sizeof(float); }
   double work_bytes() const;
@@ -132,9 +137,11 @@ class Gpt {
   State& state(int chunk, int mb);
   void release(int chunk, int mb);
   // The weights of tensor idx as the kernels read them: params(), or under mixed precision its
-  // fp32 view, which view_weights fills with the tensor ranges [first, last] a pass reads.
-  float* p(int idx) { return mixed() ? view_.data() + view_at_[idx] : params_.data() + tensors_[idx].offset; }
+  // fp32 view, which view_weights fills with the tensor ranges [first, last] a pass reads (cast
+  // from the 16-bit weights, or gathered over the DP group under FSDP).
+  float* p(int idx) { return mixed() || fsdp_ ? view_.data() + view_at_[idx] : params_.data() + tensors_[idx].offset; }
   void view_weights(std::initializer_list<std::pair<int, int>> ranges);
+  void gather_weights(long begin, long end, float* to);  // FSDP: [begin, end) of the flat buffer
   float* g(int idx) { return grads_.data() + tensors_[idx].offset; }
   // Activation i (ActivationLayout) of a micro-batch where the kernels read and write it: its
   // place, or under mixed precision, for one kept in 16 bits, its place in the fp32 buffers of
@@ -145,7 +152,7 @@ class Gpt {
   void stash(State& s, int chunk, int i);
   void unstash(State& s, int chunk, int i);
   void stash_layer(State& s, int chunk, int layer, bool kept_only);
-  void unstash_layer(State& s, int chunk, int layer);  // all but its output, which its backward does not read
+  void unstash_layer(State& s, int chunk, int layer);   // all but its output, which its backward does not read
   void take_input(State& s, int chunk, const void* x);  // a received message into activation X
   float* grad(int chunk, int i) { return dacts_.data() + acts_.grad_offset(chunk, i); }
   LayerActs layer_acts(State& s, int chunk, int layer);
@@ -189,7 +196,7 @@ class Gpt {
   std::vector<int> layer_param_;        // per chunk: index of its first layer's first tensor
   ActivationLayout acts_;
   std::vector<float> workspace_;                   // recomputed layers' activations, the projections' outputs
-  std::map<std::pair<int, int>, State> states_;  // in flight, by (chunk, micro-batch)
+  std::map<std::pair<int, int>, State> states_;    // in flight, by (chunk, micro-batch)
   double state_bytes_ = 0, state_bytes_peak_ = 0;  // bytes held by states_, now and at most
   std::vector<State> pool_;                        // released states, reused
   std::vector<float> head_grad_;                   // the LM head's share of the tied embedding gradient
@@ -211,6 +218,13 @@ class Gpt {
   std::vector<std::uint16_t> params16_, workspace16_, input_grad16_;
   std::vector<float> view_, compute_;
   std::vector<long> view_at_, compute_at_;
+  // FSDP: the DP group, each rank's block of the flat buffer and where this rank's begins, and
+  // the 16-bit weights of a range being gathered.
+  Communicator* dp_ = nullptr;
+  bool fsdp_ = false;
+  std::vector<long> shard_blocks_;
+  long shard_begin_ = 0;
+  std::vector<std::uint16_t> gathered16_;
 };
 
 }  // namespace parallax::exec

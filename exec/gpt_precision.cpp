@@ -15,8 +15,40 @@ void Gpt::cast_weights() {
   if (mixed()) k_.cast_to_16bit(params16_.data(), params_.data(), static_cast<long>(params_.size()), precision_);
 }
 
+void Gpt::shard_weights() {
+  if (!fsdp_) return;
+  const long count = shard_blocks_[layout_.dp_rank];
+  auto keep_block = [&](auto& weights) {
+    if (weights.empty()) return;
+    std::copy_n(weights.begin() + shard_begin_, count, weights.begin());
+    weights.resize(count);
+    weights.shrink_to_fit();
+  };
+  keep_block(params_);
+  keep_block(params16_);
+}
+
+void Gpt::gather_weights(long begin, long end, float* to) {
+  std::vector<long> counts;
+  long at = 0;
+  for (long block : shard_blocks_) {  // each rank's part of [begin, end)
+    counts.push_back(std::max(0L, std::min(end, at + block) - std::max(begin, at)));
+    at += block;
+  }
+  const long from = std::max(begin, shard_begin_), mine = counts[layout_.dp_rank];
+  if (!mixed()) {
+    std::copy_n(params_.data() + (from - shard_begin_), mine, to + (from - begin));
+    dp_->all_gather(to, counts);
+    return;
+  }
+  gathered16_.resize(end - begin);
+  std::copy_n(params16_.data() + (from - shard_begin_), mine, gathered16_.data() + (from - begin));
+  dp_->all_gather(gathered16_.data(), counts, message_dtype());
+  k_.cast_from_16bit(to, gathered16_.data(), end - begin, precision_);
+}
+
 void Gpt::view_weights(std::initializer_list<std::pair<int, int>> ranges) {
-  if (!mixed()) return;
+  if (!mixed() && !fsdp_) return;
   std::fill(view_at_.begin(), view_at_.end(), -1);
   long size = 0;
   for (const auto& [first, last] : ranges)
@@ -24,12 +56,16 @@ void Gpt::view_weights(std::initializer_list<std::pair<int, int>> ranges) {
   if (static_cast<long>(view_.size()) < size) view_.resize(size);
   for (const auto& [first, last] : ranges) {
     const long begin = tensors_[first].offset, end = tensors_[last].offset + tensors_[last].size;
-    k_.cast_from_16bit(view_.data() + view_at_[first], params16_.data() + begin, end - begin, precision_);
+    if (fsdp_)
+      gather_weights(begin, end, view_.data() + view_at_[first]);
+    else
+      k_.cast_from_16bit(view_.data() + view_at_[first], params16_.data() + begin, end - begin, precision_);
   }
 }
 
 double Gpt::work_bytes() const {
-  return static_cast<double>(dacts_.size() + scratch_.size() + view_.size() + compute_.size()) * sizeof(float) +
+  const double view = fsdp_ ? 0 : static_cast<double>(view_.size());  // FSDP's gathered layer counts as weights
+  return static_cast<double>(dacts_.size() + scratch_.size() + compute_.size()) * sizeof(float) + view * sizeof(float) +
          static_cast<double>(input_grad16_.size()) * sizeof(std::uint16_t);
 }
 
@@ -65,7 +101,8 @@ std::uint16_t* Gpt::home16(State& s, int chunk, int i) {
 }
 
 void Gpt::stash(State& s, int chunk, int i) {
-  if (acts_.place(chunk, i).half) k_.cast_to_16bit(home16(s, chunk, i), act(s, chunk, i), act_size(chunk, i), precision_);
+  if (acts_.place(chunk, i).half)
+    k_.cast_to_16bit(home16(s, chunk, i), act(s, chunk, i), act_size(chunk, i), precision_);
 }
 
 void Gpt::unstash(State& s, int chunk, int i) {

@@ -5,14 +5,18 @@
 
 namespace parallax::exec {
 
-Optimizer::Optimizer(const TrainingConfig& t, long n, Communicator& dp, bool sharded, std::vector<double> lr_scale,
+Optimizer::Optimizer(const TrainingConfig& t, long n, Communicator& dp, Sharding sharding, std::vector<double> lr_scale,
                      kernels::Kernels& kernels)
-    : t_(t), dp_(dp), k_(kernels), sharded_(sharded && dp.size() > 1), blocks_{n}, lr_scale_(std::move(lr_scale)) {
+    : t_(t),
+      dp_(dp),
+      k_(kernels),
+      sharded_(sharding != Sharding::none && dp.size() > 1),
+      fsdp_(sharding == Sharding::fsdp && dp.size() > 1),
+      blocks_{n},
+      lr_scale_(std::move(lr_scale)) {
   if (sharded_) {
-    const long block = (n + dp.size() - 1) / dp.size();
-    blocks_.clear();
-    for (int i = 0; i < dp.size(); ++i) blocks_.push_back(std::max(0L, std::min(n, (i + 1) * block) - i * block));
-    begin_ = dp.rank() * block;
+    blocks_ = even_blocks(n, dp.size());
+    for (int i = 0; i < dp.rank(); ++i) begin_ += blocks_[i];
   }
   const long mine = blocks_[sharded_ ? dp.rank() : 0];
   state_.m.assign(mine, 0.0f);
@@ -35,11 +39,11 @@ void Optimizer::keep_master_weights(const std::vector<float>& params) {
   master_.assign(first, first + static_cast<long>(state_.m.size()));
 }
 
-std::vector<float> Optimizer::gather_master_weights() const {
+std::vector<float> Optimizer::gather_weights(const std::vector<float>& part) const {
   long n = 0;
   for (long b : blocks_) n += b;
   std::vector<float> whole(n, 0.0f);
-  std::copy(master_.begin(), master_.end(), whole.begin() + begin_);
+  std::copy(part.begin(), part.end(), whole.begin() + begin_);
   if (sharded_) dp_.all_gather(whole.data(), blocks_);
   return whole;
 }
@@ -60,7 +64,10 @@ double Optimizer::step(std::vector<float>& params, std::vector<std::uint16_t>& p
     k_.scale(grads.data() + lo, count, static_cast<float>(t_.grad_clip / (norm + 1e-6)));
   state_.step += 1;
   const bool mixed = t_.precision != Precision::fp32;
-  auto weights = [&](long a) { return mixed ? master_.data() + (a - lo) : params.data() + a; };
+  // The weights updated: the master weights of the block, the FSDP block of fp32 weights, or the whole buffer.
+  auto weights = [&](long a) {
+    return mixed ? master_.data() + (a - lo) : fsdp_ ? params.data() + (a - lo) : params.data() + a;
+  };
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto [a, b] = part(tensors[i]);
     if (a >= b) continue;
@@ -70,11 +77,12 @@ double Optimizer::step(std::vector<float>& params, std::vector<std::uint16_t>& p
                     tensors[i].weight_decay ? static_cast<float>(t_.weight_decay) : 0.0f);
   }
   if (!mixed) {
-    if (sharded_) dp_.all_gather(params.data(), blocks_);  // everyone's updated block to everyone
+    if (sharded_ && !fsdp_) dp_.all_gather(params.data(), blocks_);  // everyone's updated block to everyone
     return norm;
   }
-  k_.cast_to_16bit(params16.data() + lo, master_.data(), count, t_.precision);
-  if (sharded_) dp_.all_gather(params16.data(), blocks_, t_.precision == Precision::bf16 ? Dtype::bf16 : Dtype::fp16);
+  k_.cast_to_16bit(params16.data() + (fsdp_ ? 0 : lo), master_.data(), count, t_.precision);
+  if (sharded_ && !fsdp_)
+    dp_.all_gather(params16.data(), blocks_, t_.precision == Precision::bf16 ? Dtype::bf16 : Dtype::fp16);
   return norm;
 }
 

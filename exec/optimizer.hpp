@@ -20,10 +20,15 @@
 
 namespace parallax::exec {
 
+// How the parameters are split over the DP group: not at all; the optimizer state only (ZeRO-1,
+// the distributed optimizer); or the weights too (FSDP, ZeRO-3: the model keeps its block only
+// and gathers a layer's weights when it needs them, so the updated blocks are not all-gathered).
+enum class Sharding { none, optimizer, fsdp };
+
 class Optimizer {
  public:
   // `parameters`: floats in the rank's buffer; `lr_scale`: a multiplier per tensor.
-  Optimizer(const TrainingConfig& t, long parameters, Communicator& dp, bool sharded, std::vector<double> lr_scale,
+  Optimizer(const TrainingConfig& t, long parameters, Communicator& dp, Sharding sharding, std::vector<double> lr_scale,
             kernels::Kernels& kernels);
 
   int steps() const { return state_.step; }
@@ -37,13 +42,15 @@ class Optimizer {
   // Clips by the global norm (each parameter counted once: primary tensors, on DP rank 0 unless
   // sharded; summed over `world`), then one AdamW step at rate `lr` on this rank's part, then
   // the all-gather of the updated blocks: of `params`, or under mixed precision of `params16`
-  // (the master weights updated and cast). Returns the norm before clipping.
+  // (the master weights updated and cast). Under FSDP both hold this rank's block only and
+  // nothing is gathered. Returns the norm before clipping.
   double step(std::vector<float>& params, std::vector<std::uint16_t>& params16, std::vector<float>& grads,
               const std::vector<ParamTensor>& tensors, double lr, Communicator& world);
-  // Mixed precision: the master weights of this rank's part, from the whole fp32 buffer; and the
-  // whole buffer of them again (gathered over DP when sharded; collective over DP).
+  // Mixed precision: the master weights of this rank's part, from the whole fp32 buffer.
   void keep_master_weights(const std::vector<float>& params);
-  std::vector<float> gather_master_weights() const;
+  const std::vector<float>& master_weights() const { return master_; }
+  // The whole buffer from each DP rank's part of it (collective over DP when sharded).
+  std::vector<float> gather_weights(const std::vector<float>& part) const;
   // The whole buffer's state (the blocks gathered over DP when sharded); collective over DP.
   OptimizerState gather() const;
   // This rank's part of a whole buffer's state (from a checkpoint).
@@ -56,7 +63,7 @@ class Optimizer {
   const TrainingConfig& t_;
   Communicator& dp_;
   kernels::Kernels& k_;
-  bool sharded_ = false;
+  bool sharded_ = false, fsdp_ = false;
   std::vector<long> blocks_;  // floats of each DP rank's block (one block of everything unsharded)
   long begin_ = 0;            // this rank's block in the buffer
   std::vector<double> lr_scale_;

@@ -174,7 +174,8 @@ void record_step(const MpiCommunicator& world, const Experiment& e, const StepRe
         r.step, e.training.steps, r.consumed_samples, r.iteration_s * 1e3, s.model_tflops_per_gpu, r.lr, r.loss);
     if (e.training.precision != Precision::fp32) std::printf(" loss scale: %.1f |", r.loss_scale);
     std::printf(" grad norm: %.3f |", r.grad_norm);
-    if (e.training.precision != Precision::fp32) std::printf(" number of skipped iterations: %3d |", r.skipped_iterations);
+    if (e.training.precision != Precision::fp32)
+      std::printf(" number of skipped iterations: %3d |", r.skipped_iterations);
     std::printf("\n");
   }
   std::fflush(stdout);

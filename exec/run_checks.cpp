@@ -50,11 +50,10 @@ void check_runnable(const Experiment& e, int ranks) {
   if (p.tp * p.pp * p.dp != ranks)
     throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
                      std::to_string(ranks) + " rank(s): run under mpiexec -n " + std::to_string(p.tp * p.pp * p.dp));
-  if (p.fsdp)
-    throw InputError("parallel.fsdp = true: the executor shards only the optimizer state (distributed_optimizer)");
   if (e.training.precision == Precision::fp8)
-    throw InputError("training.precision = \"fp8\": the executor trains in fp32, bf16 or fp16 (fp8 GEMMs need "
-                     "Transformer Engine on Hopper GPUs)");
+    throw InputError(
+        "training.precision = \"fp8\": the executor trains in fp32, bf16 or fp16 (fp8 GEMMs need "
+        "Transformer Engine on Hopper GPUs)");
   if (e.training.steps < 1)
     throw InputError("training.steps = " + std::to_string(e.training.steps) + " must be positive");
   if (e.training.log_every < 1) throw InputError("training.log_every must be positive");

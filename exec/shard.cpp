@@ -91,6 +91,13 @@ int pipeline_rank_of(const ModelConfig& m, const Layout& l, const std::string& n
   return 0;
 }
 
+std::vector<long> even_blocks(long n, int parts) {
+  const long block = (n + parts - 1) / parts;
+  std::vector<long> out;
+  for (int i = 0; i < parts; ++i) out.push_back(std::max(0L, std::min(n, (i + 1) * block) - i * block));
+  return out;
+}
+
 long whole_index(const ParamTensor& t, int tp, int tp_rank, long i) {
   const long cols = t.local_shape.size() > 1 ? t.local_shape[1] : 1;
   const long row = i / cols, col = i % cols;

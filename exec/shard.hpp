@@ -27,6 +27,10 @@ struct Layout {
   std::vector<int> stage_layers;  // layers per pipeline stage; empty = even
   // Sequence parallelism (Korthikanti et al. 2022) over the TP group, when tp > 1.
   bool sequence_parallel = false;
+  // FSDP (ZeRO-3) over the DP group of dp ranks: each keeps its block (even_blocks) of the flat
+  // weight buffer and gathers a layer's weights when a pass needs them.
+  bool fsdp = false;
+  int dp = 1;
 };
 
 enum class Split { none, rows, columns, qkv_rows };
@@ -64,6 +68,10 @@ std::vector<Chunk> chunks_of(const ModelConfig& m, const Layout& l);
 std::vector<ParamTensor> rank_tensors(const ModelConfig& m, const Layout& l);
 // The pipeline rank holding tensor `name` (the embedding's: rank 0).
 int pipeline_rank_of(const ModelConfig& m, const Layout& l, const std::string& name);
+
+// The rank's flat buffer of n elements split in `parts` consecutive blocks, as ZeRO and FSDP
+// shard it over the DP group: ceil(n/parts) elements each, the last ones shorter or empty.
+std::vector<long> even_blocks(long n, int parts);
 
 // Index in the whole tensor (row-major, `shape`) of element `i` of this rank's slice, or -1
 // for a padded element.

@@ -13,11 +13,24 @@ double seconds(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
+Sharding sharding(const ParallelConfig& p) {
+  return p.fsdp ? Sharding::fsdp : p.distributed_optimizer ? Sharding::optimizer : Sharding::none;
+}
+
 Layout layout_of(const Experiment& e, const Groups& g) {
   const auto& p = e.parallel;
   if (g.tp.size() != p.tp || g.pp.size() != p.pp || g.dp.size() != p.dp)
     throw std::logic_error("Trainer: the groups do not match parallel.tp/pp/dp");
-  return Layout{p.tp, g.tp.rank(), p.pp, g.pp.rank(), p.vpp, g.dp.rank(), p.stage_layers, p.sequence_parallel};
+  return Layout{.tp = p.tp,
+                .tp_rank = g.tp.rank(),
+                .pp = p.pp,
+                .pp_rank = g.pp.rank(),
+                .vpp = p.vpp,
+                .dp_rank = g.dp.rank(),
+                .stage_layers = p.stage_layers,
+                .sequence_parallel = p.sequence_parallel,
+                .fsdp = p.fsdp,
+                .dp = p.dp};
 }
 
 // The learning-rate multiplier of a parameter under layer-wise decay d (L layers): layer l
@@ -58,10 +71,10 @@ Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels&
     : e_(plan.experiment),
       groups_(groups),
       model_(e_.model, e_.training.micro_batch, kernels, layout_of(e_, groups), &groups.tp,
-             recompute_policy(e_.training), e_.training.precision),
+             recompute_policy(e_.training), e_.training.precision, &groups.dp),
       data_(e_.training.data, e_.model.vocab, e_.model.seq_len, e_.training.seed),
       schedule_(plan.schedule),
-      optimizer_(e_.training, static_cast<long>(model_.params().size()), groups.dp, e_.parallel.distributed_optimizer,
+      optimizer_(e_.training, static_cast<long>(model_.params().size()), groups.dp, sharding(e_.parallel),
                  lr_scales(model_.tensors(), e_.model.layers, e_.training.layerwise_lr_decay), kernels),
       overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e_.parallel.overlap_grad_reduce),
       kernels_(kernels),
@@ -80,6 +93,7 @@ Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels&
     optimizer_.keep_master_weights(model_.params());
     model_.release_fp32_weights();
   }
+  model_.shard_weights();
   iterations_ = optimizer_.steps();
 }
 
@@ -128,8 +142,8 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
         input = received.data();
         break;
       case sim::Op::send: {  // returns at once; the copy stays until wait_sends
-        const auto* data = static_cast<const std::byte*>(st.direction == sim::Pass::forward ? model_.output(st.chunk, mb)
-                                                                                            : model_.input_grad());
+        const auto* data = static_cast<const std::byte*>(
+            st.direction == sim::Pass::forward ? model_.output(st.chunk, mb) : model_.input_grad());
         sends_.emplace_back(data, data + bytes);
         pp.send(sends_.back().data(), n, dtype, st.peer, st.tag);
         break;
@@ -238,10 +252,15 @@ bool Trainer::unscale_gradients() {
 
 void Trainer::save_checkpoint(const std::string& path, const std::string& config_json) {
   const OptimizerState whole = optimizer_.gather();
+  // A checkpoint holds the whole fp32 weights: the master weights, or FSDP's blocks, gathered.
   const bool mixed = e_.training.precision != Precision::fp32;
-  if (mixed) model_.params() = optimizer_.gather_master_weights();  // a checkpoint holds the fp32 weights
+  if (mixed)
+    model_.params() = optimizer_.gather_weights(optimizer_.master_weights());
+  else if (e_.parallel.fsdp)
+    model_.params() = optimizer_.gather_weights(model_.params());
   exec::save_checkpoint(path, model_, &whole, config_json, groups_.world, e_.parallel);
   if (mixed) model_.release_fp32_weights();
+  if (!mixed) model_.shard_weights();
 }
 
 }  // namespace parallax::exec

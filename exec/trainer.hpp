@@ -80,7 +80,8 @@ class Trainer {
   kernels::Kernels& kernels_;
   DynamicGradScaler scaler_;  // fp16's loss scale
   float loss_scale_ = 1;
-  int iterations_ = 0, skipped_ = 0;  // iterations run, and skipped (fp16); resumed runs count from the optimizer's steps
+  int iterations_ = 0,
+      skipped_ = 0;  // iterations run, and skipped (fp16); resumed runs count from the optimizer's steps
 };
 
 }  // namespace parallax::exec

@@ -1,7 +1,7 @@
 // The compute seam of the executor: every kernel the model and its optimizer call, behind one
 // interface that each backend implements (kernels/cpu today), chosen by the run and passed in.
-// Buffers are row-major fp32 (under mixed precision holding 16-bit values); linear layers keep torch's [out, in] weight layout. "Accumulates"
-// means the kernel adds into its outputs (gradients summed over micro-batches and branches).
+// Buffers are row-major fp32 (under mixed precision holding 16-bit values); linear layers keep torch's [out, in] weight
+// layout. "Accumulates" means the kernel adds into its outputs (gradients summed over micro-batches and branches).
 #pragma once
 #include <cstdint>
 #include <memory>

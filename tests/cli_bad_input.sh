@@ -85,7 +85,7 @@ expect "model.top_k = 9 must be between 1 and model.experts = 8" predict $good "
 expect "parallel.ep = 3 must divide model.experts = 8" predict $good "${mix[@]}" --set parallel.ep=3
 expect "parallel.ep = 8 must divide parallel.dp*parallel.cp = 4" predict $good "${mix[@]}" --set parallel.ep=8 --set system.nodes=2
 expect "model.experts = 8: the executor trains dense models only" run ../experiments/train-tiny.toml --set model.experts=8 --out "$tmp/out.h5"
-expect "parallel.fsdp = true: the executor shards only the optimizer state" run ../experiments/train-tiny.toml --set parallel.fsdp=true --out "$tmp/out.h5"
+expect "parallel.cp = 2: the executor does not run context parallelism" run ../experiments/train-tiny.toml --set training.data=synthetic --set parallel.cp=2 --set system.gpus=2 --out "$tmp/out.h5"
 sweep=../experiments/sweep-gpt3-512.toml
 expect "sweep.tp is an empty list" sweep $sweep --set 'sweep.tp=[]'
 expect "sweep.tp = 5 does not divide model.heads" sweep $sweep --set 'sweep.tp=[5]'

@@ -2,9 +2,10 @@
 seed and tokens, `mpiexec -n N parallax run` gives the single-process losses within 1e-5 at each
 of 10 fp32 steps, and pipeline-only layouts give them bit for bit (every run takes one BLAS thread
 a rank: OpenBLAS's GEMMs may round differently on 1 and 2 threads). Checkpoints cross layouts
-(tp2*pp2 -> one process -> tp2*pp2, optimizer state included; bf16 dp2 -> one process). The
-bytes every rank holds against the simulator's prediction, in fp32 and bf16. A wrong rank count, a rank that
-dies and an unsupported option end the job with a clear message, never a hang."""
+(tp2*pp2 -> one process -> tp2*pp2, optimizer state included; bf16 dp2 and dp2 FSDP -> one
+process). FSDP runs in fp32 and bf16. The bytes every rank holds against the simulator's
+prediction, in fp32 and bf16. A wrong rank count, a rank that dies and an unsupported option end
+the job with a clear message, never a hang."""
 import os
 import subprocess
 import sys
@@ -181,14 +182,47 @@ with tempfile.TemporaryDirectory() as tmp:
             print(f"   bf16 dp2 -> 1 rank: max |loss delta| at steps 6-10 = {delta:.2e}")
             check(delta <= 1e-3, "bf16 dp2 -> 1 rank: steps 6-10 match within 1e-3")
 
+    # FSDP: weights and optimizer state sharded over DP, each pass gathering its layer's weights;
+    # the losses of the single process (fp32 within 1e-5, bf16 within 1e-3), the optimizer's
+    # bytes as predicted, the weights' between the block and the prediction (which counts two
+    # gathered layers, one being prefetched; the executor gathers one at a time), and a
+    # checkpoint of dp2 FSDP resumed by one process.
+    for name, ranks, over, expected, tolerance in (
+            ("dp2 fsdp", 2, dict(parallel__dp=2, parallel__fsdp="true"), reference[8], 1e-5),
+            ("tp2 pp2 dp2 fsdp", 8, dict(parallel__tp=2, parallel__pp=2, parallel__dp=2, parallel__fsdp="true"),
+             reference[8], 1e-5),
+            ("bf16 dp2 fsdp", 2, dict(parallel__dp=2, parallel__fsdp="true", **bf16), measured(straight)[0], 1e-3)):
+        ckdir = os.path.join(tmp, f"ck-fsdp{ranks}")
+        out = os.path.join(tmp, "fsdp.h5")
+        r = run(out, ranks, sets(**over, training__checkpoint_every=5, training__checkpoint_dir=ckdir))
+        check(r.returncode == 0, f"{name} runs on {ranks} ranks ({r.stderr.strip()[-300:]})")
+        if r.returncode != 0:
+            continue
+        delta = float(np.max(np.abs(measured(out)[0] - expected)))
+        print(f"   {name}: max |loss delta| vs single process = {delta:.2e}")
+        check(delta <= tolerance, f"{name}: losses within {tolerance:.0e} of the single process")
+        m = memory(out)
+        check(np.all(np.abs(m["optimizer_bytes"] - m["predicted_optimizer_bytes"]) <= 0.01 * m["predicted_optimizer_bytes"]),
+              f"{name}: optimizer bytes as predicted")
+        ratio = m["weights_bytes"] / m["predicted_weights_bytes"]
+        print(f"   {name}: weights measured/predicted {ratio.min():.2f}-{ratio.max():.2f}")
+        check(np.all(ratio <= 1.0) and np.all(ratio > 0.5), f"{name}: weights sharded, at most the prediction")
+        if name == "dp2 fsdp":
+            out = os.path.join(tmp, "fsdp-resumed.h5")
+            r = run(out, 1, sets(training__resume_from=os.path.join(ckdir, "step_000005.h5")))
+            check(r.returncode == 0, f"one process resumes dp2 FSDP's checkpoint ({r.stderr.strip()[-300:]})")
+            if r.returncode == 0:
+                delta = float(np.max(np.abs(measured(out)[0] - reference[8][5:])))
+                check(delta <= 1e-5, f"dp2 FSDP -> 1 rank: steps 6-10 within 1e-5 ({delta:.1e})")
+
     # Failures end the job with one clear line and no results file.
     r = subprocess.run(["mpiexec", "-n", "2", parallax, "run", tiny, "--set", "training.data=synthetic", "--out",
                         os.path.join(tmp, "x.h5")], capture_output=True, text=True, timeout=300)
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     check(r.returncode == 2 and len(lines) == 1 and "mpiexec started 2 rank(s)" in lines[0],
           f"wrong rank count: one line, status 2 ({lines})")
-    r = run(os.path.join(tmp, "y.h5"), 2, sets(parallel__dp=2, parallel__fsdp="true"))
-    check(r.returncode == 2 and "parallel.fsdp" in r.stderr, "unsupported option refused clearly")
+    r = run(os.path.join(tmp, "y.h5"), 2, sets(parallel__dp=2, parallel__cp=2, system__gpus=4))
+    check(r.returncode == 2 and "parallel.cp" in r.stderr, f"unsupported option refused clearly ({r.stderr.strip()})")
     r = run(os.path.join(tmp, "w.h5"), 2, sets(parallel__pp=2, training__checkpoint_every=2,
                                                 training__checkpoint_dir="/proc/parallax-no-such-dir"))
     lines = [l for l in r.stderr.splitlines() if l.strip()]

@@ -123,7 +123,8 @@ BOOST_AUTO_TEST_CASE(sixteen_bit_storage_halves_the_weights_and_the_kept_activat
   const double state32 = 4.0 * (4 * 8 * BT + 2 * BT + BT * V + 3 * BT);
   const double compute = 4.0 * ((18 * BT * C + 8 * BT) + 2 * BT * C);
   BOOST_TEST(half.activations_peak_bytes() == 2 * (state16 + state32) + 4.0 * BT * C);
-  BOOST_TEST(half.work_bytes() - full.work_bytes() == compute + 4.0 * 12 * C * C + 4.0 * 13 * C);  // and a layer's weights
+  BOOST_TEST(half.work_bytes() - full.work_bytes() ==
+             compute + 4.0 * 12 * C * C + 4.0 * 13 * C);  // and a layer's weights
 }
 
 // Under bf16, full recomputation re-runs the same kernels on the same 16-bit values.

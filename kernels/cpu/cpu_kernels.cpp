@@ -138,7 +138,8 @@ std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision prec
   if (backend == "cpu" && (precision == Precision::bf16 || precision == Precision::fp16))
     return std::make_unique<MixedPrecisionKernels>(precision);
   if (backend == "cpu")
-    throw InputError("training.precision = \"" + to_string(precision) + "\": the CPU backend trains in fp32, bf16 or fp16");
+    throw InputError("training.precision = \"" + to_string(precision) +
+                     "\": the CPU backend trains in fp32, bf16 or fp16");
   throw InputError("backend \"" + backend + "\": this build runs the \"cpu\" backend only");
 }
 

@@ -36,9 +36,9 @@ dnnl::matmul& DnnlBf16Gemm::primitive(const Shape& s) {
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
   }
-  const auto desc = dnnl::matmul::desc(matrix(M, K, memory::data_type::bf16, trans_a),
-                                       matrix(K, N, memory::data_type::bf16, trans_b),
-                                       matrix(M, N, memory::data_type::f32, false));
+  const auto desc =
+      dnnl::matmul::desc(matrix(M, K, memory::data_type::bf16, trans_a), matrix(K, N, memory::data_type::bf16, trans_b),
+                         matrix(M, N, memory::data_type::f32, false));
   const dnnl::matmul::primitive_desc pd(desc, attr, engine_);
   return primitives_.emplace(s, dnnl::matmul(pd)).first->second;
 }

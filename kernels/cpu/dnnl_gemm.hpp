@@ -6,11 +6,10 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 namespace parallax::kernels {
 
@@ -23,8 +22,7 @@ class DnnlBf16Gemm {
   std::string description() const;  // oneDNN's version and the CPU units it uses
   // c[M, N] = a b (+ c when accumulate), a [M, K] or, transposed, stored [K, M]; b [K, N] or,
   // transposed, stored [N, K]; all row-major fp32.
-  void gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* a, const float* b, float* c,
-            bool accumulate);
+  void gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* a, const float* b, float* c, bool accumulate);
 
  private:
   using Shape = std::tuple<bool, bool, int, int, int, bool>;
