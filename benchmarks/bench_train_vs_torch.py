@@ -37,6 +37,7 @@ hidden = 384
 heads = 6
 seq_len = 256
 vocab = 8192
+dropout = 0
 [system]
 preset = "cpu"
 gpus = 1

@@ -30,7 +30,7 @@ ActivationLayout::ActivationLayout(const std::vector<Chunk>& chunks, const Sizes
   // The projections' outputs are read only by the residual additions right after them: one
   // fp32 place at the start of the workspace serves them all, and no state keeps them.
   const long transient = std::max(layer_sizes[ATTPROJ], layer_sizes[FCPROJ]);
-  workspace_size_ = transient;
+  workspace_size_ = transient_size_ = transient;
   auto passing = [](int a) { return a == ATTPROJ || a == FCPROJ; };
   // Where activation a of a recomputed layer sits within the layer's part of the workspace
   // (its fp32 part or its 16-bit part).

@@ -91,6 +91,9 @@ class ActivationLayout {
   long state_size(int chunk) const { return state_sizes_[chunk]; }      // fp32 elements
   long state16_size(int chunk) const { return state16_sizes_[chunk]; }  // 16-bit elements
   long workspace_size() const { return workspace_size_; }
+  // The place at the workspace's start that the projections' outputs pass through (never kept
+  // for the backward: a work buffer, not an activation).
+  long transient_size() const { return transient_size_; }
   long workspace16_size() const { return workspace16_size_; }
   // The gradients' buffer: every activation of one chunk.
   long grad_offset(int chunk, int i) const { return grad_offsets_[chunk][i]; }
@@ -103,7 +106,7 @@ class ActivationLayout {
   std::vector<std::vector<long>> grad_offsets_;
   std::vector<long> state_sizes_, state16_sizes_, grad_sizes_;
   std::vector<std::vector<std::pair<int, int>>> groups_;
-  long workspace_size_ = 0, workspace16_size_ = 0;
+  long workspace_size_ = 0, workspace16_size_ = 0, transient_size_ = 0;
 };
 
 }  // namespace parallax::exec

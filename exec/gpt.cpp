@@ -204,7 +204,7 @@ void Gpt::tp_reduce(float* data, long n, bool max) {
 }
 
 double Gpt::activations_peak_bytes() const {
-  const double work = static_cast<double>(workspace_.size() + gathered_.size()) * sizeof(float);
+  const double work = static_cast<double>(workspace_.size() - acts_.transient_size()) * sizeof(float);
   return state_bytes_peak_ + work + static_cast<double>(workspace16_.size()) * sizeof(std::uint16_t);
 }
 

@@ -112,12 +112,14 @@ class Gpt {
   void sum_sequence_parallel_grads();
   // Seconds spent in tensor-parallel collectives since the last call.
   double take_tp_comm_seconds();
-  // Bytes of activations held: the most that the micro-batches in flight held at once since
-  // construction, with the recompute workspace and the gathered inputs of sequence parallelism.
+  // Bytes of activations held for the backward (Korthikanti et al.'s count): the most that the
+  // micro-batches in flight held at once since construction, with the recompute workspace.
   double activations_peak_bytes() const;
   // Bytes of the weights held (fp32, and the 16-bit ones under mixed precision), of the
   // gradients, and of the passes' work buffers (the activations' gradients of one chunk, the
-  // attention's scratch; under mixed precision the fp32 view of one layer's weights and the
+  // attention's scratch, the projections' outputs on their way to the residual addition, the
+  // whole input sequence parallelism gathers for a GEMM, as Megatron's global memory buffer;
+  // under mixed precision the fp32 view of one layer's weights and the
   // fp32 buffers one layer computes in: the CPU kernels' working copies, like the gradients').
   double weight_bytes() const {
     const double gathered = fsdp_ ? static_cast<double>(view_.size()) * sizeof(float) : 0;  // a layer's

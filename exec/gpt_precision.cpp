@@ -65,7 +65,10 @@ void Gpt::view_weights(std::initializer_list<std::pair<int, int>> ranges) {
 
 double Gpt::work_bytes() const {
   const double view = fsdp_ ? 0 : static_cast<double>(view_.size());  // FSDP's gathered layer counts as weights
-  return static_cast<double>(dacts_.size() + scratch_.size() + compute_.size()) * sizeof(float) + view * sizeof(float) +
+  const double transient = static_cast<double>(acts_.transient_size());
+  return static_cast<double>(dacts_.size() + scratch_.size() + compute_.size() + gathered_.size()) * sizeof(float) +
+         transient * sizeof(float) +
+         view * sizeof(float) +
          static_cast<double>(input_grad16_.size()) * sizeof(std::uint16_t);
 }
 

@@ -46,6 +46,9 @@ struct ModelConfig {
   Activation activation = Activation::gelu;
   Position position = Position::learned;
   bool tied_embeddings = true;
+  // Megatron's --hidden-dropout and --attention-dropout (0.1 both by default): with dropout the
+  // backward keeps each dropout's mask (Korthikanti et al. 2022, Table 2); 0 keeps none.
+  double dropout = 0.1;
   // Mixture of experts (Shazeer et al. 2017; Mixtral, Jiang et al. 2024): every layer's MLP is
   // `experts` MLPs of width moe_ffn_hidden, each token routed to top_k of them. 0 = dense.
   int experts = 0;

@@ -17,7 +17,8 @@ json model_json(const ModelConfig& m) {
             {"norm", to_string(m.norm)},
             {"activation", to_string(m.activation)},
             {"position", to_string(m.position)},
-            {"tied_embeddings", m.tied_embeddings}};
+            {"tied_embeddings", m.tied_embeddings},
+            {"dropout", m.dropout}};
   if (m.moe()) {
     j["experts"] = m.experts;
     j["top_k"] = m.top_k;

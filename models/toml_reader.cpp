@@ -45,6 +45,7 @@ void read_model_fields(Section& s, ModelConfig& m) {
          s.choice<Position>("position",
                             {{"learned", Position::learned}, {"rope", Position::rope}, {"alibi", Position::alibi}}));
   set_if(m.tied_embeddings, s.boolean("tied_embeddings"));
+  set_if(m.dropout, s.number("dropout"));
   set_if(m.experts, s.int32("experts"));
   set_if(m.top_k, s.int32("top_k"));
   set_if(m.moe_ffn_hidden, s.int32("moe_ffn_hidden"));

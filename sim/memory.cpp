@@ -124,6 +124,7 @@ namespace {
 struct Bytes {
   double E, s, b, h, a, d, kv, f, t, c;  // s: tokens of a sequence on this rank (seq_len / cp)
   bool sp, flash, swiglu;
+  double mask = 1;  // bytes of an element of a dropout mask; 0 without dropout
   double k = 1, experts = 0;  // MoE: experts each token visits, experts in the layer
   // Bytes of a linear layer's saved input: Transformer Engine keeps the FP8 cast it fed the
   // GEMM (for the weight gradient) under fp8, the 16-bit tensor otherwise.
@@ -149,17 +150,19 @@ Bytes bytes_of(const Experiment& e) {
     x.experts = m.experts;
   }
   x.G = e.training.precision == Precision::fp8 ? 1.0 : x.E;
+  x.mask = m.dropout > 0 ? 1.0 : 0.0;
   return x;
 }
 
 // Korthikanti Table 2 term by term: LN inputs, QKV and MLP inputs, dropout masks outside
 // the TP regions (split by t with sequence parallelism); Q, K, V, projection input, MLP
-// activations and the s x s softmax/dropout tensors inside them (always split by t). Under
+// activations and the s x s softmax/dropout tensors inside them (always split by t); without
+// dropout neither its masks nor the attention's dropout output are kept. Under
 // fp8 the GEMM inputs are kept as FP8 (G = 1 byte), and the projection's FP8 input sits beside
 // the attention output that the attention backward reads.
 double activations(const Bytes& x, bool keep_attention_scores) {
   const double sbh = x.s * x.b * x.h;
-  const double outside = (2 * x.E + 2 * x.G + 2) * sbh / (x.sp ? x.t : 1);
+  const double outside = (2 * x.E + 2 * x.G + 2 * x.mask) * sbh / (x.sp ? x.t : 1);
   double inside = x.E * x.s * x.b * (x.h + 2 * x.kv * x.d) / x.t                     // Q, K, V
                   + (x.E + (x.G < x.E ? x.G : 0)) * sbh / x.t                        // projection input
                   + x.k * x.s * x.b * x.f * (x.E * (x.swiglu ? 2 : 1) + x.G) / x.t;  // MLP activation in/out
@@ -168,7 +171,7 @@ double activations(const Bytes& x, bool keep_attention_scores) {
   if (x.flash)
     inside += 4.0 * x.a * x.s * x.b / x.t;  // softmax statistics (fp32)
   else if (keep_attention_scores)
-    inside += (2 * x.E + 1) * x.a * x.s * (x.s * x.c) * x.b / x.t;  // softmax out, dropout mask and out
+    inside += (x.E + (x.mask > 0 ? x.E + x.mask : 0)) * x.a * x.s * (x.s * x.c) * x.b / x.t;  // softmax, dropout mask and out
   return outside + inside;
 }
 }  // namespace
@@ -247,7 +250,8 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
       sm.activations += in_flight * (layers_per_chunk - recomputed) * activations(bytes_of(e), true);
     if (t.recompute == Recompute::full) sm.activations += layer_working_bytes(e);
   }
-  if (stage == 0) sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // dropout mask
+  if (stage == 0 && m.dropout > 0)
+    sm.activations += in_flight * tok * m.hidden / (p.sequence_parallel ? p.tp : 1);  // the embedding's dropout mask
   if (stage == p.pp - 1) {
     // Logits in 16-bit and fp32 for the loss (one tensor in fp32 training), and their
     // gradient: one micro-batch at a time.

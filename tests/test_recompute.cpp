@@ -6,8 +6,8 @@
 
 #include "exec/gpt.hpp"
 #include "kernels/cpu/cpu_kernels.hpp"
-#include "models/toml_reader.hpp"
 #include "sim/memory.hpp"
+#include "tests/tiny_gpt.hpp"
 
 using namespace parallax;
 using namespace parallax::exec;
@@ -15,28 +15,8 @@ using namespace parallax::exec;
 namespace {
 using Groups = std::vector<std::pair<int, int>>;
 
-Experiment experiment(const std::string& recompute) {
-  return load_experiment_text(
-      "[model]\npreset=\"tiny-gpt\"\nlayers=4\nseq_len=32\nvocab=256\n[system]\npreset=\"cpu\"\ngpus=1\n"
-      "[training]\nglobal_batch=2\nmicro_batch=2\nprecision=\"fp32\"\nrecompute=\"" +
-          recompute + "\"\n",
-      "test");
-}
-
-// Two micro-batches in flight (forward, forward, backward, backward); the gradients and losses.
-std::pair<std::vector<float>, float> two_micro_batches(Gpt& g, const ModelConfig& m) {
-  g.init(11);
-  g.zero_grads();
-  const int n = 2 * m.seq_len;
-  std::vector<int> in(n), tg(n), in2(n);
-  for (int i = 0; i < n; ++i) in[i] = (i * 37) % m.vocab, tg[i] = (i * 91 + 5) % m.vocab, in2[i] = (i * 13) % m.vocab;
-  float loss = g.forward(0, 0, nullptr, in.data(), tg.data());
-  loss += g.forward(0, 1, nullptr, in2.data(), tg.data());
-  g.backward(0, 0, nullptr, 0.5f);
-  g.backward(0, 1, nullptr, 0.5f);
-  g.fold_tied_gradient();
-  return {g.grads(), loss};
-}
+Experiment experiment(const std::string& recompute) { return test::tiny_experiment(recompute); }
+using test::two_micro_batches;
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(each_method_recomputes_megatrons_layers) {
@@ -73,8 +53,8 @@ BOOST_AUTO_TEST_CASE(recomputation_changes_no_bit_of_the_gradients) {
 // BT = 64 tokens): a layer keeps LN1, QKV (3C), the attention output, LN2's input and output,
 // MLP up and GeLU (4C each) and its output: 16 floats of C a token, the LayerNorm statistics
 // (4 a token), the log-sum-exp (4 a token) and the probabilities (4 heads x T x T a sequence)
-// unless selective; the projections' outputs pass through one workspace of BTC. The head
-// keeps LN_f (C a token, 2 statistics), the logits (V), the losses, row maxima and sums.
+// unless selective; the projections' outputs pass through a work buffer, not counted. The
+// head keeps LN_f (C a token, 2 statistics), the logits (V), the losses, row maxima and sums.
 BOOST_AUTO_TEST_CASE(activation_memory_is_counted_and_falls_as_predicted) {
   const long BT = 64, C = 64, V = 256, probs = 2L * 4 * 32 * 32;
   const long layer_selective = 16 * BT * C + 4 * BT + 4 * BT;
@@ -87,11 +67,11 @@ BOOST_AUTO_TEST_CASE(activation_memory_is_counted_and_falls_as_predicted) {
     return g.activations_peak_bytes();
   };
   const double none = measured("none"), selective = measured("selective"), full = measured("full");
-  BOOST_TEST(selective == 4.0 * (2 * (BT * C + 4 * layer_selective + head) + BT * C));
+  BOOST_TEST(selective == 4.0 * (2 * (BT * C + 4 * layer_selective + head)));
   BOOST_TEST(none == selective + 4.0 * 2 * 4 * probs);
   // Full: each micro-batch keeps every layer's output; the workspace holds one layer's
-  // activations but its output (kept), with the probabilities, beside the projections' place.
-  BOOST_TEST(full == 4.0 * (2 * (BT * C + 4 * BT * C + head) + BT * C + layer_selective - BT * C + probs));
+  // activations but its output (kept), with the probabilities.
+  BOOST_TEST(full == 4.0 * (2 * (BT * C + 4 * BT * C + head) + layer_selective - BT * C + probs));
 
   // The simulator's prediction for the same plan, one micro-batch in flight: full recomputation
   // lowers the activations by the same factor within 10 %.

@@ -65,6 +65,7 @@ hidden = {C}
 heads = {NH}
 seq_len = {T}
 vocab = {V}
+dropout = 0
 [system]
 preset = "cpu"
 gpus = 1
