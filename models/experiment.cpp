@@ -232,8 +232,7 @@ void validate_model_and_system(const Experiment& e) {
                                        " must be a multiple of model.heads = " + std::to_string(m.heads));
   require(m.heads % m.kv_heads == 0,
           "model.kv_heads = " + std::to_string(m.kv_heads) + " must divide model.heads = " + std::to_string(m.heads));
-  require(m.dropout >= 0 && m.dropout < 1,
-          "model.dropout = " + std::to_string(m.dropout) + " must be in [0, 1) (a probability of dropping)");
+  require(m.dropout >= 0 && m.dropout < 1, "model.dropout must be in [0, 1) (a probability of dropping)");
   require(m.experts >= 0 && m.experts <= 65536, "model.experts = " + std::to_string(m.experts) +
                                                     " must be 0 (a dense model) or a positive integer up to 65536");
   if (m.moe()) {
