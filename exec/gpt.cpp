@@ -91,21 +91,7 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const
   kept_sizes_ = kept;
   acts_ = ActivationLayout(chunks_, kept, grads, recompute,
                            mixed() ? sixteen_bit_activations() : ActivationLayout::Halves{});
-  if (fsdp_) {
-    shard_blocks_ = even_blocks(static_cast<long>(params_.size()), layout.dp);
-    for (int r = 0; r < layout.dp_rank; ++r) shard_begin_ += shard_blocks_[r];
-    view_at_.assign(tensors_.size(), -1);
-  }
-  if (mixed()) {
-    params16_.assign(params_.size(), 0);
-    view_at_.assign(tensors_.size(), -1);
-    long at = 0;
-    for (int a = 0; a < ACTS_PER_LAYER; ++a) compute_at_.push_back(at), at += kept.layer[a];
-    compute_at_.push_back(at), at += n * C;  // X
-    compute_at_.push_back(at), at += n * C;  // the head's LNF
-    compute_.assign(at, 0.0f);
-    workspace16_.assign(acts_.workspace16_size(), 0);
-  }
+  allocate_storage();
   workspace_.assign(acts_.workspace_size(), 0.0f);
   dacts_.assign(acts_.largest_grad_size(), 0.0f);
   if (wpe_ >= 0 && lnf_ >= 0) head_grad_.assign(tensors_[wte_].size, 0.0f);

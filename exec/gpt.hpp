@@ -144,6 +144,7 @@ class Gpt {
   float* p(int idx) { return mixed() || fsdp_ ? view_.data() + view_at_[idx] : params_.data() + tensors_[idx].offset; }
   void view_weights(std::initializer_list<std::pair<int, int>> ranges);
   void gather_weights(long begin, long end, float* to);  // FSDP: [begin, end) of the flat buffer
+  void allocate_storage();  // the buffers of mixed precision and FSDP, after acts_ and kept_sizes_
   float* g(int idx) { return grads_.data() + tensors_[idx].offset; }
   // Activation i (ActivationLayout) of a micro-batch where the kernels read and write it: its
   // place, or under mixed precision, for one kept in 16 bits, its place in the fp32 buffers of

@@ -11,6 +11,22 @@ namespace {
 constexpr int X = 0;
 }  // namespace
 
+void Gpt::allocate_storage() {
+  if (fsdp_) {
+    shard_blocks_ = even_blocks(static_cast<long>(params_.size()), layout_.dp);
+    for (int r = 0; r < layout_.dp_rank; ++r) shard_begin_ += shard_blocks_[r];
+  }
+  if (mixed() || fsdp_) view_at_.assign(tensors_.size(), -1);
+  if (!mixed()) return;
+  params16_.assign(params_.size(), 0);
+  long at = 0;
+  for (int a = 0; a < ACTS_PER_LAYER; ++a) compute_at_.push_back(at), at += kept_sizes_.layer[a];
+  compute_at_.push_back(at), at += activation_size();  // X
+  compute_at_.push_back(at), at += activation_size();  // the head's LNF
+  compute_.assign(at, 0.0f);
+  workspace16_.assign(acts_.workspace16_size(), 0);
+}
+
 void Gpt::cast_weights() {
   if (mixed()) k_.cast_to_16bit(params16_.data(), params_.data(), static_cast<long>(params_.size()), precision_);
 }
