@@ -53,12 +53,12 @@ void Gpt::gather_weights(long begin, long end, float* to) {
   }
   const long from = std::max(begin, shard_begin_), mine = counts[layout_.dp_rank];
   if (!mixed()) {
-    std::copy_n(params_.data() + (from - shard_begin_), mine, to + (from - begin));
+    if (mine > 0) std::copy_n(params_.data() + (from - shard_begin_), mine, to + (from - begin));
     dp_->all_gather(to, counts);
     return;
   }
   gathered16_.resize(end - begin);
-  std::copy_n(params16_.data() + (from - shard_begin_), mine, gathered16_.data() + (from - begin));
+  if (mine > 0) std::copy_n(params16_.data() + (from - shard_begin_), mine, gathered16_.data() + (from - begin));
   dp_->all_gather(gathered16_.data(), counts, message_dtype());
   k_.cast_from_16bit(to, gathered16_.data(), end - begin, precision_);
 }
