@@ -286,24 +286,34 @@ void validate_model_and_system(const Experiment& e) {
               " must be zero (every layer) or a positive integer");
 }
 
+bool tp_fits_heads(const ModelConfig& m, int tp) {
+  return m.heads % tp == 0 && (m.kv_heads % tp == 0 || tp % m.kv_heads == 0);
+}
+
+bool ep_fits(const ModelConfig& m, int ep, int dp, int cp) {
+  return ep == 1 || (m.moe() && m.experts % ep == 0 && dp * cp % ep == 0);
+}
+
+bool layers_divide(const ModelConfig& m, int pp, int vpp) { return m.layers % (static_cast<long long>(pp) * vpp) == 0; }
+
 void validate_plan(const Experiment& e) {
   const auto& m = e.model;
   const auto& s = e.system;
   const auto& p = e.parallel;
   positive_degrees(p);
-  if (p.ep > 1) {
+  if (!ep_fits(m, p.ep, p.dp, p.cp)) {  // which rule, in words
     require(m.moe(), "parallel.ep = " + std::to_string(p.ep) + " needs an MoE model (model.experts > 0)");
     require(m.experts % p.ep == 0,
             "parallel.ep = " + std::to_string(p.ep) + " must divide model.experts = " + std::to_string(m.experts));
-    require(p.dp * p.cp % p.ep == 0, "parallel.ep = " + std::to_string(p.ep) +
-                                         " must divide parallel.dp*parallel.cp = " + std::to_string(p.dp * p.cp) +
-                                         " (expert-parallel ranks come from them)");
+    require(false, "parallel.ep = " + std::to_string(p.ep) + " must divide parallel.dp*parallel.cp = " +
+                       std::to_string(p.dp * p.cp) + " (expert-parallel ranks come from them)");
   }
-  require(m.heads % p.tp == 0, "parallel.tp = " + std::to_string(p.tp) + " must divide model.heads = " +
-                                   std::to_string(m.heads) + " (allowed: divisors of the head count)");
-  require(m.kv_heads % p.tp == 0 || p.tp % m.kv_heads == 0, "parallel.tp = " + std::to_string(p.tp) +
-                                                                " and model.kv_heads = " + std::to_string(m.kv_heads) +
-                                                                ": one must divide the other");
+  if (!tp_fits_heads(m, p.tp)) {
+    require(m.heads % p.tp == 0, "parallel.tp = " + std::to_string(p.tp) + " must divide model.heads = " +
+                                     std::to_string(m.heads) + " (allowed: divisors of the head count)");
+    require(false, "parallel.tp = " + std::to_string(p.tp) + " and model.kv_heads = " + std::to_string(m.kv_heads) +
+                       ": one must divide the other");
+  }
   {
     std::string names = "tp*", values = std::to_string(p.tp) + "*";
     if (p.cp > 1) names += "cp*", values += std::to_string(p.cp) + "*";
@@ -318,8 +328,9 @@ void validate_plan(const Experiment& e) {
                                                         " divisible by 2*cp");
   if (p.stage_layers.empty()) {
     const long long chunks = static_cast<long long>(p.pp) * p.vpp;
-    require(m.layers % chunks == 0, "model.layers = " + std::to_string(m.layers) +
-                                        " must be divisible by parallel.pp*parallel.vpp = " + std::to_string(chunks));
+    require(layers_divide(m, p.pp, p.vpp),
+            "model.layers = " + std::to_string(m.layers) +
+                " must be divisible by parallel.pp*parallel.vpp = " + std::to_string(chunks));
   } else {
     require(static_cast<int>(p.stage_layers.size()) == p.pp,
             "parallel.stage_layers needs one entry per pipeline stage (pp = " + std::to_string(p.pp) + ")");

@@ -248,5 +248,11 @@ void validate(const Experiment&);
 void validate_model_and_system(const Experiment&);  // everything a sweep does not vary
 void validate_calibration(const Calibration&);      // every constant positive (or, where 0 means none, not negative)
 void validate_plan(const Experiment&);              // tp, pp, dp, vpp, schedule, batch split
+// Rules of validate_plan as predicates, for the sweep to test before it builds a plan: tp
+// divides the heads and tp and the KV heads divide one another; ep divides the experts and the
+// ranks dp*cp it is drawn from (always true for ep = 1); pp*vpp divides the layers.
+bool tp_fits_heads(const ModelConfig& m, int tp);
+bool ep_fits(const ModelConfig& m, int ep, int dp, int cp);
+bool layers_divide(const ModelConfig& m, int pp, int vpp);
 
 }  // namespace parallax

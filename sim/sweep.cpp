@@ -114,11 +114,12 @@ class ItemSweep {
     const long long all_inner = listed_inner(true);
     const int cp = base_.parallel.cp;  // context and expert parallelism are the experiment's, not swept
     const int ep = base_.parallel.ep;
-    if (gpus % (tp * cp * pp) != 0 || m.layers % pp != 0 || m.heads % tp != 0 ||
-        !(m.kv_heads % tp == 0 || tp % m.kv_heads == 0) || (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
+    // validate_plan's rules (models/experiment.hpp), tested before a plan is built.
+    if (gpus % (tp * cp * pp) != 0 || !layers_divide(m, pp, 1) || !tp_fits_heads(m, tp) ||
+        (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
       return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
     const int dp = gpus / (tp * cp * pp);
-    if (dp * cp % ep != 0) return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
+    if (!ep_fits(m, ep, dp, cp)) return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
     if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), dp) == spec_.dp->end()) return;
     const int global = sweep_global_batch(base_, spec_, gpus);
     e_.training.global_batch = global;
@@ -133,7 +134,7 @@ class ItemSweep {
     std::vector<int> vpps{1};
     if (pp > 1)
       for (int v = 2; v <= per_stage; ++v)
-        if (per_stage % v == 0) vpps.push_back(v);
+        if (layers_divide(m, pp, v)) vpps.push_back(v);
     vpps = listed_or(spec_.vpp, vpps);
     const auto sps =
         listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
@@ -167,7 +168,7 @@ class ItemSweep {
                 PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
                 plan.cp = cp;
                 plan.ep = ep;
-                evaluate(plan, per_stage, micro_batches, costs, tally);
+                evaluate(plan, micro_batches, costs, tally);
               }
           }
         }
@@ -177,12 +178,12 @@ class ItemSweep {
  private:
   // One plan of the work item (e_ holds its tp, pp, dp, micro-batch, sequence parallelism and
   // recomputation): the checks left, the memory, then the time.
-  void evaluate(PlanRecord plan, int per_stage, int micro_batches, const LayerCosts& costs, Tally& tally) {
+  void evaluate(PlanRecord plan, int micro_batches, const LayerCosts& costs, Tally& tally) {
     const int v = plan.vpp, pp = plan.pp;
     const Schedule sched = plan.schedule;
     tick(1);
     ++tally.evaluated;
-    if (per_stage % v != 0) {
+    if (!layers_divide(base_.model, pp, v)) {
       ++tally.rejected[static_cast<int>(RejectReason::divisibility)];
       return;
     }
