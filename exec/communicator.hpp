@@ -7,8 +7,9 @@
 
 namespace parallax::exec {
 
-// The element type of a point-to-point message: fp32, or the bit pattern of a 16-bit float
-// (mixed precision's pipeline stages exchange 16-bit activations and gradients, as Megatron's).
+// The element type of a message or a gathered buffer: fp32, or the bit pattern of a 16-bit
+// float (under mixed precision pipeline stages exchange 16-bit activations and gradients, and
+// the distributed optimizer gathers 16-bit weights, as Megatron's do).
 enum class Dtype { fp32, bf16, fp16 };
 inline long bytes_per_element(Dtype t) { return t == Dtype::fp32 ? 4 : 2; }
 
