@@ -191,6 +191,7 @@ int load_checkpoint(const std::string& path, Gpt& model, OptimizerState* optimiz
     throw;
   }
   H5Fclose(file);
+  model.cast_weights();
   return step;
 }
 

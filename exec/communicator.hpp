@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "models/experiment.hpp"
+
 namespace parallax::exec {
 
 // The element type of a message or a gathered buffer: fp32, or the bit pattern of a 16-bit
@@ -12,6 +14,10 @@ namespace parallax::exec {
 // the distributed optimizer gathers 16-bit weights, as Megatron's do).
 enum class Dtype { fp32, bf16, fp16 };
 inline long bytes_per_element(Dtype t) { return t == Dtype::fp32 ? 4 : 2; }
+// The element type a training precision keeps its weights and activations in (fp8 keeps 16 bits).
+inline Dtype dtype_of(Precision p) {
+  return p == Precision::fp32 ? Dtype::fp32 : p == Precision::fp16 ? Dtype::fp16 : Dtype::bf16;
+}
 
 class Communicator {
  public:

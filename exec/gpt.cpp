@@ -205,14 +205,14 @@ Gpt::State& Gpt::state(int chunk, int mb) {
   }
   s.acts.resize(acts_.state_size(chunk));
   s.acts16.resize(acts_.state16_size(chunk));
-  state_bytes_ += static_cast<double>(s.acts.size()) * sizeof(float) + static_cast<double>(s.acts16.size()) * 2;
+  state_bytes_ += s.bytes();
   state_bytes_peak_ = std::max(state_bytes_peak_, state_bytes_);
   return states_.emplace(key, std::move(s)).first->second;
 }
 
 void Gpt::release(int chunk, int mb) {
   State& s = states_.at({chunk, mb});
-  state_bytes_ -= static_cast<double>(s.acts.size()) * sizeof(float) + static_cast<double>(s.acts16.size()) * 2;
+  state_bytes_ -= s.bytes();
   pool_.push_back(std::move(s));
   states_.erase({chunk, mb});
 }

@@ -48,7 +48,7 @@ class Gpt {
   // same weights. Padded vocabulary rows 0.
   void init(std::uint64_t seed);
   // Under mixed precision, the 16-bit weights the passes read (weights16()), from params():
-  // after a checkpoint was loaded into them (init casts them itself). The optimizer then keeps
+  // init and load_checkpoint cast them once they have filled params(). The optimizer then keeps
   // the fp32 master weights, and the model lets params() go (release_fp32_weights).
   void cast_weights();
   std::vector<std::uint16_t>& weights16() { return params16_; }
@@ -65,7 +65,7 @@ class Gpt {
   float forward(int chunk, int mb, const void* x, const int* inputs, const int* targets);
   const void* output(int chunk, int mb) const;  // a message, after a non-head chunk's forward
   // What pipeline stages exchange: activations and their gradients in fp32, or in 16 bits.
-  Dtype message_dtype() const;
+  Dtype message_dtype() const { return dtype_of(precision_); }
   // Accumulates the gradient of loss_scale * mean loss (head chunk) or of <dy, output> into
   // grads() and releases the micro-batch's activations. `ready`, when given, is called with
   // each range [offset, offset + size) of grads() the pass will not touch again (final
@@ -133,6 +133,9 @@ class Gpt {
     std::vector<float> acts;
     std::vector<std::uint16_t> acts16;  // those kept in 16 bits under mixed precision
     std::vector<int> inputs, targets;
+    double bytes() const {
+      return static_cast<double>(acts.size()) * sizeof(float) + static_cast<double>(acts16.size()) * 2;
+    }
   };
   using LayerActs = std::array<float*, ACTS_PER_LAYER>;
   bool mixed() const { return precision_ != Precision::fp32; }

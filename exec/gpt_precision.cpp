@@ -83,20 +83,8 @@ double Gpt::work_bytes() const {
   const double view = fsdp_ ? 0 : static_cast<double>(view_.size());  // FSDP's gathered layer counts as weights
   const double transient = static_cast<double>(acts_.transient_size());
   return static_cast<double>(dacts_.size() + scratch_.size() + compute_.size() + gathered_.size()) * sizeof(float) +
-         transient * sizeof(float) +
-         view * sizeof(float) +
+         transient * sizeof(float) + view * sizeof(float) +
          static_cast<double>(input_grad16_.size()) * sizeof(std::uint16_t);
-}
-
-Dtype Gpt::message_dtype() const {
-  switch (precision_) {
-    case Precision::bf16:
-      return Dtype::bf16;
-    case Precision::fp16:
-      return Dtype::fp16;
-    default:
-      return Dtype::fp32;
-  }
 }
 
 long Gpt::act_size(int chunk, int i) const {

@@ -81,8 +81,7 @@ double Optimizer::step(std::vector<float>& params, std::vector<std::uint16_t>& p
     return norm;
   }
   k_.cast_to_16bit(params16.data() + (fsdp_ ? 0 : lo), master_.data(), count, t_.precision);
-  if (sharded_ && !fsdp_)
-    dp_.all_gather(params16.data(), blocks_, t_.precision == Precision::bf16 ? Dtype::bf16 : Dtype::fp16);
+  if (sharded_ && !fsdp_) dp_.all_gather(params16.data(), blocks_, dtype_of(t_.precision));
   return norm;
 }
 

@@ -33,8 +33,11 @@ class Optimizer {
 
   int steps() const { return state_.step; }
   bool sharded() const { return sharded_; }
-  // The part of the buffer this rank updates: first element and count.
-  std::pair<long, long> block() const { return {begin_, static_cast<long>(state_.m.size())}; }
+  // fp16: the gradients of the parameters this rank updates multiplied by inv_scale; false when
+  // any of them is inf or NaN.
+  bool unscale_gradients(std::vector<float>& grads, float inv_scale) {
+    return k_.unscale_and_check(grads.data() + begin_, static_cast<long>(state_.m.size()), inv_scale);
+  }
   // Sums the gradients over the DP group into what this rank updates (its block, or all of
   // them) and averages them: a reduce-scatter, or an all-reduce unless `reduced` says the
   // backward has already started it (then what is left is waited for).

@@ -77,7 +77,6 @@ Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels&
       optimizer_(e_.training, static_cast<long>(model_.params().size()), groups.dp, sharding(e_.parallel),
                  lr_scales(model_.tensors(), e_.model.layers, e_.training.layerwise_lr_decay), kernels),
       overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e_.parallel.overlap_grad_reduce),
-      kernels_(kernels),
       scaler_(loss_scale_settings(e_.training)) {
   if (!e_.training.resume_from.empty()) {
     OptimizerState whole;
@@ -88,7 +87,6 @@ Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels&
   } else {
     model_.init(e_.training.seed);
   }
-  model_.cast_weights();
   if (e_.training.precision != Precision::fp32) {  // the optimizer keeps the fp32 weights (its part of them)
     optimizer_.keep_master_weights(model_.params());
     model_.release_fp32_weights();
@@ -243,8 +241,7 @@ results::RankMemory Trainer::memory() const {
 // fp16: the gradients this rank updates divided by the loss scale, checked for inf and NaN over
 // every rank, and the scale updated (exec/grad_scaler.hpp). False: the step is to be skipped.
 bool Trainer::unscale_gradients() {
-  const auto [begin, count] = optimizer_.block();
-  double overflow = kernels_.unscale_and_check(model_.grads().data() + begin, count, scaler_.inv_scale()) ? 0 : 1;
+  double overflow = optimizer_.unscale_gradients(model_.grads(), scaler_.inv_scale()) ? 0 : 1;
   groups_.world.all_reduce_sum(&overflow, 1);
   scaler_.update(overflow > 0);
   return overflow == 0;
@@ -259,8 +256,10 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& config
   else if (e_.parallel.fsdp)
     model_.params() = optimizer_.gather_weights(model_.params());
   exec::save_checkpoint(path, model_, &whole, config_json, groups_.world, e_.parallel);
-  if (mixed) model_.release_fp32_weights();
-  if (!mixed) model_.shard_weights();
+  if (mixed)
+    model_.release_fp32_weights();
+  else
+    model_.shard_weights();
 }
 
 }  // namespace parallax::exec

@@ -77,8 +77,7 @@ class Trainer {
   std::vector<int> inputs_, targets_;
   std::vector<std::vector<std::byte>> sends_;  // activations and gradients being sent
   double message_bytes_peak_ = 0;              // the most the pipeline's messages held at once
-  kernels::Kernels& kernels_;
-  DynamicGradScaler scaler_;  // fp16's loss scale
+  DynamicGradScaler scaler_;                   // fp16's loss scale
   float loss_scale_ = 1;
   int iterations_ = 0,
       skipped_ = 0;  // iterations run, and skipped (fp16); resumed runs count from the optimizer's steps

@@ -9,5 +9,8 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
 // Any of dinp, dbias may be null.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int C, int OC);
+// The bias's parts, for any GEMM: every row of out[N, OC] set to bias; dbias += column sums of dout.
+void fill_rows_with_bias(float* out, const float* bias, int N, int OC);
+void bias_backward(float* dbias, const float* dout, int N, int OC);
 
 }  // namespace parallax::kernels

@@ -1,6 +1,6 @@
 #include "kernels/cpu/mixed_precision.hpp"
 
-#include <algorithm>
+#include "kernels/cpu/matmul.hpp"
 
 namespace parallax::kernels {
 
@@ -22,8 +22,7 @@ void MixedPrecisionKernels::matmul_forward(float* out, const float* inp, const f
   if (!gemm_) {
     fp32_.matmul_forward(out, inp, weight, bias, N, C, OC);
   } else {
-    if (bias)
-      for (long n = 0; n < N; ++n) std::copy_n(bias, OC, out + n * OC);
+    if (bias) fill_rows_with_bias(out, bias, N, OC);
     gemm_->gemm(false, true, N, OC, C, inp, weight, out, bias != nullptr);
   }
   round(out, static_cast<long>(N) * OC);
@@ -36,9 +35,7 @@ void MixedPrecisionKernels::matmul_backward(float* dinp, float* dweight, float* 
   } else {
     if (dinp) gemm_->gemm(false, false, N, C, OC, dout, weight, dinp, true);
     gemm_->gemm(true, false, OC, C, N, dout, inp, dweight, true);
-    if (dbias)
-      for (long n = 0; n < N; ++n)
-        for (int o = 0; o < OC; ++o) dbias[o] += dout[n * OC + o];
+    if (dbias) bias_backward(dbias, dout, N, OC);
   }
   if (dinp) round(dinp, static_cast<long>(N) * C);
 }
