@@ -229,10 +229,11 @@ Gpt::LayerActs Gpt::layer_grads(int chunk, int layer) {
   return dy;
 }
 
-float Gpt::forward(int chunk, int mb, const void* x, const int* inputs, const int* targets) {
+float Gpt::forward(int chunk, int mb, const void* x, const int* inputs, const int* targets, long first_sample) {
   const Chunk& c = chunks_[chunk];
   const int B = B_, T = T_, C = C_, BT = B_ * T_, tp = layout_.tp;
   State& s = state(chunk, mb);
+  s.first_sample = first_sample;
   float* in = act(s, chunk, X);
   if (c.embedding) {
     view_weights({{wte_, wte_}, {wpe_, wpe_}});
@@ -245,6 +246,7 @@ float Gpt::forward(int chunk, int mb, const void* x, const int* inputs, const in
       if (sp_) std::copy_n(mine(looked_up), activation_size(), in);
       k_.add_positions(in, p(wpe_), first_row_, rows_, T, C);
     }
+    k_.dropout(in, activation_size(), dropout(s, -1, DropoutSite::embedding));
     stash(s, chunk, X);
   } else {
     take_input(s, chunk, x);
@@ -252,7 +254,7 @@ float Gpt::forward(int chunk, int mb, const void* x, const int* inputs, const in
   const float* residual = in;
   for (int l = 0; l < c.layers; ++l) {
     const LayerActs y = layer_acts(s, chunk, l);
-    layer_forward(layer_param_[chunk] + l * PER_LAYER, residual, y);
+    layer_forward(layer_param_[chunk] + l * PER_LAYER, residual, y, layer_dropouts(s, chunk, l));
     stash_layer(s, chunk, l, true);
     residual = y[RES3];
   }
@@ -300,7 +302,7 @@ void Gpt::backward(int chunk, int mb, const void* dy, float loss_scale, const st
       const float* residual = act(s, chunk, group_input);
       for (int r = first; r <= l; ++r) {
         const LayerActs y = layer_acts(s, chunk, r);
-        layer_forward(layer_param_[chunk] + r * PER_LAYER, residual, y);
+        layer_forward(layer_param_[chunk] + r * PER_LAYER, residual, y, layer_dropouts(s, chunk, r));
         stash_layer(s, chunk, r, false);
         residual = y[RES3];
       }
@@ -308,10 +310,12 @@ void Gpt::backward(int chunk, int mb, const void* dy, float loss_scale, const st
     }
     unstash_layer(s, chunk, l);
     unstash(s, chunk, input);
-    layer_backward(pi, act(s, chunk, input), grad(chunk, input), layer_acts(s, chunk, l), layer_grads(chunk, l), poll);
+    layer_backward(pi, act(s, chunk, input), grad(chunk, input), layer_acts(s, chunk, l), layer_grads(chunk, l),
+                   layer_dropouts(s, chunk, l), poll);
     done(pi, pi + PER_LAYER - 1);
   }
   if (c.embedding) {
+    k_.dropout(mine(grad(chunk, X)), activation_size(), dropout(s, -1, DropoutSite::embedding));
     if (sp_) tp_all_gather(grad(chunk, X));  // every rank sees the whole gradient of the lookup
     k_.embedding_backward(g(wte_), vocab_begin_, Vl_, g(wpe_), grad(chunk, X), s.inputs.data(), B, T, C);
     if (ready) {

@@ -57,12 +57,18 @@ class Gpt {
   // to this rank's block of the flat buffer; a pass gathers its layer's weights over the DP group.
   void shard_weights();
   Precision precision() const { return precision_; }
+  // Dropout (model.dropout, nanoGPT's four sites: the embeddings' sum, the attention
+  // probabilities, the attention's and the MLP's outputs before their residual additions)
+  // draws its masks from this seed (training.seed in a run), 0 until set.
+  void seed_dropout(std::uint64_t seed);
 
   // One chunk's forward for micro-batch `mb`: from the tokens (embedding chunk) or from the
   // activation `x` (a message: activation_size() elements of message_dtype()) received from the
   // previous stage. Keeps the activations until the micro-batch's backward. Returns the mean
   // cross-entropy on the head chunk, else 0.
-  float forward(int chunk, int mb, const void* x, const int* inputs, const int* targets);
+  // `first_sample`, the index of the micro-batch's first sequence in the stream of training
+  // sequences, names the elements its dropout masks draw (kernels/dropout.hpp).
+  float forward(int chunk, int mb, const void* x, const int* inputs, const int* targets, long first_sample = 0);
   const void* output(int chunk, int mb) const;  // a message, after a non-head chunk's forward
   // What pipeline stages exchange: activations and their gradients in fp32, or in 16 bits.
   Dtype message_dtype() const { return dtype_of(precision_); }
@@ -133,11 +139,21 @@ class Gpt {
     std::vector<float> acts;
     std::vector<std::uint16_t> acts16;  // those kept in 16 bits under mixed precision
     std::vector<int> inputs, targets;
+    long first_sample = 0;
     double bytes() const {
       return static_cast<double>(acts.size()) * sizeof(float) + static_cast<double>(acts16.size()) * 2;
     }
   };
   using LayerActs = std::array<float*, ACTS_PER_LAYER>;
+  // The dropouts of one layer of a micro-batch: the attention probabilities, the attention's and
+  // the MLP's outputs.
+  struct LayerDropouts {
+    kernels::Dropout probabilities, attention_output, mlp_output;
+  };
+  enum class DropoutSite { embedding, probabilities, attention_output, mlp_output };
+  // Layer -1 is the embedding's; a hidden-state site covers this rank's rows (mine()).
+  kernels::Dropout dropout(const State& s, int layer, DropoutSite site) const;
+  LayerDropouts layer_dropouts(const State& s, int chunk, int layer) const;
   bool mixed() const { return precision_ != Precision::fp32; }
   State& state(int chunk, int mb);
   void release(int chunk, int mb);
@@ -165,9 +181,9 @@ class Gpt {
   LayerActs layer_grads(int chunk, int layer);
   // One transformer layer (first parameter tensor `pi`) from its input `in`; the backward adds
   // the input's gradient into `din`, calling `poll` between kernels.
-  void layer_forward(int pi, const float* in, const LayerActs& y);
+  void layer_forward(int pi, const float* in, const LayerActs& y, const LayerDropouts& d);
   void layer_backward(int pi, const float* in, float* din, const LayerActs& y, const LayerActs& dy,
-                      const std::function<void()>& poll);
+                      const LayerDropouts& d, const std::function<void()>& poll);
   void head_forward(State& s, int chunk, const float* in, const int* targets);
   void head_backward(State& s, int chunk, const float* in, float* din, float loss_scale);
   // An all-reduce over the TP group (sum: the g and f operators; max: the softmax), timed.
@@ -209,6 +225,7 @@ class Gpt {
   std::vector<float> dacts_;                       // activation gradients of the running backward (the input's first)
   std::vector<float> scratch_;                     // attention's T x T work space
   double tp_comm_s_ = 0;
+  std::uint64_t dropout_stream_ = 0;
   bool keeps_probs_ = false;  // the attention probabilities kept for the backward (RecomputePolicy)
   // Sequence parallelism: this rank's rows_ tokens from first_row_ of the micro-batch's B*T
   // outside the tensor-parallel regions; `gathered_` holds a whole [B*T, C] input of a GEMM.

@@ -50,13 +50,6 @@ void check_runnable(const Experiment& e, int ranks) {
   if (p.tp * p.pp * p.dp != ranks)
     throw InputError("parallel: tp*pp*dp = " + std::to_string(p.tp * p.pp * p.dp) + " but mpiexec started " +
                      std::to_string(ranks) + " rank(s): run under mpiexec -n " + std::to_string(p.tp * p.pp * p.dp));
-  if (e.model.dropout > 0) {
-    std::ostringstream text;
-    text << "model.dropout = " << e.model.dropout
-         << ": the executor trains without dropout (set model.dropout = 0); the simulator counts the dropout masks "
-            "Megatron keeps";
-    throw InputError(text.str());
-  }
   if (e.training.precision == Precision::fp8)
     throw InputError(
         "training.precision = \"fp8\": the executor trains in fp32, bf16 or fp16 (fp8 GEMMs need "

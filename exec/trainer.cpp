@@ -78,6 +78,7 @@ Trainer::Trainer(const sim::ResolvedPlan& plan, Groups groups, kernels::Kernels&
                  lr_scales(model_.tensors(), e_.model.layers, e_.training.layerwise_lr_decay), kernels),
       overlap_(groups.dp.size() > 1 && !optimizer_.sharded() && e_.parallel.overlap_grad_reduce),
       scaler_(loss_scale_settings(e_.training)) {
+  model_.seed_dropout(e_.training.seed);
   if (!e_.training.resume_from.empty()) {
     OptimizerState whole;
     load_checkpoint(e_.training.resume_from, model_, &whole);
@@ -149,7 +150,8 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
       case sim::Op::forward:
         if (c.embedding || c.head)
           data_.sequences(first + static_cast<long>(mb) * t.micro_batch, t.micro_batch, inputs_, targets_);
-        loss += model_.forward(st.chunk, mb, input, inputs_.data(), targets_.data());
+        loss += model_.forward(st.chunk, mb, input, inputs_.data(), targets_.data(),
+                               first + static_cast<long>(mb) * t.micro_batch);
         account(StepResult::forward, st, t0, Clock::now(), r.forward_s);
         input = nullptr;
         break;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "kernels/dropout.hpp"
 #include "models/experiment.hpp"
 
 namespace parallax::kernels {
@@ -37,12 +38,18 @@ class Kernels {
   // out = a + b; the backward accumulates dout into da and db.
   virtual void residual_forward(float* out, const float* a, const float* b, long n) = 0;
   virtual void residual_backward(float* da, float* db, const float* dout, long n) = 0;
-  // Causal attention on fused QKV [B, T, 3C]; probs [B, NH, T, T] kept, or null to recompute
-  // them from the row log-sum-exp in the backward (which accumulates into dqkv).
+  // Dropout on n elements in place (their counters from d.first); the backward applies the
+  // same call to the gradient.
+  virtual void dropout(float* x, long n, const Dropout& d) = 0;
+  // Causal attention on fused QKV [B, T, 3C]; probs [B, NH, T, T] kept (before dropout), or null
+  // to recompute them from the row log-sum-exp in the backward (which accumulates into dqkv).
+  // `dropout` drops probabilities: element (b, h, i, j) has the counter
+  // first + ((b * heads + first_head + h) * T + i) * T + j.
   virtual void attention_forward(float* out, float* lse, float* probs, const float* qkv, float* scratch, int B, int T,
-                                 int C, int NH) = 0;
+                                 int C, int NH, const Dropout& dropout) = 0;
   virtual void attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv, const float* lse,
-                                  const float* probs, float* scratch, int B, int T, int C, int NH) = 0;
+                                  const float* probs, float* scratch, int B, int T, int C, int NH,
+                                  const Dropout& dropout) = 0;
   // Token rows [begin, begin + rows) of the embedding (others give 0), plus positions when wpe
   // is given; add_positions adds them to `tokens` consecutive tokens from token `first`.
   virtual void embedding_forward(float* out, const int* tokens, const float* wte, int begin, int rows, const float* wpe,

@@ -107,7 +107,6 @@ expect "no such checkpoint file" run $tiny --set training.data=synthetic --set t
 expect "has shape" run $tiny --set training.data=synthetic --set model.hidden=128 --set model.ffn_hidden=512 \
   --set training.init_from="$tmp/ckpt/step_000001.h5" --out "$tmp/out.h5"
 expect "the executor trains in fp32, bf16 or fp16" run $tiny --set training.data=synthetic --set training.precision=fp8 --set system.preset=dgx-h100 --out "$tmp/out.h5"
-expect "model.dropout = 0.1: the executor trains without dropout" run $tiny --set training.data=synthetic --set model.dropout=0.1 --out "$tmp/out.h5"
 expect "model.dropout must be in [0, 1)" predict $good --set model.dropout=1
 expect "training.adam_beta2 = 1.5 must be in [0, 1)" run $tiny --set training.data=synthetic --set training.adam_beta2=1.5 --out "$tmp/out.h5"
 expect "training.min_lr = 1 must be between 0 and training.lr" run $tiny --set training.data=synthetic --set training.min_lr=1 --out "$tmp/out.h5"

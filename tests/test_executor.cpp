@@ -1,5 +1,6 @@
-// The executor: model gradients against finite differences, initialisation by tensor name,
-// bit-identical resume, and clear errors for bad data and checkpoints.
+// The executor: model gradients against finite differences (with and without dropout),
+// initialisation by tensor name, bit-identical resume, and clear errors for bad data and
+// checkpoints.
 #define BOOST_TEST_MODULE executor
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -42,36 +43,45 @@ Experiment experiment(const std::string& data, int steps) {
 }
 }  // namespace
 
+// With dropout the masks are a function of the step's elements, the same in every forward.
 BOOST_AUTO_TEST_CASE(model_gradients_match_finite_differences) {
-  kernels::CpuKernels cpu;
-  Gpt model(tiny(), 2, cpu);
-  model.init(7);
-  std::vector<int> in(32), tg(32);
-  for (int i = 0; i < 32; ++i) in[i] = (i * 37) % 300, tg[i] = (i * 91 + 5) % 300;
-  model.zero_grads();
-  model.forward(in.data(), tg.data());
-  model.backward(1.0f);
-  const std::vector<float> grads = model.grads();
-  auto& params = model.params();
-  for (const char* name : {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.attn.c_attn.weight",
-                           "transformer.h.1.mlp.c_proj.bias", "transformer.h.0.ln_1.weight", "transformer.ln_f.bias"}) {
-    const ParamTensor& t = model.tensor(name);
-    for (long k = 0; k < 4; ++k) {
-      const long i = t.offset + (k * 7919) % (std::string(name) == "transformer.wte.weight" ? 300 * 64 : t.size);
-      const float keep = params[i], eps = 1e-2f;
-      params[i] = keep + eps;
-      const double up = model.forward(in.data(), tg.data());
-      params[i] = keep - eps;
-      const double down = model.forward(in.data(), tg.data());
-      params[i] = keep;
-      const double fd = (up - down) / (2 * eps);
-      BOOST_TEST(std::fabs(fd - grads[i]) <= 1e-3 + 3e-2 * std::fabs(fd),
-                 name << "[" << i - t.offset << "]: fd " << fd << " analytic " << grads[i]);
+  for (const double dropout : {0.0, 0.2}) {
+    BOOST_TEST_CONTEXT("dropout " << dropout) {
+      kernels::CpuKernels cpu;
+      ModelConfig m = tiny();
+      m.dropout = dropout;
+      Gpt model(m, 2, cpu);
+      model.init(7);
+      model.seed_dropout(7);
+      std::vector<int> in(32), tg(32);
+      for (int i = 0; i < 32; ++i) in[i] = (i * 37) % 300, tg[i] = (i * 91 + 5) % 300;
+      model.zero_grads();
+      model.forward(in.data(), tg.data());
+      model.backward(1.0f);
+      const std::vector<float> grads = model.grads();
+      auto& params = model.params();
+      for (const char* name :
+           {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.attn.c_attn.weight",
+            "transformer.h.1.mlp.c_proj.bias", "transformer.h.0.ln_1.weight", "transformer.ln_f.bias"}) {
+        const ParamTensor& t = model.tensor(name);
+        for (long k = 0; k < 4; ++k) {
+          const long i = t.offset + (k * 7919) % (std::string(name) == "transformer.wte.weight" ? 300 * 64 : t.size);
+          const float keep = params[i], eps = 1e-2f;
+          params[i] = keep + eps;
+          const double up = model.forward(in.data(), tg.data());
+          params[i] = keep - eps;
+          const double down = model.forward(in.data(), tg.data());
+          params[i] = keep;
+          const double fd = (up - down) / (2 * eps);
+          BOOST_TEST(std::fabs(fd - grads[i]) <= 1e-3 + 3e-2 * std::fabs(fd),
+                     name << "[" << i - t.offset << "]: fd " << fd << " analytic " << grads[i]);
+        }
+      }
+      // Padded vocabulary rows never get a gradient.
+      const ParamTensor& wte = model.tensor("transformer.wte.weight");
+      for (long i = 300 * 64; i < wte.size; ++i) BOOST_TEST_REQUIRE(grads[wte.offset + i] == 0.0f);
     }
   }
-  // Padded vocabulary rows never get a gradient.
-  const ParamTensor& wte = model.tensor("transformer.wte.weight");
-  for (long i = 300 * 64; i < wte.size; ++i) BOOST_TEST_REQUIRE(grads[wte.offset + i] == 0.0f);
 }
 
 BOOST_AUTO_TEST_CASE(initialisation_is_a_function_of_seed_and_name) {
@@ -99,7 +109,8 @@ BOOST_AUTO_TEST_CASE(resume_gives_bit_identical_losses) {
   write_token_file(data, tokens);
 
   SingleProcess comm;
-  const Experiment e = experiment(data, 10);
+  Experiment e = experiment(data, 10);
+  e.model.dropout = 0.1;  // a resumed run draws the masks the straight one drew
   kernels::CpuKernels cpu;
   const sim::ResolvedPlan plan = sim::resolve(e);
   Trainer straight(plan, {comm, comm, comm, comm, comm}, cpu);

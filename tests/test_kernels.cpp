@@ -10,6 +10,7 @@
 #include "kernels/cpu/adamw.hpp"
 #include "kernels/cpu/attention.hpp"
 #include "kernels/cpu/crossentropy.hpp"
+#include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/embedding.hpp"
 #include "kernels/cpu/gelu.hpp"
 #include "kernels/cpu/grad_norm.hpp"
@@ -175,6 +176,89 @@ BOOST_AUTO_TEST_CASE(causal_attention_matches_reference_and_finite_differences) 
   BOOST_TEST(kept_dqkv == dqkv, boost::test_tools::per_element());
   BOOST_TEST(probs[T + 0] + probs[T + 1] == 1.0f);  // row 1 of head 0: two probabilities
   BOOST_TEST(probs[T + 2] == 0.0f);                 // masked
+}
+
+BOOST_AUTO_TEST_CASE(dropout_drops_p_and_scales_the_rest_the_same_on_any_slice) {
+  const long n = 1 << 20;
+  const Dropout d{.p = 0.1f, .stream = 12345, .first = 777};
+  Vec x(n, 1.0f);
+  dropout(x.data(), n, d);
+  long dropped = 0;
+  for (float v : x) {
+    dropped += v == 0.0f;
+    BOOST_TEST_REQUIRE((v == 0.0f || v == 1.0f / 0.9f));
+  }
+  // Binomial(n, 0.1): five standard deviations are 0.0015 of n.
+  BOOST_TEST(std::fabs(static_cast<double>(dropped) / n - 0.1) < 5 * std::sqrt(0.1 * 0.9 / n));
+  // A slice from element 300 with its counters from first + 300 draws the whole's mask there.
+  Vec slice(1000, 1.0f);
+  Dropout part = d;
+  part.first += 300;
+  dropout(slice.data(), 1000, part);
+  BOOST_TEST(slice == Vec(x.begin() + 300, x.begin() + 1300), boost::test_tools::per_element());
+  // Another stream is another mask: the two agree where both keep or both drop, 0.82 of the time.
+  Dropout other = d;
+  other.stream = 54321;
+  Vec y(n, 1.0f);
+  dropout(y.data(), n, other);
+  long same = 0;
+  for (long i = 0; i < n; ++i) same += x[i] == y[i];
+  BOOST_TEST(std::fabs(static_cast<double>(same) / n - 0.82) < 0.005);
+}
+
+// Attention on heads [first_head, first_head + NH) of a model with 2*NH heads (a TP rank's part)
+// with dropout on the probabilities, against a scalar reference drawing the same counters.
+BOOST_AUTO_TEST_CASE(attention_dropout_matches_reference_and_finite_differences) {
+  const int B = 2, T = 6, NH = 2, C = 8, hs = C / NH;
+  const Dropout d{.p = 0.3f, .stream = 99, .first = 3L * 2 * NH * T * T, .first_head = NH, .heads = 2 * NH};
+  Vec qkv = random(B * T * 3 * C, 11), out(B * T * C), lse(B * NH * T), scratch(2 * T * T);
+  attention_forward(out.data(), lse.data(), nullptr, qkv.data(), scratch.data(), B, T, C, NH, d);
+  int dropped = 0;
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int t = 0; t < T; ++t) {
+        std::vector<double> s(t + 1);
+        double max = -1e300, sum = 0;
+        for (int j = 0; j <= t; ++j) {
+          double dot_qk = 0;
+          for (int i = 0; i < hs; ++i)
+            dot_qk += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + j) * 3 * C + C + h * hs + i];
+          s[j] = dot_qk / std::sqrt(hs);
+          max = std::max(max, s[j]);
+        }
+        for (auto& v : s) sum += (v = std::exp(v - max));
+        const std::uint64_t row = d.first + ((static_cast<std::uint64_t>(b) * d.heads + d.first_head + h) * T + t) * T;
+        for (int j = 0; j <= t; ++j) {
+          const double keep = d.factor(row + j);
+          dropped += keep == 0;
+          s[j] *= keep;
+        }
+        for (int i = 0; i < hs; ++i) {
+          double o = 0;
+          for (int j = 0; j <= t; ++j) o += s[j] / sum * qkv[(b * T + j) * 3 * C + 2 * C + h * hs + i];
+          BOOST_TEST(std::fabs(out[(b * T + t) * C + h * hs + i] - o) < 1e-5);
+        }
+      }
+  BOOST_TEST(dropped > 0);
+  const Vec dout = random(B * T * C, 12);
+  Vec dqkv(qkv.size());
+  attention_backward(dqkv.data(), dout.data(), out.data(), qkv.data(), lse.data(), nullptr, scratch.data(), B, T, C, NH,
+                     d);
+  check_gradient(
+      qkv, dqkv,
+      [&] {
+        Vec o(B * T * C), l(B * NH * T), s(2 * T * T);
+        attention_forward(o.data(), l.data(), nullptr, qkv.data(), s.data(), B, T, C, NH, d);
+        return dot(o, dout);
+      },
+      13);
+  // Kept probabilities (before dropout) give the same bits as recomputed ones.
+  Vec kept_out(out.size()), kept_lse(lse.size()), probs(B * NH * T * T), kept_dqkv(qkv.size());
+  attention_forward(kept_out.data(), kept_lse.data(), probs.data(), qkv.data(), scratch.data(), B, T, C, NH, d);
+  attention_backward(kept_dqkv.data(), dout.data(), kept_out.data(), qkv.data(), kept_lse.data(), probs.data(),
+                     scratch.data(), B, T, C, NH, d);
+  BOOST_TEST(kept_out == out, boost::test_tools::per_element());
+  BOOST_TEST(kept_dqkv == dqkv, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_ignores_padded_vocabulary) {

@@ -19,9 +19,10 @@ using namespace parallax::exec;
 namespace {
 using Whole = std::map<std::string, std::vector<float>>;  // whole gradient tensors by name
 
-ModelConfig tiny() {
+ModelConfig tiny(double dropout = 0) {
   ModelConfig m = model_preset("tiny-gpt");  // 2 layers, hidden 64, 4 heads
   m.seq_len = 16;
+  m.dropout = dropout;
   m.vocab = 300;  // padded to 128*tp: some rows of the last ranks' slices are padding
   return m;
 }
@@ -53,7 +54,7 @@ Pass run_rank(Gpt& g, const Layout& l) {
 
 // The ranks' passes on threads; the gradients of tensors cut over the group put together, those
 // whole on every rank checked to agree.
-Pass tensor_parallel(int tp, bool sp, const RecomputePolicy& recompute) {
+Pass tensor_parallel(int tp, bool sp, const RecomputePolicy& recompute, double dropout) {
   ThreadGroup group(tp);
   std::vector<Pass> passes(tp);
   std::vector<std::thread> ranks;
@@ -62,7 +63,7 @@ Pass tensor_parallel(int tp, bool sp, const RecomputePolicy& recompute) {
       ThreadCommunicator comm(group, r);
       const Layout l{tp, r, 1, 0, 1, 0, {}, sp};
       kernels::CpuKernels cpu;
-      Gpt g(tiny(), 2, cpu, l, &comm, recompute);
+      Gpt g(tiny(dropout), 2, cpu, l, &comm, recompute);
       passes[r] = run_rank(g, l);
     });
   for (auto& t : ranks) t.join();
@@ -86,25 +87,31 @@ Pass tensor_parallel(int tp, bool sp, const RecomputePolicy& recompute) {
 }
 }  // namespace
 
+// With dropout, each rank draws the masks of its heads and of its rows (sequence parallel) or
+// of the whole tensor (not): the same elements as the single process.
 BOOST_AUTO_TEST_CASE(tensor_and_sequence_parallel_gradients_equal_the_single_process) {
-  kernels::CpuKernels cpu;
-  Gpt single(tiny(), 2, cpu);
-  const Pass reference = run_rank(single, Layout{});
-  const RecomputePolicy none{}, full{Recompute::full, RecomputeMethod::uniform, 2};
-  for (const auto& [tp, sp, recompute] :
-       {std::tuple{2, false, none}, std::tuple{2, true, none}, std::tuple{4, true, none}, std::tuple{2, true, full}}) {
-    BOOST_TEST_CONTEXT("tp " << tp << (sp ? ", sequence parallel" : "")
-                             << (recompute.layers ? ", full recompute" : "")) {
-      const Pass got = tensor_parallel(tp, sp, recompute);
-      BOOST_TEST(std::abs(got.loss - reference.loss) < 1e-5f);
-      for (const auto& [name, want] : reference.grads) {
-        const std::vector<float>& have = got.grads.at(name);
-        float worst = 0, scale = 0;
-        for (size_t i = 0; i < want.size(); ++i) {
-          worst = std::max(worst, std::abs(have[i] - want[i]));
-          scale = std::max(scale, std::abs(want[i]));
+  for (const double dropout : {0.0, 0.2}) {
+    BOOST_TEST_CONTEXT("dropout " << dropout) {
+      kernels::CpuKernels cpu;
+      Gpt single(tiny(dropout), 2, cpu);
+      const Pass reference = run_rank(single, Layout{});
+      const RecomputePolicy none{}, full{Recompute::full, RecomputeMethod::uniform, 2};
+      for (const auto& [tp, sp, recompute] : {std::tuple{2, false, none}, std::tuple{2, true, none},
+                                              std::tuple{4, true, none}, std::tuple{2, true, full}}) {
+        BOOST_TEST_CONTEXT("tp " << tp << (sp ? ", sequence parallel" : "")
+                                 << (recompute.layers ? ", full recompute" : "")) {
+          const Pass got = tensor_parallel(tp, sp, recompute, dropout);
+          BOOST_TEST(std::abs(got.loss - reference.loss) < 1e-5f);
+          for (const auto& [name, want] : reference.grads) {
+            const std::vector<float>& have = got.grads.at(name);
+            float worst = 0, scale = 0;
+            for (size_t i = 0; i < want.size(); ++i) {
+              worst = std::max(worst, std::abs(have[i] - want[i]));
+              scale = std::max(scale, std::abs(want[i]));
+            }
+            BOOST_TEST(worst <= 1e-5f * std::max(1.0f, scale), name << ": max |delta| " << worst << " of " << scale);
+          }
         }
-        BOOST_TEST(worst <= 1e-5f * std::max(1.0f, scale), name << ": max |delta| " << worst << " of " << scale);
       }
     }
   }

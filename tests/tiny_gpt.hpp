@@ -26,7 +26,7 @@ inline std::pair<std::vector<float>, float> two_micro_batches(exec::Gpt& g, cons
   std::vector<int> in(n), tg(n), in2(n);
   for (int i = 0; i < n; ++i) in[i] = (i * 37) % m.vocab, tg[i] = (i * 91 + 5) % m.vocab, in2[i] = (i * 13) % m.vocab;
   float loss = g.forward(0, 0, nullptr, in.data(), tg.data());
-  loss += g.forward(0, 1, nullptr, in2.data(), tg.data());
+  loss += g.forward(0, 1, nullptr, in2.data(), tg.data(), 2);  // sequences 2 and 3 of the stream
   g.backward(0, 0, nullptr, 0.5f);
   g.backward(0, 1, nullptr, 0.5f);
   g.fold_tied_gradient();

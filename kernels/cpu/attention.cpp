@@ -32,10 +32,24 @@ void softmax_causal(float* scores, float* lse, int T) {
   }
 }
 
+// Counter of probability (t, 0) of head h of sample b (kernels/kernels.hpp), and row t of the
+// probabilities after dropout.
+std::uint64_t dropout_row(const Dropout& d, int b, int h, int t, int T) {
+  return d.first + ((static_cast<std::uint64_t>(b) * d.heads + d.first_head + h) * T + t) * T;
+}
+void drop_probabilities(float* dropped, const float* P, const Dropout& d, int b, int h, int T) {
+#pragma omp parallel for schedule(dynamic, 16)
+  for (int t = 0; t < T; ++t) {
+    const std::uint64_t first = dropout_row(d, b, h, t, T);
+    for (int j = 0; j < T; ++j)
+      dropped[static_cast<long>(t) * T + j] = P[static_cast<long>(t) * T + j] * d.factor(first + j);
+  }
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* lse, float* probs, const float* qkv, float* scratch, int B, int T, int C,
-                       int NH) {
+                       int NH, const Dropout& dropout) {
   const int hs = C / NH;
   const int C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -48,14 +62,20 @@ void attention_forward(float* out, float* lse, float* probs, const float* qkv, f
       // S = scale * Q K^T (the upper triangle is masked by the softmax)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, P, T);
       softmax_causal(P, lse + (static_cast<long>(b) * NH + h) * T, T);
-      // O = P V
+      const float* kept = P;
+      if (dropout.active()) {
+        float* dropped = scratch + static_cast<long>(T) * T;
+        drop_probabilities(dropped, P, dropout, b, h, T);
+        kept = dropped;
+      }
+      // O = dropout(P) V
       float* o = out + static_cast<long>(b) * T * C + h * hs;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, v, C3, 0.0f, o, C);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, kept, T, v, C3, 0.0f, o, C);
     }
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv, const float* lse,
-                        const float* probs, float* scratch, int B, int T, int C, int NH) {
+                        const float* probs, float* scratch, int B, int T, int C, int NH, const Dropout& dropout) {
   const int hs = C / NH;
   const int C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -74,16 +94,26 @@ void attention_backward(float* dqkv, const float* dout, const float* out, const 
 #pragma omp parallel for schedule(dynamic, 16)
         for (int t = 0; t < T; ++t) causal_probabilities(scratch + static_cast<long>(t) * T, l[t], t, T);
       }
-      // dV += P^T dO;  dP = dO V^T
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
+      // dV += dropout(P)^T dO (the dropped probabilities made in dP's place);  dP = dO V^T
+      const float* kept = P;
+      if (dropout.active()) {
+        drop_probabilities(dP, P, dropout, b, h, T);
+        kept = dP;
+      }
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, kept, T, dO, C, 1.0f, dv, C3);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, C3, 0.0f, dP, T);
-      // dS = P * (dP - rowsum(dO * O)) * scale
+      // dS = P * (dropout(dP) - rowsum(dO * O)) * scale: the row sum of dropout(dP) * P is that
+      // of dO * O, dropout or not, since O = dropout(P) V.
 #pragma omp parallel for schedule(dynamic, 16)
       for (int t = 0; t < T; ++t) {
         float d = 0;
         for (int i = 0; i < hs; ++i) d += dO[static_cast<long>(t) * C + i] * o[static_cast<long>(t) * C + i];
         float* dp = dP + static_cast<long>(t) * T;
         const float* p = P + static_cast<long>(t) * T;
+        if (dropout.active()) {
+          const std::uint64_t first = dropout_row(dropout, b, h, t, T);
+          for (int j = 0; j <= t; ++j) dp[j] *= dropout.factor(first + j);
+        }
         for (int j = 0; j <= t; ++j) dp[j] = p[j] * (dp[j] - d) * scale;
         for (int j = t + 1; j < T; ++j) dp[j] = 0.0f;
       }

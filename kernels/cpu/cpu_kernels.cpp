@@ -10,6 +10,7 @@
 #include "kernels/cpu/adamw.hpp"
 #include "kernels/cpu/attention.hpp"
 #include "kernels/cpu/crossentropy.hpp"
+#include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/embedding.hpp"
 #include "kernels/cpu/gelu.hpp"
 #include "kernels/cpu/grad_norm.hpp"
@@ -56,14 +57,17 @@ void CpuKernels::residual_backward(float* da, float* db, const float* dout, long
   kernels::residual_backward(da, db, dout, n);
 }
 
+void CpuKernels::dropout(float* x, long n, const Dropout& d) { kernels::dropout(x, n, d); }
+
 void CpuKernels::attention_forward(float* out, float* lse, float* probs, const float* qkv, float* scratch, int B, int T,
-                                   int C, int NH) {
-  kernels::attention_forward(out, lse, probs, qkv, scratch, B, T, C, NH);
+                                   int C, int NH, const Dropout& dropout) {
+  kernels::attention_forward(out, lse, probs, qkv, scratch, B, T, C, NH, dropout);
 }
 
 void CpuKernels::attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv,
-                                    const float* lse, const float* probs, float* scratch, int B, int T, int C, int NH) {
-  kernels::attention_backward(dqkv, dout, out, qkv, lse, probs, scratch, B, T, C, NH);
+                                    const float* lse, const float* probs, float* scratch, int B, int T, int C, int NH,
+                                    const Dropout& dropout) {
+  kernels::attention_backward(dqkv, dout, out, qkv, lse, probs, scratch, B, T, C, NH, dropout);
 }
 
 void CpuKernels::embedding_forward(float* out, const int* tokens, const float* wte, int begin, int rows,

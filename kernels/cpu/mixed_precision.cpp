@@ -74,17 +74,22 @@ void MixedPrecisionKernels::residual_backward(float* da, float* db, const float*
   round(db, n);
 }
 
+void MixedPrecisionKernels::dropout(float* x, long n, const Dropout& d) {
+  fp32_.dropout(x, n, d);
+  round(x, n);
+}
+
 void MixedPrecisionKernels::attention_forward(float* out, float* lse, float* probs, const float* qkv, float* scratch,
-                                              int B, int T, int C, int NH) {
-  fp32_.attention_forward(out, lse, probs, qkv, scratch, B, T, C, NH);
+                                              int B, int T, int C, int NH, const Dropout& dropout) {
+  fp32_.attention_forward(out, lse, probs, qkv, scratch, B, T, C, NH, dropout);
   round(out, static_cast<long>(B) * T * C);
   if (probs) round(probs, static_cast<long>(B) * NH * T * T);
 }
 
 void MixedPrecisionKernels::attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv,
                                                const float* lse, const float* probs, float* scratch, int B, int T,
-                                               int C, int NH) {
-  fp32_.attention_backward(dqkv, dout, out, qkv, lse, probs, scratch, B, T, C, NH);
+                                               int C, int NH, const Dropout& dropout) {
+  fp32_.attention_backward(dqkv, dout, out, qkv, lse, probs, scratch, B, T, C, NH, dropout);
   round(dqkv, 3L * B * T * C);
 }
 

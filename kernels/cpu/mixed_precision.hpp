@@ -31,10 +31,12 @@ class MixedPrecisionKernels final : public Kernels {
   void gelu_backward(float* dinp, const float* inp, const float* dout, long n) override;
   void residual_forward(float* out, const float* a, const float* b, long n) override;
   void residual_backward(float* da, float* db, const float* dout, long n) override;
+  void dropout(float* x, long n, const Dropout& d) override;
   void attention_forward(float* out, float* lse, float* probs, const float* qkv, float* scratch, int B, int T, int C,
-                         int NH) override;
+                         int NH, const Dropout& dropout) override;
   void attention_backward(float* dqkv, const float* dout, const float* out, const float* qkv, const float* lse,
-                          const float* probs, float* scratch, int B, int T, int C, int NH) override;
+                          const float* probs, float* scratch, int B, int T, int C, int NH,
+                          const Dropout& dropout) override;
   void embedding_forward(float* out, const int* tokens, const float* wte, int begin, int rows, const float* wpe, int B,
                          int T, int C) override;
   void embedding_backward(float* dwte, int begin, int rows, float* dwpe, const float* dout, const int* tokens, int B,
