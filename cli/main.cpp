@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   add("sweep", "Search every valid parallel plan and rank them", parallax::cli::add_sweep);
   add("run", "Train the experiment's model and log measurements to HDF5", parallax::cli::add_run);
   add("validate", "Predict every row of a published-runs table and report the errors", parallax::cli::add_validate);
+  add("bench", "Time the executor's GEMMs, kernels, collectives or point-to-point messages on this machine",
+      parallax::cli::add_bench);
   add("models", "List the model presets", parallax::cli::add_models);
   add("systems", "List the system presets", parallax::cli::add_systems);
   try {
