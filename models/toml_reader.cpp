@@ -99,6 +99,14 @@ void read_calibration_table(Section& parent, Calibration& c) {
   }
 }
 
+// A quantity spelled with its unit in the key (contract v2: memory_GiB, bandwidth_GBps) or with
+// its v1 key (memory_gib, bandwidth_gbps: GB/s too, which the lower case hides).
+std::optional<double> number_with_unit(Section& s, const std::string& unit_key, const std::string& v1_key) {
+  const auto with_unit = s.number(unit_key), v1 = s.number(v1_key);
+  if (with_unit && v1) throw InputError(s.key(unit_key) + " and " + s.key(v1_key) + " are one quantity: give one");
+  return with_unit ? with_unit : v1;
+}
+
 void read_device_fields(Section& s, DeviceSpec& d, Calibration& c) {
   set_if(d.name, s.string("name"));
   s.string("description");
@@ -108,8 +116,8 @@ void read_device_fields(Section& s, DeviceSpec& d, Calibration& c) {
   set_if(d.peak_tflops_bf16, s.number("peak_tflops_bf16"));
   set_if(d.peak_tflops_fp8, s.number("peak_tflops_fp8"));
   set_if(d.peak_tflops_vector_fp16, s.number("peak_tflops_vector_fp16"));
-  set_if(d.memory_gib, s.number("memory_gib"));
-  set_if(d.memory_gbps, s.number("memory_gbps"));
+  set_if(d.memory_gib, number_with_unit(s, "memory_GiB", "memory_gib"));
+  set_if(d.memory_gbps, number_with_unit(s, "memory_GBps", "memory_gbps"));
   read_calibration_table(s, c);
 }
 
@@ -135,7 +143,7 @@ void read_device(Section& parent, DeviceSpec& d, Calibration& c) {
 void read_link(Section& parent, const char* name, LinkSpec& link) {
   if (const toml::table* t = parent.table(name)) {
     Section s(t, parent.key(name));
-    set_if(link.bandwidth_gbps, s.number("bandwidth_gbps"));
+    set_if(link.bandwidth_gbps, number_with_unit(s, "bandwidth_GBps", "bandwidth_gbps"));
     set_if(link.latency_us, s.number("latency_us"));
     s.string("source");
     s.finish();
@@ -152,9 +160,13 @@ void read_system_fields(Section& s, SystemConfig& sys) {
   read_calibration_table(s, sys.calibration);
 }
 
-SystemConfig read_system(Section& s, int& nodes, int& gpus) {
+// `system.file`: a path relative to the experiment file's directory (`base`).
+SystemConfig read_system(Section& s, int& nodes, int& gpus, const std::filesystem::path& base) {
   SystemConfig sys;
-  if (auto preset = s.string("preset")) sys = system_preset(*preset);
+  const auto preset = s.string("preset"), file = s.string("file");
+  if (preset && file) throw InputError("system.preset and system.file are both set: give one of them");
+  if (preset) sys = system_preset(*preset);
+  if (file) sys = system_file((base / *file).string());
   read_system_fields(s, sys);
   auto n = s.int32("nodes");
   auto g = s.int32("gpus");
@@ -337,6 +349,17 @@ std::string read_text_file(const std::string& path, const std::string& what) {
   return buffer.str();
 }
 
+SystemConfig system_file(const std::string& path) {
+  const toml::table t = parse_toml(read_text_file(path, "a system file"), path);
+  Section s(&t, "system file " + path);
+  SystemConfig sys;
+  sys.name = std::filesystem::path(path).stem().string();
+  read_system_fields(s, sys);
+  s.finish();
+  sys.gpus = sys.gpus_per_node;
+  return sys;
+}
+
 Experiment load_experiment_text(const std::string& text, const std::string& source,
                                 const std::vector<std::string>& overrides, bool check_plan) {
   toml::table root = parse_with_overrides(text, source, overrides);
@@ -349,7 +372,7 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   e.model = read_model(model);
   int nodes = 0, gpus = 0;
   Section system(top.table("system"), "system");
-  e.system = read_system(system, nodes, gpus);
+  e.system = read_system(system, nodes, gpus, std::filesystem::path(source).parent_path());
   bool dp_given = false, schedule_given = false;
   Section parallel(top.table("parallel"), "parallel");
   e.parallel = read_parallel(parallel, dp_given, schedule_given);

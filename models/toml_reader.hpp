@@ -19,6 +19,11 @@ ModelConfig model_preset(const std::string& name);
 // One node of the system preset (gpus = gpus_per_node) unless the caller sets gpus.
 SystemConfig system_preset(const std::string& name);
 
+// A system described in a TOML file: the fields of a system preset, with its device's as a table
+// (`[device]`) or a preset name; keys carry their units (memory_GiB, memory_GBps, bandwidth_GBps,
+// latency_us). InputError for a missing or malformed file.
+SystemConfig system_file(const std::string& path);
+
 // Sets one calibration constant by its TOML key (InputError for an unknown key).
 void set_calibration(Calibration& c, const std::string& key, double value);
 

@@ -1,6 +1,10 @@
 // The experiment TOML: presets, defaults, overrides, and one clear error per bad input.
 #define BOOST_TEST_MODULE config
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "models/presets.hpp"
@@ -79,4 +83,41 @@ BOOST_AUTO_TEST_CASE(bad_inputs_name_the_key) {
   BOOST_TEST(mentions(error_of(base, {"parallel.schedule=zigzag"}), "parallel.schedule = \"zigzag\" is not allowed"));
   BOOST_TEST(mentions(error_of(base, {"parallel.tp=\"eight\""}), "parallel.tp must be an integer"));
   BOOST_TEST(mentions(error_of(base, {"system.gpus=96"}), "system.nodes and system.gpus are both set"));
+}
+
+// A system file by path, relative to the experiment file; keys with their units; clear errors.
+BOOST_AUTO_TEST_CASE(system_file_by_path) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("parallax-system-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "systems");
+  const auto write = [](const fs::path& p, const std::string& text) { std::ofstream(p) << text; };
+  write(dir / "systems" / "mine.toml",
+        "gpus_per_node = 4\n[device]\npreset = \"h100-sxm5-80gb\"\nmemory_GiB = 70\nmemory_GBps = 3000\n"
+        "[intra_node]\nbandwidth_GBps = 300\nlatency_us = 2\n[inter_node]\nbandwidth_GBps = 25\nlatency_us = 8\n");
+  const std::string experiment =
+      "[model]\npreset = \"gpt2-124m\"\n[system]\nfile = \"systems/mine.toml\"\nnodes = 2\n"
+      "[parallel]\ntp = 4\n[training]\nglobal_batch = 8\nmicro_batch = 1\n";
+  write(dir / "exp.toml", experiment);
+  const Experiment e = load_experiment_file((dir / "exp.toml").string());
+  BOOST_TEST(e.system.name == "mine");
+  BOOST_TEST(e.system.gpus == 8);
+  BOOST_TEST(e.system.device.peak_tflops_bf16 == 989.4);  // from the device preset
+  BOOST_TEST(e.system.device.memory_gib == 70.0);
+  BOOST_TEST(e.system.device.memory_gbps == 3000.0);
+  BOOST_TEST(e.system.intra_node.bandwidth_gbps == 300.0);
+  BOOST_TEST(e.system.inter_node.latency_us == 8.0);
+  // The example in experiments/ reads, through the same path.
+  const Experiment example = load_experiment_text(
+      "[model]\npreset = \"gpt2-124m\"\n[system]\nfile = \"systems/example-cluster.toml\"\n[training]\n"
+      "global_batch = 8\nmicro_batch = 1\n",
+      std::string(PARALLAX_SOURCE_DIR) + "/experiments/exp.toml");
+  BOOST_TEST(example.system.inter_node.bandwidth_gbps == 50.0);
+
+  write(dir / "systems" / "both.toml", "[intra_node]\nbandwidth_GBps = 300\nbandwidth_gbps = 300\n");
+  BOOST_TEST(mentions(error_of(experiment, {"system.file=" + (dir / "systems" / "both.toml").string()}),
+                      "bandwidth_GBps and system file"));
+  BOOST_TEST(
+      mentions(error_of(experiment, {"system.file=" + (dir / "none.toml").string()}), "cannot open a system file"));
+  BOOST_TEST(mentions(error_of(experiment, {"system.preset=cpu"}), "system.preset and system.file are both set"));
+  fs::remove_all(dir);
 }
