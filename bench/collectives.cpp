@@ -4,6 +4,8 @@
 #include <chrono>
 #include <vector>
 
+#include "sim/collectives.hpp"
+
 namespace parallax::bench {
 
 namespace {
@@ -116,10 +118,11 @@ std::string to_string(Collective c) {
 double busbw_factor(Collective c, int n) {
   switch (c) {
     case Collective::all_reduce:
-      return 2.0 * (n - 1) / n;
+      return sim::busbw_factor(sim::Collective::all_reduce, n);
     case Collective::reduce_scatter:
+      return sim::busbw_factor(sim::Collective::reduce_scatter, n);
     case Collective::all_gather:
-      return static_cast<double>(n - 1) / n;
+      return sim::busbw_factor(sim::Collective::all_gather, n);
     case Collective::broadcast:
     case Collective::send_recv:
       return 1.0;

@@ -17,6 +17,7 @@ namespace parallax::bench {
 
 enum class Collective { all_reduce, reduce_scatter, all_gather, broadcast, send_recv };
 std::string to_string(Collective c);
+// The simulator's factors (sim/collectives.hpp), 1 for send/receive.
 double busbw_factor(Collective c, int ranks);
 
 struct Repeats {

@@ -42,6 +42,14 @@ std::vector<GemmShape> layer_gemms(const Experiment& e) {
           {"lm_head", tokens, static_cast<long>(sim::padded_vocab(m, e.parallel.tp)) / tp, C}};
 }
 
+std::vector<GemmShape> calibration_gemms() {
+  std::vector<GemmShape> out;
+  for (long M : {128, 512, 2048})
+    for (long N : {64, 256, 1024})
+      for (long K : {64, 256, 1024}) out.push_back({"grid", M, N, K});
+  return out;
+}
+
 std::vector<GemmShape> square_gemms(const std::vector<long>& sizes) {
   std::vector<GemmShape> out;
   for (long s : sizes) out.push_back({"square", s, s, s});

@@ -21,6 +21,9 @@ struct GemmShape {
 // The linear layers of one transformer layer and the LM head on one TP rank, for the
 // experiment's micro-batch (M = micro_batch * seq_len tokens).
 std::vector<GemmShape> layer_gemms(const Experiment& e);
+// What `parallax calibrate` times: M (tokens) of 128, 512 and 2048 against N and K of 64, 256
+// and 1024, the range of the executor's layers on a CPU.
+std::vector<GemmShape> calibration_gemms();
 // Square GEMMs of the sizes given.
 std::vector<GemmShape> square_gemms(const std::vector<long>& sizes);
 

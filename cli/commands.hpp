@@ -20,6 +20,8 @@ Runner add_validate(CLI::App& app);
 Runner add_models(CLI::App& app);
 Runner add_systems(CLI::App& app);
 Runner add_bench(CLI::App& app);
+Runner add_compare(CLI::App& app);
+Runner add_calibrate(CLI::App& app);
 
 // Writes `text` to `path` through a temporary file and a rename.
 void write_file_atomically(const std::string& path, const std::string& text);

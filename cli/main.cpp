@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   add("validate", "Predict every row of a published-runs table and report the errors", parallax::cli::add_validate);
   add("bench", "Time the executor's GEMMs, kernels, collectives or point-to-point messages on this machine",
       parallax::cli::add_bench);
+  add("calibrate", "Fit a system file to this machine's micro-benchmarks", parallax::cli::add_calibrate);
+  add("compare", "Compare every measured run of a results file with its stored prediction, per phase",
+      parallax::cli::add_compare);
   add("models", "List the model presets", parallax::cli::add_models);
   add("systems", "List the system presets", parallax::cli::add_systems);
   try {
