@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from parallax_report.memory import measured_memory_figure, memory_figure  # noqa: E402
 from parallax_report.parity import parity_figure  # noqa: E402
+from parallax_report.phases import phases_figure  # noqa: E402
 from parallax_report.results import ReportError, load  # noqa: E402
 from parallax_report.scaling import scaling_figure  # noqa: E402
 from parallax_report.sweep_map import sweep_map_figure  # noqa: E402
@@ -63,6 +64,8 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--out", required=True, help="directory for the figures and index.html")
     ap.add_argument("--validate", help="a `parallax validate --format json` report for the parity plot")
+    ap.add_argument("--compare", help="a `parallax compare --format json` report: the parity plot's measured runs "
+                                      "and the per-phase figure")
     args = ap.parse_args()
     try:
         runs, sweeps = load(args.results)
@@ -71,7 +74,8 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         figures, skipped = [], []
         for name, make in [("scaling", lambda: scaling_figure(runs, sweeps, args.out)),
-                           ("parity", lambda: parity_figure(runs, args.out, args.validate)),
+                           ("parity", lambda: parity_figure(runs, args.out, args.validate, args.compare)),
+                           ("phases_compared", lambda: phases_figure(args.compare, args.out)),
                            ("timeline", lambda: timeline_figure(runs, args.out)),
                            ("memory", lambda: memory_figure(runs, args.out)),
                            ("memory_measured", lambda: measured_memory_figure(runs, args.out)),

@@ -2,6 +2,7 @@
 exists and is a real image, the CSVs hold the numbers in the HDF5 file, and bad files give one
 clear line and exit 2."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,23 @@ with tempfile.TemporaryDirectory() as tmp:
         check(len(row) == 1 and abs(float(row[0]["tokens_per_s"]) - best) < 1e-6 * best, f"scaling.csv best at {g}")
     training = list(csv.DictReader(open(os.path.join(out, "training.csv"))))
     check(len(training) == 4, "training.csv: one row per step")
+
+    # With `parallax compare`'s report: the parity plot's measured runs and the per-phase figure.
+    compare = os.path.join(tmp, "compare.json")
+    with open(compare, "w") as f:
+        f.write(run(parallax, "compare", results, "--format", "json", check=True).stdout)
+    compared = json.load(open(compare))["runs"][0]
+    with_compare = os.path.join(tmp, "with_compare")
+    r = run(py, report, results, "--out", with_compare, "--compare", compare)
+    check(r.returncode == 0 and os.path.exists(os.path.join(with_compare, "phases_compared.png")),
+          "report.py --compare draws phases_compared.png")
+    rows = list(csv.DictReader(open(os.path.join(with_compare, "parity.csv"))))
+    check(len(rows) == 1 and abs(float(rows[0]["measured_s"]) - np.mean(times[1:])) < 1e-9,
+          "parity.csv with --compare: measured = compare's mean of the steps after the first")
+    phases = list(csv.DictReader(open(os.path.join(with_compare, "phases_compared.csv"))))
+    check(len(phases) == 1 and float(phases[0]["compute_measured_s"]) == compared["phases"]["compute"]["measured_s"]
+          and float(phases[0]["optimizer_predicted_s"]) == compared["phases"]["optimizer"]["predicted_s"],
+          "phases_compared.csv: compare's phases, predicted and measured")
 
     # A run without a timeline (removed here): said in a line, not a traceback.
     only = os.path.join(tmp, "only.h5")

@@ -1,5 +1,6 @@
-"""Predicted against measured iteration time: every measured run that carries a prediction,
-and optionally a `parallax validate --format json` report; y = x with +-10 % and +-20 % bands."""
+"""Predicted against measured iteration time: every measured run that carries a prediction (or
+those of a `parallax compare --format json` report), and optionally a `parallax validate
+--format json` report; y = x with +-10 % and +-20 % bands."""
 import json
 
 import numpy as np
@@ -7,9 +8,13 @@ import numpy as np
 from .style import plt, save
 
 
-def parity_figure(runs, out_dir, validate_json=None):
+def parity_figure(runs, out_dir, validate_json=None, compare_json=None):
     points = []  # (label, predicted, measured, source)
-    for r in runs:
+    if compare_json:  # the measured runs as `parallax compare` sees them
+        for r in json.load(open(compare_json))["runs"]:
+            points.append((f"{r['shape']} {r['plan']}", r["predicted_iteration_time_s"],
+                           r["measured_iteration_time_s"], f"run {r['id']}"))
+    for r in runs if not compare_json else []:
         if r.kind != "measured" or "predicted_iteration_time_s" not in r.attrs:
             continue
         m = r.measured_iteration_time()
