@@ -13,17 +13,22 @@ namespace parallax::cli {
 
 namespace {
 
+// Over the runs the simulator models (RunComparison::unmodelled).
 struct Summary {
   double mean = 0, max = 0;
+  long runs = 0;
 };
 template <class Error>
 Summary summarise(const std::vector<results::RunComparison>& runs, Error error) {
   Summary s;
   for (const auto& r : runs) {
+    if (!r.unmodelled.empty()) continue;
     const double e = std::fabs(error(r));
-    s.mean += e / static_cast<double>(runs.size());
+    s.mean += e;
     s.max = std::max(s.max, e);
+    ++s.runs;
   }
+  s.mean /= std::max(s.runs, 1L);
   return s;
 }
 
@@ -39,14 +44,14 @@ void print_table(const std::vector<results::RunComparison>& runs) {
                 r.measured_s * 1e3, 100 * r.error());
     for (size_t i = 0; i < phases.size(); ++i)
       std::printf(" %10.2f / %8.2f", r.predicted_phase_s[i] * 1e3, r.measured_phase_s[i] * 1e3);
-    std::printf("\n");
+    std::printf("%s\n", r.unmodelled.empty() ? "" : ("  " + r.unmodelled + ": not counted").c_str());
   }
   const Summary it = summarise(runs, [](const auto& r) { return r.error(); });
   const Summary compute = summarise(runs, [](const auto& r) { return r.phase_error(0); });
   std::printf(
-      "\n%zu measured runs: iteration time |error| mean %.1f %%, max %.1f %%; compute phase mean %.1f %%, max %.1f "
-      "%%\n",
-      runs.size(), 100 * it.mean, 100 * it.max, 100 * compute.mean, 100 * compute.max);
+      "\n%ld of %zu measured runs counted: iteration time |error| mean %.1f %%, max %.1f %%; compute phase "
+      "mean %.1f %%, max %.1f %%\n",
+      it.runs, runs.size(), 100 * it.mean, 100 * it.max, 100 * compute.mean, 100 * compute.max);
   std::printf("(phases: predicted / measured, on the critical pipeline stage; compute includes recomputation)\n");
 }
 
@@ -67,11 +72,12 @@ nlohmann::json to_json(const std::vector<results::RunComparison>& runs) {
                            {"predicted_iteration_time_s", r.predicted_s},
                            {"measured_iteration_time_s", r.measured_s},
                            {"error", r.error()},
+                           {"unmodelled", r.unmodelled},
                            {"phases", phases}});
   }
   const Summary it = summarise(runs, [](const auto& r) { return r.error(); });
   const Summary compute = summarise(runs, [](const auto& r) { return r.phase_error(0); });
-  out["summary"] = {{"runs", runs.size()},
+  out["summary"] = {{"runs", it.runs},
                     {"iteration_time_mean_abs_error", it.mean},
                     {"iteration_time_max_abs_error", it.max},
                     {"compute_mean_abs_error", compute.mean},

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "exec/run_checks.hpp"
 #include "exec/trainer.hpp"
@@ -42,7 +43,9 @@ bool agree(const MpiCommunicator& world, int& status) {
   return status == 0;
 }
 
-std::vector<std::pair<std::string, std::string>> provenance(const std::string& hosts, const kernels::Kernels& k) {
+// With where the ranks run (rank 0's node): whether they oversubscribe its cores.
+std::vector<std::pair<std::string, std::string>> provenance(const std::string& hosts, const kernels::Kernels& k,
+                                                            int ranks_per_node) {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
   return {{"hostnames", hosts},
@@ -51,6 +54,9 @@ std::vector<std::pair<std::string, std::string>> provenance(const std::string& h
           {"tool_version", PARALLAX_VERSION},
           {"hdf5_version", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
           {"blas", k.libraries()},
+          {"ranks_per_node", std::to_string(ranks_per_node)},
+          {"threads_per_rank", std::to_string(k.threads())},
+          {"cores_per_node", std::to_string(std::max(1u, std::thread::hardware_concurrency()))},
           {"compiler", __VERSION__}};
 }
 
@@ -128,7 +134,7 @@ std::vector<results::RankInfo> gather_ranks(const MpiCommunicator& world, const 
 std::unique_ptr<results::MeasuredRunWriter> open_results(const RunRequest& args, const Experiment& e,
                                                          const sim::Prediction& predicted,
                                                          const std::vector<results::RankInfo>& ranks,
-                                                         const kernels::Kernels& k) {
+                                                         const kernels::Kernels& k, int ranks_per_node) {
   if (e.training.checkpoint_every > 0) {
     std::error_code ec;
     std::filesystem::create_directories(e.training.checkpoint_dir, ec);
@@ -136,8 +142,8 @@ std::unique_ptr<results::MeasuredRunWriter> open_results(const RunRequest& args,
       throw InputError("training.checkpoint_dir = \"" + e.training.checkpoint_dir + "\": cannot create it (" +
                        ec.message() + ")");
   }
-  return std::make_unique<results::MeasuredRunWriter>(args.out, e, predicted,
-                                                      provenance(results::distinct_hosts(ranks), k), ranks);
+  return std::make_unique<results::MeasuredRunWriter>(
+      args.out, e, predicted, provenance(results::distinct_hosts(ranks), k, ranks_per_node), ranks);
 }
 
 // One step's phases and timeline from every rank to rank 0, which writes them and logs the
@@ -214,7 +220,7 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   int status = 0;
   if (leader) {
     try {
-      writer = open_results(args, e, predicted, ranks, *kernels);
+      writer = open_results(args, e, predicted, ranks, *kernels, groups.node().size());
     } catch (const InputError& err) {
       std::cerr << "parallax: " << err.what() << "\n";
       status = 2;

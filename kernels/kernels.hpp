@@ -20,6 +20,7 @@ class Kernels {
   // A node's cores shared among its `ranks` instead of oversubscribed (the CPU backend's BLAS
   // threads), unless the environment sets the count.
   virtual void share_cores(int ranks) = 0;
+  virtual int threads() const = 0;  // host threads this rank's kernels run on
 
   // out[N, OC] = inp[N, C] weight^T + bias (bias may be null).
   virtual void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C,

@@ -1,5 +1,6 @@
 #include "results/compare.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,12 @@ std::optional<RunComparison> compare_run(hid_t run, const std::string& id) {
   c.precision = string_attribute(run, "precision").value_or("");
   c.recompute = string_attribute(run, "recompute").value_or("");
   c.ranks = static_cast<int>(number_attribute(run, "world_size").value_or(1));
+  const auto count = [&](const char* name) { return std::atof(string_attribute(run, name).value_or("0").c_str()); };
+  const double threads = count("threads_per_rank");
+  if (count("cores_per_node") > 0 && count("ranks_per_node") * threads > count("cores_per_node"))
+    c.unmodelled = "oversubscribed";
+  else if (string_attribute(run, "backend").value_or("") == "cpu" && threads > 1)
+    c.unmodelled = std::to_string(static_cast<int>(threads)) + " threads per rank";
   for (const auto& [letter, knob] :
        {std::pair{"t", "tp"}, {"p", "pp"}, {"d", "dp"}, {"m", "micro_batch"}, {"v", "vpp"}})
     c.plan.append(letter).append(std::to_string(static_cast<long>(number_attribute(run, knob).value_or(1))));

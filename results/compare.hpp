@@ -17,6 +17,11 @@ inline const std::vector<std::string>& compared_phases() {
 struct RunComparison {
   std::string id, model, shape, plan, precision, recompute;  // shape: layers and hidden, "L4 h256"
   int ranks = 1;
+  // What the simulator does not model, as the run recorded where it ran (empty when nothing):
+  // more threads than the node's cores (ranks_per_node x threads_per_rank > cores_per_node: ranks
+  // time-share cores), or CPU ranks of more than one thread (the CPU device is one core, one rank
+  // per core). Such a run is shown, and left out of the errors' summary.
+  std::string unmodelled;
   double predicted_s = 0, measured_s = 0;                   // per iteration; measured: mean over steps after the first
   std::vector<double> predicted_phase_s, measured_phase_s;  // by compared_phases()
   double error() const { return (predicted_s - measured_s) / measured_s; }

@@ -87,8 +87,15 @@ with tempfile.TemporaryDirectory() as tmp:
                   f"{run['plan']}: measured compute is forward + backward on the critical stage")
             print(f"  {run['plan']}: predicted {run['predicted_iteration_time_s'] * 1e3:.1f} ms, "
                   f"measured {run['measured_iteration_time_s'] * 1e3:.1f} ms ({100 * run['error']:+.1f} %)")
+    check(all(run["unmodelled"] == "" for run in report["runs"]), "one thread a rank: both runs are modelled")
     table = sh(parallax, "compare", out).stdout
-    check("measured runs: iteration time |error| mean" in table, "the table ends with the summary")
+    check("2 of 2 measured runs counted: iteration time |error| mean" in table, "the table ends with the summary")
+    two = dict(env, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2")
+    subprocess.run(["mpiexec", "-n", "2", parallax, "run", exp, "--set", "parallel.dp=2", "--set", "system.gpus=2",
+                    "--set", "training.global_batch=16", "--out", out], env=two, capture_output=True, check=True)
+    flagged = json.loads(sh(parallax, "compare", out, "--format", "json").stdout)
+    check(flagged["runs"][-1]["unmodelled"] != "" and flagged["summary"]["runs"] == 2,
+          f"two threads a rank: flagged ({flagged['runs'][-1]['unmodelled']}) and left out of the summary")
 
     r = sh(parallax, "compare", os.path.join(tmp, "none.h5"), ok=False)
     check(r.returncode == 2 and "no such results file" in r.stderr, "compare: a missing file exits 2")

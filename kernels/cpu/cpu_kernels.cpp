@@ -126,8 +126,10 @@ bool CpuKernels::unscale_and_check(float* x, long n, float inv_scale) {
 }
 
 std::string CpuKernels::libraries() const {
-  return std::string(openblas_get_config()) + ", " + std::to_string(openblas_get_num_threads()) + " thread(s) per rank";
+  return std::string(openblas_get_config()) + ", " + std::to_string(threads()) + " thread(s) per rank";
 }
+
+int CpuKernels::threads() const { return openblas_get_num_threads(); }
 
 void CpuKernels::share_cores(int ranks) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -13,6 +13,7 @@ class CpuKernels final : public Kernels {
   // can change how a GEMM rounds (OpenBLAS 0.3.21's Zen kernels on 1 and 2 threads), so runs
   // compared bit for bit across layouts set it.
   void share_cores(int ranks) override;
+  int threads() const override;
   void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C,
                       int OC) override;
   void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,

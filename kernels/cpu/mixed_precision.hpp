@@ -19,6 +19,7 @@ class MixedPrecisionKernels final : public Kernels {
   std::string name() const override { return "cpu"; }
   std::string libraries() const override;
   void share_cores(int ranks) override { fp32_.share_cores(ranks); }
+  int threads() const override { return fp32_.threads(); }
   void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C,
                       int OC) override;
   void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
