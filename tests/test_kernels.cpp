@@ -58,6 +58,39 @@ void check_gradient(Vec& x, const Vec& grad, const std::function<double()>& loss
                "coordinate " << i << ": fd " << fd << " analytic " << grad[i]);
   }
 }
+// Scalar causal attention on fused QKV: softmax over j <= t of q_t . k_j / sqrt(hs), each
+// probability times its dropout factor (the counters of kernels/kernels.hpp), then the weighted
+// sum of the v_j. Counts the probabilities dropped.
+Vec reference_attention(const Vec& qkv, int B, int T, int C, int NH, const Dropout& d, int* dropped = nullptr) {
+  const int hs = C / NH;
+  Vec out(static_cast<size_t>(B) * T * C);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int t = 0; t < T; ++t) {
+        std::vector<double> s(t + 1);
+        double max = -1e300, sum = 0;
+        for (int j = 0; j <= t; ++j) {
+          double qk = 0;
+          for (int i = 0; i < hs; ++i)
+            qk += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + j) * 3 * C + C + h * hs + i];
+          s[j] = qk / std::sqrt(hs);
+          max = std::max(max, s[j]);
+        }
+        for (auto& v : s) sum += (v = std::exp(v - max));
+        const std::uint64_t row = d.first + ((static_cast<std::uint64_t>(b) * d.heads + d.first_head + h) * T + t) * T;
+        for (int j = 0; j <= t && d.active(); ++j) {
+          const double keep = d.factor(row + j);
+          if (dropped) *dropped += keep == 0;
+          s[j] *= keep;
+        }
+        for (int i = 0; i < hs; ++i) {
+          double o = 0;
+          for (int j = 0; j <= t; ++j) o += s[j] / sum * qkv[(b * T + j) * 3 * C + 2 * C + h * hs + i];
+          out[(b * T + t) * C + h * hs + i] = static_cast<float>(o);
+        }
+      }
+  return out;
+}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(matmul_matches_scalar_reference_and_finite_differences) {
@@ -132,29 +165,10 @@ BOOST_AUTO_TEST_CASE(gelu_tanh_form) {
 }
 
 BOOST_AUTO_TEST_CASE(causal_attention_matches_reference_and_finite_differences) {
-  const int B = 2, T = 5, NH = 2, C = 8, hs = C / NH;
+  const int B = 2, T = 5, NH = 2, C = 8;
   Vec qkv = random(B * T * 3 * C, 1), out(B * T * C), lse(B * NH * T), scratch(2 * T * T);
   attention_forward(out.data(), lse.data(), nullptr, qkv.data(), scratch.data(), B, T, C, NH);
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < NH; ++h)
-      for (int t = 0; t < T; ++t) {
-        // softmax over j <= t of q_t . k_j / sqrt(hs), then the weighted sum of v_j
-        std::vector<double> s(t + 1);
-        double max = -1e300, sum = 0;
-        for (int j = 0; j <= t; ++j) {
-          double d = 0;
-          for (int i = 0; i < hs; ++i)
-            d += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + j) * 3 * C + C + h * hs + i];
-          s[j] = d / std::sqrt(hs);
-          max = std::max(max, s[j]);
-        }
-        for (auto& v : s) sum += (v = std::exp(v - max));
-        for (int i = 0; i < hs; ++i) {
-          double o = 0;
-          for (int j = 0; j <= t; ++j) o += s[j] / sum * qkv[(b * T + j) * 3 * C + 2 * C + h * hs + i];
-          BOOST_TEST(std::fabs(out[(b * T + t) * C + h * hs + i] - o) < 1e-5);
-        }
-      }
+  check_close(out, reference_attention(qkv, B, T, C, NH, {}), 1e-5);
   const Vec dout = random(B * T * C, 2);
   Vec dqkv(qkv.size());
   attention_backward(dqkv.data(), dout.data(), out.data(), qkv.data(), lse.data(), nullptr, scratch.data(), B, T, C,
@@ -209,36 +223,12 @@ BOOST_AUTO_TEST_CASE(dropout_drops_p_and_scales_the_rest_the_same_on_any_slice) 
 // Attention on heads [first_head, first_head + NH) of a model with 2*NH heads (a TP rank's part)
 // with dropout on the probabilities, against a scalar reference drawing the same counters.
 BOOST_AUTO_TEST_CASE(attention_dropout_matches_reference_and_finite_differences) {
-  const int B = 2, T = 6, NH = 2, C = 8, hs = C / NH;
+  const int B = 2, T = 6, NH = 2, C = 8;
   const Dropout d{.p = 0.3f, .stream = 99, .first = 3L * 2 * NH * T * T, .first_head = NH, .heads = 2 * NH};
   Vec qkv = random(B * T * 3 * C, 11), out(B * T * C), lse(B * NH * T), scratch(2 * T * T);
   attention_forward(out.data(), lse.data(), nullptr, qkv.data(), scratch.data(), B, T, C, NH, d);
   int dropped = 0;
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < NH; ++h)
-      for (int t = 0; t < T; ++t) {
-        std::vector<double> s(t + 1);
-        double max = -1e300, sum = 0;
-        for (int j = 0; j <= t; ++j) {
-          double dot_qk = 0;
-          for (int i = 0; i < hs; ++i)
-            dot_qk += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + j) * 3 * C + C + h * hs + i];
-          s[j] = dot_qk / std::sqrt(hs);
-          max = std::max(max, s[j]);
-        }
-        for (auto& v : s) sum += (v = std::exp(v - max));
-        const std::uint64_t row = d.first + ((static_cast<std::uint64_t>(b) * d.heads + d.first_head + h) * T + t) * T;
-        for (int j = 0; j <= t; ++j) {
-          const double keep = d.factor(row + j);
-          dropped += keep == 0;
-          s[j] *= keep;
-        }
-        for (int i = 0; i < hs; ++i) {
-          double o = 0;
-          for (int j = 0; j <= t; ++j) o += s[j] / sum * qkv[(b * T + j) * 3 * C + 2 * C + h * hs + i];
-          BOOST_TEST(std::fabs(out[(b * T + t) * C + h * hs + i] - o) < 1e-5);
-        }
-      }
+  check_close(out, reference_attention(qkv, B, T, C, NH, d, &dropped), 1e-5);
   BOOST_TEST(dropped > 0);
   const Vec dout = random(B * T * C, 12);
   Vec dqkv(qkv.size());
