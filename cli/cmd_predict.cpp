@@ -14,25 +14,6 @@
 
 namespace parallax::cli {
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) throw InputError(path + " is a directory, not a file to write");
-  const std::string tmp = path + ".tmp";
-  const auto fail = [&](const std::string& why) {
-    fs::remove(tmp, ec);  // nothing half-written is left behind
-    return InputError(path + ": " + why);
-  };
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw InputError(path + ": cannot write the file");
-    out << text;
-    if (!out.flush()) throw fail("write failed");
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) throw fail("cannot write the file (" + ec.message() + ")");
-}
-
 namespace {
 
 struct PredictArgs {

@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "results/staged_file.hpp"
+
 namespace parallax::cli {
 
 using Runner = std::function<int()>;
@@ -23,7 +25,7 @@ Runner add_bench(CLI::App& app);
 Runner add_compare(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
 
-// Writes `text` to `path` through a temporary file and a rename.
-void write_file_atomically(const std::string& path, const std::string& text);
+// Writes `text` to `path` through a staged file (results/staged_file.hpp).
+using results::write_file_atomically;
 
 }  // namespace parallax::cli

@@ -1,9 +1,30 @@
 // parallax: predict, sweep, validate and run parallel training plans.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
 #include "cli/commands.hpp"
 #include "models/experiment.hpp"
+
+namespace {
+// The status to exit with once a command is done. A run stopped by SIGTERM or SIGINT returns
+// 128 + the signal once it has recorded what it did (and MPI is finalised): it then ends by that
+// signal, as the shell and mpiexec expect of a program that was stopped (MPICH's mpiexec reports
+// an exit status of 143 inconsistently, a death by the signal more reliably).
+int finish(int status) {
+  for (int signal : {SIGTERM, SIGINT})
+    if (status == 128 + signal) {
+      std::cout.flush();
+      std::cerr.flush();
+      std::fflush(nullptr);
+      std::signal(signal, SIG_DFL);
+      std::raise(signal);
+    }
+  return status;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Parallax: predict, sweep and run parallel LLM training plans", "parallax"};
@@ -37,17 +58,18 @@ int main(int argc, char** argv) {
     std::cerr << "parallax: " << e.what() << "\n";
     return 2;
   }
+  int status = 2;
   try {
     for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
+      if (sub->parsed()) status = run();
   } catch (const parallax::cli::ExitStatus& e) {
-    return e.code;
+    status = e.code;
   } catch (const parallax::InputError& e) {
     std::cerr << "parallax: " << e.what() << "\n";
-    return 2;
+    status = 2;
   } catch (const std::exception& e) {
     std::cerr << "parallax: error: " << e.what() << "\n";
-    return 1;
+    status = 1;
   }
-  return 2;
+  return finish(status);
 }

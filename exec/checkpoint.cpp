@@ -1,12 +1,15 @@
 #include "exec/checkpoint.hpp"
 
 #include <hdf5.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
+#include "results/memory_file.hpp"
 #include "results/results_file.hpp"
 #include "sim/placement.hpp"
 
@@ -22,16 +25,39 @@ long elements(const std::vector<long>& shape) {
   return n;
 }
 
-void write_dataset(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, const float* data) {
+// CRC-32 (zlib's) of a tensor's float32 values as stored (little-endian, as x86 and the file).
+long long checksum(const float* data, long n) {
+  return static_cast<long long>(
+      crc32(0L, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(static_cast<size_t>(n) * sizeof(float))));
+}
+
+// Writes a dataset with its checksum (attribute crc32), or throws InputError.
+void write_dataset(hid_t parent, const std::string& path, const std::string& name, const std::vector<hsize_t>& dims,
+                   const float* data) {
   hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
   hid_t d = H5Dcreate2(parent, name.c_str(), H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  const herr_t status = d >= 0 ? H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : -1;
+  herr_t status = d >= 0 ? H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : -1;
+  if (status >= 0) {
+    long n = 1;
+    for (hsize_t x : dims) n *= static_cast<long>(x);
+    results::write_attribute(d, "crc32", checksum(data, n));
+  }
   if (d >= 0) H5Dclose(d);
   H5Pclose(lcpl);
   H5Sclose(space);
-  if (status < 0) throw std::runtime_error("HDF5: cannot write " + name);
+  if (status < 0) throw InputError(path + ": cannot write " + name + " in memory");
+}
+
+// The stored checksum of a dataset, when it has one.
+std::optional<long long> stored_checksum(hid_t d) {
+  if (H5Aexists(d, "crc32") <= 0) return std::nullopt;
+  hid_t a = H5Aopen(d, "crc32", H5P_DEFAULT);
+  long long value = 0;
+  const herr_t status = H5Aread(a, H5T_NATIVE_LLONG, &value);
+  H5Aclose(a);
+  return status >= 0 ? std::optional<long long>(value) : std::nullopt;
 }
 
 // Reads a dataset of exactly `dims` into `data`, or throws InputError naming what is wrong.
@@ -54,8 +80,13 @@ void read_dataset(hid_t file, const std::string& path, const std::string& name, 
     throw InputError(path + ": " + name + " has shape " + show(have) + " but the model needs " + show(dims));
   }
   const herr_t status = H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  const std::optional<long long> stored = stored_checksum(d);
   H5Dclose(d);
-  if (status < 0) throw InputError(path + ": cannot read " + name);
+  if (status < 0) throw InputError(path + ": cannot read " + name + " (the file is damaged)");
+  long n = 1;
+  for (hsize_t x : dims) n *= static_cast<long>(x);
+  if (stored && *stored != checksum(data, n))
+    throw InputError(path + ": " + name + " does not match its checksum (the file is damaged)");
 }
 
 struct WholeTensor {
@@ -66,29 +97,39 @@ struct WholeTensor {
 void write_file(const std::string& path, const std::vector<WholeTensor>& tensors, bool with_optimizer, int step,
                 const std::string& config_json) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const std::string tmp = path + ".tmp";
-  hid_t file = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (file < 0) throw InputError(path + ": cannot create the checkpoint");
+  const hid_t file = results::create_in_memory(path);  // saved in one staged write
   try {
     for (const auto& w : tensors) {
       const auto dims = dims_of(w.tensor->shape);
-      write_dataset(file, w.tensor->name, dims, w.data[0].data());
+      write_dataset(file, path, w.tensor->name, dims, w.data[0].data());
       if (with_optimizer) {
-        write_dataset(file, "optimizer/exp_avg/" + w.tensor->name, dims, w.data[1].data());
-        write_dataset(file, "optimizer/exp_avg_sq/" + w.tensor->name, dims, w.data[2].data());
+        write_dataset(file, path, "optimizer/exp_avg/" + w.tensor->name, dims, w.data[1].data());
+        write_dataset(file, path, "optimizer/exp_avg_sq/" + w.tensor->name, dims, w.data[2].data());
       }
     }
     results::write_attribute(file, "format", std::string("parallax-checkpoint"));
     results::write_attribute(file, "step", static_cast<long long>(step));
     results::write_attribute(file, "config_json", config_json);
-    H5Fflush(file, H5F_SCOPE_GLOBAL);
+    results::save_image(file, path, [&](const std::string& staging) {  // every tensor reads back, checksums match
+      const hid_t f = H5Fopen(staging.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+      if (f < 0) throw std::runtime_error("not an HDF5 file");
+      try {
+        std::vector<float> data;
+        for (const auto& w : tensors) {
+          data.resize(w.data[0].size());
+          read_dataset(f, path, w.tensor->name, dims_of(w.tensor->shape), data.data());
+        }
+      } catch (...) {
+        H5Fclose(f);
+        throw;
+      }
+      H5Fclose(f);
+    });
   } catch (...) {
     H5Fclose(file);
-    std::filesystem::remove(tmp);
     throw;
   }
   H5Fclose(file);
-  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace

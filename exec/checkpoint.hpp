@@ -1,8 +1,9 @@
 // Checkpoints in the contract's HDF5 form: one float32 dataset per parameter at the root,
 // named as nanoGPT's state_dict and in torch layout, whole (never sharded) and with the
 // vocabulary unpadded; AdamW state under optimizer/exp_avg/<name> and
-// optimizer/exp_avg_sq/<name>; step and config in attributes. Written to a temporary name and
-// renamed, so a crash never leaves a torn checkpoint. Any layout loads any checkpoint: each
+// optimizer/exp_avg_sq/<name>; step and config in attributes; each tensor's CRC-32 in its
+// attribute crc32, checked when it is loaded. Written through a staged file (synced, read back
+// and checked, then renamed), so a crash or a full disk never leaves a torn checkpoint. Any layout loads any checkpoint: each
 // rank reads the whole tensors it holds a slice of and keeps its slice.
 #pragma once
 #include <string>

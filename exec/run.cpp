@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "exec/run_checks.hpp"
+#include "exec/stop_signals.hpp"
 #include "exec/trainer.hpp"
 #include "models/experiment_json.hpp"
 #include "models/toml_reader.hpp"
@@ -24,6 +27,13 @@
 namespace parallax::exec {
 
 namespace {
+
+// Why a run ends before its last step.
+struct Stop {
+  enum Why { none, by_signal, non_finite, unrecorded } why = none;
+  int signal = 0, step = 0;
+  std::string message;  // unrecorded: what could not be written
+};
 
 double peak_rss_bytes() {
   rusage usage{};
@@ -187,6 +197,59 @@ void record_step(const MpiCommunicator& world, const Experiment& e, const StepRe
   std::fflush(stdout);
 }
 
+// Whether a step's numbers can be trained on: a finite loss, and a finite gradient norm but for
+// fp16's skipped steps (their norm is NaN by design).
+bool finite_step(const StepResult& r, Precision precision) {
+  return std::isfinite(r.loss) && (std::isfinite(r.grad_norm) || precision == Precision::fp16);
+}
+
+// Why the run stops after a step, the same on every rank: rank 0 has seen the loss and the
+// writes, any rank may have received the signal.
+Stop agree_on_stop(const MpiCommunicator& world, int signal, bool non_finite, const std::string& unrecorded) {
+  Stop s;
+  MPI_Allreduce(&signal, &s.signal, 1, MPI_INT, MPI_MAX, world.handle());
+  int why = !unrecorded.empty() ? Stop::unrecorded
+            : non_finite        ? Stop::non_finite
+            : s.signal          ? Stop::by_signal
+                                : Stop::none;
+  MPI_Bcast(&why, 1, MPI_INT, 0, world.handle());
+  s.why = static_cast<Stop::Why>(why);
+  s.message = unrecorded;
+  return s;
+}
+
+// Rank 0 adds the run to the results file, marked as it ended, and says how; the status every
+// rank exits with: 0, 1 for a non-finite loss, 128 + the signal, 2 when the run cannot be recorded.
+int end_run(const Stop& stop, std::unique_ptr<results::MeasuredRunWriter> writer) {
+  const int status = stop.why == Stop::none         ? 0
+                     : stop.why == Stop::non_finite ? 1
+                     : stop.why == Stop::by_signal  ? 128 + stop.signal
+                                                    : 2;
+  if (!writer) return status;
+  if (stop.why == Stop::unrecorded) {
+    std::cerr << "parallax: " << stop.message << "; run " << writer->id() << " is not recorded\n";
+    return status;  // the writer's own file goes with it
+  }
+  const char* end = stop.why == Stop::none ? "finished" : stop.why == Stop::by_signal ? "interrupted" : "failed";
+  std::string id;
+  try {
+    id = writer->finish(end);
+  } catch (const InputError& err) {
+    std::cerr << "parallax: " << err.what() << "; run " << writer->id() << " is not recorded\n";
+    return 2;
+  }
+  if (stop.why == Stop::by_signal)
+    std::cerr << "parallax: "
+              << (stop.signal == SIGINT    ? "SIGINT"
+                  : stop.signal == SIGTERM ? "SIGTERM"
+                                           : "a signal")
+              << ": stopped after step " << stop.step << "; run " << id << " recorded as interrupted\n";
+  if (stop.why == Stop::non_finite)
+    std::cerr << "parallax: step " << stop.step << ": the loss or the gradient norm is not finite; stopped, run " << id
+              << " recorded as failed\n";
+  return status;
+}
+
 }  // namespace
 
 // Ends every rank of the job after a fault on this one, saying which and what (status 2 for bad
@@ -234,13 +297,24 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
 
   // From here a fault may strike one rank only (a checkpoint rank 0 cannot write): the others
   // would wait for it forever, so it ends the job.
+  const StopSignals signals;
+  Stop stop;
   try {
-    while (trainer.steps_done() < e.training.steps) {
+    while (trainer.steps_done() < e.training.steps && stop.why == Stop::none) {
       const StepResult r = trainer.step();
-      record_step(world, e, r, writer.get());
-      if (r.step == 1)
-        write_memory(world, p, trainer.memory(), predicted, writer.get());  // the peak is reached in a step
-      if (e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0) {
+      std::string unrecorded;  // rank 0's: the step could not be written (a full disk)
+      try {
+        record_step(world, e, r, writer.get());
+        if (r.step == 1)
+          write_memory(world, p, trainer.memory(), predicted, writer.get());  // the peak is reached in a step
+      } catch (const InputError& err) {
+        unrecorded = err.what();
+      }
+      stop = agree_on_stop(world, signals.received(), !finite_step(r, e.training.precision), unrecorded);
+      stop.step = r.step;
+      const bool due = e.training.checkpoint_every > 0 && r.step % e.training.checkpoint_every == 0;
+      const bool last_word = stop.why == Stop::by_signal && e.training.checkpoint_every > 0;
+      if ((due || last_word) && stop.why != Stop::unrecorded && stop.why != Stop::non_finite) {
         char name[32];
         std::snprintf(name, sizeof name, "step_%06d.h5", r.step);
         // Collective (the sharded optimizer state is gathered); rank 0 writes.
@@ -251,8 +325,7 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
     if (world.size() == 1) throw;
     abort_job(world, err);
   }
-  if (leader) writer->finish();
-  return 0;
+  return end_run(stop, leader ? std::move(writer) : nullptr);
 }
 
 }  // namespace parallax::exec

@@ -339,9 +339,16 @@ toml::table parse_with_overrides(const std::string& text, const std::string& sou
   return root;
 }
 
+// Only a regular file of at most 16 MiB is read: a FIFO would hang the reader, /dev/zero would
+// never end, and no experiment or system file comes near that size.
 std::string read_text_file(const std::string& path, const std::string& what) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path + " is a directory, not " + what);
+  if (fs::is_directory(path, ec)) throw InputError(path + " is a directory, not " + what);
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) throw InputError(path + " is not a regular file");
+  constexpr std::uintmax_t most = 16u << 20;
+  if (const auto size = fs::file_size(path, ec); !ec && size > most)
+    throw InputError(path + " is " + std::to_string(size) + " bytes: more than the 16 MiB " + what + " may hold");
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot open " + what);
   std::stringstream buffer;

@@ -80,8 +80,7 @@ std::optional<RunComparison> compare_run(hid_t run, const std::string& id) {
 }  // namespace
 
 std::vector<RunComparison> compare_runs(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw InputError(path + ": no such results file");
-  ResultsFile file(path, false);
+  ResultsReader file(path);
   std::vector<RunComparison> out;
   for (const auto& id : group_names(file.handle(), "/runs")) {
     hid_t run = H5Gopen2(file.handle(), ("/runs/" + id).c_str(), H5P_DEFAULT);

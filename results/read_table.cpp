@@ -145,7 +145,8 @@ std::vector<std::string> attribute_names(hid_t object) {
   const int count = H5Aget_num_attrs(object);
   for (int i = 0; i < count; ++i) {
     char name[256];
-    H5Aget_name_by_idx(object, ".", H5_INDEX_NAME, H5_ITER_INC, static_cast<hsize_t>(i), name, sizeof name, H5P_DEFAULT);
+    H5Aget_name_by_idx(object, ".", H5_INDEX_NAME, H5_ITER_INC, static_cast<hsize_t>(i), name, sizeof name,
+                       H5P_DEFAULT);
     out.emplace_back(name);
   }
   return out;

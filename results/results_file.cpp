@@ -9,6 +9,8 @@
 #include <functional>
 #include <stdexcept>
 
+#include "results/memory_file.hpp"
+
 namespace parallax::results {
 
 namespace {
@@ -133,85 +135,128 @@ std::string utc_now() {
   return buf;
 }
 
-ResultsFile::ResultsFile(const std::string& path, bool staged)
-    : path_(path), staging_(staged ? path + ".tmp" : path), staged_(staged) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, in one line
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::exists(path_)) {
-    if (H5Fis_hdf5(path_.c_str()) <= 0)
-      throw InputError(path_ + " is not an HDF5 file (expected a Parallax results file)");
-    if (staged_) fs::copy_file(path_, staging_, fs::copy_options::overwrite_existing, ec);
-    if (ec) throw InputError(path_ + ": cannot copy for update: " + ec.message());
-    file_ = H5Fopen(staging_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    if (file_ < 0) throw InputError(path_ + ": cannot open the HDF5 file");
-    bool ours = false;
-    if (H5Aexists(file_, "schema") > 0) {
-      hid_t a = H5Aopen(file_, "schema", H5P_DEFAULT);
-      hid_t t = H5Aget_type(a);
-      if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-        char* s = nullptr;
-        hid_t mt = string_type();
-        if (H5Aread(a, mt, &s) >= 0 && s) {
-          ours = std::string(s) == "parallax-results";
-          H5free_memory(s);
-        }
-        H5Tclose(mt);
+namespace {
+
+std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
+
+// Whether an open HDF5 file carries schema = "parallax-results".
+bool ours(hid_t file) {
+  bool yes = false;
+  if (H5Aexists(file, "schema") > 0) {
+    hid_t a = H5Aopen(file, "schema", H5P_DEFAULT);
+    hid_t t = H5Aget_type(a);
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+      char* s = nullptr;
+      hid_t mt = string_type();
+      if (H5Aread(a, mt, &s) >= 0 && s) {
+        yes = std::string(s) == "parallax-results";
+        H5free_memory(s);
       }
-      H5Tclose(t);
-      H5Aclose(a);
+      H5Tclose(mt);
     }
-    if (!ours) {
-      H5Fclose(file_);
-      file_ = -1;
-      if (staged_) fs::remove(staging_, ec);
-      throw InputError(path_ + " is an HDF5 file but not a Parallax results file (no schema = \"parallax-results\")");
-    }
+    H5Tclose(t);
+    H5Aclose(a);
+  }
+  return yes;
+}
+
+// Opens an existing results file (read-only or read-write), or throws InputError naming `path`.
+hid_t open_ours(const std::string& file, const std::string& path, unsigned flags) {
+  if (H5Fis_hdf5(file.c_str()) <= 0) throw InputError(path + " is not an HDF5 file (expected a Parallax results file)");
+  hid_t f = H5Fopen(file.c_str(), flags, H5P_DEFAULT);
+  if (f < 0) throw InputError(path + ": cannot open the HDF5 file");
+  if (!ours(f)) {
+    H5Fclose(f);
+    throw InputError(path + " is an HDF5 file but not a Parallax results file (no schema = \"parallax-results\")");
+  }
+  return f;
+}
+
+}  // namespace
+
+ResultsFile::ResultsFile(const std::string& path) : path_(path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, in one line
+  check_replaceable(path);
+  if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty() && !std::filesystem::is_directory(dir))
+    throw InputError(path + ": directory " + dir.string() + " does not exist");
+  lock_ = std::make_unique<DirectoryLock>(path);  // from reading the file to replacing it
+  if (std::filesystem::exists(path)) {
+    H5Fclose(open_ours(path, path, H5F_ACC_RDONLY));
+    file_ = open_in_memory(path);
   } else {
-    const fs::path parent = fs::path(path_).parent_path();
-    if (!parent.empty() && !fs::is_directory(parent))
-      throw InputError(path_ + ": directory " + parent.string() + " does not exist");
-    file_ = H5Fcreate(staging_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file_ < 0) throw InputError(path_ + ": cannot create the file");
-    write_attribute(file_, "schema", std::string("parallax-results"));
-    write_attribute(file_, "schema_version", 1LL);
-    write_attribute(file_, "created_utc", utc_now());
-    write_attribute(file_, "tool_version", std::string(PARALLAX_VERSION));
-    write_attribute(file_, "git_sha", std::string(PARALLAX_GIT_SHA));
+    file_ = create_in_memory(path);
+    write_header(file_);
   }
 }
 
 ResultsFile::~ResultsFile() {
-  if (file_ >= 0) {
-    H5Fclose(file_);
-    std::error_code ec;
-    if (staged_) std::filesystem::remove(staging_, ec);
-  }
+  if (file_ >= 0) H5Fclose(file_);
 }
 
-hid_t ResultsFile::create_group(const std::string& parent, const std::string& prefix, std::string& id) {
-  if (H5Lexists(file_, parent.c_str(), H5P_DEFAULT) <= 0) {
-    hid_t g = H5Gcreate2(file_, parent.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+void write_header(hid_t file) {
+  write_attribute(file, "schema", std::string("parallax-results"));
+  write_attribute(file, "schema_version", 1LL);
+  write_attribute(file, "created_utc", utc_now());
+  write_attribute(file, "tool_version", std::string(PARALLAX_VERSION));
+  write_attribute(file, "git_sha", std::string(PARALLAX_GIT_SHA));
+}
+
+hid_t create_unique_group(hid_t file, const std::string& parent, const std::string& prefix, std::string& id,
+                          hid_t also) {
+  if (H5Lexists(file, parent.c_str(), H5P_DEFAULT) <= 0) {
+    hid_t g = H5Gcreate2(file, parent.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) throw InputError("cannot create " + parent + " in the results file");
     H5Gclose(g);
   }
   std::string stamp = utc_now();
   std::erase(stamp, '-');
   std::erase(stamp, ':');
+  const auto taken = [](hid_t f, const std::string& path) {
+    return f >= 0 && H5Lexists(f, parent_of(path).c_str(), H5P_DEFAULT) > 0 &&
+           H5Lexists(f, path.c_str(), H5P_DEFAULT) > 0;
+  };
   for (int n = 1;; ++n) {
     char suffix[16];
     std::snprintf(suffix, sizeof suffix, "-%03d", n);
     id = prefix + "-" + stamp + suffix;
     const std::string full = parent + "/" + id;
-    if (H5Lexists(file_, full.c_str(), H5P_DEFAULT) <= 0)
-      return H5Gcreate2(file_, full.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (!taken(file, full) && !taken(also, full)) {
+      const hid_t g = H5Gcreate2(file, full.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      if (g < 0) throw InputError("cannot create " + full + " in the results file");
+      return g;
+    }
   }
 }
 
+hid_t ResultsFile::create_group(const std::string& parent, const std::string& prefix, std::string& id) {
+  return create_unique_group(file_, parent, prefix, id);
+}
+
 void ResultsFile::commit() {
-  H5Fflush(file_, H5F_SCOPE_GLOBAL);
+  save_image(
+      file_, path_,
+      [](const std::string& staging) {
+        const hid_t f = H5Fopen(staging.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+        const bool readable = f >= 0 && ours(f);
+        if (f >= 0) H5Fclose(f);
+        if (!readable) throw std::runtime_error("not a readable results file");
+      },
+      false);
   H5Fclose(file_);
   file_ = -1;
-  if (staged_) std::filesystem::rename(staging_, path_);
+  lock_.reset();
+}
+
+ResultsReader::ResultsReader(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(path + ": no such results file");
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path + " is not a regular file");
+  file_ = open_ours(path, path, H5F_ACC_RDONLY);
+}
+
+ResultsReader::~ResultsReader() {
+  if (file_ >= 0) H5Fclose(file_);
 }
 
 }  // namespace parallax::results

@@ -4,6 +4,7 @@
 #pragma once
 #include <hdf5.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <variant>
@@ -11,6 +12,7 @@
 
 #include "models/experiment.hpp"
 #include "results/rank_memory.hpp"
+#include "results/staged_file.hpp"
 #include "sim/predict.hpp"
 #include "sim/sweep.hpp"
 
@@ -43,30 +45,51 @@ class Table {
 
 void write_attribute(hid_t object, const std::string& name, const Value& value);
 
-// An open results file (a staging copy until commit()).
+// A results file being added to: read into memory under its directory's lock, changed there,
+// and saved as one image (results/memory_file.hpp) by commit(); without commit() the file on disk
+// is untouched.
 class ResultsFile {
  public:
-  // Opens or creates; InputError if the file is not ours. Staged (the default): changes go to
-  // a copy that commit() renames over the original. In place: rows land in the file as they
-  // are flushed, so a run that dies keeps every row written before.
-  explicit ResultsFile(const std::string& path, bool staged = true);
-  ~ResultsFile();  // without commit(): the original is untouched
+  // Opens or creates; InputError if the file is not ours, or is not a regular file.
+  explicit ResultsFile(const std::string& path);
+  ~ResultsFile();  // without commit(): the original is untouched, the staging copy removed
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;
 
   hid_t handle() const { return file_; }
   // Creates /runs/<id> (or /sweeps/<id>) with a fresh id starting with `prefix`.
   hid_t create_group(const std::string& parent, const std::string& prefix, std::string& id);
+  // InputError (the original kept) when the copy cannot be written, synced or read back.
   void commit();
 
  private:
-  std::string path_, staging_;
+  std::string path_;
+  std::unique_ptr<DirectoryLock> lock_;
   hid_t file_ = -1;
-  bool staged_ = true;
 };
 
-// A measured run written as it goes (in place): attributes first, then one iterations row
-// and one phases row per rank per step, flushed each time.
+// A results file opened to read; InputError if it is missing, not a regular file or not ours.
+class ResultsReader {
+ public:
+  explicit ResultsReader(const std::string& path);
+  ~ResultsReader();
+  ResultsReader(const ResultsReader&) = delete;
+  ResultsReader& operator=(const ResultsReader&) = delete;
+  hid_t handle() const { return file_; }
+
+ private:
+  hid_t file_ = -1;
+};
+
+// The attributes a results file starts with: schema, version, tool.
+void write_header(hid_t file);
+
+// A group /<parent>/<prefix>-<UTC time>-NNN not yet in `file` (nor in `also`, when given).
+hid_t create_unique_group(hid_t file, const std::string& parent, const std::string& prefix, std::string& id,
+                          hid_t also = -1);
+
+// What a measured run writes: attributes first, then one iterations row and one phases row per
+// rank per step.
 struct RankPhases {
   double forward_s = 0, backward_s = 0, tp_comm_s = 0, pp_comm_s = 0, dp_comm_s = 0, optimizer_s = 0, iteration_s = 0;
 };
@@ -84,22 +107,36 @@ struct RankInfo {
 // The run's hosts in the order their first rank appears, comma-separated (the `hostnames` attribute).
 std::string distinct_hosts(const std::vector<RankInfo>& ranks);
 
+// A measured run written as it goes into a file of its own, built in memory and saved beside the
+// results file (".<name>.run-XXXXXX") when it starts and every 30 s, so that a run killed outright
+// leaves its rows but those of its last seconds on disk; added to the results file in one staged
+// commit when it ends, with its status, and its own file removed.
 class MeasuredRunWriter {
  public:
+  // InputError when `path` is not a results file of ours, or nothing can be written beside it.
   MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
                     const std::vector<std::pair<std::string, std::string>>& provenance,
                     const std::vector<RankInfo>& ranks);
-  ~MeasuredRunWriter();
+  ~MeasuredRunWriter();  // unfinished: its own file is removed
+  MeasuredRunWriter(const MeasuredRunWriter&) = delete;
+  MeasuredRunWriter& operator=(const MeasuredRunWriter&) = delete;
+  // InputError when the run's own file cannot be saved (a full disk).
   void add(const MeasuredStep& s);
   // /runs/<id>/memory: a row per rank, measured beside predicted[rank] (its stage's prediction).
   void add_memory(const std::vector<RankMemory>& measured, const std::vector<sim::StageMemory>& predicted);
-  void finish();
+  // Adds the run, with status "finished", "interrupted" or "failed", to the results file and
+  // returns its id there (id(), unless another writer took that id meanwhile). InputError (the
+  // results file as it was) when it cannot be added.
+  std::string finish(const std::string& status = "finished");
   const std::string& id() const { return id_; }
 
  private:
-  ResultsFile file_;
-  std::string id_;
-  hid_t run_ = -1;
+  void append_step(const MeasuredStep& s);
+  void save();  // the run's own file, to disk
+  void close_own_file();
+  std::string path_, own_path_, id_;
+  std::chrono::steady_clock::time_point saved_;
+  hid_t file_ = -1, run_ = -1;
   std::unique_ptr<Table> iterations_, phases_, timeline_;
 };
 

@@ -1,9 +1,14 @@
 // What runs and sweeps write into a results file (interfaces §3 and §5): a measured run as it
 // goes, a predicted run, a sweep's plans.
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 
 #include "models/experiment_json.hpp"
+#include "results/memory_file.hpp"
 #include "results/results_file.hpp"
 #include "sim/placement.hpp"
 #include "sim/report_json.hpp"
@@ -110,27 +115,61 @@ std::string distinct_hosts(const std::vector<RankInfo>& ranks) {
 MeasuredRunWriter::MeasuredRunWriter(const std::string& path, const Experiment& e, const sim::Prediction& predicted,
                                      const std::vector<std::pair<std::string, std::string>>& provenance,
                                      const std::vector<RankInfo>& ranks)
-    : file_(path, false) {
-  run_ = file_.create_group("/runs", "measured", id_);
-  write_run_attributes(run_, e, "measured");
-  write_attribute(run_, "started_utc", utc_now());
-  write_prediction_attributes(run_, e, predicted);
-  for (const auto& [key, value] : provenance) write_attribute(run_, key, value);
-  iterations_ = std::make_unique<Table>(run_, "iterations", iteration_columns());
-  phases_ = std::make_unique<Table>(run_, "phases", phase_columns());
-  timeline_ = std::make_unique<Table>(run_, "timeline", timeline_columns());
-  write_ranks(run_, e, ranks);
-  H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
+    : path_(path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  check_replaceable(path);
+  std::unique_ptr<ResultsReader> existing;  // refuses a file that is not ours before the run starts
+  if (std::filesystem::exists(path)) existing = std::make_unique<ResultsReader>(path);
+  if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty() && !std::filesystem::is_directory(dir))
+    throw InputError(path + ": directory " + dir.string() + " does not exist");
+  own_path_ = unique_file_beside(path, "run");
+  try {
+    file_ = create_in_memory(own_path_);
+    write_header(file_);
+    run_ = create_unique_group(file_, "/runs", "measured", id_, existing ? existing->handle() : -1);
+    write_run_attributes(run_, e, "measured");
+    write_attribute(run_, "status", std::string("running"));
+    write_attribute(run_, "started_utc", utc_now());
+    write_prediction_attributes(run_, e, predicted);
+    for (const auto& [key, value] : provenance) write_attribute(run_, key, value);
+    iterations_ = std::make_unique<Table>(run_, "iterations", iteration_columns());
+    phases_ = std::make_unique<Table>(run_, "phases", phase_columns());
+    timeline_ = std::make_unique<Table>(run_, "timeline", timeline_columns());
+    write_ranks(run_, e, ranks);
+    save();
+  } catch (...) {
+    close_own_file();
+    std::filesystem::remove(own_path_);
+    throw;
+  }
 }
 
 MeasuredRunWriter::~MeasuredRunWriter() {
+  close_own_file();
+  if (!own_path_.empty()) ::unlink(own_path_.c_str());
+}
+
+void MeasuredRunWriter::close_own_file() {
   iterations_.reset();
   phases_.reset();
   timeline_.reset();
   if (run_ >= 0) H5Gclose(run_);
+  run_ = -1;
+  if (file_ >= 0) H5Fclose(file_);
+  file_ = -1;
+}
+
+void MeasuredRunWriter::save() {
+  save_image(file_, own_path_);
+  saved_ = std::chrono::steady_clock::now();
 }
 
 void MeasuredRunWriter::add(const MeasuredStep& s) {
+  append_step(s);
+  if (std::chrono::steady_clock::now() - saved_ > std::chrono::seconds(30)) save();
+}
+
+void MeasuredRunWriter::append_step(const MeasuredStep& s) {
   iterations_->append({{s.step, s.loss, s.grad_norm, s.lr, s.iteration_time_s, s.tokens_per_s, s.model_tflops_per_gpu,
                         s.mfu, s.peak_memory_bytes}});
   std::vector<std::vector<Value>> rows;
@@ -148,7 +187,6 @@ void MeasuredRunWriter::add(const MeasuredStep& s) {
                       static_cast<long long>(ev.chunk), static_cast<long long>(ev.microbatch), ev.kind, ev.start,
                       ev.duration, s.step});
   timeline_->append(events);
-  H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
 
 void MeasuredRunWriter::add_memory(const std::vector<RankMemory>& measured,
@@ -173,17 +211,35 @@ void MeasuredRunWriter::add_memory(const std::vector<RankMemory>& measured,
                     p.weights, p.gradients, p.optimizer, p.activations, p.other});
   }
   memory.append(rows);
-  H5Fflush(file_.handle(), H5F_SCOPE_GLOBAL);
 }
 
-void MeasuredRunWriter::finish() {
+std::string MeasuredRunWriter::finish(const std::string& status) {
+  write_attribute(run_, "status", status);
   write_attribute(run_, "finished_utc", utc_now());
   iterations_.reset();
   phases_.reset();
   timeline_.reset();
   H5Gclose(run_);
   run_ = -1;
-  file_.commit();
+  // The run joins the results file, both in memory, which is then saved in one staged write.
+  ResultsFile out(path_);
+  std::string id = id_;
+  const hid_t h = out.handle();
+  if (H5Lexists(h, "/runs", H5P_DEFAULT) > 0 && H5Lexists(h, ("/runs/" + id).c_str(), H5P_DEFAULT) > 0) {
+    H5Gclose(create_unique_group(h, "/runs", "measured", id));  // another writer took id_: a fresh one
+    H5Ldelete(h, ("/runs/" + id).c_str(), H5P_DEFAULT);
+  }
+  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  const herr_t copied = H5Ocopy(file_, ("/runs/" + id_).c_str(), h, ("/runs/" + id).c_str(), H5P_DEFAULT, lcpl);
+  H5Pclose(lcpl);
+  if (copied < 0) throw InputError(path_ + ": cannot add the run to the file; it is as it was");
+  out.commit();
+  close_own_file();
+  ::unlink(own_path_.c_str());
+  own_path_.clear();
+  id_ = id;
+  return id;
 }
 
 std::string add_predicted_run(const std::string& path, const Experiment& e, const sim::Prediction& p) {

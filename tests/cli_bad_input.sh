@@ -25,6 +25,13 @@ printf '[model\nlayers=2\n' >"$tmp/malformed.toml"
 expect "malformed TOML" predict "$tmp/malformed.toml"
 expect "cannot open" predict "$tmp/missing.toml"
 expect "is a directory" predict "$tmp"
+mkfifo "$tmp/fifo"
+expect "is not a regular file" predict "$tmp/fifo"
+expect "is not a regular file" predict /dev/zero
+head -c 17000000 /dev/zero | tr '\0' '#' >"$tmp/huge.toml"
+expect "more than the 16 MiB an experiment file may hold" predict "$tmp/huge.toml"
+expect "is a character device, not a file to write" predict $good --timeline /dev/full
+expect "is a FIFO, not a file to write" predict $good --out "$tmp/fifo"
 : >"$tmp/empty.toml"
 expect "no [model] section" predict "$tmp/empty.toml"
 expect "model.preset" predict $good --set model.preset=gpt5
