@@ -92,8 +92,7 @@ std::string add_benchmark(const std::string& path, const Report& r) {
 }
 
 std::vector<Report> read_benchmarks(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw InputError(path + ": no such results file");
-  results::ResultsFile file(path, false);
+  results::ResultsReader file(path);
   std::vector<Report> out;
   for (const auto& id : results::group_names(file.handle(), "/benchmarks")) {
     hid_t g = H5Gopen2(file.handle(), ("/benchmarks/" + id).c_str(), H5P_DEFAULT);
