@@ -25,6 +25,7 @@ printf '[model\nlayers=2\n' >"$tmp/malformed.toml"
 expect "malformed TOML" predict "$tmp/malformed.toml"
 expect "cannot open" predict "$tmp/missing.toml"
 expect "is a directory" predict "$tmp"
+expect "--set parallel.tp: the value holds a line break" predict $good --set $'parallel.tp=4\n[x]\ny=1'
 mkfifo "$tmp/fifo"
 expect "is not a regular file" predict "$tmp/fifo"
 expect "is not a regular file" predict /dev/zero
