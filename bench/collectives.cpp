@@ -163,4 +163,17 @@ Report bench_collective(exec::Communicator& comm, Collective c, const SizeRange&
   return r;
 }
 
+Report bench_collectives(exec::Communicator& comm, const std::vector<Collective>& collectives, const SizeRange& range,
+                         const Repeats& repeats) {
+  Report all;
+  for (Collective c : collectives) {
+    Report r = bench_collective(comm, c, range, repeats);
+    if (all.columns.empty())
+      all = std::move(r);
+    else
+      all.rows.insert(all.rows.end(), r.rows.begin(), r.rows.end());
+  }
+  return all;
+}
+
 }  // namespace parallax::bench

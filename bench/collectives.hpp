@@ -8,6 +8,7 @@
 // counts. #wrong counts the elements that differ from the exact answer of a check pass.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "bench/report.hpp"
 #include "bench/sizes.hpp"
@@ -28,5 +29,8 @@ struct Repeats {
 // Every rank of `comm` calls it; each gets the table. send_recv: each rank sends to the next
 // and receives from the previous (a ring), as nccl-tests' sendrecv.
 Report bench_collective(exec::Communicator& comm, Collective c, const SizeRange& range, const Repeats& repeats);
+// Several collectives, one after the other, in one table.
+Report bench_collectives(exec::Communicator& comm, const std::vector<Collective>& collectives, const SizeRange& range,
+                         const Repeats& repeats);
 
 }  // namespace parallax::bench

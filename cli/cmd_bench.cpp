@@ -40,15 +40,9 @@ bench::Report collectives(const BenchArgs& a, exec::Communicator& world) {
   const bench::SizeRange range = range_of(a, "8", "64M");
   const bench::Repeats repeats{a.warmup, a.iterations};
   if (a.what == "p2p") return bench::bench_collective(world, bench::Collective::send_recv, range, repeats);
-  bench::Report all;
-  for (const auto& op : a.ops) {
-    bench::Report r = bench::bench_collective(world, collective_of(op), range, repeats);
-    if (all.columns.empty())
-      all = std::move(r);
-    else
-      all.rows.insert(all.rows.end(), r.rows.begin(), r.rows.end());
-  }
-  return all;
+  std::vector<bench::Collective> ops;
+  for (const auto& op : a.ops) ops.push_back(collective_of(op));
+  return bench::bench_collectives(world, ops, range, repeats);
 }
 
 bench::Report compute(const BenchArgs& a, int ranks) {

@@ -35,17 +35,10 @@ std::vector<bench::Report> measure(const CalibrateArgs& a, exec::Communicator& w
     out.push_back(bench::bench_gemm(*k, bench::calibration_gemms(), p, 3));
     if (name == a.precisions.front()) out.push_back(bench::bench_kernels(*k, bench::sizes({64 << 10, 4 << 20, 4}), 5));
   }
-  if (world.size() > 1) {
-    bench::Report all;
-    for (auto c : {bench::Collective::all_reduce, bench::Collective::reduce_scatter, bench::Collective::all_gather}) {
-      bench::Report r = bench::bench_collective(world, c, {1024, 16 << 20, 4}, {3, 10});
-      if (all.columns.empty())
-        all = std::move(r);
-      else
-        all.rows.insert(all.rows.end(), r.rows.begin(), r.rows.end());
-    }
-    out.push_back(std::move(all));
-  }
+  if (world.size() > 1)
+    out.push_back(bench::bench_collectives(
+        world, {bench::Collective::all_reduce, bench::Collective::reduce_scatter, bench::Collective::all_gather},
+        {1024, 16 << 20, 4}, {3, 10}));
   for (auto& r : out)
     if (r.kind != "collectives") r.attributes.emplace_back("ranks", std::to_string(world.size()));
   return out;
