@@ -1,10 +1,24 @@
 #include "models/sweep_spec.hpp"
 
+#include <algorithm>
+
 #include "models/toml_section.hpp"
 
 namespace parallax {
 
 namespace {
+
+// A list of candidates holds each value once (a repeated value adds no plan, only work) and at
+// most kMostCandidates of them, so that the sweep's space stays bounded.
+constexpr size_t kMostCandidates = 256;
+
+template <typename T>
+void add_candidate(std::vector<T>& out, const T& v, const Section& s, const std::string& key) {
+  if (std::find(out.begin(), out.end(), v) != out.end()) return;
+  if (out.size() == kMostCandidates)
+    throw InputError(s.key(key) + " lists more than " + std::to_string(kMostCandidates) + " distinct values");
+  out.push_back(v);
+}
 
 std::vector<int> ints(Section& s, const std::string& key, long long minimum) {
   std::vector<int> out;
@@ -13,7 +27,7 @@ std::vector<int> ints(Section& s, const std::string& key, long long minimum) {
     if (v < minimum || v > 1000000000LL)
       throw InputError(s.key(key) + " = " + std::to_string(v) + " is not allowed (values from " +
                        std::to_string(minimum) + ")");
-    out.push_back(static_cast<int>(v));
+    add_candidate(out, static_cast<int>(v), s, key);
   }
   return out;
 }
@@ -27,7 +41,7 @@ std::vector<E> choices(Section& s, const std::string& key, std::initializer_list
     std::string allowed;
     for (const auto& [n, value] : options) {
       if (name == n) {
-        out.push_back(value);
+        add_candidate(out, value, s, key);
         found = true;
       }
       allowed += (allowed.empty() ? "\"" : ", \"") + std::string(n) + "\"";
@@ -67,8 +81,14 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
   if (s.node("recompute"))
     spec.recompute = choices<Recompute>(
         s, "recompute", {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}});
-  if (s.node("sequence_parallel")) spec.sequence_parallel = s.list<bool>("sequence_parallel");
-  if (s.node("distributed_optimizer")) spec.distributed_optimizer = s.list<bool>("distributed_optimizer");
+  for (auto [key, field] : {std::pair{"sequence_parallel", &spec.sequence_parallel},
+                             {"distributed_optimizer", &spec.distributed_optimizer}})
+    if (s.node(key)) {
+      const auto values = s.list<bool>(key);
+      std::vector<bool> distinct;
+      for (bool v : *values) add_candidate(distinct, v, s, key);
+      *field = distinct;
+    }
   if (auto b = s.boolean("tp_across_nodes")) spec.tp_across_nodes = *b;
   if (auto b = s.boolean("weak_scaling")) spec.weak_scaling = *b;
   s.finish();

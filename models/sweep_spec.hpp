@@ -1,5 +1,6 @@
 // The `[sweep]` section of the experiment file (contract §1): every key is a list of
-// candidates, a key left out means every valid value.
+// candidates (each value counted once, at most 256 of them), a key left out means every valid
+// value.
 #pragma once
 #include <optional>
 #include <string>

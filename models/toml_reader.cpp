@@ -276,6 +276,7 @@ void apply_override(toml::table& root, const std::string& arg) {
     throw InputError("--set \"" + arg + "\" must have the form section.key=value");
   const std::string path = arg.substr(0, eq);
   const std::string value = arg.substr(eq + 1);
+  check_key_depth(path, "--set " + path);
   // One value on one line: a line break would let the rest of the argument add keys or tables.
   if (value.find_first_of("\r\n") != std::string::npos)
     throw InputError("--set " + path + ": the value holds a line break (give one value)");

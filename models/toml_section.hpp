@@ -146,7 +146,39 @@ inline void set_if(T& field, const std::optional<U>& v) {
   if (v) field = static_cast<T>(*v);
 }
 
+// Keys nested deeper than this are refused before parsing: toml++ recurses once per dotted part
+// (a header of 200,000 parts overflows the stack), and no experiment nests keys past 4.
+constexpr int kDeepestKey = 64;
+
+// Refuses a line whose key or table header (outside quoted text) has more than kDeepestKey parts.
+inline void check_key_depth(const std::string& text, const std::string& source) {
+  int line = 1, dots = 0;
+  bool in_key = true;
+  char quote = 0;
+  for (char c : text) {
+    if (c == '\n') {
+      ++line;
+      dots = 0;
+      in_key = true;
+      quote = 0;
+      continue;
+    }
+    if (!in_key) continue;
+    if (quote) {
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '=' || c == '#') {
+      in_key = false;
+    } else if (c == '.' && ++dots >= kDeepestKey) {
+      throw InputError(source + ":" + std::to_string(line) + ": a key nested more than " +
+                       std::to_string(kDeepestKey) + " deep");
+    }
+  }
+}
+
 inline toml::table parse_toml(const std::string& text, const std::string& source) {
+  check_key_depth(text, source);
   try {
     return toml::parse(text, source);
   } catch (const toml::parse_error& err) {

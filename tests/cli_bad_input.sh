@@ -26,6 +26,9 @@ expect "malformed TOML" predict "$tmp/malformed.toml"
 expect "cannot open" predict "$tmp/missing.toml"
 expect "is a directory" predict "$tmp"
 expect "--set parallel.tp: the value holds a line break" predict $good --set $'parallel.tp=4\n[x]\ny=1'
+/usr/bin/python3 -c "open('$tmp/deep.toml', 'w').write('[' + '.'.join(['a'] * 200000) + ']\n')"
+expect "deep.toml:1: a key nested more than 64 deep" predict "$tmp/deep.toml"
+expect "sweep.tp lists more than 256 distinct values" sweep ../experiments/sweep-gpt3-512.toml --set "sweep.tp=[$(seq -s, 1 300)]"
 mkfifo "$tmp/fifo"
 expect "is not a regular file" predict "$tmp/fifo"
 expect "is not a regular file" predict /dev/zero
