@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <cmath>
+#include <cstdio>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -183,8 +184,16 @@ inline toml::table parse_toml(const std::string& text, const std::string& source
     return toml::parse(text, source);
   } catch (const toml::parse_error& err) {
     std::ostringstream msg;
-    msg << source << ":" << err.source().begin.line << ":" << err.source().begin.column
-        << ": malformed TOML: " << err.description();
+    msg << source << ":" << err.source().begin.line << ":" << err.source().begin.column << ": malformed TOML: ";
+    for (char c : err.description()) {  // the parser quotes the input, control characters included: one line
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned char>(c));
+        msg << escaped;
+      } else {
+        msg << c;
+      }
+    }
     throw InputError(msg.str());
   }
 }

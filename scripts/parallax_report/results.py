@@ -16,10 +16,23 @@ def plan_name(attrs):
     return name + (f"v{int(attrs['vpp'])}" if int(attrs.get("vpp", 1)) > 1 else "")
 
 
+# The attributes the figures read from a run: numbers, the first ones required.
+REQUIRED_NUMBERS = ("tp", "pp", "dp", "micro_batch")
+OPTIONAL_NUMBERS = ("vpp", "cp", "ep", "global_batch", "world_size", "predicted_iteration_time_s")
+
+
+def is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+
+
 class Run:
     def __init__(self, run_id, group):
         self.id = run_id
         self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in group.attrs.items()}
+        for key in REQUIRED_NUMBERS + OPTIONAL_NUMBERS:
+            value = self.attrs.get(key)
+            if (value is not None or key in REQUIRED_NUMBERS) and not is_number(value):
+                raise ReportError(f"run {run_id}: attribute {key} is missing or not a number ({value!r})")
         self.kind = self.attrs.get("kind", "?")
         self.config = json.loads(self.attrs.get("config_json", "{}"))
         self.tables = {name: group[name][:] for name in group if isinstance(group[name], h5py.Dataset)}
@@ -78,8 +91,15 @@ def load(path):
             schema = schema.decode()
         if schema != "parallax-results":
             raise ReportError(f"{path}: not a Parallax results file (no schema = \"parallax-results\")")
-        runs = [Run(r, f["runs"][r]) for r in f["runs"]] if "runs" in f else []
-        sweeps = [Sweep(s, f["sweeps"][s]) for s in f["sweeps"]] if "sweeps" in f else []
+        version = f.attrs.get("schema_version")  # absent: written before the attribute existed
+        if version is not None and version != 1:
+            raise ReportError(f"{path}: schema_version {version}: this report reads version 1")
+        try:  # what HDF5 cannot read in a damaged file, h5py raises as KeyError, ValueError or OSError
+            runs = [Run(r, f["runs"][r]) for r in f["runs"]] if "runs" in f else []
+            sweeps = [Sweep(s, f["sweeps"][s]) for s in f["sweeps"]] if "sweeps" in f else []
+        except (KeyError, ValueError, OSError, TypeError, RuntimeError) as e:
+            reason = " ".join(str(e).split())
+            raise ReportError(f"{path}: damaged, cannot read its runs ({reason})")
     return runs, sweeps
 
 
