@@ -281,8 +281,13 @@ void apply_override(toml::table& root, const std::string& arg) {
   if (value.find_first_of("\r\n") != std::string::npos)
     throw InputError("--set " + path + ": the value holds a line break (give one value)");
   toml::table parsed;
+  // Unquoted non-ASCII text can only be a string; toml++ 3.3 reaches an unreachable point
+  // classifying it (found by the fuzzer under the sanitizer), so it is not parsed.
+  const bool ascii =
+      std::all_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  const bool quoted = !value.empty() && (value.front() == '"' || value.front() == '\'');
   try {
-    parsed = toml::parse("v = " + value);
+    parsed = ascii || quoted ? toml::parse("v = " + value) : toml::table{{"v", value}};
   } catch (const toml::parse_error&) {
     parsed = toml::table{{"v", value}};
   }
