@@ -199,6 +199,9 @@ Runner add_validate(CLI::App& app) {
       std::cout << report_json(report).dump(2) << "\n";
     else
       print_report(report);
+    if (report.skipped == static_cast<int>(report.rows.size()))
+      throw InputError(args->csv + ": no row could be predicted (" + std::to_string(report.skipped) +
+                       " skipped; the reasons are above)");
     int status = 0;
     auto fail = [&](const std::string& what) {
       std::cerr << "parallax validate: " << what << "\n";

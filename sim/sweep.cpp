@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <thread>
 #include <tuple>
 
@@ -108,44 +109,80 @@ class ItemSweep {
     return n;
   }
 
-  void run(int gpus, int tp, int pp, Tally& tally) {
+  // The candidate values of the inner knobs at one (gpus, tp, pp), or nullopt when the item
+  // is invalid before them (counted into `tally` as rejected, if one is given).
+  struct Knobs {
+    int dp = 1, global = 0, per_replica = 0;
+    std::vector<int> vpps, mbs;
+    std::vector<bool> sps, opts;
+    std::vector<Recompute> recs;
+    std::vector<Schedule> schedules(int v) const {
+      return v == 1 ? std::vector<Schedule>{Schedule::one_f_one_b, Schedule::gpipe}
+                    : std::vector<Schedule>{Schedule::interleaved};
+    }
+  };
+  std::optional<Knobs> knobs(int gpus, int tp, int pp, Tally* tally) {
     const auto& m = base_.model;
     const int gpn = base_.system.gpus_per_node;
     const long long all_inner = listed_inner(true);
     const int cp = base_.parallel.cp;  // context and expert parallelism are the experiment's, not swept
     const int ep = base_.parallel.ep;
+    auto reject = [&](RejectReason r) -> std::optional<Knobs> {
+      if (tally) tally->reject(r, all_inner), tick(all_inner);
+      return std::nullopt;
+    };
     // validate_plan's rules (models/experiment.hpp), tested before a plan is built.
     if (gpus % (tp * cp * pp) != 0 || !layers_divide(m, pp, 1) || !tp_fits_heads(m, tp) ||
         (!spec_.tp_across_nodes && (tp > gpn || gpn % tp != 0)))
-      return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
-    const int dp = gpus / (tp * cp * pp);
-    if (!ep_fits(m, ep, dp, cp)) return tally.reject(RejectReason::divisibility, all_inner), tick(all_inner);
-    if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), dp) == spec_.dp->end()) return;
-    const int global = sweep_global_batch(base_, spec_, gpus);
-    e_.training.global_batch = global;
-    if (global % dp != 0) return tally.reject(RejectReason::batch, all_inner), tick(all_inner);
-    const int per_replica = global / dp;
+      return reject(RejectReason::divisibility);
+    Knobs k;
+    k.dp = gpus / (tp * cp * pp);
+    if (!ep_fits(m, ep, k.dp, cp)) return reject(RejectReason::divisibility);
+    if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), k.dp) == spec_.dp->end()) return std::nullopt;
+    k.global = sweep_global_batch(base_, spec_, gpus);
+    if (k.global % k.dp != 0) return reject(RejectReason::batch);
+    k.per_replica = k.global / k.dp;
+    k.vpps = {1};
+    if (pp > 1)
+      for (int v = 2; v <= m.layers / pp; ++v)
+        if (layers_divide(m, pp, v)) k.vpps.push_back(v);
+    k.vpps = listed_or(spec_.vpp, k.vpps);
+    k.sps = listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
+    // A fully sharded experiment (parallel.fsdp) shards the optimizer state whatever this says.
+    const bool both = k.dp > 1 && !base_.parallel.fsdp;
+    k.opts =
+        listed_or(spec_.distributed_optimizer, both ? std::vector<bool>{false, true} : std::vector<bool>{k.dp > 1});
+    k.recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});
+    k.mbs = listed_or(spec_.micro_batch, divisors(k.per_replica));
+    return k;
+  }
 
+  // How many candidates run() evaluates at one (gpus, tp, pp), found without evaluating them.
+  long long count(int gpus, int tp, int pp) {
+    const auto k = knobs(gpus, tp, pp, nullptr);
+    if (!k) return listed_inner(true);
+    long long per_vpp = 0;
+    for (int v : k->vpps) per_vpp += static_cast<long long>(listed_or(spec_.schedule, k->schedules(v)).size());
+    return static_cast<long long>(k->mbs.size()) *
+           static_cast<long long>(k->sps.size() * k->recs.size() * k->opts.size()) * per_vpp;
+  }
+
+  void run(int gpus, int tp, int pp, Tally& tally) {
+    const auto k = knobs(gpus, tp, pp, &tally);
+    if (!k) return;
+    const int dp = k->dp, global = k->global, per_replica = k->per_replica;
+    const int cp = base_.parallel.cp, ep = base_.parallel.ep;
+    const auto& vpps = k->vpps;
+    const auto& sps = k->sps;
+    const auto& opts = k->opts;
+    const auto& recs = k->recs;
+    e_.training.global_batch = global;
     e_.system.gpus = gpus;
     e_.parallel.tp = tp;
     e_.parallel.pp = pp;
     e_.parallel.dp = dp;
-    const int per_stage = m.layers / pp;
-    std::vector<int> vpps{1};
-    if (pp > 1)
-      for (int v = 2; v <= per_stage; ++v)
-        if (layers_divide(m, pp, v)) vpps.push_back(v);
-    vpps = listed_or(spec_.vpp, vpps);
-    const auto sps =
-        listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
-    // A fully sharded experiment (parallel.fsdp) shards the optimizer state whatever this says.
-    const bool both = dp > 1 && !base_.parallel.fsdp;
-    const auto opts =
-        listed_or(spec_.distributed_optimizer, both ? std::vector<bool>{false, true} : std::vector<bool>{dp > 1});
-    const auto recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});
-    const auto mbs = listed_or(spec_.micro_batch, divisors(per_replica));
 
-    for (int mb : mbs) {
+    for (int mb : k->mbs) {
       const long long inner = listed_inner(false);
       if (per_replica % mb != 0) {
         tally.reject(RejectReason::batch, inner);
@@ -160,10 +197,7 @@ class ItemSweep {
           e_.training.recompute = rec;
           const LayerCosts& costs = cached_layer_costs(tp, mb, sp, rec);
           for (int v : vpps) {
-            std::vector<Schedule> scheds = v == 1 ? std::vector<Schedule>{Schedule::one_f_one_b, Schedule::gpipe}
-                                                  : std::vector<Schedule>{Schedule::interleaved};
-            scheds = listed_or(spec_.schedule, scheds);
-            for (Schedule sched : scheds)
+            for (Schedule sched : listed_or(spec_.schedule, k->schedules(v)))
               for (bool opt : opts) {
                 PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
                 plan.cp = cp;
@@ -254,8 +288,20 @@ std::vector<WorkItem> work_items(const Experiment& base, const SweepSpec& spec) 
 
 }  // namespace
 
+long long sweep_candidates(const Experiment& base, const SweepSpec& spec) {
+  ItemSweep counter(base, spec, nullptr);
+  long long n = 0;
+  for (const WorkItem& item : work_items(base, spec)) n += counter.count(item.gpus, item.tp, item.pp);
+  return n;
+}
+
 SweepResult run_sweep(const Experiment& base, const SweepSpec& spec, const SweepOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  if (const long long n = sweep_candidates(base, spec); n > options.max_candidates)
+    throw InputError("the sweep space holds up to " + std::to_string(n) + " plans, more than the " +
+                     std::to_string(options.max_candidates) +
+                     " one sweep evaluates; list fewer values in [sweep] (gpus, tp, pp, micro_batch) or sweep "
+                     "device counts in separate runs");
   const std::vector<WorkItem> items = work_items(base, spec);
   int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(1, items.size()))));

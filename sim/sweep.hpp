@@ -43,13 +43,24 @@ struct SweepProgress {
   std::atomic<long long> items_total{0};
 };
 
+// The most candidate plans one sweep evaluates. Those that reach the memory check are kept
+// for the report (about 250 bytes each, measured on GPT-3 spaces): past this bound a space is a
+// mistake or a job for several sweeps.
+constexpr long long kMaxSweepCandidates = 2'000'000;
+
 struct SweepOptions {
   int threads = 0;  // 0: every core
   SweepProgress* progress = nullptr;
+  long long max_candidates = kMaxSweepCandidates;
 };
+
+// An upper bound on the candidates run_sweep evaluates, counted without evaluating them.
+long long sweep_candidates(const Experiment& base, const SweepSpec& spec);
 
 // Plans come out in enumeration order (gpus, tp, pp, micro_batch, sequence_parallel,
 // recompute, vpp, schedule, distributed_optimizer), whatever the thread count.
+// Throws InputError, before evaluating any, when the space holds more than
+// options.max_candidates plans.
 SweepResult run_sweep(const Experiment& base, const SweepSpec& spec, const SweepOptions& options = {});
 
 // The global batch of a sweep at `gpus` devices (grows with them under weak scaling).

@@ -28,6 +28,10 @@ expect "is a directory" predict "$tmp"
 expect "--set parallel.tp: the value holds a line break" predict $good --set $'parallel.tp=4\n[x]\ny=1'
 /usr/bin/python3 -c "open('$tmp/deep.toml', 'w').write('[' + '.'.join(['a'] * 200000) + ']\n')"
 expect "deep.toml:1: a key nested more than 64 deep" predict "$tmp/deep.toml"
+expect "the sweep space holds up to 5157000 plans, more than the 2000000" sweep ../experiments/sweep-gpt3-512.toml \
+  --set system.gpus_per_node=64 --set "sweep.gpus=[$(seq -s, 64 64 8192)]" --set sweep.tp_across_nodes=true \
+  --set "sweep.micro_batch=[1,2,4,8,16,32,64,128,256,512,1024,2048]" --set "sweep.vpp=[1,2,3,4,6,8,12,16,24,48]" \
+  --set 'sweep.schedule=["1f1b","gpipe","interleaved-1f1b"]' --set system.gpus=8192 --set training.global_batch=8192
 expect "sweep.tp lists more than 256 distinct values" sweep ../experiments/sweep-gpt3-512.toml --set "sweep.tp=[$(seq -s, 1 300)]"
 mkfifo "$tmp/fifo"
 expect "is not a regular file" predict "$tmp/fifo"
@@ -76,6 +80,14 @@ expect "not an HDF5 file" predict $good --out $good
 expect "is a directory, not a file to write" predict $good --timeline "$tmp"
 expect "is a directory, not a file to write" sweep ../experiments/sweep-gpt3-512.toml --csv "$tmp"
 expect "no column" validate $good
+/usr/bin/python3 - "$tmp/skipped.csv" <<'END'
+import csv, sys
+rows = csv.DictReader(open("../experiments/validation/published_runs.csv", newline=""))
+out = csv.DictWriter(open(sys.argv[1], "w", newline=""), fieldnames=rows.fieldnames)
+out.writeheader()
+out.writerow({**next(rows), "tp": "1abc"})
+END
+expect "skipped.csv: no row could be predicted (1 skipped" validate "$tmp/skipped.csv"
 expect "SYSTEM.KEY=VALUE" validate ../experiments/validation/published_runs.csv --set gemm_efficiency
 expect "the value must be a number" validate ../experiments/validation/published_runs.csv --set "*.gemm_efficiency=0.5abc"
 expect "system.calibration.busbw_efficiency_inter = -1.000000 must be positive" validate ../experiments/validation/published_runs.csv --set "*.busbw_efficiency_inter=-1"

@@ -249,6 +249,23 @@ BOOST_AUTO_TEST_CASE(oom_marks_ranges_and_separators_are_read_as_written) {
       "1,s,a,96,12288,96,GQA-8,2048,51200,A100-SXM4-80GB,384,8,8,6,1,1536,full,fp16,Megatron-LM,100,\n");
   BOOST_TEST(grouped.rows.at(0).skipped ==
              "column kv_heads = \"GQA-8\" does not begin with its count (leave it blank, n/a or unknown if not given)");
+  // A count with text run into it is refused, not read by its leading digits (8 of "8abc", 2
+  // layers of "2 4") nor as blank ("abc" would search every tp); a note after a blank and the
+  // words for not given are read as before.
+  const auto mangled =
+      validate_rows(head, plan.substr(0, plan.size() - 8),
+                    {"8abc,8,6,1,1,1536,full,fp16,Megatron-LM,100,,", "8,8,6,1,1,2 4,full,fp16,Megatron-LM,100,,",
+                     "abc,8,6,1,1,1536,full,fp16,Megatron-LM,100,,",
+                     "8 (inferred),8,6,n/a,unknown,1536,full,fp16,Megatron-LM,100,,"});
+  BOOST_TEST_REQUIRE(mangled.rows.size() == 4u);
+  BOOST_TEST(mangled.rows[0].skipped ==
+             "column tp = \"8abc\" is not one number as written (a note follows a blank "
+             "or goes in parentheses)");
+  BOOST_TEST(mangled.rows[1].skipped.starts_with("column global_batch = \"2 4\" is not one number"));
+  BOOST_TEST(mangled.rows[2].skipped ==
+             "column tp = \"abc\" is not a number (leave it blank, n/a or unknown if not given)");
+  BOOST_TEST(mangled.rows[3].skipped.empty());
+  BOOST_TEST(mangled.rows[3].experiment.parallel.tp == 8);
   // No run measures a time, memory or rate of zero or below (a zero time made every mean
   // infinite) and a hexadecimal number is not a table's (C++ reads "0x7c" as 124); a run that
   // did not fit keeps its OOM whatever its time cell holds.

@@ -58,6 +58,15 @@ BOOST_AUTO_TEST_CASE(rejection_counts_on_a_hand_countable_space) {
     BOOST_TEST(r.rejected.count("memory") == 0u);
     BOOST_TEST(r.plans.size() == 11u);
   }
+  // The space is counted before it is enumerated: every listed knob multiplies, and a space
+  // past the bound is refused before one plan is evaluated.
+  BOOST_TEST(sweep_candidates(e, spec) == 72);
+  SweepProgress progress;
+  BOOST_CHECK_EXCEPTION(run_sweep(e, spec, {1, &progress, 71}), InputError, [](const InputError& err) {
+    return std::string(err.what()).starts_with("the sweep space holds up to 72 plans, more than the 71");
+  });
+  BOOST_TEST(progress.evaluated.load() == 0);
+  BOOST_TEST(run_sweep(e, spec, {1, nullptr, 72}).evaluated == 72);
 }
 
 BOOST_AUTO_TEST_CASE(no_invalid_plan_is_timed_or_reported) {

@@ -10,6 +10,36 @@ namespace parallax::sim::cells {
 
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
+namespace {
+// Words a source writes for a value it does not give, read as a blank cell.
+bool says_not_given(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::regex words(R"(^\s*(n/?a|unknown|not (given|reported|published)|-|–|—|\?)?\s*(\(.*\))?\s*$)");
+  return std::regex_match(text, words);
+}
+std::optional<double> not_given(const std::string& key, const std::string& text) {
+  if (says_not_given(text)) return std::nullopt;
+  // Text that holds a number it does not begin with ("GQA-8", "TP=4") is not read as blank:
+  // that would predict another model or plan than the row's.
+  const bool holds_digit = std::ranges::any_of(text, [](unsigned char c) { return std::isdigit(c); });
+  throw InputError("column " + key + " = \"" + text + "\"" +
+                   (holds_digit ? " does not begin with its count" : " is not a number") +
+                   " (leave it blank, n/a or unknown if not given)");
+}
+InputError not_one_number(const std::string& key, const std::string& text) {
+  return InputError("column " + key + " = \"" + text +
+                    "\" is not one number as written (a note follows a blank or goes in parentheses)");
+}
+// What may follow a number without changing it: nothing, a percent sign, or a note that
+// begins after a blank or a parenthesis and does not begin with a digit.
+bool is_note(std::string::const_iterator from, std::string::const_iterator to) {
+  static const std::regex note(R"(^(\s*[%)]?\s*|\s*[(\[;].*|\s+[^0-9\s].*)$)");
+  return std::regex_match(from, to, note);
+}
+// A k or M multiplier ("4k"), left for `integer` to refuse with its own reason.
+const std::regex multiplier(R"(^[kKmM]([^a-zA-Z]|$))");
+}  // namespace
+
 std::optional<double> number(const Row& row, const std::string& key) {
   auto it = row.find(key);
   if (it == row.end() || it->second.empty()) return std::nullopt;
@@ -30,9 +60,9 @@ std::optional<double> number(const Row& row, const std::string& key) {
   try {
     v = std::stod(value, &used);
   } catch (const std::exception&) {  // not a number, or one out of a double's range
-    return std::nullopt;
+    return not_given(key, it->second);
   }
-  if (used == 0 || !std::isfinite(v)) return std::nullopt;
+  if (used == 0 || !std::isfinite(v)) return not_given(key, it->second);
   const auto rest = value.cbegin() + static_cast<std::ptrdiff_t>(used);
   // What follows the number must not change it: a decimal comma or ungrouped digits ("124,1"),
   // digit groups split by a blank ("2 048", also a no-break or thin space) or a clock time
@@ -43,10 +73,15 @@ std::optional<double> number(const Row& row, const std::string& key) {
                      "\" is not one number as written; write it with a decimal point and no separators");
   // A range ("60-65", "60–65", "60 to 65") is read as its midpoint.
   static const std::regex range_end(R"(^\s*(-|–|—|to\b)\s*([0-9]{1,9}(\.[0-9]+)?|\.[0-9]+))");
-  if (std::smatch m; v >= 0 && std::regex_search(rest, value.cend(), m, range_end)) {
-    const double upper = std::stod(m[2].str());
-    if (upper >= v) return (v + upper) / 2;
+  std::smatch range;
+  if (v >= 0 && std::regex_search(rest, value.cend(), range, range_end) && std::stod(range[2].str()) >= v) {
+    if (!is_note(range.suffix().first, value.cend())) throw not_one_number(key, it->second);
+    return (v + std::stod(range[2].str())) / 2;
   }
+  // A note may follow ("8 (inferred)", "45 %", "8 per node"); more digits or letters run into
+  // the number ("24abc", "2 4") make it another value than the one read.
+  if (!is_note(rest, value.cend()) && !std::regex_search(rest, value.cend(), multiplier))
+    throw not_one_number(key, it->second);
   return v;
 }
 std::optional<double> measure(const Row& row, const std::string& key) {
@@ -56,11 +91,6 @@ std::optional<double> measure(const Row& row, const std::string& key) {
 }
 int integer(const Row& row, const std::string& key, int fallback) {
   auto v = number(row, key);
-  // Text that does not begin with the count but holds one ("GQA-8", "TP=4") is not read as
-  // blank: that would predict another model or plan than the row's.
-  if (!v && std::ranges::any_of(text(row, key), [](unsigned char c) { return std::isdigit(c); }))
-    throw InputError("column " + key + " = \"" + row.at(key) +
-                     "\" does not begin with its count (leave it blank, n/a or unknown if not given)");
   if (v && std::fabs(*v) > kLargestCell)
     throw InputError("column " + key + " = \"" + row.at(key) + "\" is out of range (at most 2^24)");
   // "4k" or "2M" is not the count 4 or 2, and k may mean 1000 or 1024 (a 32k vocabulary is

@@ -19,16 +19,16 @@ constexpr double kLargestCell = 1 << 24;
 bool has(const std::string& s, const std::string& what);
 // The leading number of a column ("8 (inferred)" is 8), thousands separators allowed ("2,304"),
 // after an approximation mark if any ("~32", "≈ 32", "about 32", "around 32"), a range read as
-// its midpoint ("60-65" is 62.5); nullopt if blank or not a number. Throws InputError when the
-// text goes on as if the number did not end there ("124,1", "2 048", "2:04") and for a
-// hexadecimal number ("0x7c", which C++ would read as 124).
+// its midpoint ("60-65" is 62.5), a note after it allowed ("8 (inferred)", "124.1 s"); nullopt
+// if blank or a word for not given ("n/a", "unknown", "-"). Throws InputError for any other
+// text ("abc", "GQA-8"), when the text goes on as if the number did not end there ("124,1",
+// "2 048", "2:04", "2 4", "24abc") and for a hexadecimal number ("0x7c", which C++ reads as 124).
 std::optional<double> number(const Row& row, const std::string& key);
 // A published measurement (a time, a rate, a memory, a peak, a size): `number`, and InputError
 // when it is zero or negative, which no run measures.
 std::optional<double> measure(const Row& row, const std::string& key);
 // A count: `number`, `fallback` when blank; throws InputError past 2^24, for a k or M multiplier
-// ("4k"), for a value that is not whole (a range "1-2", "128.5"), or for text holding a count
-// it does not begin with ("GQA-8").
+// ("4k") and for a value that is not whole (a range "1-2", "128.5").
 int integer(const Row& row, const std::string& key, int fallback = 0);
 std::string text(const Row& row, const std::string& key);
 // A free-text column, lower-cased, for matching.
