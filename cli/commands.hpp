@@ -24,6 +24,8 @@ Runner add_systems(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_compare(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
+Runner add_merge(CLI::App& app);
+Runner add_study(CLI::App& app);
 
 // Writes `text` to `path` through a staged file (results/staged_file.hpp).
 using results::write_file_atomically;

@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   add("calibrate", "Fit a system file to this machine's micro-benchmarks", parallax::cli::add_calibrate);
   add("compare", "Compare every measured run of a results file with its stored prediction, per phase",
       parallax::cli::add_compare);
+  add("merge", "Add the runs, sweeps and benchmarks of results files to one", parallax::cli::add_merge);
+  add("study", "Run a scaling study: plans of an experiment, locally or as a Slurm job array",
+      parallax::cli::add_study);
   add("models", "List the model presets", parallax::cli::add_models);
   add("systems", "List the system presets", parallax::cli::add_systems);
   try {

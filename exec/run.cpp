@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -53,21 +55,32 @@ bool agree(const MpiCommunicator& world, int& status) {
   return status == 0;
 }
 
-// With where the ranks run (rank 0's node): whether they oversubscribe its cores.
+// With where the ranks run (rank 0's node): whether they oversubscribe its cores; under Slurm,
+// the job (and array task) that ran them, for a study to find its runs by.
 std::vector<std::pair<std::string, std::string>> provenance(const std::string& hosts, const kernels::Kernels& k,
                                                             int ranks_per_node) {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
-  return {{"hostnames", hosts},
-          {"backend", k.name()},
-          {"git_sha", PARALLAX_GIT_SHA},
-          {"tool_version", PARALLAX_VERSION},
-          {"hdf5_version", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
-          {"blas", k.libraries()},
-          {"ranks_per_node", std::to_string(ranks_per_node)},
-          {"threads_per_rank", std::to_string(k.threads())},
-          {"cores_per_node", std::to_string(std::max(1u, std::thread::hardware_concurrency()))},
-          {"compiler", __VERSION__}};
+  std::vector<std::pair<std::string, std::string>> slurm;
+  for (const char* name : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST"})
+    if (const char* value = std::getenv(name)) {
+      std::string key = name;
+      std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+      slurm.emplace_back(key, value);
+    }
+  std::vector<std::pair<std::string, std::string>> out = {
+      {"hostnames", hosts},
+      {"backend", k.name()},
+      {"git_sha", PARALLAX_GIT_SHA},
+      {"tool_version", PARALLAX_VERSION},
+      {"hdf5_version", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
+      {"blas", k.libraries()},
+      {"ranks_per_node", std::to_string(ranks_per_node)},
+      {"threads_per_rank", std::to_string(k.threads())},
+      {"cores_per_node", std::to_string(std::max(1u, std::thread::hardware_concurrency()))},
+      {"compiler", __VERSION__}};
+  out.insert(out.end(), slurm.begin(), slurm.end());
+  return out;
 }
 
 // Every rank's events of the step, on rank 0 (5 doubles an event: kind, chunk, micro-batch,

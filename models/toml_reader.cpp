@@ -395,6 +395,7 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   Section training(top.table("training"), "training");
   e.training = read_training(training);
   top.table("sweep");  // read by `parallax sweep`
+  top.table("study");  // read by `parallax study`
   top.finish();
 
   // Devices in the job: nodes, gpus, or tp*cp*pp*dp; dp from the devices when omitted.

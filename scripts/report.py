@@ -20,6 +20,7 @@ from parallax_report.parity import parity_figure  # noqa: E402
 from parallax_report.phases import phases_figure  # noqa: E402
 from parallax_report.results import ReportError, load  # noqa: E402
 from parallax_report.scaling import scaling_figure  # noqa: E402
+from parallax_report.study import study_figure  # noqa: E402
 from parallax_report.sweep_map import sweep_map_figure  # noqa: E402
 from parallax_report.timeline import timeline_figure  # noqa: E402
 from parallax_report.training import training_figure  # noqa: E402
@@ -74,6 +75,7 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         figures, skipped = [], []
         for name, make in [("scaling", lambda: scaling_figure(runs, sweeps, args.out)),
+                           ("study", lambda: study_figure(runs, args.out)),
                            ("parity", lambda: parity_figure(runs, args.out, args.validate, args.compare)),
                            ("phases_compared", lambda: phases_figure(args.compare, args.out)),
                            ("timeline", lambda: timeline_figure(runs, args.out)),

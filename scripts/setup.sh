@@ -7,7 +7,7 @@ preset=${1:-default}
 
 packages=(build-essential cmake mpich libmpich-dev libhdf5-dev hdf5-tools zlib1g-dev libeigen3-dev libboost-test-dev
           libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libopenblas-openmp-dev libdnnl-dev
-          python3-matplotlib python3-h5py python3-numpy python3-torch)
+          python3-matplotlib python3-h5py python3-numpy python3-torch slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

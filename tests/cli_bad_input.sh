@@ -109,6 +109,15 @@ expect "parallel.ep = 3 must divide model.experts = 8" predict $good "${mix[@]}"
 expect "parallel.ep = 8 must divide parallel.dp*parallel.cp = 4" predict $good "${mix[@]}" --set parallel.ep=8 --set system.nodes=2
 expect "model.experts = 8: the executor trains dense models only" run ../experiments/train-tiny.toml --set model.experts=8 --out "$tmp/out.h5"
 expect "parallel.cp = 2: the executor does not run context parallelism" run ../experiments/train-tiny.toml --set training.data=synthetic --set parallel.cp=2 --set system.gpus=2 --out "$tmp/out.h5"
+study=../experiments/study-tiny.toml
+expect "no [study] section" study $good --dir "$tmp/s1"
+expect "study.plans[0] = \"t2x\" is not a plan name" study $study --dir "$tmp/s1" --set 'study.plans=["t2x"]'
+expect "study: give either plans" study $study --dir "$tmp/s1" --set study.top_k=2
+expect "study.launcher = \"pbs\" is not allowed" study $study --dir "$tmp/s1" --set study.launcher=pbs
+expect "study.plans[0]: parallel.tp = 3 must divide model.heads" study $study --dir "$tmp/s1" --set 'study.plans=["t3p1d1m4"]'
+expect "unknown key study.plans[0].bogus" study $study --dir "$tmp/s1" --set 'study.plans=[{bogus = 1}]'
+expect "holds no study" study status "$tmp"
+[[ -e $tmp/s1 ]] && { echo "FAIL: a refused study left $tmp/s1"; fails=$((fails + 1)); }
 sweep=../experiments/sweep-gpt3-512.toml
 expect "sweep.tp is an empty list" sweep $sweep --set 'sweep.tp=[]'
 expect "sweep.tp = 5 does not divide model.heads" sweep $sweep --set 'sweep.tp=[5]'

@@ -51,5 +51,6 @@ def scaling_figure(runs, sweeps, out_dir):
     eff.set_ylabel("parallel efficiency (%)")
     eff.set_ylim(0, 110)
     eff.set_title("Parallel efficiency against linear scaling")
-    eff.legend(loc="lower left")
+    if curves:
+        eff.legend(loc="lower left")
     return save(fig, out_dir, "scaling", ["kind", "id", "gpus", "tokens_per_s", "iteration_time_s", "mfu"], rows), None
