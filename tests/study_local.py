@@ -19,25 +19,10 @@ import time
 import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tiny_runs import check, failures  # noqa: E402
+from tiny_runs import check, failures, tiny_study  # noqa: E402
 
 parallax, root = sys.argv[1], sys.argv[2]
 env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-STUDY = """name = "tiny-study"
-[model]
-preset = "tiny-gpt"
-layers = 4
-[system]
-preset = "cpu"
-[training]
-global_batch = 8
-micro_batch = 2
-precision = "fp32"
-steps = {steps}
-log_every = 1000
-[study]
-plans = ["t1p1d1m2", {{dp = 2, micro_batch = 2}}, "t1p2d1m2"]
-"""
 
 
 def parallax_run(*args, timeout=300):
@@ -58,7 +43,7 @@ def measured_runs(path):
 with tempfile.TemporaryDirectory() as tmp:
     study_file = os.path.join(tmp, "study.toml")
     with open(study_file, "w") as f:
-        f.write(STUDY.format(steps=400))
+        f.write(tiny_study("tiny-study", 400, '["t1p1d1m2", {dp = 2, micro_batch = 2}, "t1p2d1m2"]', layers=4))
     directory = os.path.join(tmp, "study")
     proc = subprocess.Popen([parallax, "study", study_file, "--dir", directory], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)

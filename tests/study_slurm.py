@@ -22,28 +22,13 @@ import time
 import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tiny_runs import check, failures  # noqa: E402
+from tiny_runs import check, failures, tiny_study  # noqa: E402
 
 parallax, root = sys.argv[1], sys.argv[2]
 if not all(shutil.which(t) for t in ("munged", "slurmctld", "slurmd", "sbatch")) or os.geteuid() != 0:
     print("SKIPPED: needs Slurm and munge (bash scripts/setup.sh) and root for slurmd")
     sys.exit(77)
 cluster = os.path.join(root, "tests", "slurm_cluster.sh")
-TINY = """name = "{name}"
-[model]
-preset = "tiny-gpt"
-[system]
-preset = "cpu"
-[training]
-global_batch = 8
-micro_batch = 2
-precision = "fp32"
-steps = {steps}
-log_every = 1000
-[study]
-plans = {plans}
-launcher = "slurm"
-"""
 BIG = """name = "gpt3-1024"
 [model]
 preset = "gpt3-175b"
@@ -105,7 +90,7 @@ try:
 
     first = os.path.join(tmp, "first")
     study = write(os.path.join(tmp, "first.toml"),
-                  TINY.format(name="three-plans", steps=5, plans='["t1p1d1m2", "t1p1d2m2", "t2p1d1m2"]'))
+                  tiny_study("three-plans", 5, '["t1p1d1m2", "t1p1d2m2", "t2p1d1m2"]', "slurm"))
     r = run(parallax, "study", study, "--dir", first)
     check(r.returncode == 0 and r.stdout.count("submitted") == 2,
           f"the study is submitted as two job arrays (1 and 2 ranks): {r.stdout.strip()} {r.stderr.strip()}")
@@ -125,7 +110,7 @@ try:
 
     second = os.path.join(tmp, "second")
     study = write(os.path.join(tmp, "second.toml"),
-                  TINY.format(name="cancel-one", steps=600, plans='["t1p1d1m2", "t1p1d1m4"]'))
+                  tiny_study("cancel-one", 600, '["t1p1d1m2", "t1p1d1m4"]', "slurm"))
     r = run(parallax, "study", study, "--dir", second)
     check(r.returncode == 0, f"the second study is submitted: {r.stdout.strip()} {r.stderr.strip()}")
     victim = "plans/01-t1p1d1m4"

@@ -36,3 +36,24 @@ def losses(path):
     """The losses of the last run in a results file."""
     with h5py.File(path, "r") as f:
         return f["runs"][list(f["runs"])[-1]]["iterations"]["loss"][:]
+
+
+def tiny_study(name, steps, plans, launcher="local", layers=2):
+    """The text of a study of the tiny model (fp32, batches of 8 in micro-batches of 2); `plans` as
+    TOML text."""
+    return f"""name = "{name}"
+[model]
+preset = "tiny-gpt"
+layers = {layers}
+[system]
+preset = "cpu"
+[training]
+global_batch = 8
+micro_batch = 2
+precision = "fp32"
+steps = {steps}
+log_every = 1000
+[study]
+plans = {plans}
+launcher = "{launcher}"
+"""
