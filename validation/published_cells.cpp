@@ -11,10 +11,11 @@ namespace parallax::sim::cells {
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
 namespace {
-// Words a source writes for a value it does not give, read as a blank cell.
+// Words a source writes for a value it does not give, read as a blank cell ("nan" is how pandas
+// writes a missing value).
 bool says_not_given(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::regex words(R"(^\s*(n/?a|unknown|not (given|reported|published)|-|–|—|\?)?\s*(\(.*\))?\s*$)");
+  static const std::regex words(R"(^\s*(n/?a|nan|unknown|not (given|reported|published)|-|–|—|\?)?\s*(\(.*\))?\s*$)");
   return std::regex_match(text, words);
 }
 std::optional<double> not_given(const std::string& key, const std::string& text) {
