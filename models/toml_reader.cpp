@@ -1,7 +1,5 @@
 #include "models/toml_reader.hpp"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -88,6 +86,7 @@ void read_calibration(Section& s, Calibration& c) {
   set_if(c.memory_overhead_gib, s.number("memory_overhead_gib"));
   set_if(c.pass_overhead_us, s.number("pass_overhead_us"));
   set_if(c.dp_reduce_efficiency, s.number("dp_reduce_efficiency"));
+  set_if(c.thread_efficiency, s.number("thread_efficiency"));
   set_if(c.activation_memory_factor, s.number("activation_memory_factor"));
 }
 

@@ -23,6 +23,8 @@ expect() {  # expect "<what stderr names>" args...
 
 printf '[model\nlayers=2\n' >"$tmp/malformed.toml"
 expect "malformed TOML" predict "$tmp/malformed.toml"
+printf '[=]\n' >"$tmp/header.toml"
+expect "header.toml:1:2: malformed TOML: Error while parsing key" predict "$tmp/header.toml"
 expect "cannot open" predict "$tmp/missing.toml"
 expect "is a directory" predict "$tmp"
 expect "--set parallel.tp: the value holds a line break" predict $good --set $'parallel.tp=4\n[x]\ny=1'
