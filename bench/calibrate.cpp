@@ -261,7 +261,8 @@ std::string system_toml(const Calibrated& c, const std::string& header) {
                                                    {"memory_overhead_gib", cal.memory_overhead_gib},
                                                    {"activation_memory_factor", cal.activation_memory_factor},
                                                    {"pass_overhead_us", cal.pass_overhead_us},
-                                                   {"dp_reduce_efficiency", cal.dp_reduce_efficiency}})
+                                                   {"dp_reduce_efficiency", cal.dp_reduce_efficiency},
+                                                   {"thread_efficiency", cal.thread_efficiency}})
     line("calibration", key, value);
   return out.str();
 }

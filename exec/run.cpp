@@ -22,6 +22,7 @@
 #include "models/experiment_json.hpp"
 #include "models/toml_reader.hpp"
 #include "results/results_file.hpp"
+#include "sim/cpu_threads.hpp"
 #include "sim/flops.hpp"
 #include "sim/placement.hpp"
 #include "sim/predict.hpp"
@@ -77,6 +78,7 @@ std::vector<std::pair<std::string, std::string>> provenance(const std::string& h
       {"blas", k.libraries()},
       {"ranks_per_node", std::to_string(ranks_per_node)},
       {"threads_per_rank", std::to_string(k.threads())},
+      {"predicted_threads_per_rank", std::to_string(k.threads())},
       {"cores_per_node", std::to_string(std::max(1u, std::thread::hardware_concurrency()))},
       {"compiler", __VERSION__}};
   out.insert(out.end(), slurm.begin(), slurm.end());
@@ -288,7 +290,10 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   // InputError for bad data, init or checkpoint files (alike on every rank).
   Trainer trainer(plan, groups.groups(), *kernels);
   const std::string config_json = to_json(e).dump();
-  const sim::Prediction predicted = sim::predict(plan);
+  // Predicted for the run as it is placed: a CPU rank on several BLAS threads is as many cores.
+  Experiment as_placed = e;
+  as_placed.system = sim::with_threads(e.system, kernels->threads());
+  const sim::Prediction predicted = sim::predict(as_placed);
 
   // Rank 0 alone writes the results file.
   const std::vector<results::RankInfo> ranks = gather_ranks(world, groups.node());

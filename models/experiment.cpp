@@ -201,6 +201,7 @@ void validate_calibration(const Calibration& c) {
            {c.memory_efficiency, "memory_efficiency", fraction},
            {c.flash_attention_efficiency, "flash_attention_efficiency", fraction},
            {c.dp_reduce_efficiency, "dp_reduce_efficiency", fraction},
+           {c.thread_efficiency, "thread_efficiency", fraction},
            {c.p2p_efficiency_inter, "p2p_efficiency_inter", zero_to_one},  // 0: as the collectives
            {c.busbw_efficiency_intra, "busbw_efficiency_intra", above_zero},
            {c.busbw_efficiency_inter, "busbw_efficiency_inter", above_zero},

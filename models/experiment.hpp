@@ -97,6 +97,9 @@ struct Calibration {
   double activation_memory_factor = 1.0;    // allocator fragmentation and framework buffers on activations
   double pass_overhead_us = 0;              // host-side cost of one pipeline pass (one micro-batch, one stage)
   double dp_reduce_efficiency = 1.0;        // the framework's DP gradient reduction across nodes, as a share of busbw
+  // A CPU rank's kernels on T threads: each core past the first adds this share of one core's
+  // GEMM peak and memory bandwidth (shared caches and memory bus; sim/cpu_threads.hpp).
+  double thread_efficiency = 1.0;
 };
 
 struct SystemConfig {

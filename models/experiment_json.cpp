@@ -61,6 +61,7 @@ json system_json(const SystemConfig& s) {
             {"memory_overhead_gib", c.memory_overhead_gib},
             {"pass_overhead_us", c.pass_overhead_us},
             {"dp_reduce_efficiency", c.dp_reduce_efficiency},
+            {"thread_efficiency", c.thread_efficiency},
             {"activation_memory_factor", c.activation_memory_factor}}}};
 }
 

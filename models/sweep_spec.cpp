@@ -82,7 +82,7 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
     spec.recompute = choices<Recompute>(
         s, "recompute", {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}});
   for (auto [key, field] : {std::pair{"sequence_parallel", &spec.sequence_parallel},
-                             {"distributed_optimizer", &spec.distributed_optimizer}})
+                            {"distributed_optimizer", &spec.distributed_optimizer}})
     if (s.node(key)) {
       const auto values = s.list<bool>(key);
       std::vector<bool> distinct;

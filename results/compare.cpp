@@ -57,7 +57,8 @@ std::optional<RunComparison> compare_run(hid_t run, const std::string& id) {
   const double threads = count("threads_per_rank");
   if (count("cores_per_node") > 0 && count("ranks_per_node") * threads > count("cores_per_node"))
     c.unmodelled = "oversubscribed";
-  else if (string_attribute(run, "backend").value_or("") == "cpu" && threads > 1)
+  else if (string_attribute(run, "backend").value_or("") == "cpu" &&
+           threads > std::max(1.0, count("predicted_threads_per_rank")))
     c.unmodelled = std::to_string(static_cast<int>(threads)) + " threads per rank";
   for (const auto& [letter, knob] :
        {std::pair{"t", "tp"}, {"p", "pp"}, {"d", "dp"}, {"m", "micro_batch"}, {"v", "vpp"}})

@@ -96,6 +96,14 @@ with tempfile.TemporaryDirectory() as tmp:
     flagged = json.loads(sh(parallax, "compare", out, "--format", "json").stdout)
     check(flagged["runs"][-1]["unmodelled"] != "" and flagged["summary"]["runs"] == 2,
           f"two threads a rank: flagged ({flagged['runs'][-1]['unmodelled']}) and left out of the summary")
+    # One rank on both cores is modelled as 1 + 0.72 cores (thread_efficiency, kept from the cpu
+    # preset by calibrate): its prediction is the one-thread run's over about 1.72.
+    check("thread_efficiency = 0.72" in text, "the calibrated file keeps the preset's thread efficiency")
+    subprocess.run([parallax, "run", exp, "--out", out], env=two, capture_output=True, check=True)
+    threaded = json.loads(sh(parallax, "compare", out, "--format", "json").stdout)["runs"][-1]
+    ratio = report["runs"][0]["predicted_iteration_time_s"] / threaded["predicted_iteration_time_s"]
+    check(threaded["unmodelled"] == "" and threaded["ranks"] == 1 and 1.6 < ratio < 1.75,
+          f"one rank on two threads: modelled, predicted {ratio:.3f} times as fast as on one")
 
     r = sh(parallax, "compare", os.path.join(tmp, "none.h5"), ok=False)
     check(r.returncode == 2 and "no such results file" in r.stderr, "compare: a missing file exits 2")

@@ -4,6 +4,7 @@
 
 #include "models/toml_reader.hpp"
 #include "sim/collectives.hpp"
+#include "sim/cpu_threads.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/layer_costs.hpp"
 #include "sim/memory.hpp"
@@ -189,4 +190,21 @@ BOOST_AUTO_TEST_CASE(column_parallel_backward_collectives_run_beside_their_gemms
     BOOST_TEST(sp.backward.tp_comm == expected, tolerance(1e-9));
     BOOST_TEST(sp.forward.tp_comm == 2 * (ag + rs), tolerance(1e-9));
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_cpu_rank_on_threads_is_that_many_cores) {
+  // thread_efficiency 0.75: 4 threads are 1 + 3 * 0.75 = 3.25 cores of GEMM peak and memory
+  // bandwidth, and GEMM tiles spread over all 4; one thread is the system as it is.
+  SystemConfig s = system_preset("cpu");
+  s.calibration.thread_efficiency = 0.75;
+  const SystemConfig four = with_threads(s, 4);
+  BOOST_TEST(four.device.sms == 4 * s.device.sms);
+  BOOST_TEST(four.device.peak_tflops_fp32 == 3.25 * s.device.peak_tflops_fp32, tolerance(1e-12));
+  BOOST_TEST(four.device.peak_tflops_bf16 == 3.25 * s.device.peak_tflops_bf16, tolerance(1e-12));
+  BOOST_TEST(four.device.memory_gbps == 3.25 * s.device.memory_gbps, tolerance(1e-12));
+  BOOST_TEST(four.device.memory_gib == s.device.memory_gib);
+  BOOST_TEST(with_threads(s, 1).device.peak_tflops_fp32 == s.device.peak_tflops_fp32);
+  // A large GEMM, compute-bound on both, takes 1/3.25 of its one-core time.
+  const Gemm g{2048, 2048, 2048};
+  BOOST_TEST(gemm_time(g, four, Precision::fp32) == gemm_time(g, s, Precision::fp32) / 3.25, tolerance(0.02));
 }
