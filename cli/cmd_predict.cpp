@@ -20,6 +20,7 @@ struct PredictArgs {
   std::string experiment;
   std::vector<std::string> sets;
   std::string format = "table";
+  bool require_fit = false;
   std::string timeline;
   std::string out;
 };
@@ -74,6 +75,7 @@ Runner add_predict(CLI::App& app) {
   app.add_option("--format", args->format, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
   app.add_option("--timeline", args->timeline, "Write the simulated timeline as Chrome-trace JSON");
   app.add_option("--out", args->out, "Add the prediction to an HDF5 results file");
+  app.add_flag("--require-fit", args->require_fit, "Exit with status 1 when the plan does not fit in memory");
   return [args] {
     const Experiment e = load_experiment_file(args->experiment, args->sets);
     sim::PredictOptions options;
@@ -81,14 +83,19 @@ Runner add_predict(CLI::App& app) {
     const sim::Prediction p = sim::predict(e, options);
     if (!args->timeline.empty())
       write_file_atomically(args->timeline, sim::chrome_trace(p.timeline, e.name + " " + plan_name(e)));
-    if (!args->out.empty()) {
-      const std::string id = results::add_predicted_run(args->out, e, p);
-      std::cerr << "parallax: added run " << id << " to " << args->out << "\n";
-    }
+    const std::string id = args->out.empty() ? "" : results::add_predicted_run(args->out, e, p);
     if (args->format == "json")
       std::cout << sim::prediction_json(e, p).dump(2) << "\n";
     else
       print_table(e, p);
+    // The table first, whole, then where it was added: the two streams never share a line.
+    std::cout.flush();
+    std::fflush(stdout);
+    if (!id.empty()) std::cerr << "parallax: added run " << id << " to " << args->out << "\n";
+    if (args->require_fit && !p.fits) {
+      std::cerr << "parallax: the plan does not fit in " << e.system.device.memory_gib << " GiB a device\n";
+      return 1;
+    }
     return 0;
   };
 }

@@ -10,6 +10,7 @@ were fitted on every row.
 
 usage: scripts/cross_validate.py build/parallax experiments/validation/published_runs.csv
 """
+import argparse
 import csv
 import os
 import sys
@@ -42,7 +43,11 @@ def by_source(errs):
 
 
 def main():
-    parallax, table = sys.argv[1], sys.argv[2]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("parallax", help="the parallax binary (build/parallax)")
+    ap.add_argument("table", help="a published-runs table (experiments/validation/published_runs.csv)")
+    args = ap.parse_args()
+    parallax, table = args.parallax, args.table
     with open(table, newline="") as f:
         reader = csv.DictReader(f)
         header, rows = reader.fieldnames, list(reader)

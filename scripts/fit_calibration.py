@@ -10,6 +10,7 @@ validation/published_row.cpp (docs/cost-model.md lists them).
 
 usage: scripts/fit_calibration.py build/parallax experiments/validation/published_runs.csv
 """
+import argparse
 import json
 import subprocess
 import sys
@@ -77,7 +78,11 @@ def fit(parallax, csv, values=None, log=None):
 
 
 def main():
-    parallax, csv = sys.argv[1], sys.argv[2]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("parallax", help="the parallax binary (build/parallax)")
+    ap.add_argument("csv", help="a published-runs table (experiments/validation/published_runs.csv)")
+    args = ap.parse_args()
+    parallax, csv = args.parallax, args.csv
     values = fit(parallax, csv, log=lambda line: print(line, file=sys.stderr))
     _, report = evaluate(parallax, csv, values)
     for (systems, key, *_), v in zip(PARAMS, values):

@@ -58,6 +58,20 @@ with tempfile.TemporaryDirectory() as tmp:
               abs(s["total"] - (s["weights"] + s["gradients"] + s["optimizer"] + s["activations"] + s["other"])) <= 5
               for s in stages), "stage totals add up")
     check(j["memory_bytes"]["peak"] == max(s["total"] for s in stages), "peak is the largest stage")
+
+    # --require-fit: a plan that does not fit exits 1, one that fits 0. The table and the line
+    # naming the run added to --out, on one pipe, never share a line: the table comes whole first.
+    res = subprocess.run([parallax, "predict", example, "--set", "parallel.pp=1",
+                          "--set", "parallel.vpp=1", "--require-fit"], capture_output=True, text=True)
+    check(res.returncode == 1 and "DOES NOT FIT" in res.stdout and "does not fit in" in res.stderr,
+          f"predict --require-fit exits 1 for a plan that does not fit ({res.returncode}: {res.stderr.strip()})")
+    res = subprocess.run([parallax, "predict", example, "--require-fit"], capture_output=True, text=True)
+    check(res.returncode == 0, "and 0 for one that fits")
+    res = subprocess.run([parallax, "predict", example, "--out", os.path.join(tmp, "mixed.h5")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = res.stdout.rstrip("\n").split("\n")
+    check(res.returncode == 0 and lines[-1].startswith("parallax: added run ") and
+          sum("added run" in line for line in lines) == 1, "the added-run line comes after the whole table")
     # bf16 Adam moments without a master copy: 4 bytes of optimizer state a parameter, not 12.
     check(j["config"]["training"]["optimizer_state"] == "fp32", "optimizer state in the config")
     light = json.loads(subprocess.run([parallax, "predict", example, "--format", "json", "--set",

@@ -2,6 +2,7 @@
 exists and is a real image, the CSVs hold the numbers in the HDF5 file, and bad files give one
 clear line and exit 2."""
 import csv
+import glob
 import json
 import os
 import subprocess
@@ -111,6 +112,11 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run(py, report, tmp, "--out", os.path.join(tmp, "d"))
     check(r.returncode == 2 and r.stderr.strip() == f"report.py: {tmp} is a directory, not a results file",
           "a directory, in one line")
+
+# Every script answers --help with its usage, whatever else it needs.
+for script in sorted(glob.glob(os.path.join(root, "scripts", "*.py")) + glob.glob(os.path.join(root, "benchmarks", "*.py"))):
+    r = run(py, script, "--help")
+    check(r.returncode == 0 and "usage:" in r.stdout, f"{os.path.relpath(script, root)} --help")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
