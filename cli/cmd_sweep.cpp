@@ -143,8 +143,8 @@ void print_top(const std::vector<sim::RankedPlan>& top, int gpus) {
 void print_why(const sim::RankedPlan& a, const sim::RankedPlan& b) {
   const auto& x = a.prediction.breakdown;
   const auto& y = b.prediction.breakdown;
-  std::printf("\nWhy %s over %s (seconds per iteration)\n", sim::plan_name(a.plan).c_str(),
-              sim::plan_name(b.plan).c_str());
+  std::printf("\nWhy %s over %s (they differ in %s; seconds per iteration)\n", sim::plan_name(a.plan).c_str(),
+              sim::plan_name(b.plan).c_str(), sim::plan_differences(a.plan, b.plan).c_str());
   const std::tuple<const char*, double, double> rows[] = {
       {"compute", x.compute, y.compute},
       {"recompute", x.recompute, y.recompute},

@@ -116,9 +116,14 @@ class ItemSweep {
     std::vector<int> vpps, mbs;
     std::vector<bool> sps, opts;
     std::vector<Recompute> recs;
-    std::vector<Schedule> schedules(int v) const {
-      return v == 1 ? std::vector<Schedule>{Schedule::one_f_one_b, Schedule::gpipe}
-                    : std::vector<Schedule>{Schedule::interleaved};
+    // The schedules of a plan with `v` chunks a stage over `pp` stages, from the listed ones if
+    // any: without a pipeline GPipe and 1F1B are the same plan, counted once (as 1F1B).
+    std::vector<Schedule> schedules(int v, int pp, const std::optional<std::vector<Schedule>>& listed) const {
+      std::vector<Schedule> out =
+          listed_or(listed, v == 1 ? std::vector<Schedule>{Schedule::one_f_one_b, Schedule::gpipe}
+                                   : std::vector<Schedule>{Schedule::interleaved});
+      if (pp == 1 && std::ranges::find(out, Schedule::one_f_one_b) != out.end()) std::erase(out, Schedule::gpipe);
+      return out;
     }
   };
   std::optional<Knobs> knobs(int gpus, int tp, int pp, Tally* tally) {
@@ -162,7 +167,7 @@ class ItemSweep {
     const auto k = knobs(gpus, tp, pp, nullptr);
     if (!k) return listed_inner(true);
     long long per_vpp = 0;
-    for (int v : k->vpps) per_vpp += static_cast<long long>(listed_or(spec_.schedule, k->schedules(v)).size());
+    for (int v : k->vpps) per_vpp += static_cast<long long>(k->schedules(v, pp, spec_.schedule).size());
     return static_cast<long long>(k->mbs.size()) *
            static_cast<long long>(k->sps.size() * k->recs.size() * k->opts.size()) * per_vpp;
   }
@@ -197,7 +202,7 @@ class ItemSweep {
           e_.training.recompute = rec;
           const LayerCosts& costs = cached_layer_costs(tp, mb, sp, rec);
           for (int v : vpps) {
-            for (Schedule sched : listed_or(spec_.schedule, k->schedules(v)))
+            for (Schedule sched : k->schedules(v, pp, spec_.schedule))
               for (bool opt : opts) {
                 PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
                 plan.cp = cp;

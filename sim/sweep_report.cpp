@@ -62,4 +62,24 @@ std::string dominant_cost(const Breakdown& b) {
   return top->first;
 }
 
+std::string plan_differences(const PlanRecord& a, const PlanRecord& b) {
+  std::string out;
+  auto add = [&](const char* knob, const std::string& x, const std::string& y) {
+    if (x == y) return;
+    out.append(out.empty() ? "" : ", ").append(knob).append(" ").append(x).append(" / ").append(y);
+  };
+  auto on = [](bool v) { return std::string(v ? "on" : "off"); };
+  add("devices", std::to_string(a.gpus), std::to_string(b.gpus));
+  add("tp", std::to_string(a.tp), std::to_string(b.tp));
+  add("pp", std::to_string(a.pp), std::to_string(b.pp));
+  add("dp", std::to_string(a.dp), std::to_string(b.dp));
+  add("micro-batch", std::to_string(a.micro_batch), std::to_string(b.micro_batch));
+  add("vpp", std::to_string(a.vpp), std::to_string(b.vpp));
+  add("schedule", to_string(a.schedule), to_string(b.schedule));
+  add("recompute", to_string(a.recompute), to_string(b.recompute));
+  add("sequence parallelism", on(a.sequence_parallel), on(b.sequence_parallel));
+  add("distributed optimizer", on(a.distributed_optimizer), on(b.distributed_optimizer));
+  return out;
+}
+
 }  // namespace parallax::sim

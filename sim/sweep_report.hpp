@@ -25,6 +25,10 @@ std::vector<PlanRecord> memory_frontier(const SweepResult& sweep, int gpus);
 // The fastest plan per device count, and whether more devices still raise throughput.
 std::vector<PlanRecord> best_per_device_count(const SweepResult& sweep);
 
+// The knobs two plans differ in, as "tp 2 / 4, sequence parallelism on / off" (first / second);
+// empty for the same plan.
+std::string plan_differences(const PlanRecord& a, const PlanRecord& b);
+
 // The largest exposed cost after compute: "bubble", "TP comm", "recompute", ...
 std::string dominant_cost(const Breakdown& b);
 

@@ -202,6 +202,39 @@ BOOST_AUTO_TEST_CASE(closed_form_agrees_under_fsdp_without_interleaving) {
   BOOST_TEST(worst <= 0.01);
 }
 
+BOOST_AUTO_TEST_CASE(two_plans_are_told_apart_by_their_knobs) {
+  PlanRecord a{64, 2, 1, 32, 1, 1, 512, Schedule::one_f_one_b, Recompute::selective, true, true};
+  PlanRecord b = a;
+  b.sequence_parallel = false;
+  BOOST_TEST(plan_differences(a, b) == "sequence parallelism on / off");
+  b.tp = 4;
+  b.dp = 16;
+  b.recompute = Recompute::full;
+  BOOST_TEST(plan_differences(a, b) ==
+             "tp 2 / 4, dp 32 / 16, recompute selective / full, sequence parallelism on / off");
+  BOOST_TEST(plan_differences(a, a).empty());
+}
+
+BOOST_AUTO_TEST_CASE(no_plan_is_listed_twice) {
+  // Without a pipeline, GPipe and 1F1B are one plan: a sweep of tiny-gpt on 1 and 2 devices
+  // (pp 1 or 2) holds no two records with the same knobs but the schedule at pp 1.
+  Experiment e = base("tiny-gpt", "dgx-a100-80g", 2, 8);
+  SweepSpec spec;
+  spec.gpus = {1, 2};
+  const SweepResult r = run_sweep(e, spec, {1, nullptr});
+  int pp1 = 0;
+  for (const auto& p : r.plans) {
+    if (p.pp == 1) {
+      ++pp1;
+      BOOST_TEST((p.schedule == Schedule::one_f_one_b));
+    }
+  }
+  BOOST_TEST(pp1 > 0);
+  BOOST_TEST(
+      std::ranges::any_of(r.plans, [](const PlanRecord& p) { return p.pp == 2 && p.schedule == Schedule::gpipe; }));
+  BOOST_TEST(r.evaluated <= sweep_candidates(e, spec));
+}
+
 BOOST_AUTO_TEST_CASE(kendall_and_frontier_helpers) {
   SweepResult r;
   PlanRecord a, b, c;
