@@ -62,8 +62,12 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
   for (const auto& s : p.memory)
     std::printf("    stage %-3d                 %10.2f %10.2f %10.2f %12.2f %6.2f %7.2f\n", s.stage, gib(s.weights),
                 gib(s.gradients), gib(s.optimizer), gib(s.activations), gib(s.other), gib(s.total()));
-  std::printf("  peak %.2f GiB of %.2f GiB: %s\n", gib(p.peak_memory_bytes), gib(p.device_memory_bytes),
-              p.fits ? "fits" : "DOES NOT FIT");
+  if (p.usable_memory_bytes < p.device_memory_bytes)
+    std::printf("  peak %.2f GiB of %.2f GiB (%.2f GiB after the headroom): %s\n", gib(p.peak_memory_bytes),
+                gib(p.device_memory_bytes), gib(p.usable_memory_bytes), p.fits ? "fits" : "DOES NOT FIT");
+  else
+    std::printf("  peak %.2f GiB of %.2f GiB: %s\n", gib(p.peak_memory_bytes), gib(p.device_memory_bytes),
+                p.fits ? "fits" : "DOES NOT FIT");
 }
 
 }  // namespace
@@ -93,7 +97,8 @@ Runner add_predict(CLI::App& app) {
     std::fflush(stdout);
     if (!id.empty()) std::cerr << "parallax: added run " << id << " to " << args->out << "\n";
     if (args->require_fit && !p.fits) {
-      std::cerr << "parallax: the plan does not fit in " << e.system.device.memory_gib << " GiB a device\n";
+      std::cerr << "parallax: the plan does not fit in " << p.usable_memory_bytes / (1024.0 * 1024.0 * 1024.0)
+                << " GiB a device\n";
       return 1;
     }
     return 0;

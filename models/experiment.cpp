@@ -251,6 +251,11 @@ void validate_model_and_system(const Experiment& e) {
   positive(s.device.memory_gib, "system.device.memory_gib");
   positive(s.device.memory_gbps, "system.device.memory_gbps");
   positive(s.device.sms, "system.device.sms");
+  require(s.memory_headroom_fraction >= 0 && s.memory_headroom_fraction < 1,
+          "system.memory_headroom_fraction must be in [0, 1) (a share of the device's memory)");
+  require(s.memory_headroom_gib >= 0, "system.memory_headroom_GiB must be zero or positive");
+  require(s.usable_memory_bytes() > 0,
+          "system.memory_headroom_GiB and memory_headroom_fraction leave no device memory");
   for (const auto& [value, key] : std::initializer_list<std::pair<double, const char*>>{
            {s.device.peak_tflops_fp32, "system.device.peak_tflops_fp32"},
            {s.device.peak_tflops_fp16, "system.device.peak_tflops_fp16"},

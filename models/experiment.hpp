@@ -110,8 +110,15 @@ struct SystemConfig {
   LinkSpec intra_node;
   LinkSpec inter_node;  // per device: the node's NIC bandwidth divided by its devices
   Calibration calibration;
+  // Device memory a plan may not use (left for fragmentation, a profiler, a larger batch):
+  // a share of it, and GiB besides. A plan fits when its peak is at most what is left.
+  double memory_headroom_fraction = 0;
+  double memory_headroom_gib = 0;
 
   int nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
+  double usable_memory_bytes() const {
+    return (device.memory_gib * (1 - memory_headroom_fraction) - memory_headroom_gib) * 1024.0 * 1024.0 * 1024.0;
+  }
 };
 
 struct ParallelConfig {

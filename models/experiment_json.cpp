@@ -34,6 +34,8 @@ json system_json(const SystemConfig& s) {
           {"gpus", s.gpus},
           {"nodes", s.nodes()},
           {"gpus_per_node", s.gpus_per_node},
+          {"memory_headroom_fraction", s.memory_headroom_fraction},
+          {"memory_headroom_gib", s.memory_headroom_gib},
           {"device",
            {{"name", d.name},
             {"sms", d.sms},

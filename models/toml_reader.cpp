@@ -157,6 +157,8 @@ void read_system_fields(Section& s, SystemConfig& sys) {
   read_link(s, "intra_node", sys.intra_node);
   read_link(s, "inter_node", sys.inter_node);
   read_calibration_table(s, sys.calibration);
+  set_if(sys.memory_headroom_fraction, s.number("memory_headroom_fraction"));
+  set_if(sys.memory_headroom_gib, s.number("memory_headroom_GiB"));
 }
 
 // `system.file`: a path relative to the experiment file's directory (`base`).

@@ -191,7 +191,7 @@ double fast_peak_memory(const Experiment& e) {
 FastEstimate fast_estimate(const Experiment& e, const LayerCosts& costs) {
   FastEstimate out;
   out.peak_memory_bytes = fast_peak_memory(e);
-  out.fits = out.peak_memory_bytes <= e.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;
+  out.fits = out.peak_memory_bytes <= e.system.usable_memory_bytes();
   out.iteration_time_s = fast_iteration_time(e, costs);
   return out;
 }

@@ -68,7 +68,8 @@ Prediction predict(const ResolvedPlan& plan, const PredictOptions& options) {
   out.memory = stage_memory(e, schedule);
   for (const auto& s : out.memory) out.peak_memory_bytes = std::max(out.peak_memory_bytes, s.total());
   out.device_memory_bytes = e.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;
-  out.fits = out.peak_memory_bytes <= out.device_memory_bytes;
+  out.usable_memory_bytes = e.system.usable_memory_bytes();
+  out.fits = out.peak_memory_bytes <= out.usable_memory_bytes;
   return out;
 }
 

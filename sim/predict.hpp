@@ -29,6 +29,7 @@ struct Prediction {
   std::vector<StageMemory> memory;
   double peak_memory_bytes = 0;
   double device_memory_bytes = 0;
+  double usable_memory_bytes = 0;  // the device's memory less the system's headroom
   bool fits = true;
   std::vector<RankTotals> stages;       // per pipeline rank
   std::vector<TimelineEvent> timeline;  // filled when asked for

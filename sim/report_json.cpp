@@ -42,6 +42,7 @@ nlohmann::json prediction_json(const Experiment& e, const Prediction& p) {
           {"memory_bytes",
            {{"peak", static_cast<long long>(p.peak_memory_bytes)},
             {"device", static_cast<long long>(p.device_memory_bytes)},
+            {"usable", static_cast<long long>(p.usable_memory_bytes)},
             {"per_stage", stages}}}};
 }
 

@@ -238,7 +238,7 @@ class ItemSweep {
     e_.parallel.schedule = sched;
     e_.parallel.distributed_optimizer = plan.distributed_optimizer;
     plan.peak_memory_bytes = fast_peak_memory(e_);
-    if (plan.peak_memory_bytes > base_.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0) {
+    if (plan.peak_memory_bytes > base_.system.usable_memory_bytes()) {
       plan.reject = RejectReason::memory;
       ++tally.rejected[static_cast<int>(RejectReason::memory)];
       tally.plans.push_back(plan);

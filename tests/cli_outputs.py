@@ -67,6 +67,19 @@ with tempfile.TemporaryDirectory() as tmp:
           f"predict --require-fit exits 1 for a plan that does not fit ({res.returncode}: {res.stderr.strip()})")
     res = subprocess.run([parallax, "predict", example, "--require-fit"], capture_output=True, text=True)
     check(res.returncode == 0, "and 0 for one that fits")
+    # A headroom leaves memory no plan may use: 60 GiB of the A100's 79.3 leave 19.3.
+    res = subprocess.run([parallax, "predict", example, "--require-fit", "--set", "system.memory_headroom_GiB=60"],
+                         capture_output=True, text=True)
+    check(res.returncode == 1 and "of 79.30 GiB (19.30 GiB after the headroom): DOES NOT FIT" in res.stdout,
+          "a plan that fits does not fit in 60 GiB less")
+    res = subprocess.run([parallax, "predict", example, "--format", "json", "--set",
+                          "system.memory_headroom_fraction=0.25"], capture_output=True, text=True)
+    mem = json.loads(res.stdout)["memory_bytes"] if res.returncode == 0 else {}
+    check(abs(mem.get("usable", 0) - 0.75 * mem.get("device", 0)) < 2, f"a quarter of the memory held back: {mem.get('usable')} of {mem.get('device')} bytes")
+    res = subprocess.run([parallax, "predict", example, "--set", "system.memory_headroom_fraction=1"],
+                         capture_output=True, text=True)
+    check(res.returncode == 2 and "memory_headroom_fraction must be in [0, 1)" in res.stderr,
+          "a headroom of all the memory is refused")
     res = subprocess.run([parallax, "predict", example, "--out", os.path.join(tmp, "mixed.h5")],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = res.stdout.rstrip("\n").split("\n")

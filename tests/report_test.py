@@ -87,10 +87,18 @@ with tempfile.TemporaryDirectory() as tmp:
           and float(phases[0]["optimizer_predicted_s"]) == compared["phases"]["optimizer"]["predicted_s"],
           "phases_compared.csv: compare's phases, predicted and measured")
 
-    # A run without a timeline (removed here): said in a line, not a traceback.
+    # Measured runs alone: each drawn once, none paired with itself.
     only = os.path.join(tmp, "only.h5")
-    run(parallax, "run", os.path.join(exp, "train-tiny.toml"), "--set", "training.data=synthetic", "--set",
-        "training.steps=2", "--out", only, check=True)
+    for steps in ("2", "3"):
+        run(parallax, "run", os.path.join(exp, "train-tiny.toml"), "--set", "training.data=synthetic", "--set",
+            f"training.steps={steps}", "--out", only, check=True)
+    r = run(py, report, only, "--out", os.path.join(tmp, "pair"))
+    with h5py.File(only, "r") as f:
+        ids = sorted(f["runs"])
+    drawn = [row["run"] for row in csv.DictReader(open(os.path.join(tmp, "pair", "timeline.csv")))]
+    check(r.returncode == 0 and sorted(set(drawn)) == ids, f"every measured run's timeline is drawn, once ({set(drawn)})")
+
+    # A run without a timeline (removed here): said in a line, not a traceback.
     with h5py.File(only, "a") as f:
         for k in f["runs"]:
             del f["runs"][k]["timeline"]

@@ -235,6 +235,25 @@ BOOST_AUTO_TEST_CASE(no_plan_is_listed_twice) {
   BOOST_TEST(r.evaluated <= sweep_candidates(e, spec));
 }
 
+BOOST_AUTO_TEST_CASE(a_memory_headroom_rejects_plans_that_fill_the_device) {
+  // GPT-3 175B on 512 A100s: held back 30 % of each device's memory, some plans that fit no
+  // longer do, and every plan that still fits peaks within the 70 % left.
+  Experiment e = base("gpt3-175b", "dgx-a100-80g", 512, 1536);
+  SweepSpec spec;
+  spec.gpus = {512};
+  const SweepResult full = run_sweep(e, spec, {2, nullptr});
+  e.system.memory_headroom_fraction = 0.3;
+  const SweepResult held = run_sweep(e, spec, {2, nullptr});
+  BOOST_TEST(held.evaluated == full.evaluated);
+  BOOST_TEST(held.feasible < full.feasible);
+  BOOST_TEST(held.feasible > 0);
+  const double usable = 0.7 * e.system.device.memory_gib * 1024.0 * 1024.0 * 1024.0;
+  BOOST_TEST(
+      std::ranges::all_of(held.plans, [&](const PlanRecord& p) { return !p.fits() || p.peak_memory_bytes <= usable; }));
+  BOOST_TEST(
+      std::ranges::any_of(full.plans, [&](const PlanRecord& p) { return p.fits() && p.peak_memory_bytes > usable; }));
+}
+
 BOOST_AUTO_TEST_CASE(kendall_and_frontier_helpers) {
   SweepResult r;
   PlanRecord a, b, c;
