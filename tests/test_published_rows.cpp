@@ -150,6 +150,17 @@ BOOST_AUTO_TEST_CASE(a_blank_sharding_is_searched_where_the_framework_offers_it)
   // A check mark is a yes: sequence parallelism is given, not searched.
   BOOST_TEST(report.rows[0].experiment.parallel.sequence_parallel);
   BOOST_TEST(report.rows[0].searched.find("sequence_parallel") == std::string::npos);
+  // "unknown" (or "n/a") is searched as a blank is, for the sharding and sequence parallelism.
+  const std::string unsure =
+      "s,a,80,8192,28672,64,8,8192,128256,\"SwiGLU, RMSNorm, RoPE, untied\",H100,64,4,4,,2,5,1,128,unknown,";
+  const auto unknown =
+      validate_rows(head, unsure, {"unknown,bf16,Megatron-Core 0.9,14.7,", "n/a,bf16,Megatron-Core 0.9,14.7,"});
+  BOOST_TEST_REQUIRE(unknown.rows.size() == 2u);
+  for (const auto& row : unknown.rows) {
+    BOOST_TEST(row.experiment.parallel.distributed_optimizer);
+    BOOST_TEST(row.searched.find("distributed_optimizer=true") != std::string::npos);
+    BOOST_TEST(row.searched.find("sequence_parallel=") != std::string::npos);
+  }
   for (int i = 3; i < 5; ++i) {
     BOOST_TEST(!report.rows[i].experiment.parallel.distributed_optimizer);
     BOOST_TEST(!report.rows[i].fits);

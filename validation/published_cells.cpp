@@ -113,6 +113,11 @@ std::string lowered(const Row& row, const std::string& key) {
   return s;
 }
 
+std::string given(const Row& row, const std::string& key) {
+  std::string s = lowered(row, key);
+  return says_not_given(s) ? std::string() : s;
+}
+
 namespace {
 // The text after its leading blanks.
 std::string_view unindented(const std::string& s) {

@@ -33,6 +33,9 @@ int integer(const Row& row, const std::string& key, int fallback = 0);
 std::string text(const Row& row, const std::string& key);
 // A free-text column, lower-cased, for matching.
 std::string lowered(const Row& row, const std::string& key);
+// `lowered`, or empty when the cell says the value is not given ("unknown", "n/a", "-"): a knob
+// so marked is searched as a blank one is.
+std::string given(const Row& row, const std::string& key);
 // A memory column that records a run which did not fit: "OOM" in any case, with or without a
 // note ("OOM (80 GB)"), or "out of memory".
 bool out_of_memory(const std::string& lowered_text);

@@ -10,7 +10,7 @@ using namespace cells;  // the row's cell readers (validation/published_cells.hp
 Framework framework_of(const Row& row) {
   Framework fw;
   fw.name = lowered(row, "framework");
-  fw.sharding = lowered(row, "optimizer_sharding");
+  fw.sharding = given(row, "optimizer_sharding");
   const std::string& f = fw.name;
   // A row whose sharding column names DeepSpeed ("ZeRO-1 (DeepSpeed)") ran under it too.
   fw.deepspeed = has(f, "deepspeed") || has(fw.sharding, "deepspeed");
@@ -84,7 +84,7 @@ void read_degrees(const Row& row, const Framework& fw, const std::string& moe_te
   p.schedule = p.vpp > 1 ? Schedule::interleaved : Schedule::one_f_one_b;
   // A blank tp or pp: every layout of the devices is tried (layouts_of, below).
   blank.layout = !number(row, "tp") || !number(row, "pp");
-  const std::string sp = lowered(row, "seq_parallel");
+  const std::string sp = given(row, "seq_parallel");
   p.sequence_parallel = affirmative(sp);
   // The distributed optimizer, ZeRO (any stage) and FSDP all shard the optimizer state over DP;
   // ZeRO-3 and FSDP (fully sharded) shard the weights and gradients too.
@@ -107,7 +107,7 @@ void read_habits(const Row& row, const Framework& fw, const std::string& arch, E
   const bool deepspeed = fw.deepspeed, nemo = fw.nemo, mcore = fw.mcore, legacy = fw.legacy;
   const bool from_2022 = fw.from_2022, from_2023 = fw.from_2023;
   auto& p = e.parallel;
-  const std::string sp = lowered(row, "seq_parallel");
+  const std::string sp = given(row, "seq_parallel");
   // Gradient reduction overlapped with the backward in Megatron, not in DeepSpeed's pipeline
   // engine nor Megatron-LM's local DDP (Framework); NeMo runs Megatron-Core with its
   // distributed optimizer, whose parameter all-gather it overlaps (its default optimizer,
@@ -163,7 +163,7 @@ void read_training(const Row& row, const Framework& fw, Experiment& e, BlankKnob
   t.global_batch = integer(row, "global_batch", replicas_batch > kLargestCell ? 0 : static_cast<int>(replicas_batch));
   blank.micro_batch = !number(row, "micro_batch");
   t.micro_batch = integer(row, "micro_batch", 1);
-  const std::string rec = lowered(row, "recompute");
+  const std::string rec = given(row, "recompute");
   blank.recompute = rec.empty();
   t.recompute = recompute_of(rec);
   // Megatron's block method recomputes the first N layers of each model chunk and keeps the
