@@ -166,7 +166,8 @@ struct TrainingConfig {
   int recompute_layers = 0;
   RecomputeMethod recompute_method = RecomputeMethod::block;
   Precision precision = Precision::bf16;
-  bool flash_attention = false;  // fused attention kernel (no s×s score tensor in memory)
+  bool flash_attention = false;  // fused attention kernel (no s×s score tensor in memory); from a
+                                 // file, on by default for devices with FP8 (Hopper and later)
   // Weight gradients written straight into the fp32 main-gradient buffer (Megatron's
   // --gradient-accumulation-fusion); without it bf16 keeps a 16-bit .grad beside the buffer.
   bool gradient_accumulation_fusion = true;

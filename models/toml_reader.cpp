@@ -395,6 +395,10 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   e.parallel = read_parallel(parallel, dp_given, schedule_given);
   Section training(top.table("training"), "training");
   e.training = read_training(training);
+  // Fused (flash) attention is what every framework runs on Hopper and later (devices with FP8
+  // tensor cores: Megatron-Core, NeMo and PyTorch's SDPA all default to it there); on older
+  // devices the s x s scores are materialised unless the experiment says otherwise.
+  if (!training.node("flash_attention")) e.training.flash_attention = e.system.device.peak_tflops_fp8 > 0;
   top.table("sweep");  // read by `parallax sweep`
   top.table("study");  // read by `parallax study`
   top.finish();

@@ -63,6 +63,18 @@ BOOST_AUTO_TEST_CASE(overrides_win) {
   BOOST_TEST(e.parallel.sequence_parallel);
 }
 
+BOOST_AUTO_TEST_CASE(flash_attention_defaults_by_device) {
+  // On by default where the device has FP8 tensor cores (Hopper and later), off before; a
+  // file that says either is taken at its word.
+  BOOST_TEST(!load_experiment_text(base, "exp.toml").training.flash_attention);  // A100
+  const std::string hopper =
+      "[model]\npreset = \"llama3-70b\"\n[system]\npreset = \"dgx-h100\"\ngpus = 64\n"
+      "[parallel]\ntp = 8\npp = 4\n[training]\nglobal_batch = 128\nmicro_batch = 1\n";
+  BOOST_TEST(load_experiment_text(hopper, "exp.toml").training.flash_attention);
+  BOOST_TEST(!load_experiment_text(hopper, "exp.toml", {"training.flash_attention=false"}).training.flash_attention);
+  BOOST_TEST(load_experiment_text(base, "exp.toml", {"training.flash_attention=true"}).training.flash_attention);
+}
+
 BOOST_AUTO_TEST_CASE(vpp_selects_interleaving) {
   const Experiment e = load_experiment_text(base, "exp.toml", {"parallel.vpp=2"});
   BOOST_TEST((e.parallel.schedule == Schedule::interleaved));
