@@ -1,7 +1,6 @@
 // `parallax calibrate`: runs the micro-benchmarks (or reads them from a results file) and writes
 // the system file they fit (bench/calibrate.hpp).
 #include <mpi.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -49,9 +48,7 @@ SystemConfig base_system(const std::string& name) {
 }
 
 std::string header(const CalibrateArgs& a, const SystemConfig& base, int ranks) {
-  char host[256] = "";
-  gethostname(host, sizeof host - 1);
-  return "# Written by `parallax calibrate` on " + std::string(host) + " at " + results::utc_now() + ", from " +
+  return "# Written by `parallax calibrate` on " + results::host_name() + " at " + results::utc_now() + ", from " +
          (a.from.empty() ? "benchmarks run then on " + std::to_string(ranks) + " rank(s)" : a.from) +
          ", over the base system " + base.name +
          ".\n# Every number says where it came from. Use it with `[system] file = \"" +

@@ -15,8 +15,6 @@
 
 namespace parallax::cli {
 
-void print_merge(const results::MergeReport& r, const std::string& out);
-
 namespace {
 
 namespace fs = std::filesystem;

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "results/merge.hpp"
 #include "results/staged_file.hpp"
 
 namespace parallax::cli {
@@ -26,6 +27,9 @@ Runner add_compare(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
 Runner add_merge(CLI::App& app);
 Runner add_study(CLI::App& app);
+
+// What a merge added, and the inputs it left out (on stderr) (`merge`, `study collect`).
+void print_merge(const results::MergeReport& r, const std::string& out);
 
 // Writes `text` to `path` through a staged file (results/staged_file.hpp).
 using results::write_file_atomically;

@@ -3,7 +3,6 @@
 #include <H5public.h>
 #include <mpi.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -42,12 +41,6 @@ double peak_rss_bytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) * 1024.0;  // Linux reports KiB
-}
-
-std::string hostname() {
-  char host[256] = "unknown";
-  gethostname(host, sizeof host - 1);
-  return host;
 }
 
 // Rank 0's verdict on the set-up (0 = go on), shared so that no rank waits for one that left.
@@ -142,7 +135,7 @@ void write_memory(const MpiCommunicator& world, const ParallelConfig& p, const r
 std::vector<results::RankInfo> gather_ranks(const MpiCommunicator& world, const MpiCommunicator& local) {
   const bool leader = world.rank() == 0;
   char host[256] = {};
-  std::snprintf(host, sizeof host, "%s", hostname().c_str());
+  std::snprintf(host, sizeof host, "%s", results::host_name().c_str());
   std::vector<char> hosts(leader ? 256 * world.size() : 0);
   MPI_Gather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, 0, world.handle());
   int local_rank = local.rank();

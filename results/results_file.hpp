@@ -140,7 +140,8 @@ class MeasuredRunWriter {
   std::unique_ptr<Table> iterations_, phases_, timeline_;
 };
 
-std::string utc_now();  // ISO 8601, seconds, "Z"
+std::string utc_now();    // ISO 8601, seconds, "Z"
+std::string host_name();  // this machine's, as runs and system files record it
 
 // Adds a predicted run: attributes, iterations (one row), phases and timeline per pipeline
 // stage, ranks, and memory per stage. Returns the run id.

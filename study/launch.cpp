@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "results/results_file.hpp"
 #include "results/staged_file.hpp"
 #include "study/process.hpp"
 
@@ -16,12 +17,6 @@ namespace parallax::study {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string host_name() {
-  char name[256] = {};
-  gethostname(name, sizeof name - 1);
-  return name;
-}
 
 // A word for bash, in single quotes.
 std::string shell_quoted(const std::string& s) {
@@ -89,7 +84,7 @@ bool job_alive(const std::string& job) {
   }
   if (job.starts_with("pid=")) {
     const auto at = job.find('@');
-    if (at == std::string::npos || job.substr(at + 1) != host_name()) return true;
+    if (at == std::string::npos || job.substr(at + 1) != results::host_name()) return true;
     const pid_t pid = static_cast<pid_t>(std::stol(job.substr(4, at - 4)));
     return kill(pid, 0) == 0 || errno == EPERM;
   }
@@ -107,7 +102,7 @@ std::vector<std::string> local_command(const std::string& dir, const Manifest& m
 
 int run_local(const std::string& dir, const Manifest& m, const std::vector<Task>& tasks,
               const exec::StopSignals& stop) {
-  const std::string me = "pid=" + std::to_string(getpid()) + "@" + host_name();
+  const std::string me = "pid=" + std::to_string(getpid()) + "@" + results::host_name();
   int status = 0;
   for (const auto& t : tasks) {
     if (stop.received()) return 128 + stop.received();

@@ -2,10 +2,10 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "models/toml_section.hpp"
 #include "results/read_table.hpp"
 #include "results/results_file.hpp"
 #include "results/staged_file.hpp"
@@ -63,13 +63,6 @@ Manifest from_json(const nlohmann::json& j) {
     m.plans.push_back(e);
   }
   return m;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // Measured runs of a plan's results file that finished.
@@ -131,7 +124,7 @@ Manifest read_manifest(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw InputError(dir + " holds no study (no study.json)");
   try {
-    return from_json(nlohmann::json::parse(read_file(path)));
+    return from_json(nlohmann::json::parse(read_text_file(path.string(), "a study manifest")));
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path.string() + " is damaged: " + e.what());
   } catch (const InputError& e) {
@@ -143,23 +136,34 @@ void write_status(const std::string& dir, const PlanEntry& plan, const std::stri
   results::write_file_atomically((fs::path(dir) / plan.dir / "status").string(), line + "\n");
 }
 
+namespace {
+
+// The state, job and details of a plan's status line ("STATE job=... key=value ..."); pending
+// when it has none.
+void read_status_line(const fs::path& path, PlanStatus& s) {
+  std::error_code ec;
+  std::string line = fs::exists(path, ec) ? read_text_file(path.string(), "a status line") : "";
+  if (const auto end = line.find('\n'); end != std::string::npos) line.resize(end);
+  std::istringstream words(line);
+  words >> s.state;
+  if (s.state.empty()) s.state = "pending";
+  for (std::string word; words >> word;) {
+    if (word.starts_with("job=") || word.starts_with("pid="))
+      s.job = word;
+    else
+      s.detail += (s.detail.empty() ? "" : " ") + word;
+  }
+}
+
+}  // namespace
+
 std::vector<PlanStatus> study_status(const std::string& dir, const Manifest& m, bool (*alive)(const std::string&)) {
   std::vector<PlanStatus> out;
   for (const auto& plan : m.plans) {
     PlanStatus s{plan, "pending", "", "", 0};
     const fs::path plan_dir = fs::path(dir) / plan.dir;
-    std::string line = read_file(plan_dir / "status");
-    if (const auto end = line.find('\n'); end != std::string::npos) line.resize(end);
-    std::istringstream words(line);
-    words >> s.state;
-    if (s.state.empty()) s.state = "pending";
-    for (std::string word; words >> word;) {
-      if (word.starts_with("job=") || word.starts_with("pid="))
-        s.job = word;
-      else
-        s.detail += (s.detail.empty() ? "" : " ") + word;
-    }
     try {
+      read_status_line(plan_dir / "status", s);
       s.finished_runs = finished_runs((plan_dir / "results.h5").string());
     } catch (const InputError& e) {
       s.state = "broken";

@@ -41,7 +41,8 @@ Manifest read_manifest(const std::string& dir);
 struct PlanStatus {
   PlanEntry plan;
   // pending, submitted, running, finished, incomplete (ended well short of its runs), failed,
-  // cancelled, interrupted, lost (its job or process gone), broken (its results file unreadable)
+  // cancelled, interrupted, lost (its job or process gone), broken (its results file or status
+  // line unreadable)
   std::string state;
   std::string detail;  // the status line's details, or what is wrong with the results file
   std::string job;     // job=ID or pid=PID@HOST, if it was started
