@@ -3,8 +3,8 @@
 // vocabulary unpadded; AdamW state under optimizer/exp_avg/<name> and
 // optimizer/exp_avg_sq/<name>; step and config in attributes; each tensor's CRC-32 in its
 // attribute crc32, checked when it is loaded. Written through a staged file (synced, read back
-// and checked, then renamed), so a crash or a full disk never leaves a torn checkpoint. Any layout loads any checkpoint: each
-// rank reads the whole tensors it holds a slice of and keeps its slice.
+// and checked, then renamed), so a crash or a full disk never leaves a torn checkpoint. Any layout loads any
+// checkpoint: each rank reads the whole tensors it holds a slice of and keeps its slice.
 #pragma once
 #include <string>
 #include <vector>

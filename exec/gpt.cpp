@@ -33,7 +33,20 @@ Gpt::Gpt(const ModelConfig& m, int micro_batch, kernels::Kernels& kernels, const
       C_(m.hidden),
       L_(m.layers),
       NH_(m.heads),
-      V_(m.vocab) {
+      V_(m.vocab),
+      params_(kernels.memory()),
+      grads_(kernels.memory()),
+      workspace_(kernels.memory()),
+      head_grad_(kernels.memory()),
+      dacts_(kernels.memory()),
+      scratch_(kernels.memory()),
+      gathered_(kernels.memory()),
+      params16_(kernels.memory()),
+      workspace16_(kernels.memory()),
+      input_grad16_(kernels.memory()),
+      view_(kernels.memory()),
+      compute_(kernels.memory()),
+      gathered16_(kernels.memory()) {
   if (m.norm != Norm::layernorm || m.activation != Activation::gelu || m.position != Position::learned ||
       !m.tied_embeddings || m.kv_heads != m.heads || m.ffn_hidden != 4 * m.hidden)
     throw InputError(
@@ -133,14 +146,14 @@ void Gpt::init(std::uint64_t seed) {
 }
 
 void Gpt::zero_grads() {
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
-  std::fill(head_grad_.begin(), head_grad_.end(), 0.0f);
+  k_.zero(grads_.data(), static_cast<long>(grads_.size()));
+  k_.zero(head_grad_.data(), static_cast<long>(head_grad_.size()));
 }
 
 void Gpt::fold_tied_gradient() {
-  float* dwte = head_grad_.empty() ? nullptr : g(wte_);
-  for (size_t i = 0; i < head_grad_.size(); ++i) dwte[i] += head_grad_[i];
-  std::fill(head_grad_.begin(), head_grad_.end(), 0.0f);
+  if (head_grad_.empty()) return;
+  k_.accumulate(g(wte_), head_grad_.data(), static_cast<long>(head_grad_.size()));
+  k_.zero(head_grad_.data(), static_cast<long>(head_grad_.size()));
 }
 
 double Gpt::take_tp_comm_seconds() {
@@ -167,7 +180,7 @@ void Gpt::tp_all_gather(float* whole) {
 
 const float* Gpt::tp_input(const float* x) {
   if (!sp_) return x;
-  std::copy_n(x, activation_size(), mine(gathered_.data()));
+  k_.copy(mine(gathered_.data()), x, activation_size() * sizeof(float));
   tp_all_gather(gathered_.data());
   return gathered_.data();
 }
@@ -198,7 +211,7 @@ Gpt::State& Gpt::state(int chunk, int mb) {
   const auto key = std::make_pair(chunk, mb);
   auto it = states_.find(key);
   if (it != states_.end()) return it->second;
-  State s;
+  State s(k_.memory());
   if (!pool_.empty()) {
     s = std::move(pool_.back());
     pool_.pop_back();
@@ -237,13 +250,14 @@ float Gpt::forward(int chunk, int mb, const void* x, const int* inputs, const in
   float* in = act(s, chunk, X);
   if (c.embedding) {
     view_weights({{wte_, wte_}, {wpe_, wpe_}});
-    s.inputs.assign(inputs, inputs + BT);
+    s.inputs.resize(BT);
+    k_.copy(s.inputs.data(), inputs, BT * sizeof(int));
     // The slices' lookups summed over the TP group (split among its ranks' rows under SP), then positions.
     float* looked_up = sp_ ? gathered_.data() : in;
-    k_.embedding_forward(looked_up, inputs, p(wte_), vocab_begin_, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
+    k_.embedding_forward(looked_up, s.inputs.data(), p(wte_), vocab_begin_, Vl_, tp == 1 ? p(wpe_) : nullptr, B, T, C);
     if (tp > 1) {
       tp_output(looked_up);
-      if (sp_) std::copy_n(mine(looked_up), activation_size(), in);
+      if (sp_) k_.copy(in, mine(looked_up), activation_size() * sizeof(float));
       k_.add_positions(in, p(wpe_), first_row_, rows_, T, C);
     }
     k_.dropout(in, activation_size(), dropout(s, -1, DropoutSite::embedding));
@@ -262,6 +276,7 @@ float Gpt::forward(int chunk, int mb, const void* x, const int* inputs, const in
   head_forward(s, chunk, residual, targets);
   stash(s, chunk, ActivationLayout::head_index(c.layers, LNF));
   const float* losses = act(s, chunk, ActivationLayout::head_index(c.layers, LOSSES));
+  k_.synchronize();  // the losses are read here
   double loss = 0;
   for (int i = 0; i < BT; ++i) loss += losses[i];
   return static_cast<float>(loss / BT);
@@ -272,7 +287,7 @@ void Gpt::backward(int chunk, int mb, const void* dy, float loss_scale, const st
   const Chunk& c = chunks_[chunk];
   const int B = B_, T = T_, C = C_;
   State& s = states_.at({chunk, mb});
-  std::fill(dacts_.begin(), dacts_.begin() + acts_.grad_size(chunk), 0.0f);
+  k_.zero(dacts_.data(), acts_.grad_size(chunk));
   auto done = [&](int first, int last) {  // parameter tensors [first, last] are final
     if (!ready) return;
     sum_sequence_parallel_grads(first, last);
@@ -288,7 +303,7 @@ void Gpt::backward(int chunk, int mb, const void* dy, float loss_scale, const st
   } else if (mixed()) {
     k_.cast_from_16bit(mine(grad(chunk, top)), static_cast<const std::uint16_t*>(dy), activation_size(), precision_);
   } else {
-    std::copy_n(static_cast<const float*>(dy), activation_size(), mine(grad(chunk, top)));
+    k_.copy(mine(grad(chunk, top)), dy, activation_size() * sizeof(float));
   }
   const auto& groups = acts_.groups(chunk);
   auto group = groups.rbegin();

@@ -51,8 +51,8 @@ class Gpt {
   // init and load_checkpoint cast them once they have filled params(). The optimizer then keeps
   // the fp32 master weights, and the model lets params() go (release_fp32_weights).
   void cast_weights();
-  std::vector<std::uint16_t>& weights16() { return params16_; }
-  void release_fp32_weights() { std::vector<float>().swap(params_); }
+  kernels::Halves& weights16() { return params16_; }
+  void release_fp32_weights() { kernels::Floats(k_.memory()).swap(params_); }
   // Under FSDP (layout.fsdp, dp > 1, `dp` the DP group) the weights held, fp32 or 16-bit, shrink
   // to this rank's block of the flat buffer; a pass gathers its layer's weights over the DP group.
   void shard_weights();
@@ -103,9 +103,10 @@ class Gpt {
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   const ParamTensor& tensor(const std::string& name) const;
   bool holds(const std::string& name) const;
-  std::vector<float>& params() { return params_; }
-  const std::vector<float>& params() const { return params_; }
-  std::vector<float>& grads() { return grads_; }
+  kernels::Floats& params() { return params_; }
+  const kernels::Floats& params() const { return params_; }
+  kernels::Floats& grads() { return grads_; }
+  kernels::Kernels& kernels() { return k_; }
   const ModelConfig& model() const { return model_; }
   int padded_vocab() const { return Vp_; }
   int micro_batch() const { return B_; }
@@ -136,9 +137,10 @@ class Gpt {
 
  private:
   struct State {  // one micro-batch's activations in one chunk
-    std::vector<float> acts;
-    std::vector<std::uint16_t> acts16;  // those kept in 16 bits under mixed precision
-    std::vector<int> inputs, targets;
+    explicit State(std::pmr::memory_resource* memory) : acts(memory), acts16(memory), inputs(memory), targets(memory) {}
+    kernels::Floats acts;
+    kernels::Halves acts16;                 // those kept in 16 bits under mixed precision
+    std::pmr::vector<int> inputs, targets;  // the kernels read them: the backend's memory
     long first_sample = 0;
     double bytes() const {
       return static_cast<double>(acts.size()) * sizeof(float) + static_cast<double>(acts16.size()) * 2;
@@ -212,18 +214,18 @@ class Gpt {
   int vocab_begin_, vocab_valid_;  // this rank's first vocabulary row, and its rows that are real tokens
   std::vector<Chunk> chunks_;
   std::vector<ParamTensor> tensors_;
-  std::vector<float> params_, grads_;
+  kernels::Floats params_, grads_;
   int wte_ = -1, wpe_ = -1, lnf_ = -1;  // tensor indices, -1 where this rank has none
   std::vector<bool> layernorm_;         // per tensor: a LayerNorm's weight or bias
   std::vector<int> layer_param_;        // per chunk: index of its first layer's first tensor
   ActivationLayout acts_;
-  std::vector<float> workspace_;                   // recomputed layers' activations, the projections' outputs
+  kernels::Floats workspace_;                      // recomputed layers' activations, the projections' outputs
   std::map<std::pair<int, int>, State> states_;    // in flight, by (chunk, micro-batch)
   double state_bytes_ = 0, state_bytes_peak_ = 0;  // bytes held by states_, now and at most
   std::vector<State> pool_;                        // released states, reused
-  std::vector<float> head_grad_;                   // the LM head's share of the tied embedding gradient
-  std::vector<float> dacts_;                       // activation gradients of the running backward (the input's first)
-  std::vector<float> scratch_;                     // attention's T x T work space
+  kernels::Floats head_grad_;                      // the LM head's share of the tied embedding gradient
+  kernels::Floats dacts_;                          // activation gradients of the running backward (the input's first)
+  kernels::Floats scratch_;                        // attention's T x T work space
   double tp_comm_s_ = 0;
   std::uint64_t dropout_stream_ = 0;
   bool keeps_probs_ = false;  // the attention probabilities kept for the backward (RecomputePolicy)
@@ -231,15 +233,15 @@ class Gpt {
   // outside the tensor-parallel regions; `gathered_` holds a whole [B*T, C] input of a GEMM.
   bool sp_ = false;
   long rows_ = 0, first_row_ = 0;
-  std::vector<float> gathered_;
+  kernels::Floats gathered_;
   // Mixed precision: the 16-bit weights, the fp32 view of those a pass reads (view_at_: where
   // each tensor starts in it, -1 when absent), the 16-bit part of the recompute workspace, the
   // fp32 buffers of one layer's activations (compute_at_: where activation a of a layer starts,
   // then X, then the head's LNF), and the input's gradient as a 16-bit message.
   Precision precision_ = Precision::fp32;
   ActivationLayout::Sizes kept_sizes_;
-  std::vector<std::uint16_t> params16_, workspace16_, input_grad16_;
-  std::vector<float> view_, compute_;
+  kernels::Halves params16_, workspace16_, input_grad16_;
+  kernels::Floats view_, compute_;
   std::vector<long> view_at_, compute_at_;
   // FSDP: the DP group, each rank's block of the flat buffer and where this rank's begins, and
   // the 16-bit weights of a range being gathered.
@@ -247,7 +249,7 @@ class Gpt {
   bool fsdp_ = false;
   std::vector<long> shard_blocks_;
   long shard_begin_ = 0;
-  std::vector<std::uint16_t> gathered16_;
+  kernels::Halves gathered16_;
 };
 
 }  // namespace parallax::exec

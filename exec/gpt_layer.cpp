@@ -69,7 +69,8 @@ void Gpt::layer_backward(int pi, const float* in, float* din, const LayerActs& y
 
 void Gpt::head_forward(State& s, int chunk, const float* in, const int* targets) {
   const int BT = B_ * T_, C = C_, layers = chunks_[chunk].layers;
-  s.targets.assign(targets, targets + BT);
+  s.targets.resize(BT);
+  k_.copy(s.targets.data(), targets, BT * sizeof(int));
   view_weights({{lnf_, lnf_ + 1}, {wte_, wte_}});
   auto H = [&](int i) { return act(s, chunk, ActivationLayout::head_index(layers, i)); };
   k_.layernorm_forward(H(LNF), H(LNF_MEAN), H(LNF_RSTD), in, p(lnf_), p(lnf_ + 1), static_cast<int>(rows_), C);
@@ -79,7 +80,7 @@ void Gpt::head_forward(State& s, int chunk, const float* in, const int* targets)
   tp_reduce(H(ROWMAX), BT, true);
   k_.crossentropy_exp_sum(H(ROWSUM), H(LOGITS), H(ROWMAX), BT, Vl_, vocab_valid_);
   tp_reduce(H(ROWSUM), BT);
-  k_.crossentropy_normalize(H(LOSSES), H(LOGITS), H(ROWSUM), targets, vocab_begin_, BT, Vl_, vocab_valid_);
+  k_.crossentropy_normalize(H(LOSSES), H(LOGITS), H(ROWSUM), s.targets.data(), vocab_begin_, BT, Vl_, vocab_valid_);
   tp_reduce(H(LOSSES), BT);
 }
 

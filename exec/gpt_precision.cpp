@@ -34,6 +34,7 @@ void Gpt::cast_weights() {
 void Gpt::shard_weights() {
   if (!fsdp_) return;
   const long count = shard_blocks_[layout_.dp_rank];
+  k_.synchronize();  // the blocks are moved on the host
   auto keep_block = [&](auto& weights) {
     if (weights.empty()) return;
     std::copy_n(weights.begin() + shard_begin_, count, weights.begin());
@@ -53,12 +54,14 @@ void Gpt::gather_weights(long begin, long end, float* to) {
   }
   const long from = std::max(begin, shard_begin_), mine = counts[layout_.dp_rank];
   if (!mixed()) {
-    if (mine > 0) std::copy_n(params_.data() + (from - shard_begin_), mine, to + (from - begin));
+    if (mine > 0) k_.copy(to + (from - begin), params_.data() + (from - shard_begin_), mine * sizeof(float));
     dp_->all_gather(to, counts);
     return;
   }
   gathered16_.resize(end - begin);
-  if (mine > 0) std::copy_n(params16_.data() + (from - shard_begin_), mine, gathered16_.data() + (from - begin));
+  if (mine > 0)
+    k_.copy(gathered16_.data() + (from - begin), params16_.data() + (from - shard_begin_),
+            mine * sizeof(std::uint16_t));
   dp_->all_gather(gathered16_.data(), counts, message_dtype());
   k_.cast_from_16bit(to, gathered16_.data(), end - begin, precision_);
 }
@@ -133,10 +136,10 @@ void Gpt::unstash_layer(State& s, int chunk, int layer) {
 
 void Gpt::take_input(State& s, int chunk, const void* x) {
   if (!mixed()) {
-    std::copy_n(static_cast<const float*>(x), activation_size(), act(s, chunk, X));
+    k_.copy(act(s, chunk, X), x, activation_size() * sizeof(float));
     return;
   }
-  std::copy_n(static_cast<const std::uint16_t*>(x), activation_size(), home16(s, chunk, X));
+  k_.copy(home16(s, chunk, X), x, activation_size() * sizeof(std::uint16_t));
   unstash(s, chunk, X);
 }
 

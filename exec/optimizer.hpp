@@ -31,36 +31,34 @@ class Optimizer {
   Optimizer(const TrainingConfig& t, long parameters, Communicator& dp, Sharding sharding, std::vector<double> lr_scale,
             kernels::Kernels& kernels);
 
-  int steps() const { return state_.step; }
+  int steps() const { return step_; }
   bool sharded() const { return sharded_; }
   // fp16: the gradients of the parameters this rank updates multiplied by inv_scale; false when
   // any of them is inf or NaN.
-  bool unscale_gradients(std::vector<float>& grads, float inv_scale) {
-    return k_.unscale_and_check(grads.data() + begin_, static_cast<long>(state_.m.size()), inv_scale);
+  bool unscale_gradients(kernels::Floats& grads, float inv_scale) {
+    return k_.unscale_and_check(grads.data() + begin_, static_cast<long>(m_.size()), inv_scale);
   }
   // Sums the gradients over the DP group into what this rank updates (its block, or all of
   // them) and averages them: a reduce-scatter, or an all-reduce unless `reduced` says the
   // backward has already started it (then what is left is waited for).
-  void reduce_gradients(std::vector<float>& grads, bool reduced);
+  void reduce_gradients(kernels::Floats& grads, bool reduced);
   // Clips by the global norm (each parameter counted once: primary tensors, on DP rank 0 unless
   // sharded; summed over `world`), then one AdamW step at rate `lr` on this rank's part, then
   // the all-gather of the updated blocks: of `params`, or under mixed precision of `params16`
   // (the master weights updated and cast). Under FSDP both hold this rank's block only and
   // nothing is gathered. Returns the norm before clipping.
-  double step(std::vector<float>& params, std::vector<std::uint16_t>& params16, std::vector<float>& grads,
+  double step(kernels::Floats& params, kernels::Halves& params16, kernels::Floats& grads,
               const std::vector<ParamTensor>& tensors, double lr, Communicator& world);
   // Mixed precision: the master weights of this rank's part, from the whole fp32 buffer.
-  void keep_master_weights(const std::vector<float>& params);
-  const std::vector<float>& master_weights() const { return master_; }
+  void keep_master_weights(const kernels::Floats& params);
+  const kernels::Floats& master_weights() const { return master_; }
   // The whole buffer from each DP rank's part of it (collective over DP when sharded).
-  std::vector<float> gather_weights(const std::vector<float>& part) const;
+  kernels::Floats gather_weights(const kernels::Floats& part) const;
   // The whole buffer's state (the blocks gathered over DP when sharded); collective over DP.
   OptimizerState gather() const;
   // This rank's part of a whole buffer's state (from a checkpoint).
   void load(const OptimizerState& whole);
-  double state_bytes() const {
-    return static_cast<double>(state_.m.size() + state_.v.size() + master_.size()) * sizeof(float);
-  }
+  double state_bytes() const { return static_cast<double>(m_.size() + v_.size() + master_.size()) * sizeof(float); }
 
  private:
   const TrainingConfig& t_;
@@ -70,8 +68,9 @@ class Optimizer {
   std::vector<long> blocks_;  // floats of each DP rank's block (one block of everything unsharded)
   long begin_ = 0;            // this rank's block in the buffer
   std::vector<double> lr_scale_;
-  OptimizerState state_;       // moments of [begin_, begin_ + count)
-  std::vector<float> master_;  // mixed precision: the fp32 weights of [begin_, begin_ + count)
+  int step_ = 0;
+  kernels::Floats m_, v_;   // moments of [begin_, begin_ + count)
+  kernels::Floats master_;  // mixed precision: the fp32 weights of [begin_, begin_ + count)
 };
 
 }  // namespace parallax::exec

@@ -117,7 +117,8 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
   };
   const Dtype dtype = model_.message_dtype();
   const long bytes = n * bytes_per_element(dtype);
-  std::vector<std::byte> received(pp.size() > 1 ? bytes : 0);
+  kernels::Kernels& k = model_.kernels();
+  kernels::Bytes received(pp.size() > 1 ? bytes : 0, std::byte{0}, k.memory());
   const void* input = nullptr;  // what the last receive brought, for the pass after it
   sends_.clear();
   // A pass from t0 to t1: its compute (TP collectives apart) into `phase`, and its event.
@@ -143,7 +144,8 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
       case sim::Op::send: {  // returns at once; the copy stays until wait_sends
         const auto* data = static_cast<const std::byte*>(
             st.direction == sim::Pass::forward ? model_.output(st.chunk, mb) : model_.input_grad());
-        sends_.emplace_back(data, data + bytes);
+        sends_.emplace_back(bytes, std::byte{0}, k.memory());
+        k.copy(sends_.back().data(), data, bytes);
         pp.send(sends_.back().data(), n, dtype, st.peer, st.tag);
         break;
       }
@@ -257,6 +259,7 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& config
     model_.params() = optimizer_.gather_weights(optimizer_.master_weights());
   else if (e_.parallel.fsdp)
     model_.params() = optimizer_.gather_weights(model_.params());
+  model_.kernels().synchronize();  // the gathered weights are read on the host
   exec::save_checkpoint(path, model_, &whole, config_json, groups_.world, e_.parallel);
   if (mixed)
     model_.release_fp32_weights();

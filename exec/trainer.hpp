@@ -75,9 +75,9 @@ class Trainer {
   // DP reduction started during each chunk's last backward (not with the sharded optimizer).
   bool overlap_ = false;
   std::vector<int> inputs_, targets_;
-  std::vector<std::vector<std::byte>> sends_;  // activations and gradients being sent
-  double message_bytes_peak_ = 0;              // the most the pipeline's messages held at once
-  DynamicGradScaler scaler_;                   // fp16's loss scale
+  std::vector<kernels::Bytes> sends_;  // activations and gradients being sent (the backend's memory)
+  double message_bytes_peak_ = 0;      // the most the pipeline's messages held at once
+  DynamicGradScaler scaler_;           // fp16's loss scale
   float loss_scale_ = 1;
   int iterations_ = 0,
       skipped_ = 0;  // iterations run, and skipped (fp16); resumed runs count from the optimizer's steps

@@ -1,16 +1,27 @@
 // The compute seam of the executor: every kernel the model and its optimizer call, behind one
-// interface that each backend implements (kernels/cpu today), chosen by the run and passed in.
+// interface that each backend implements (kernels/cpu, kernels/cuda), chosen by the run and passed in.
+// The buffers live where the backend's memory() allocates them (host memory on the CPU; memory
+// the device and the host both address on a GPU), and the kernels may still be running when a
+// call returns: host code reads or writes a buffer only after synchronize().
 // Buffers are row-major fp32 (under mixed precision holding 16-bit values); linear layers keep torch's [out, in] weight
 // layout. "Accumulates" means the kernel adds into its outputs (gradients summed over micro-batches and branches).
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <memory_resource>
 #include <string>
+#include <vector>
 
 #include "kernels/dropout.hpp"
 #include "models/experiment.hpp"
 
 namespace parallax::kernels {
+
+// Buffers allocated from a backend's memory(): Floats(n, 0.0f, kernels.memory()).
+using Floats = std::pmr::vector<float>;
+using Halves = std::pmr::vector<std::uint16_t>;
+using Bytes = std::pmr::vector<std::byte>;
 
 class Kernels {
  public:
@@ -21,6 +32,21 @@ class Kernels {
   // threads), unless the environment sets the count.
   virtual void share_cores(int ranks) = 0;
   virtual int threads() const = 0;  // host threads this rank's kernels run on
+
+  // Where the buffers the kernels read and write are allocated; host memory by default.
+  virtual std::pmr::memory_resource* memory() { return std::pmr::new_delete_resource(); }
+  // Waits until every kernel started so far has finished (the default's kernels finish on return).
+  virtual void synchronize() {}
+  // x[0, n) = 0; n bytes copied (the ranges do not overlap); out += in.
+  virtual void zero(float* x, long n) {
+    if (n > 0) std::memset(x, 0, sizeof(float) * n);
+  }
+  virtual void copy(void* out, const void* in, long bytes) {
+    if (bytes > 0) std::memcpy(out, in, bytes);
+  }
+  virtual void accumulate(float* out, const float* in, long n) {
+    for (long i = 0; i < n; ++i) out[i] += in[i];
+  }
 
   // out[N, OC] = inp[N, C] weight^T + bias (bias may be null).
   virtual void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C,

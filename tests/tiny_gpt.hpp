@@ -30,7 +30,7 @@ inline std::pair<std::vector<float>, float> two_micro_batches(exec::Gpt& g, cons
   g.backward(0, 0, nullptr, 0.5f);
   g.backward(0, 1, nullptr, 0.5f);
   g.fold_tied_gradient();
-  return {g.grads(), loss};
+  return {std::vector<float>(g.grads().begin(), g.grads().end()), loss};
 }
 
 }  // namespace parallax::test
