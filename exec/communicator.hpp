@@ -46,9 +46,19 @@ class Communicator {
   virtual void send(const void* data, long n, Dtype t, int dest, int tag) = 0;
   virtual void recv(void* data, long n, Dtype t, int source, int tag) = 0;
   virtual void wait_sends() = 0;
+  // Point-to-point calls between start_group and end_group are posted together, as NCCL's
+  // groups post them: two ranks that send to each other before they receive cannot deadlock.
+  // A pipeline's consecutive transfers form one group (exec/transfer_groups.hpp). Where sends
+  // return at once (MPI, threads) a group changes nothing.
+  virtual void start_group() {}
+  virtual void end_group() {}
   void send(const float* data, long n, int dest, int tag) { send(data, n, Dtype::fp32, dest, tag); }
   void recv(float* data, long n, int source, int tag) { recv(data, n, Dtype::fp32, source, tag); }
 };
+
+// `bytes` bytes from the root to every rank of the group, through its broadcast of doubles (the
+// bits travel unchanged): how NCCL's unique id reaches the ranks of a group before NCCL runs.
+void broadcast_bytes(Communicator& group, void* data, long bytes, int root);
 
 class SingleProcess final : public Communicator {
  public:

@@ -15,9 +15,11 @@
 #include <memory>
 #include <thread>
 
+#include "exec/backend_groups.hpp"
 #include "exec/run_checks.hpp"
 #include "exec/stop_signals.hpp"
 #include "exec/trainer.hpp"
+#include "exec/transfer_groups.hpp"
 #include "models/experiment_json.hpp"
 #include "models/toml_reader.hpp"
 #include "results/results_file.hpp"
@@ -276,12 +278,19 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   check_runnable(e, world.size());
 
   const sim::ResolvedPlan plan = sim::resolve(e);
+  if (e.training.backend == "cuda" && p.pp > 1)
+    if (const auto stuck = nccl_deadlock(plan.schedule))
+      throw InputError("parallel.schedule = \"" + to_string(p.schedule) +
+                       "\": on the cuda backend its transfers would deadlock under NCCL's matching (" + *stuck +
+                       "); run 1f1b or gpipe");
   MpiProcessGroups groups(world, plan);
-  const std::unique_ptr<kernels::Kernels> kernels = kernels::make_kernels("cpu", e.training.precision);
+  if (e.training.backend == "cuda") kernels::select_cuda_device(groups.node().rank());  // one GPU a rank
+  const std::unique_ptr<kernels::Kernels> kernels = kernels::make_kernels(e.training.backend, e.training.precision);
   kernels->share_cores(groups.node().size());
+  BackendGroups backend_groups(groups, *kernels);
 
   // InputError for bad data, init or checkpoint files (alike on every rank).
-  Trainer trainer(plan, groups.groups(), *kernels);
+  Trainer trainer(plan, backend_groups.groups(), *kernels);
   const std::string config_json = to_json(e).dump();
   // Predicted for the run as it is placed: a CPU rank on several BLAS threads is as many cores.
   Experiment as_placed = e;

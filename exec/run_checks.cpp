@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "kernels/kernels.hpp"
+
 namespace parallax::exec {
 
 namespace {
@@ -58,6 +60,10 @@ void check_runnable(const Experiment& e, int ranks) {
     throw InputError("training.steps = " + std::to_string(e.training.steps) + " must be positive");
   if (e.training.log_every < 1) throw InputError("training.log_every must be positive");
   check_hyperparameters(e.training);
+  std::string why;
+  if (e.training.backend == "cuda" && kernels::cuda_devices(&why) == 0)
+    throw InputError("training.backend = \"cuda\" (system " + e.system.name + "): no GPU to run on here (" + why +
+                     "); set training.backend = \"cpu\" or a CPU system");
 }
 
 }  // namespace parallax::exec

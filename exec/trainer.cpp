@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "exec/lr_schedule.hpp"
+#include "exec/transfer_groups.hpp"
 
 namespace parallax::exec {
 
@@ -122,6 +123,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
   const void* input = nullptr;  // what the last receive brought, for the pass after it
   sends_.clear();
   // A pass from t0 to t1: its compute (TP collectives apart) into `phase`, and its event.
+  // A device backend's pass has run when its kernels have: the pass's time ends there.
   auto account = [&](StepResult::Kind kind, const sim::Step& st, Clock::time_point t0, Clock::time_point t1,
                      double& phase) {
     const double tp = model_.take_tp_comm_seconds();
@@ -129,11 +131,15 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
     r.tp_comm_s += tp;
     r.events.push_back({kind, st.chunk, st.microbatch, seconds(start, t0), seconds(t0, t1)});
   };
+  // Consecutive transfers are posted as one group (NCCL's; a no-op on MPI).
+  std::vector<bool> group_starts(steps.size() + 1, false), group_ends(steps.size() + 1, false);
+  for (const auto& [first, last] : transfer_groups(steps)) group_starts[first] = group_ends[last] = true;
   for (size_t i = 0; i < steps.size(); ++i) {
     const sim::Step& st = steps[i];
     const Chunk& c = model_.chunks()[st.chunk];
     const int mb = st.microbatch;
     const auto t0 = Clock::now();
+    if (group_starts[i]) pp.start_group();
     switch (st.op) {
       case sim::Op::recv:  // blocks until the neighbour's message is here
         pp.recv(received.data(), n, dtype, st.peer, st.tag);
@@ -154,6 +160,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
           data_.sequences(first + static_cast<long>(mb) * t.micro_batch, t.micro_batch, inputs_, targets_);
         loss += model_.forward(st.chunk, mb, input, inputs_.data(), targets_.data(),
                                first + static_cast<long>(mb) * t.micro_batch);
+        k.synchronize();
         account(StepResult::forward, st, t0, Clock::now(), r.forward_s);
         input = nullptr;
         break;
@@ -162,10 +169,12 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
           model_.backward(st.chunk, mb, input, loss_scale_ / m, reduce_now, [&] { groups_.dp.progress(); });
         else
           model_.backward(st.chunk, mb, input, loss_scale_ / m);
+        k.synchronize();
         account(StepResult::backward, st, t0, Clock::now(), r.backward_s);
         input = nullptr;
         break;
     }
+    if (group_ends[i + 1]) pp.end_group();
   }
   model_.fold_tied_gradient();
   double held = static_cast<double>(received.size());
@@ -224,6 +233,7 @@ StepResult Trainer::step() {
         optimizer_.step(model_.params(), model_.weights16(), model_.grads(), model_.tensors(), r.lr, groups_.world);
   }
   r.skipped_iterations = skipped_;
+  model_.kernels().synchronize();  // the step ends when its kernels have run
   r.optimizer_s = seconds(t0, Clock::now());
   r.events.push_back({StepResult::optimizer, 0, -1, seconds(start, t0), r.optimizer_s});
   r.loss = loss;

@@ -8,10 +8,17 @@
 #pragma once
 #include <cstdint>
 
+// The same masks on every backend: the hash is compiled for the host and, under nvcc, the device.
+#ifdef __CUDACC__
+#define PARALLAX_HOST_DEVICE __host__ __device__
+#else
+#define PARALLAX_HOST_DEVICE
+#endif
+
 namespace parallax::kernels {
 
 // splitmix64's output function (Steele, Lea & Flood 2014): a good 64-bit mix of a counter.
-inline std::uint64_t splitmix64(std::uint64_t x) {
+PARALLAX_HOST_DEVICE inline std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
@@ -24,9 +31,9 @@ struct Dropout {
   std::uint64_t first = 0;        // the counter of the kernel's element 0
   int first_head = 0, heads = 1;  // attention probabilities: this rank's first head, and the model's heads
 
-  bool active() const { return p > 0; }
+  PARALLAX_HOST_DEVICE bool active() const { return p > 0; }
   // 1/(1 - p) for a kept element, 0 for a dropped one; `counter` is first + the element's index.
-  float factor(std::uint64_t counter) const {
+  PARALLAX_HOST_DEVICE float factor(std::uint64_t counter) const {
     const std::uint64_t u = splitmix64(stream + counter * 0x9e3779b97f4a7c15ULL) >> 40;  // 24 uniform bits
     return static_cast<float>(u) >= p * 0x1.0p24f ? 1.0f / (1.0f - p) : 0.0f;
   }

@@ -177,6 +177,9 @@ struct TrainingConfig {
   std::optional<bool> grad_reduce_in_fp32;
   OptimizerState optimizer_state = OptimizerState::fp32;  // "remainders" and "bf16" need bf16 weights
   // Executor-only settings.
+  // The executor's kernels and communication: "cpu" (OpenBLAS, oneDNN, MPI) or "cuda" (cuBLASLt,
+  // NCCL); read from a file, by default the system's: a device named cpu* is a CPU, any other a GPU.
+  std::string backend = "cpu";
   int steps = 10;
   double lr = 6e-4;
   double min_lr = 6e-5;

@@ -100,6 +100,7 @@ json training_json(const TrainingConfig& t) {
           {"gradient_accumulation_fusion", t.gradient_accumulation_fusion},
           {"grad_reduce_in_fp32", fp32_gradients(t)},
           {"optimizer_state", to_string(t.optimizer_state)},
+          {"backend", t.backend},
           {"steps", t.steps},
           {"lr", t.lr},
           {"min_lr", t.min_lr},

@@ -239,6 +239,7 @@ TrainingConfig read_training(Section& s) {
                                                                          {"bf16", OptimizerState::bf16}}));
   set_if(t.gradient_accumulation_fusion, s.boolean("gradient_accumulation_fusion"));
   if (auto v = s.boolean("grad_reduce_in_fp32")) t.grad_reduce_in_fp32 = *v;
+  set_if(t.backend, s.choice<std::string>("backend", {{"cpu", std::string("cpu")}, {"cuda", std::string("cuda")}}));
   set_if(t.steps, s.int32("steps"));
   set_if(t.lr, s.number("lr"));
   set_if(t.min_lr, s.number("min_lr"));
@@ -399,6 +400,7 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   // tensor cores: Megatron-Core, NeMo and PyTorch's SDPA all default to it there); on older
   // devices the s x s scores are materialised unless the experiment says otherwise.
   if (!training.node("flash_attention")) e.training.flash_attention = e.system.device.peak_tflops_fp8 > 0;
+  if (!training.node("backend")) e.training.backend = e.system.device.name.rfind("cpu", 0) == 0 ? "cpu" : "cuda";
   top.table("sweep");  // read by `parallax sweep`
   top.table("study");  // read by `parallax study`
   top.finish();

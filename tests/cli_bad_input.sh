@@ -141,6 +141,11 @@ expect "no such checkpoint file" run $tiny --set training.data=synthetic --set t
 expect "has shape" run $tiny --set training.data=synthetic --set model.hidden=128 --set model.ffn_hidden=512 \
   --set training.init_from="$tmp/ckpt/step_000001.h5" --out "$tmp/out.h5"
 expect "the executor trains in fp32, bf16 or fp16" run $tiny --set training.data=synthetic --set training.precision=fp8 --set system.preset=dgx-h100 --out "$tmp/out.h5"
+expect 'training.backend = "gpu" is not allowed' run $tiny --set training.data=synthetic --set training.backend=gpu --out "$tmp/out.h5"
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then  # a machine without a GPU
+  expect 'training.backend = "cuda" (system cpu): no GPU to run on here' run $tiny --set training.data=synthetic --set training.backend=cuda --out "$tmp/out.h5"
+  expect 'training.backend = "cuda" (system dgx-h100): no GPU' run $tiny --set training.data=synthetic --set system.preset=dgx-h100 --out "$tmp/out.h5"
+fi
 expect "model.dropout must be in [0, 1)" predict $good --set model.dropout=1
 expect "training.adam_beta2 = 1.5 must be in [0, 1)" run $tiny --set training.data=synthetic --set training.adam_beta2=1.5 --out "$tmp/out.h5"
 expect "training.min_lr = 1 must be between 0 and training.lr" run $tiny --set training.data=synthetic --set training.min_lr=1 --out "$tmp/out.h5"

@@ -3,6 +3,7 @@
 // operator, a missing all-gather or reduce-scatter, or a LayerNorm gradient not summed over
 // the group fails here without MPI.
 #define BOOST_TEST_MODULE tensor_parallel
+#include <array>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <map>
@@ -115,4 +116,24 @@ BOOST_AUTO_TEST_CASE(tensor_and_sequence_parallel_gradients_equal_the_single_pro
       }
     }
   }
+}
+
+// How NCCL's unique id reaches a group: rank 1's 128 bytes (any bit pattern, NaN-shaped words and
+// a length that is no multiple of 8 included) arrive unchanged on every rank.
+BOOST_AUTO_TEST_CASE(broadcast_bytes_carries_any_bits) {
+  const int n = 3;
+  ThreadGroup group(n);
+  std::vector<std::array<unsigned char, 131>> got(n);
+  std::array<unsigned char, 131> id{};
+  for (size_t i = 0; i < id.size(); ++i) id[i] = static_cast<unsigned char>(i * 37 + 255 * (i % 8 == 7));
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < n; ++r)
+    ranks.emplace_back([&, r] {
+      ThreadCommunicator comm(group, r);
+      got[r].fill(0);
+      if (r == 1) got[r] = id;
+      broadcast_bytes(comm, got[r].data(), static_cast<long>(got[r].size()), 1);
+    });
+  for (auto& t : ranks) t.join();
+  for (int r = 0; r < n; ++r) BOOST_TEST((got[r] == id), "rank " << r);
 }

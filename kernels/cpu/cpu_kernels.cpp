@@ -17,7 +17,6 @@
 #include "kernels/cpu/half.hpp"
 #include "kernels/cpu/layernorm.hpp"
 #include "kernels/cpu/matmul.hpp"
-#include "kernels/cpu/mixed_precision.hpp"
 #include "kernels/cpu/residual.hpp"
 #include "models/experiment.hpp"
 
@@ -137,16 +136,6 @@ void CpuKernels::share_cores(int ranks) {
   const auto set = [](const char* variable) { return std::getenv(variable) && *std::getenv(variable); };
   if (!set("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(each);
   if (!set("OMP_NUM_THREADS")) omp_set_num_threads(each);  // oneDNN's
-}
-
-std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision precision) {
-  if (backend == "cpu" && precision == Precision::fp32) return std::make_unique<CpuKernels>();
-  if (backend == "cpu" && (precision == Precision::bf16 || precision == Precision::fp16))
-    return std::make_unique<MixedPrecisionKernels>(precision);
-  if (backend == "cpu")
-    throw InputError("training.precision = \"" + to_string(precision) +
-                     "\": the CPU backend trains in fp32, bf16 or fp16");
-  throw InputError("backend \"" + backend + "\": this build runs the \"cpu\" backend only");
 }
 
 }  // namespace parallax::kernels
