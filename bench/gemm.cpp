@@ -12,19 +12,23 @@ namespace {
 
 using results::ColumnType;
 
-std::vector<float> random_values(long n, unsigned seed) {
+// n normal values in the backend's memory.
+kernels::Floats random_values(kernels::Kernels& k, long n, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
+  kernels::Floats v(n, 0.0f, k.memory());
   for (auto& x : v) x = d(rng);
   return v;
 }
 
-// Mean seconds of `work` over `iterations` calls after one warm-up call.
-double seconds_per_call(const std::function<void()>& work, int iterations) {
+// Mean seconds of `work` over `iterations` calls after one warm-up call, each call's kernels
+// finished (a device backend's run after the call returns).
+double seconds_per_call(kernels::Kernels& k, const std::function<void()>& work, int iterations) {
   work();
+  k.synchronize();
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < iterations; ++i) work();
+  k.synchronize();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iterations;
 }
 
@@ -70,16 +74,17 @@ Report bench_gemm(kernels::Kernels& k, const std::vector<GemmShape>& shapes, Pre
            {{"kernels", k.libraries()}}};
   for (const auto& s : shapes) {
     const int M = static_cast<int>(s.M), N = static_cast<int>(s.N), K = static_cast<int>(s.K);
-    std::vector<float> in = random_values(s.M * s.K, 1), w = random_values(s.N * s.K, 2), out(s.M * s.N);
-    std::vector<float> dout = random_values(s.M * s.N, 3), din(s.M * s.K), dw(s.N * s.K);
+    auto in = random_values(k, s.M * s.K, 1), w = random_values(k, s.N * s.K, 2), out = random_values(k, s.M * s.N, 0);
+    auto dout = random_values(k, s.M * s.N, 3), din = random_values(k, s.M * s.K, 0),
+         dw = random_values(k, s.N * s.K, 0);
     // Under mixed precision the kernels expect their operands on the 16-bit grid.
     if (precision != Precision::fp32)
       for (auto* v : {&in, &w, &dout}) k.round_to_16bit(v->data(), static_cast<long>(v->size()), precision);
     const double flops = 2.0 * s.M * s.N * s.K;
-    const double forward =
-        seconds_per_call([&] { k.matmul_forward(out.data(), in.data(), w.data(), nullptr, M, K, N); }, iterations);
+    const double forward = seconds_per_call(
+        k, [&] { k.matmul_forward(out.data(), in.data(), w.data(), nullptr, M, K, N); }, iterations);
     const double backward = seconds_per_call(
-        [&] { k.matmul_backward(din.data(), dw.data(), nullptr, dout.data(), in.data(), w.data(), M, K, N); },
+        k, [&] { k.matmul_backward(din.data(), dw.data(), nullptr, dout.data(), in.data(), w.data(), M, K, N); },
         iterations);
     for (const auto& [pass, seconds, f] : {std::tuple{"forward", forward, flops}, {"backward", backward, 2 * flops}})
       r.rows.push_back({s.op, std::string(pass), static_cast<long long>(s.M), static_cast<long long>(s.N),
@@ -101,8 +106,12 @@ Report bench_kernels(kernels::Kernels& k, const std::vector<long>& elements, int
   for (long n : elements) {
     const int rows = static_cast<int>(std::max(1L, n / C));
     const long e = static_cast<long>(rows) * C;
-    std::vector<float> a = random_values(e, 4), b = random_values(e, 5), out(e), d = random_values(e, 6);
-    std::vector<float> g = random_values(e, 7), m(e), v(e), w(C, 1.0f), bias(C), mean(rows), rstd(rows), dw(C), db(C);
+    auto a = random_values(k, e, 4), b = random_values(k, e, 5), out = random_values(k, e, 0),
+         d = random_values(k, e, 6);
+    auto g = random_values(k, e, 7), m = random_values(k, e, 0), w = random_values(k, C, 0),
+         bias = random_values(k, C, 0);
+    kernels::Floats v(e, 0.0f, k.memory()), mean(rows, 0.0f, k.memory()), rstd(rows, 0.0f, k.memory()),
+        dw(C, 0.0f, k.memory()), db(C, 0.0f, k.memory());
     struct Kernel {
       const char* name;
       double bytes_per_element;  // fp32 bytes read and written
@@ -124,7 +133,7 @@ Report bench_kernels(kernels::Kernels& k, const std::vector<long>& elements, int
          [&] { k.adamw_update(a.data(), g.data(), m.data(), v.data(), e, 1, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f); }},
     };
     for (const auto& kernel : kernels) {
-      const double seconds = seconds_per_call(kernel.run, iterations);
+      const double seconds = seconds_per_call(k, kernel.run, iterations);
       const double bytes = kernel.bytes_per_element * static_cast<double>(e);
       r.rows.push_back({std::string(kernel.name), static_cast<long long>(e), static_cast<long long>(bytes),
                         seconds * 1e6, bytes / seconds / 1e9});

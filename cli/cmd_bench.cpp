@@ -19,7 +19,7 @@ namespace {
 struct BenchArgs {
   std::string what, experiment;
   std::vector<std::string> sets, ops{"all_reduce", "reduce_scatter", "all_gather", "broadcast"};
-  std::string min, max, out, csv, precision = "fp32";
+  std::string min, max, out, csv, precision = "fp32", backend = "cpu";
   double factor = 2;
   int iterations = 20, warmup = 5;
 };
@@ -55,7 +55,12 @@ bench::Report compute(const BenchArgs& a, int ranks) {
     precision = e.training.precision;
     shapes = bench::layer_gemms(e);
   }
-  auto kernels = kernels::make_kernels("cpu", precision);
+  if (a.backend == "cuda") {
+    std::string why;
+    if (kernels::cuda_devices(&why) == 0) throw InputError("--backend cuda: no GPU to run on here (" + why + ")");
+    kernels::select_cuda_device(0);
+  }
+  auto kernels = kernels::make_kernels(a.backend, precision);
   kernels->share_cores(ranks);
   bench::Report r;
   if (a.what == "gemm")
@@ -87,6 +92,8 @@ Runner add_bench(CLI::App& app) {
   app.add_option("--op", a->ops, "Collectives to time (default all_reduce reduce_scatter all_gather broadcast)");
   app.add_option("--precision", a->precision, "gemm and kernels without an experiment: fp32, bf16 or fp16")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+  app.add_option("--backend", a->backend, "gemm and kernels: the kernels of cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--out", a->out, "HDF5 results file to add /benchmarks/<id> to");
   app.add_option("--csv", a->csv, "CSV file to write the table to");
   return [a] {

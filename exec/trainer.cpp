@@ -121,7 +121,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
   kernels::Kernels& k = model_.kernels();
   kernels::Bytes received(pp.size() > 1 ? bytes : 0, std::byte{0}, k.memory());
   const void* input = nullptr;  // what the last receive brought, for the pass after it
-  sends_.clear();
+  size_t sent = 0;  // the buffers of sends_ in use this step (kept from step to step: no allocation per message)
   // A pass from t0 to t1: its compute (TP collectives apart) into `phase`, and its event.
   // A device backend's pass has run when its kernels have: the pass's time ends there.
   auto account = [&](StepResult::Kind kind, const sim::Step& st, Clock::time_point t0, Clock::time_point t1,
@@ -150,9 +150,9 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
       case sim::Op::send: {  // returns at once; the copy stays until wait_sends
         const auto* data = static_cast<const std::byte*>(
             st.direction == sim::Pass::forward ? model_.output(st.chunk, mb) : model_.input_grad());
-        sends_.emplace_back(bytes, std::byte{0}, k.memory());
-        k.copy(sends_.back().data(), data, bytes);
-        pp.send(sends_.back().data(), n, dtype, st.peer, st.tag);
+        if (sent == sends_.size()) sends_.emplace_back(bytes, std::byte{0}, k.memory());
+        k.copy(sends_[sent].data(), data, bytes);
+        pp.send(sends_[sent++].data(), n, dtype, st.peer, st.tag);
         break;
       }
       case sim::Op::forward:
@@ -177,8 +177,7 @@ void Trainer::run_schedule(StepResult& r, double& loss, Clock::time_point start)
     if (group_ends[i + 1]) pp.end_group();
   }
   model_.fold_tied_gradient();
-  double held = static_cast<double>(received.size());
-  for (const auto& s : sends_) held += static_cast<double>(s.size());
+  const double held = static_cast<double>(received.size()) + static_cast<double>(sent) * static_cast<double>(bytes);
   message_bytes_peak_ = std::max(message_bytes_peak_, held);
   const auto t0 = Clock::now();
   pp.wait_sends();

@@ -75,7 +75,7 @@ class Trainer {
   // DP reduction started during each chunk's last backward (not with the sharded optimizer).
   bool overlap_ = false;
   std::vector<int> inputs_, targets_;
-  std::vector<kernels::Bytes> sends_;  // activations and gradients being sent (the backend's memory)
+  std::vector<kernels::Bytes> sends_;  // activations and gradients being sent (the backend's memory), reused
   double message_bytes_peak_ = 0;      // the most the pipeline's messages held at once
   DynamicGradScaler scaler_;           // fp16's loss scale
   float loss_scale_ = 1;
