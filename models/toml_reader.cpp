@@ -343,9 +343,30 @@ void set_calibration(Calibration& c, const std::string& key, double value) {
   s.finish();
 }
 
+namespace {
+// The files a run reads and writes, as the experiment file names them, relative to its folder
+// (so that an experiment runs from any working directory); "synthetic" names no file. A path
+// given with --set stays relative to the working directory, as any command-line argument.
+void resolve_training_paths(toml::table& root, const std::string& source) {
+  const std::filesystem::path base = std::filesystem::path(source).parent_path();
+  toml::table* training = root["training"].as_table();
+  if (!training || base.empty()) return;
+  for (const char* key : {"data", "init_from", "checkpoint_dir", "resume_from"}) {
+    const toml::node* n = training->get(key);
+    if (!n || !n->is_string()) continue;
+    const std::string value = n->as_string()->get();
+    if (value.empty() || std::filesystem::path(value).is_absolute() ||
+        (std::string(key) == "data" && value == "synthetic"))
+      continue;
+    training->insert_or_assign(key, (base / value).lexically_normal().string());
+  }
+}
+}  // namespace
+
 toml::table parse_with_overrides(const std::string& text, const std::string& source,
                                  const std::vector<std::string>& overrides) {
   toml::table root = parse_toml(text, source);
+  resolve_training_paths(root, source);
   for (const auto& o : overrides) apply_override(root, o);
   return root;
 }

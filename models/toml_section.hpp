@@ -206,7 +206,8 @@ inline toml::table parse_toml(const std::string& text, const std::string& source
   }
 }
 
-// The experiment file's table with `--set section.key=value` overrides applied.
+// The experiment file's table, its training files (data, init_from, checkpoint_dir, resume_from)
+// relative to the file's folder, with `--set section.key=value` overrides applied.
 toml::table parse_with_overrides(const std::string& text, const std::string& source,
                                  const std::vector<std::string>& overrides);
 std::string read_text_file(const std::string& path, const std::string& what);

@@ -17,7 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // Paths the experiment reads, made absolute: system.file against the experiment file's
-// directory, the training files against the working directory (as `run` reads them).
+// directory, the training files (already relative to it, or given with --set) against the
+// working directory.
 void absolute_paths(toml::table& root, const std::string& source) {
   auto make_absolute = [&](const char* section, const char* key, const fs::path& base) {
     toml::table* t = root[section].as_table();

@@ -133,3 +133,16 @@ BOOST_AUTO_TEST_CASE(system_file_by_path) {
   BOOST_TEST(mentions(error_of(experiment, {"system.preset=cpu"}), "system.preset and system.file are both set"));
   fs::remove_all(dir);
 }
+
+BOOST_AUTO_TEST_CASE(training_files_are_relative_to_the_experiment_file) {
+  const std::string text = base + "data = \"../tokens.bin\"\ninit_from = \"w.h5\"\nresume_from = \"/abs/c.h5\"\n";
+  const Experiment e = load_experiment_text(text, "runs/a/exp.toml");
+  BOOST_TEST(e.training.data == "runs/tokens.bin");
+  BOOST_TEST(e.training.init_from == "runs/a/w.h5");
+  BOOST_TEST(e.training.resume_from == "/abs/c.h5");
+  BOOST_TEST(e.training.checkpoint_dir == "checkpoints");  // the default: the working directory's
+  // --set values are the command line's: relative to the working directory.
+  const Experiment set = load_experiment_text(text, "runs/a/exp.toml", {"training.data=x.bin"});
+  BOOST_TEST(set.training.data == "x.bin");
+  BOOST_TEST(load_experiment_text(base + "data = \"synthetic\"\n", "runs/exp.toml").training.data == "synthetic");
+}

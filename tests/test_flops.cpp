@@ -5,6 +5,7 @@
 #include "models/toml_reader.hpp"
 #include "sim/flops.hpp"
 #include "sim/layer_costs.hpp"
+#include "sim/predict.hpp"
 
 using namespace parallax;
 
@@ -63,4 +64,19 @@ BOOST_AUTO_TEST_CASE(block_recompute_counts_its_share_of_the_forward) {
   BOOST_TEST(sim::hardware_flops(e) - sim::model_flops(e) == all / 4, boost::test_tools::tolerance(1e-12));
   const auto c = sim::transformer_layer_cost(e);
   BOOST_TEST(c.backward.recompute == c.forward.compute / 4, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(mfu_counts_model_flops_and_hfu_the_recomputed_ones) {
+  // GPT-3 175B on 1024 A100s with full recomputation: MFU from Korthikanti eq. (7), HFU from
+  // SC21 eq. (3) (the forward run twice), both over the predicted time and the bf16 peak, by hand.
+  Experiment e = load_experiment_file(PARALLAX_SOURCE_DIR "/experiments/example.toml",
+                                      {"training.recompute=full", "training.recompute_layers=0"});
+  const sim::Prediction p = sim::predict(e);
+  const double h = 12288, s = 2048, L = 96, V = 51200, B = e.training.global_batch, gpus = e.system.gpus;
+  const double peak = 312e12;  // A100 bf16 dense
+  const double model = 72 * B * s * L * h * h * (1 + s / (6 * h) + V / (12 * L * h));
+  const double hardware = 96 * B * s * L * h * h * (1 + s / (6 * h) + V / (16 * L * h));
+  BOOST_TEST(p.mfu == model / (p.iteration_time_s * gpus * peak), boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(p.hfu == hardware / (p.iteration_time_s * gpus * peak), boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(p.hfu > p.mfu * 1.3);
 }

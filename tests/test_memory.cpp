@@ -99,3 +99,36 @@ BOOST_AUTO_TEST_CASE(block_recompute_keeps_the_other_layers_whole) {
   none.training.recompute_layers = 12;
   BOOST_CHECK_THROW(validate_plan(none), InputError);
 }
+
+BOOST_AUTO_TEST_CASE(swiglu_keeps_both_halves_of_the_up_projection) {
+  // Korthikanti's Table 2 term by term for a SwiGLU MLP of width f (t = 1, fp16, dropout):
+  // outside the MLP as GPT's 18sbh (LN inputs 4, QKV and MLP inputs 4, masks 2, Q K V 6,
+  // projection input 2); the MLP keeps its fused gate-and-up output (2 x 2sbf) and the product
+  // that feeds the down projection (2sbf); the scores, softmax and dropout 5as^2b.
+  Experiment e = gpt22b(1, false, Recompute::none);
+  e.model.activation = Activation::swiglu;
+  e.model.ffn_hidden = 16384;
+  const double f = 16384;
+  BOOST_TEST(sim::layer_activation_bytes(e) == 18 * s * b * h + 6 * s * b * f + 5 * a * s * s * b, tolerance(1e-12));
+  e.model.activation = Activation::gelu;  // GeLU's MLP keeps f once before and once after it
+  BOOST_TEST(sim::layer_activation_bytes(e) == 18 * s * b * h + 4 * s * b * f + 5 * a * s * s * b, tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(last_stage_holds_the_logits_and_their_gradient) {
+  // Two stages of 24 layers, no dropout (the first stage keeps no embedding mask): the last stage
+  // holds its layers' activations plus, for one micro-batch, the logits of its vocabulary slice in
+  // 16 bits and in fp32 for the loss, and their fp32 gradient — (2 + 4 + 4) bytes a logit; fp32
+  // training keeps one fp32 tensor and its gradient, 8 bytes.
+  for (const auto& [precision, bytes_per_logit] : {std::pair{Precision::fp16, 10.0}, {Precision::fp32, 8.0}}) {
+    Experiment e = gpt22b(8, true, Recompute::selective);
+    e.model.dropout = 0;
+    e.parallel.pp = 2;
+    e.training.precision = precision;
+    const double layers = 24, tokens = s * b, vocab_slice = 51200 / 8.0;
+    const double held = sim::stage_memory_at(e, 1, 1, 1).activations;
+    BOOST_TEST(held - layers * sim::layer_activation_bytes(e) == tokens * vocab_slice * bytes_per_logit,
+               tolerance(1e-12));
+    BOOST_TEST(sim::stage_memory_at(e, 0, 1, 1).activations == layers * sim::layer_activation_bytes(e),
+               tolerance(1e-12));
+  }
+}

@@ -427,3 +427,19 @@ BOOST_AUTO_TEST_CASE(a_layer_timed_alone_is_checked_against_the_layer_cost) {
   BOOST_TEST(bad.rows[2].skipped == "column num_gpus = \"0\" is not a positive count");
   BOOST_TEST(bad.layer_forward.rows == 0);
 }
+
+BOOST_AUTO_TEST_CASE(kendall_tau_counts_concordant_and_discordant_pairs) {
+  int pairs = 0;
+  // Same order: every pair concordant; reversed: every pair discordant.
+  BOOST_TEST(sim::kendall_tau({1, 2, 3, 4}, {10, 20, 30, 40}, 0, &pairs) == 1.0);
+  BOOST_TEST(pairs == 6);
+  BOOST_TEST(sim::kendall_tau({1, 2, 3, 4}, {40, 30, 20, 10}, 0, &pairs) == -1.0);
+  // One swapped neighbour among 4: 5 concordant, 1 discordant, tau = 4/6.
+  BOOST_TEST(sim::kendall_tau({1, 2, 3, 4}, {10, 30, 20, 40}, 0, &pairs) == 4.0 / 6.0,
+             boost::test_tools::tolerance(1e-12));
+  // Pairs whose published values lie within 5 % of each other are not counted: 10 and 10.4 tie.
+  BOOST_TEST(sim::kendall_tau({2, 1, 3}, {10, 10.4, 30}, 0.05, &pairs) == 1.0);
+  BOOST_TEST(pairs == 2);
+  BOOST_TEST(sim::kendall_tau({1, 2}, {5, 5}, 0, &pairs) == 0.0);  // ties only
+  BOOST_TEST(pairs == 0);
+}
