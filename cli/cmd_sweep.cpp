@@ -123,18 +123,29 @@ void write_plans(const std::string& path, const sim::SweepResult& r, bool json_l
   write_file_atomically(path, out.str());
 }
 
+// The global batch of the sweep, or the ones it tries ("512, 1536"), or how it scales.
+std::string batches_text(const Experiment& base, const SweepSpec& spec) {
+  if (spec.weak_scaling)
+    return std::to_string(base.training.global_batch) + " at " + std::to_string(base.system.gpus) +
+           " devices, growing with them";
+  if (!spec.global_batch) return std::to_string(base.training.global_batch);
+  std::string out;
+  for (int b : *spec.global_batch) out.append(out.empty() ? "" : ", ").append(std::to_string(b));
+  return out;
+}
+
 void print_top(const std::vector<sim::RankedPlan>& top, int gpus) {
-  std::printf("\nTop plans on %d devices, global batch %d (re-timed with the event simulation)\n", gpus,
-              top.empty() ? 0 : top.front().plan.global_batch);
-  std::printf("  #  %-14s %-16s %-9s %-3s %-4s %12s %9s %6s %10s %7s  %s\n", "plan", "schedule", "recompute", "sp",
-              "dopt", "tokens/s", "TF/s/GPU", "MFU%", "peak GiB", "bubble%", "dominant exposed cost");
+  std::printf("\nTop plans on %d devices (re-timed with the event simulation)\n", gpus);
+  std::printf("  #  %-14s %6s %-16s %-9s %-3s %-4s %12s %9s %6s %10s %7s  %s\n", "plan", "batch", "schedule",
+              "recompute", "sp", "dopt", "tokens/s", "TF/s/GPU", "MFU%", "peak GiB", "bubble%",
+              "dominant exposed cost");
   for (size_t i = 0; i < top.size(); ++i) {
     const auto& r = top[i];
     const auto& pr = r.prediction;
-    std::printf("%3zu  %-14s %-16s %-9s %-3s %-4s %12.0f %9.1f %6.1f %10.2f %7.1f  %s\n", i + 1,
-                sim::plan_name(r.plan).c_str(), to_string(r.plan.schedule).c_str(), to_string(r.plan.recompute).c_str(),
-                yes(r.plan.sequence_parallel), yes(r.plan.distributed_optimizer), pr.tokens_per_s,
-                pr.model_tflops_per_gpu, 100 * pr.mfu, gib(pr.peak_memory_bytes),
+    std::printf("%3zu  %-14s %6d %-16s %-9s %-3s %-4s %12.0f %9.1f %6.1f %10.2f %7.1f  %s\n", i + 1,
+                sim::plan_name(r.plan).c_str(), r.plan.global_batch, to_string(r.plan.schedule).c_str(),
+                to_string(r.plan.recompute).c_str(), yes(r.plan.sequence_parallel), yes(r.plan.distributed_optimizer),
+                pr.tokens_per_s, pr.model_tflops_per_gpu, 100 * pr.mfu, gib(pr.peak_memory_bytes),
                 100 * pr.breakdown.bubble / pr.iteration_time_s, sim::dominant_cost(pr.breakdown).c_str());
   }
 }
@@ -211,8 +222,9 @@ Runner add_sweep(CLI::App& app) {
     nlohmann::json top_json = nlohmann::json::array();
     const bool table = args->format == "table";
     if (table)
-      std::printf("%s: sweep of %s on %s, global batch %d, %s\n", base.name.c_str(), base.model.name.c_str(),
-                  base.system.name.c_str(), base.training.global_batch, to_string(base.training.precision).c_str());
+      std::printf("%s: sweep of %s on %s, global batch %s, %s\n", base.name.c_str(), base.model.name.c_str(),
+                  base.system.name.c_str(), batches_text(base, spec).c_str(),
+                  to_string(base.training.precision).c_str());
     for (int gpus : spec.gpus) {
       const auto top = sim::top_plans(base, result, gpus, args->top);
       for (const auto& r : top) top_json.push_back(plan_json(r));

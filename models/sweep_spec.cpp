@@ -74,6 +74,7 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
   if (s.node("dp")) spec.dp = ints(s, "dp", 1);
   if (s.node("micro_batch")) spec.micro_batch = ints(s, "micro_batch", 1);
   if (s.node("vpp")) spec.vpp = ints(s, "vpp", 1);
+  if (s.node("global_batch")) spec.global_batch = ints(s, "global_batch", 1);
   if (s.node("schedule"))
     spec.schedule = choices<Schedule>(
         s, "schedule",
@@ -96,14 +97,23 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
   // Values that no plan of this model can use.
   check_each(spec.tp, "tp", base.model.heads, "model.heads");
   check_each(spec.pp, "pp", base.model.layers, "model.layers");
-  check_each(spec.micro_batch, "micro_batch", base.training.global_batch, "training.global_batch");
-  check_each(spec.dp, "dp", base.training.global_batch, "training.global_batch");
+  if (!spec.global_batch) {
+    check_each(spec.micro_batch, "micro_batch", base.training.global_batch, "training.global_batch");
+    check_each(spec.dp, "dp", base.training.global_batch, "training.global_batch");
+  }
   if (spec.tp && !spec.tp_across_nodes)
     for (int tp : *spec.tp)
       if (tp > base.system.gpus_per_node)
         throw InputError("sweep.tp = " + std::to_string(tp) + " spans nodes of " +
                          std::to_string(base.system.gpus_per_node) +
                          " devices (set sweep.tp_across_nodes = true to allow)");
+  if (spec.global_batch && spec.weak_scaling)
+    throw InputError("sweep.global_batch and sweep.weak_scaling: give one (weak scaling grows training.global_batch)");
+  if (spec.global_batch && spec.micro_batch)
+    for (int mb : *spec.micro_batch)
+      if (std::none_of(spec.global_batch->begin(), spec.global_batch->end(), [&](int g) { return g % mb == 0; }))
+        throw InputError("sweep.micro_batch = " + std::to_string(mb) +
+                         " divides none of sweep.global_batch: no plan can use it");
   if (spec.gpus.empty()) spec.gpus = {base.system.gpus};
   if (spec.weak_scaling)
     for (int g : spec.gpus)

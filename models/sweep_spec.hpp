@@ -13,6 +13,9 @@ namespace parallax {
 struct SweepSpec {
   std::vector<int> gpus;  // device counts; empty = the experiment's system.gpus
   std::optional<std::vector<int>> tp, pp, dp, micro_batch, vpp;
+  // Global batches (sequences) to try at every device count; empty: training.global_batch
+  // (scaled under weak_scaling, which a list excludes).
+  std::optional<std::vector<int>> global_batch;
   std::optional<std::vector<Schedule>> schedule;
   std::optional<std::vector<Recompute>> recompute;
   std::optional<std::vector<bool>> sequence_parallel, distributed_optimizer;

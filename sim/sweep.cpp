@@ -37,6 +37,10 @@ int sweep_global_batch(const Experiment& base, const SweepSpec& spec, int gpus) 
   return static_cast<int>(static_cast<long long>(base.training.global_batch) * gpus / base.system.gpus);
 }
 
+std::vector<int> sweep_global_batches(const Experiment& base, const SweepSpec& spec, int gpus) {
+  return spec.global_batch ? *spec.global_batch : std::vector<int>{sweep_global_batch(base, spec, gpus)};
+}
+
 namespace {
 // The experiment as the sweep varies it: even stages, and all layers recomputed or none.
 Experiment sweepable(const Experiment& base) {
@@ -126,7 +130,7 @@ class ItemSweep {
       return out;
     }
   };
-  std::optional<Knobs> knobs(int gpus, int tp, int pp, Tally* tally) {
+  std::optional<Knobs> knobs(int gpus, int global, int tp, int pp, Tally* tally) {
     const auto& m = base_.model;
     const int gpn = base_.system.gpus_per_node;
     const long long all_inner = listed_inner(true);
@@ -144,7 +148,7 @@ class ItemSweep {
     k.dp = gpus / (tp * cp * pp);
     if (!ep_fits(m, ep, k.dp, cp)) return reject(RejectReason::divisibility);
     if (spec_.dp && std::find(spec_.dp->begin(), spec_.dp->end(), k.dp) == spec_.dp->end()) return std::nullopt;
-    k.global = sweep_global_batch(base_, spec_, gpus);
+    k.global = global;
     if (k.global % k.dp != 0) return reject(RejectReason::batch);
     k.per_replica = k.global / k.dp;
     k.vpps = {1};
@@ -162,9 +166,9 @@ class ItemSweep {
     return k;
   }
 
-  // How many candidates run() evaluates at one (gpus, tp, pp), found without evaluating them.
-  long long count(int gpus, int tp, int pp) {
-    const auto k = knobs(gpus, tp, pp, nullptr);
+  // How many candidates run() evaluates at one (gpus, global batch, tp, pp), found without evaluating them.
+  long long count(int gpus, int global, int tp, int pp) {
+    const auto k = knobs(gpus, global, tp, pp, nullptr);
     if (!k) return listed_inner(true);
     long long per_vpp = 0;
     for (int v : k->vpps) per_vpp += static_cast<long long>(k->schedules(v, pp, spec_.schedule).size());
@@ -172,8 +176,8 @@ class ItemSweep {
            static_cast<long long>(k->sps.size() * k->recs.size() * k->opts.size()) * per_vpp;
   }
 
-  void run(int gpus, int tp, int pp, Tally& tally) {
-    const auto k = knobs(gpus, tp, pp, &tally);
+  void run(int gpus, int global_batch, int tp, int pp, Tally& tally) {
+    const auto k = knobs(gpus, global_batch, tp, pp, &tally);
     if (!k) return;
     const int dp = k->dp, global = k->global, per_replica = k->per_replica;
     const int cp = base_.parallel.cp, ep = base_.parallel.ep;
@@ -272,7 +276,7 @@ class ItemSweep {
 };
 
 struct WorkItem {
-  int gpus, tp, pp;
+  int gpus, global_batch, tp, pp;
 };
 
 std::vector<WorkItem> work_items(const Experiment& base, const SweepSpec& spec) {
@@ -284,10 +288,11 @@ std::vector<WorkItem> work_items(const Experiment& base, const SweepSpec& spec) 
   const auto pp_list = listed_or(spec.pp, divisors(base.model.layers));
   std::vector<WorkItem> items;
   for (int gpus : spec.gpus)
-    for (int tp : tp_list)
-      for (int pp : pp_list)
-        // Free knobs only take values that can fit the device count.
-        if (spec.tp || spec.pp || gpus % (tp * pp * base.parallel.cp) == 0) items.push_back({gpus, tp, pp});
+    for (int global : sweep_global_batches(base, spec, gpus))
+      for (int tp : tp_list)
+        for (int pp : pp_list)
+          // Free knobs only take values that can fit the device count.
+          if (spec.tp || spec.pp || gpus % (tp * pp * base.parallel.cp) == 0) items.push_back({gpus, global, tp, pp});
   return items;
 }
 
@@ -296,7 +301,8 @@ std::vector<WorkItem> work_items(const Experiment& base, const SweepSpec& spec) 
 long long sweep_candidates(const Experiment& base, const SweepSpec& spec) {
   ItemSweep counter(base, spec, nullptr);
   long long n = 0;
-  for (const WorkItem& item : work_items(base, spec)) n += counter.count(item.gpus, item.tp, item.pp);
+  for (const WorkItem& item : work_items(base, spec))
+    n += counter.count(item.gpus, item.global_batch, item.tp, item.pp);
   return n;
 }
 
@@ -316,7 +322,7 @@ SweepResult run_sweep(const Experiment& base, const SweepSpec& spec, const Sweep
   auto worker = [&] {
     ItemSweep sweep(base, spec, options.progress);
     for (size_t i = next++; i < items.size(); i = next++) {
-      sweep.run(items[i].gpus, items[i].tp, items[i].pp, tallies[i]);
+      sweep.run(items[i].gpus, items[i].global_batch, items[i].tp, items[i].pp, tallies[i]);
       if (options.progress) ++options.progress->items_done;
     }
   };

@@ -57,14 +57,16 @@ struct SweepOptions {
 // An upper bound on the candidates run_sweep evaluates, counted without evaluating them.
 long long sweep_candidates(const Experiment& base, const SweepSpec& spec);
 
-// Plans come out in enumeration order (gpus, tp, pp, micro_batch, sequence_parallel,
+// Plans come out in enumeration order (gpus, global batch, tp, pp, micro_batch, sequence_parallel,
 // recompute, vpp, schedule, distributed_optimizer), whatever the thread count.
 // Throws InputError, before evaluating any, when the space holds more than
 // options.max_candidates plans.
 SweepResult run_sweep(const Experiment& base, const SweepSpec& spec, const SweepOptions& options = {});
 
-// The global batch of a sweep at `gpus` devices (grows with them under weak scaling).
+// The global batch of a sweep at `gpus` devices (grows with them under weak scaling); and the
+// global batches it tries there (sweep.global_batch when listed).
 int sweep_global_batch(const Experiment& base, const SweepSpec& spec, int gpus);
+std::vector<int> sweep_global_batches(const Experiment& base, const SweepSpec& spec, int gpus);
 // The experiment of one plan: the base with the plan's knobs.
 Experiment plan_experiment(const Experiment& base, const PlanRecord& plan);
 std::string plan_name(const PlanRecord& plan);  // t8p4d16m1v2

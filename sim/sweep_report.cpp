@@ -70,6 +70,7 @@ std::string plan_differences(const PlanRecord& a, const PlanRecord& b) {
   };
   auto on = [](bool v) { return std::string(v ? "on" : "off"); };
   add("devices", std::to_string(a.gpus), std::to_string(b.gpus));
+  add("global batch", std::to_string(a.global_batch), std::to_string(b.global_batch));
   add("tp", std::to_string(a.tp), std::to_string(b.tp));
   add("pp", std::to_string(a.pp), std::to_string(b.pp));
   add("dp", std::to_string(a.dp), std::to_string(b.dp));

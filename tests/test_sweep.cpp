@@ -287,3 +287,34 @@ BOOST_AUTO_TEST_CASE(a_fully_sharded_experiment_sweeps_sharded_plans_once) {
     BOOST_TEST(plan_experiment(e, plan).parallel.fsdp);
   }
 }
+
+BOOST_AUTO_TEST_CASE(global_batch_is_a_sweep_axis) {
+  // Listing global batches sweeps each one as the experiment's own batch would be swept.
+  const Experiment e = base("gpt2-1.5b", "dgx-a100-80g", 16, 64);
+  SweepSpec spec;
+  spec.gpus = {16};
+  std::vector<SweepResult> alone;
+  for (int batch : {32, 128}) {
+    Experiment one = e;
+    one.training.global_batch = batch;
+    alone.push_back(run_sweep(one, spec, {1, nullptr}));
+  }
+  spec.global_batch = std::vector<int>{32, 128};
+  const SweepResult both = run_sweep(e, spec, {1, nullptr});
+  BOOST_TEST(both.evaluated == alone[0].evaluated + alone[1].evaluated);
+  BOOST_TEST(both.plans.size() == alone[0].plans.size() + alone[1].plans.size());
+  BOOST_TEST(sweep_candidates(e, spec) >= both.evaluated);
+  for (size_t i = 0; i < alone[0].plans.size(); ++i) {  // enumeration order: the first batch's plans first
+    BOOST_TEST(both.plans[i].global_batch == 32);
+    BOOST_TEST(both.plans[i].tokens_per_s == alone[0].plans[i].tokens_per_s);
+  }
+  PlanRecord a = both.plans.front(), b = a;
+  b.global_batch = 128;
+  BOOST_TEST(plan_differences(a, b) == "global batch 32 / 128");
+  const std::string text =
+      "[model]\npreset = \"gpt2-1.5b\"\n[system]\npreset = \"dgx-a100-80g\"\n[training]\n"
+      "global_batch = 64\n[sweep]\nglobal_batch = [32, 128]\n";
+  BOOST_TEST(load_sweep_spec_text(text, "s.toml", {}, e).global_batch->size() == 2u);
+  BOOST_CHECK_THROW(load_sweep_spec_text(text, "s.toml", {"sweep.weak_scaling=true"}, e), InputError);
+  BOOST_CHECK_THROW(load_sweep_spec_text(text, "s.toml", {"sweep.micro_batch=[3]"}, e), InputError);
+}
