@@ -1,22 +1,18 @@
 #include "exec/backend_groups.hpp"
 
-#ifdef PARALLAX_HAVE_CUDA
-#include "exec/nccl_communicator.hpp"
-#include "kernels/cuda/cuda_kernels.hpp"
-#endif
+#include "kernels/cuda_module.hpp"
 
 namespace parallax::exec {
 
 BackendGroups::BackendGroups(MpiProcessGroups& mpi, kernels::Kernels& kernels) : mpi_(mpi) {
   if (kernels.name() == "cpu") return;
-#ifdef PARALLAX_HAVE_CUDA
-  const cudaStream_t compute = dynamic_cast<kernels::cuda::CudaKernels&>(kernels).stream();
+  std::string why;
+  void* make = kernels::cuda_symbol("parallax_cuda_make_communicator", &why);
+  if (!make) throw InputError("the CUDA backend: " + why);
+  using Make = Communicator* (*)(Communicator&, kernels::Kernels&);
   Groups g = mpi.groups();
   for (Communicator* group : {&g.tp, &g.pp, &g.dp, &g.embedding})
-    device_.push_back(std::make_unique<NcclCommunicator>(*group, compute));
-#else
-  throw std::logic_error("BackendGroups: a " + kernels.name() + " backend in a build without CUDA");
-#endif
+    device_.emplace_back(reinterpret_cast<Make>(make)(*group, kernels));
 }
 
 Groups BackendGroups::groups() {

@@ -1,16 +1,24 @@
-// The backends this build holds, by name: the CPU always; CUDA where the toolkit was found
-// (PARALLAX_HAVE_CUDA), on the device a rank has selected.
+// The backends by name: the CPU always; CUDA through its module (kernels/cuda_module.hpp),
+// on the device a rank has selected.
 #include <memory>
 
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/cpu/mixed_precision.hpp"
+#include "kernels/cuda_module.hpp"
 #include "kernels/kernels.hpp"
-#ifdef PARALLAX_HAVE_CUDA
-#include "kernels/cuda/cuda_kernels.hpp"
-#include "kernels/cuda/device.hpp"
-#endif
 
 namespace parallax::kernels {
+
+namespace {
+// A function of the CUDA module, typed; InputError naming why when there is none.
+template <class F>
+F* cuda_function(const char* name) {
+  std::string why;
+  void* f = cuda_symbol(name, &why);
+  if (!f) throw InputError("the CUDA backend: " + why);
+  return reinterpret_cast<F*>(f);
+}
+}  // namespace
 
 std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision precision) {
   if (backend == "cpu" && precision == Precision::fp32) return std::make_unique<CpuKernels>();
@@ -19,15 +27,13 @@ std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision prec
   if (backend == "cpu")
     throw InputError("training.precision = \"" + to_string(precision) +
                      "\": the CPU backend trains in fp32, bf16 or fp16");
-#ifdef PARALLAX_HAVE_CUDA
-  if (backend == "cuda") return std::make_unique<cuda::CudaKernels>(precision);
-#endif
-  throw InputError("backend \"" + backend + "\": this build runs " +
-                   (cuda_built() ? "\"cpu\" and \"cuda\"" : "\"cpu\" only"));
+  if (backend == "cuda")
+    return std::unique_ptr<Kernels>(cuda_function<Kernels*(Precision)>("parallax_cuda_make_kernels")(precision));
+  throw InputError("backend \"" + backend + "\": the backends are \"cpu\" and \"cuda\"");
 }
 
 bool cuda_built() {
-#ifdef PARALLAX_HAVE_CUDA
+#ifdef PARALLAX_CUDA_MODULE_DIR
   return true;
 #else
   return false;
@@ -35,23 +41,15 @@ bool cuda_built() {
 }
 
 int cuda_devices(std::string* why_none) {
-#ifdef PARALLAX_HAVE_CUDA
-  const int n = cuda::device_count();
-  if (n == 0 && why_none) *why_none = cuda::no_device_reason();
-  return n;
-#else
-  if (why_none) *why_none = "this build has no CUDA backend (CMake found no CUDA toolkit)";
-  return 0;
-#endif
+  std::string why;
+  void* f = cuda_symbol("parallax_cuda_device_count", &why);
+  if (!f) {
+    if (why_none) *why_none = why;
+    return 0;
+  }
+  return reinterpret_cast<int (*)(std::string*)>(f)(why_none);
 }
 
-int select_cuda_device(int node_rank) {
-#ifdef PARALLAX_HAVE_CUDA
-  return cuda::select_device(node_rank);
-#else
-  (void)node_rank;
-  throw std::logic_error("select_cuda_device: this build has no CUDA backend");
-#endif
-}
+int select_cuda_device(int node_rank) { return cuda_function<int(int)>("parallax_cuda_select_device")(node_rank); }
 
 }  // namespace parallax::kernels
