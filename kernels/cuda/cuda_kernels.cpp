@@ -23,24 +23,23 @@ int current_device() {
   check(cudaGetDevice(&d), "cudaGetDevice");
   return d;
 }
-cudaStream_t new_stream() {
-  cudaStream_t s = nullptr;
-  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
-  return s;
-}
 }  // namespace
+
+CudaKernels::Stream::Stream() { check(cudaStreamCreateWithFlags(&handle, cudaStreamNonBlocking), "cudaStreamCreate"); }
+
+CudaKernels::Stream::~Stream() {
+  cudaStreamSynchronize(handle);
+  cudaStreamDestroy(handle);
+}
 
 CudaKernels::CudaKernels(Precision precision)
     : half_(half_of(precision)),
       device_(current_device()),
-      stream_(new_stream()),
+      stream_(owned_stream_.handle),
       scratch_(stream_),
       gemm_(stream_, scratch_, half_) {}
 
-CudaKernels::~CudaKernels() {
-  cudaStreamSynchronize(stream_);
-  cudaStreamDestroy(stream_);
-}
+CudaKernels::~CudaKernels() { cudaStreamSynchronize(stream_); }
 
 std::string CudaKernels::libraries() const {
   int runtime = 0;

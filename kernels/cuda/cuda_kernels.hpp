@@ -70,8 +70,17 @@ class CudaKernels final : public Kernels {
 
  private:
   void round(float* x, long n);  // to the 16-bit grid under mixed precision; else nothing
+  // The stream outlives the work space and the GEMMs declared after it, which wait on it.
+  struct Stream {
+    cudaStream_t handle = nullptr;
+    Stream();
+    ~Stream();
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+  };
   std::optional<Half> half_;
   int device_ = 0;
+  Stream owned_stream_;
   cudaStream_t stream_ = nullptr;
   ManagedMemory memory_;
   Scratch scratch_;
