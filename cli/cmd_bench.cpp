@@ -10,6 +10,7 @@
 #include "bench/gemm.hpp"
 #include "cli/commands.hpp"
 #include "exec/mpi_communicator.hpp"
+#include "kernels/cuda_module.hpp"
 #include "models/toml_reader.hpp"
 
 namespace parallax::cli {
@@ -45,6 +46,22 @@ bench::Report collectives(const BenchArgs& a, exec::Communicator& world) {
   return bench::bench_collectives(world, ops, range, repeats);
 }
 
+// On the GPU, rows of pass "cublaslt": each forward GEMM on operands already in the precision's
+// format, cuBLASLt alone (the kernel seam's rows also cast fp32 operands to 16 bits).
+void add_library_gemms(bench::Report& r, const std::vector<bench::GemmShape>& shapes, Precision precision,
+                       int iterations) {
+  using Seconds = double(int, int, int, Precision, int);
+  auto* seconds_of = reinterpret_cast<Seconds*>(kernels::cuda_symbol("parallax_cuda_gemm_seconds"));
+  if (!seconds_of) return;
+  for (const auto& s : shapes) {
+    const double seconds =
+        seconds_of(static_cast<int>(s.M), static_cast<int>(s.N), static_cast<int>(s.K), precision, iterations);
+    r.rows.push_back({s.op, std::string("cublaslt"), static_cast<long long>(s.M), static_cast<long long>(s.N),
+                      static_cast<long long>(s.K), to_string(precision), seconds * 1e6,
+                      2.0 * s.M * s.N * s.K / seconds / 1e12});
+  }
+}
+
 bench::Report compute(const BenchArgs& a, int ranks) {
   Precision precision = a.precision == "bf16"   ? Precision::bf16
                         : a.precision == "fp16" ? Precision::fp16
@@ -63,12 +80,13 @@ bench::Report compute(const BenchArgs& a, int ranks) {
   auto kernels = kernels::make_kernels(a.backend, precision);
   kernels->share_cores(ranks);
   bench::Report r;
-  if (a.what == "gemm")
-    r = bench::bench_gemm(*kernels,
-                          shapes.empty() ? bench::square_gemms(bench::sizes(range_of(a, "128", "2048"))) : shapes,
-                          precision, a.iterations);
-  else
+  if (a.what == "gemm") {
+    if (shapes.empty()) shapes = bench::square_gemms(bench::sizes(range_of(a, "128", "2048")));
+    r = bench::bench_gemm(*kernels, shapes, precision, a.iterations);
+    if (a.backend == "cuda") add_library_gemms(r, shapes, precision, a.iterations);
+  } else {
     r = bench::bench_kernels(*kernels, bench::sizes(range_of(a, "64K", "16M")), a.iterations);
+  }
   r.attributes.emplace_back("ranks", std::to_string(ranks));
   return r;
 }

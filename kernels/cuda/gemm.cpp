@@ -74,21 +74,20 @@ cublasLtMatmulAlgo_t Gemm::algorithm(const Key& key, cublasLtMatmulDesc_t op, cu
   return algorithms_.emplace(key, result.algo).first->second;
 }
 
-// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's first operand is B.
 void Gemm::operator()(const GemmShape& g, const float* A, const float* B, float* C, float alpha, float beta) {
-  const void* a = A;
-  const void* b = B;
-  cudaDataType in = CUDA_R_32F;
-  if (half_) {
-    in = *half_ == Half::bf16 ? CUDA_R_16BF : CUDA_R_16F;
-    const long na = span(g.ta ? g.K : g.M, g.ta ? g.M : g.K, g.lda, g.stride_a, g.batch);
-    const long nb = span(g.tb ? g.N : g.K, g.tb ? g.K : g.N, g.ldb, g.stride_b, g.batch);
-    auto* a16 = scratch_.get<std::uint16_t>(Slot::gemm_a, na);
-    auto* b16 = scratch_.get<std::uint16_t>(Slot::gemm_b, nb);
-    cast_to_16bit(a16, A, na, *half_, stream_);
-    cast_to_16bit(b16, B, nb, *half_, stream_);
-    a = a16, b = b16;
-  }
+  if (!half_) return multiply(g, A, B, CUDA_R_32F, C, alpha, beta);
+  const long na = span(g.ta ? g.K : g.M, g.ta ? g.M : g.K, g.lda, g.stride_a, g.batch);
+  const long nb = span(g.tb ? g.N : g.K, g.tb ? g.K : g.N, g.ldb, g.stride_b, g.batch);
+  auto* a16 = scratch_.get<std::uint16_t>(Slot::gemm_a, na);
+  auto* b16 = scratch_.get<std::uint16_t>(Slot::gemm_b, nb);
+  cast_to_16bit(a16, A, na, *half_, stream_);
+  cast_to_16bit(b16, B, nb, *half_, stream_);
+  multiply(g, a16, b16, *half_ == Half::bf16 ? CUDA_R_16BF : CUDA_R_16F, C, alpha, beta);
+}
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's first operand is B.
+void Gemm::multiply(const GemmShape& g, const void* a, const void* b, cudaDataType in, float* C, float alpha,
+                    float beta) {
   void* workspace = scratch_.get(Slot::gemm_workspace, kWorkspaceBytes);
   cublasLtMatmulDesc_t op = nullptr;
   check(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -98,8 +97,23 @@ void Gemm::operator()(const GemmShape& g, const float* A, const float* B, float*
   const Layout first(in, g.tb ? g.K : g.N, g.tb ? g.N : g.K, g.ldb, g.batch, g.stride_b);
   const Layout second(in, g.ta ? g.M : g.K, g.ta ? g.K : g.M, g.lda, g.batch, g.stride_a);
   const Layout out(CUDA_R_32F, g.N, g.M, g.ldc, g.batch, g.stride_c);
-  const Key key{g.ta,       g.tb,       g.M,        g.N,     g.K,          g.lda,        g.ldb,        g.ldc,
-                g.stride_a, g.stride_b, g.stride_c, g.batch, beta != 0.0f, alignment(b), alignment(a), alignment(C)};
+  const Key key{g.ta,
+                g.tb,
+                g.M,
+                g.N,
+                g.K,
+                g.lda,
+                g.ldb,
+                g.ldc,
+                g.stride_a,
+                g.stride_b,
+                g.stride_c,
+                g.batch,
+                beta != 0.0f,
+                alignment(b),
+                alignment(a),
+                alignment(C),
+                static_cast<int>(in)};
   const cublasLtMatmulAlgo_t algo = algorithm(key, op, first.desc, second.desc, out.desc);
   const cublasStatus_t s = cublasLtMatmul(handle_, op, &alpha, b, first.desc, a, second.desc, &beta, C, out.desc, C,
                                           out.desc, &algo, workspace, kWorkspaceBytes, stream_);

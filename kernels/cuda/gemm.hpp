@@ -30,10 +30,12 @@ class Gemm {
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
   void operator()(const GemmShape& g, const float* A, const float* B, float* C, float alpha, float beta);
+  // The same on operands already in `in`'s format (fp32, bf16 or fp16): cuBLASLt alone.
+  void multiply(const GemmShape& g, const void* a, const void* b, cudaDataType in, float* C, float alpha, float beta);
   std::string description() const;
 
  private:
-  using Key = std::tuple<bool, bool, int, int, int, int, int, int, long, long, long, int, bool, int, int, int>;
+  using Key = std::tuple<bool, bool, int, int, int, int, int, int, long, long, long, int, bool, int, int, int, int>;
   cublasLtMatmulAlgo_t algorithm(const Key& key, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
                                  cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c);
   cudaStream_t stream_;
