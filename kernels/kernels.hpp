@@ -37,7 +37,7 @@ class Kernels {
   virtual std::pmr::memory_resource* memory() { return std::pmr::new_delete_resource(); }
   // Waits until every kernel started so far has finished (the default's kernels finish on return).
   virtual void synchronize() {}
-  // x[0, n) = 0; n bytes copied (the ranges do not overlap); out += in.
+  // x[0, n) = 0; `bytes` bytes copied (the ranges do not overlap); out[0, n) += in[0, n).
   virtual void zero(float* x, long n) {
     if (n > 0) std::memset(x, 0, sizeof(float) * n);
   }
