@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 deps=${PARALLAX_DEPS:-/tmp/parallax-deps}
 build=${PARALLAX_GPU_BUILD:-$root/build-gpu}
-arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+arch=$(${CXX:-c++} -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 python=$(command -v python3)
 step() { printf '\n== %s (%s s)\n' "$1" "$SECONDS"; }
 
@@ -29,7 +29,11 @@ if [[ ! -f deps/device-deps.tar.xz ]]; then
   echo "deps/device-deps.tar.xz is missing: run scripts/fetch_device_deps.sh on the Debian machine and carry deps/"
   exit 1
 fi
-rm -rf "$deps" && mkdir -p "$deps" && tar -C "$deps" -xJf deps/device-deps.tar.xz
+rm -rf "$deps" && mkdir -p "$deps"
+# tar needs xz for this; Python's tarfile reads it without (and keeps the libraries' symlinks).
+tar -C "$deps" -xJf deps/device-deps.tar.xz 2>/dev/null ||
+  "$python" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" deps/device-deps.tar.xz "$deps" ||
+  { echo "cannot unpack deps/device-deps.tar.xz"; exit 1; }
 P=$deps/usr
 # MPICH's compiler wrapper names the folders it was built for: point it at the prefix.
 sed -i "s|^prefix=/usr|prefix=$P|; s|^exec_prefix=/usr|exec_prefix=$P|; s|^includedir=/usr|includedir=$P|;
