@@ -5,7 +5,8 @@
 # with the CUDA backend for the GPU at hand against it, runs the tests labelled gpu, and prints
 # the table: GEMM TFLOP/s by shape and precision against the device's peak, GPT-2 124M bf16
 # training in Parallax beside PyTorch eager and torch.compile, and the CUDA-vs-CPU losses.
-#   scripts/device_check.sh            (about 5 minutes on an H100 with 16 cores)
+#   scripts/fetch_device_deps.sh       (here; deps/ is ignored by git: carry it to the GPU machine)
+#   scripts/device_check.sh            (there: the build, the gpu tests, the table)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
