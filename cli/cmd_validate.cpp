@@ -41,6 +41,9 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
       j["recompute"] = to_string(row.experiment.training.recompute);
     } else {
       j["plan"] = plan_name(row.experiment);
+      j["device"] = row.experiment.system.device.name;
+      j["gpus"] = row.experiment.system.gpus;
+      j["precision"] = to_string(row.experiment.training.precision);
       j["searched"] = row.searched;
       j["recompute"] = to_string(row.experiment.training.recompute);
       j["predicted_iteration_time_s"] = row.predicted_time_s;
