@@ -3,13 +3,12 @@
 bf16, and in the same run the same model in PyTorch (nanoGPT's: fused scaled-dot-product
 attention, bf16 autocast, fused AdamW), eager and under torch.compile. Prints each one's median
 step time, tokens/s and MFU, the model FLOPs counted as nanoGPT and llm.c count them
-(6N + 12 L H Q T per token; N the non-embedding... all parameters, tied head once) against the
+(6N + 12 L C T per token, N every parameter with the tied embedding counted once) against the
 device's dense bf16 peak.
 
 usage: bench_gpt2_gpu.py PARALLAX [--batch B] [--steps K] [--peak-tflops P] [--skip-compile]
 """
 import argparse
-import math
 import os
 import statistics
 import subprocess
