@@ -111,7 +111,6 @@ class Kernels {
 // precision (bf16, fp16) whose kernels leave the tensors Megatron keeps in 16 bits on the 16-bit
 // grid. InputError for a backend this build lacks; "cuda" runs on the device the rank selected.
 std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision precision = Precision::fp32);
-bool cuda_built();  // whether this build holds the CUDA backend
 // The GPUs this process can use (0 without the CUDA backend, a driver or a device: then
 // *why_none, when given, says which); and the one a rank takes, by its rank on its node.
 int cuda_devices(std::string* why_none = nullptr);

@@ -32,14 +32,6 @@ std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision prec
   throw InputError("backend \"" + backend + "\": the backends are \"cpu\" and \"cuda\"");
 }
 
-bool cuda_built() {
-#ifdef PARALLAX_CUDA_MODULE_DIR
-  return true;
-#else
-  return false;
-#endif
-}
-
 int cuda_devices(std::string* why_none) {
   std::string why;
   void* f = cuda_symbol("parallax_cuda_device_count", &why);
