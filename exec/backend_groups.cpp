@@ -6,13 +6,10 @@ namespace parallax::exec {
 
 BackendGroups::BackendGroups(MpiProcessGroups& mpi, kernels::Kernels& kernels) : mpi_(mpi) {
   if (kernels.name() == "cpu") return;
-  std::string why;
-  void* make = kernels::cuda_symbol("parallax_cuda_make_communicator", &why);
-  if (!make) throw InputError("the CUDA backend: " + why);
-  using Make = Communicator* (*)(Communicator&, kernels::Kernels&);
+  auto* make =
+      kernels::cuda_function<Communicator*(Communicator&, kernels::Kernels&)>("parallax_cuda_make_communicator");
   Groups g = mpi.groups();
-  for (Communicator* group : {&g.tp, &g.pp, &g.dp, &g.embedding})
-    device_.emplace_back(reinterpret_cast<Make>(make)(*group, kernels));
+  for (Communicator* group : {&g.tp, &g.pp, &g.dp, &g.embedding}) device_.emplace_back(make(*group, kernels));
 }
 
 Groups BackendGroups::groups() {

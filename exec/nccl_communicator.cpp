@@ -80,15 +80,19 @@ void NcclCommunicator::unstage(void* data, long bytes) {
   check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
-void NcclCommunicator::all_reduce(void* data, long n, ncclDataType_t t, ncclRedOp_t op) {
-  if (n <= 0) return;
-  const long bytes = n * (t == ncclFloat64 ? 8 : 4);
+template <class Op>
+void NcclCommunicator::collective(void* data, long bytes, Op op) {
   fork();
   bool staged = false;
-  void* d = device_view(data, bytes, staged);
-  check_nccl(ncclAllReduce(d, d, n, t, op, comm_, stream_), "ncclAllReduce");
+  op(device_view(data, bytes, staged));
   if (staged) unstage(data, bytes);
   join();
+}
+
+void NcclCommunicator::all_reduce(void* data, long n, ncclDataType_t t, ncclRedOp_t op) {
+  if (n <= 0) return;
+  collective(data, n * (t == ncclFloat64 ? 8 : 4),
+             [&](void* d) { check_nccl(ncclAllReduce(d, d, n, t, op, comm_, stream_), "ncclAllReduce"); });
 }
 
 void NcclCommunicator::all_reduce_sum(double* data, long n) { all_reduce(data, n, ncclFloat64, ncclSum); }
@@ -97,27 +101,22 @@ void NcclCommunicator::all_reduce_max(float* data, long n) { all_reduce(data, n,
 
 void NcclCommunicator::broadcast(double* data, long n, int root) {
   if (n <= 0) return;
-  fork();
-  bool staged = false;
-  void* d = device_view(data, n * 8, staged);
-  check_nccl(ncclBroadcast(d, d, n, ncclFloat64, root, comm_, stream_), "ncclBroadcast");
-  if (staged) unstage(data, n * 8);
-  join();
+  collective(data, n * 8,
+             [&](void* d) { check_nccl(ncclBroadcast(d, d, n, ncclFloat64, root, comm_, stream_), "ncclBroadcast"); });
 }
 
 // Equal blocks: NCCL's in-place reduce-scatter. Uneven ones (a flat buffer split over DP ranks
 // differs by one element): a reduce of each block to its owner, posted as one group.
 void NcclCommunicator::reduce_scatter_sum(float* data, const std::vector<long>& counts) {
-  fork();
-  bool staged = false;
   const long total = std::accumulate(counts.begin(), counts.end(), 0L);
-  auto* d = static_cast<float*>(device_view(data, total * 4, staged));
-  long mine = 0;
-  for (int r = 0; r < rank_; ++r) mine += counts[r];
-  if (even(counts)) {
-    check_nccl(ncclReduceScatter(d, d + mine, counts.front(), ncclFloat32, ncclSum, comm_, stream_),
-               "ncclReduceScatter");
-  } else {
+  const long mine = std::accumulate(counts.begin(), counts.begin() + rank_, 0L);
+  collective(data, total * 4, [&](void* buffer) {
+    auto* d = static_cast<float*>(buffer);
+    if (even(counts)) {
+      check_nccl(ncclReduceScatter(d, d + mine, counts.front(), ncclFloat32, ncclSum, comm_, stream_),
+                 "ncclReduceScatter");
+      return;
+    }
     check_nccl(ncclGroupStart(), "ncclGroupStart");
     long at = 0;
     for (int r = 0; r < size_; ++r) {
@@ -125,23 +124,20 @@ void NcclCommunicator::reduce_scatter_sum(float* data, const std::vector<long>& 
       at += counts[r];
     }
     check_nccl(ncclGroupEnd(), "ncclGroupEnd");
-  }
-  if (staged) unstage(data, total * 4);
-  join();
+  });
 }
 
 // Equal blocks: NCCL's in-place all-gather; uneven ones: a broadcast of each block from its owner.
 void NcclCommunicator::all_gather(void* data, const std::vector<long>& counts, Dtype t) {
   const long width = bytes_per_element(t);
   const long total = std::accumulate(counts.begin(), counts.end(), 0L) * width;
-  fork();
-  bool staged = false;
-  auto* d = static_cast<char*>(device_view(data, total, staged));
-  long mine = 0;
-  for (int r = 0; r < rank_; ++r) mine += counts[r] * width;
-  if (even(counts)) {
-    check_nccl(ncclAllGather(d + mine, d, counts.front() * width, ncclUint8, comm_, stream_), "ncclAllGather");
-  } else {
+  const long mine = std::accumulate(counts.begin(), counts.begin() + rank_, 0L) * width;
+  collective(data, total, [&](void* buffer) {
+    auto* d = static_cast<char*>(buffer);
+    if (even(counts)) {
+      check_nccl(ncclAllGather(d + mine, d, counts.front() * width, ncclUint8, comm_, stream_), "ncclAllGather");
+      return;
+    }
     check_nccl(ncclGroupStart(), "ncclGroupStart");
     long at = 0;
     for (int r = 0; r < size_; ++r) {
@@ -149,9 +145,7 @@ void NcclCommunicator::all_gather(void* data, const std::vector<long>& counts, D
       at += counts[r] * width;
     }
     check_nccl(ncclGroupEnd(), "ncclGroupEnd");
-  }
-  if (staged) unstage(data, total);
-  join();
+  });
 }
 
 // Runs on the communication stream beside the kernels queued after it, until wait_all.

@@ -46,7 +46,11 @@ class NcclCommunicator final : public Communicator {
  private:
   void fork();  // the communication stream waits for the kernels queued so far
   void join();  // the kernels queued from now on wait for the communication queued so far
-  // An all-reduce (sum or max) of n elements of type t, staged when `data` is host memory.
+  // A blocking collective `op` on the device view of `bytes` of data: after the kernels queued so
+  // far, before those queued after it; host data is staged and copied back before it returns.
+  template <class Op>
+  void collective(void* data, long bytes, Op op);
+  // An all-reduce (sum or max) of n elements of type t.
   void all_reduce(void* data, long n, ncclDataType_t t, ncclRedOp_t op);
   void* device_view(void* data, long bytes, bool& staged);  // data, or a device copy of host data
   void unstage(void* data, long bytes);                     // the staged copy back to host data

@@ -9,17 +9,6 @@
 
 namespace parallax::kernels {
 
-namespace {
-// A function of the CUDA module, typed; InputError naming why when there is none.
-template <class F>
-F* cuda_function(const char* name) {
-  std::string why;
-  void* f = cuda_symbol(name, &why);
-  if (!f) throw InputError("the CUDA backend: " + why);
-  return reinterpret_cast<F*>(f);
-}
-}  // namespace
-
 std::unique_ptr<Kernels> make_kernels(const std::string& backend, Precision precision) {
   if (backend == "cpu" && precision == Precision::fp32) return std::make_unique<CpuKernels>();
   if (backend == "cpu" && (precision == Precision::bf16 || precision == Precision::fp16))

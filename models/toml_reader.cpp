@@ -343,12 +343,8 @@ void set_calibration(Calibration& c, const std::string& key, double value) {
   s.finish();
 }
 
-namespace {
-// The files a run reads and writes, as the experiment file names them, relative to its folder
-// (so that an experiment runs from any working directory); "synthetic" names no file. A path
-// given with --set stays relative to the working directory, as any command-line argument.
-void resolve_training_paths(toml::table& root, const std::string& source) {
-  const std::filesystem::path base = std::filesystem::path(source).parent_path();
+// A path given with --set stays relative to the working directory, as any command-line argument.
+void resolve_training_paths(toml::table& root, const std::filesystem::path& base) {
   toml::table* training = root["training"].as_table();
   if (!training || base.empty()) return;
   for (const char* key : {"data", "init_from", "checkpoint_dir", "resume_from"}) {
@@ -361,12 +357,11 @@ void resolve_training_paths(toml::table& root, const std::string& source) {
     training->insert_or_assign(key, (base / value).lexically_normal().string());
   }
 }
-}  // namespace
 
 toml::table parse_with_overrides(const std::string& text, const std::string& source,
                                  const std::vector<std::string>& overrides) {
   toml::table root = parse_toml(text, source);
-  resolve_training_paths(root, source);
+  resolve_training_paths(root, std::filesystem::path(source).parent_path());
   for (const auto& o : overrides) apply_override(root, o);
   return root;
 }

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -206,6 +207,10 @@ inline toml::table parse_toml(const std::string& text, const std::string& source
   }
 }
 
+// The training files a table names (data, init_from, checkpoint_dir, resume_from; "synthetic"
+// names none), when relative, made relative to `base` (an experiment file's folder, so that the
+// experiment runs from any working directory); an empty base leaves them as they are.
+void resolve_training_paths(toml::table& root, const std::filesystem::path& base);
 // The experiment file's table, its training files (data, init_from, checkpoint_dir, resume_from)
 // relative to the file's folder, with `--set section.key=value` overrides applied.
 toml::table parse_with_overrides(const std::string& text, const std::string& source,

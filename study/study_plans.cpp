@@ -20,17 +20,11 @@ namespace fs = std::filesystem;
 // directory, the training files (already relative to it, or given with --set) against the
 // working directory.
 void absolute_paths(toml::table& root, const std::string& source) {
-  auto make_absolute = [&](const char* section, const char* key, const fs::path& base) {
-    toml::table* t = root[section].as_table();
-    if (!t) return;
-    toml::node* n = t->get(key);
-    if (!n || !n->is_string()) return;
-    const std::string value = n->as_string()->get();
-    if (value.empty() || (std::string(key) == "data" && value == "synthetic")) return;
-    t->insert_or_assign(key, fs::absolute(base / value).lexically_normal().string());
-  };
-  make_absolute("system", "file", fs::path(source).parent_path());
-  for (const char* key : {"data", "init_from", "checkpoint_dir", "resume_from"}) make_absolute("training", key, "");
+  if (toml::table* system = root["system"].as_table())
+    if (const toml::node* n = system->get("file"); n && n->is_string() && !n->as_string()->get().empty())
+      system->insert_or_assign(
+          "file", fs::absolute(fs::path(source).parent_path() / n->as_string()->get()).lexically_normal().string());
+  resolve_training_paths(root, fs::current_path());
 }
 
 // The experiment's table with a plan's knobs: "section.key=value" overrides, written over what the

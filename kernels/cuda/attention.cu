@@ -8,8 +8,6 @@
 namespace parallax::kernels::cuda {
 
 namespace {
-constexpr int kRowsPerBlock = kThreads / 32;
-
 // Element (b, h, t, i) of [B, NH, T, hs] and its place in a [B, T, width] row layout at column offset.
 __device__ inline long row_index(long e, int NH, int T, int hs, int width, int offset) {
   const int i = static_cast<int>(e % hs);
@@ -124,13 +122,12 @@ void rows_to_heads(float* y, const float* out, int B, int T, int C, int NH, cuda
 
 void causal_softmax(float* scores, float* lse, int BH, int T, cudaStream_t s) {
   const int rows = BH * T;
-  softmax_kernel<<<(rows + kRowsPerBlock - 1) / kRowsPerBlock, kThreads, 0, s>>>(scores, lse, rows, T, true);
+  softmax_kernel<<<warp_row_blocks(rows), kThreads, 0, s>>>(scores, lse, rows, T, true);
 }
 
 void causal_probabilities(float* scores, const float* lse, int BH, int T, cudaStream_t s) {
   const int rows = BH * T;
-  softmax_kernel<<<(rows + kRowsPerBlock - 1) / kRowsPerBlock, kThreads, 0, s>>>(scores, const_cast<float*>(lse), rows,
-                                                                                 T, false);
+  softmax_kernel<<<warp_row_blocks(rows), kThreads, 0, s>>>(scores, const_cast<float*>(lse), rows, T, false);
 }
 
 void drop_probabilities(float* dropped, const float* P, const Dropout& d, int B, int NH, int T, cudaStream_t s) {
@@ -141,8 +138,7 @@ void drop_probabilities(float* dropped, const float* P, const Dropout& d, int B,
 void softmax_backward(float* dP, const float* P, const float* dout, const float* out, const Dropout& d, int B, int NH,
                       int T, int C, float scale, cudaStream_t s) {
   const int rows = B * NH * T;
-  softmax_backward_kernel<<<(rows + kRowsPerBlock - 1) / kRowsPerBlock, kThreads, 0, s>>>(dP, P, dout, out, d, B, NH, T,
-                                                                                          C, scale);
+  softmax_backward_kernel<<<warp_row_blocks(rows), kThreads, 0, s>>>(dP, P, dout, out, d, B, NH, T, C, scale);
 }
 
 }  // namespace parallax::kernels::cuda

@@ -12,6 +12,10 @@ inline unsigned blocks_for(long n, int threads = kThreads) {
   return static_cast<unsigned>(b < 65535L * 32 ? (b > 0 ? b : 1) : 65535L * 32);
 }
 
+// Kernels that give each row a warp: rows per block of kThreads, and blocks for `rows` rows.
+constexpr int kRowsPerBlock = kThreads / 32;
+inline unsigned warp_row_blocks(long rows) { return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
+
 // Grid-stride loop over [0, n).
 #define PARALLAX_FOR_EACH(i, n)                                                    \
   for (long i = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x; i < (n); \

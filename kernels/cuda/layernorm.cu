@@ -6,8 +6,6 @@
 namespace parallax::kernels::cuda {
 
 namespace {
-constexpr int kRowsPerBlock = kThreads / 32;
-
 __global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                                          const float* bias, int N, int C) {
   const int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -49,17 +47,14 @@ __global__ void layernorm_backward_kernel(float* dinp, float* xhat_dy, const flo
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                        int N, int C, cudaStream_t s) {
-  if (N > 0)
-    layernorm_forward_kernel<<<(N + kRowsPerBlock - 1) / kRowsPerBlock, kThreads, 0, s>>>(out, mean, rstd, inp, weight,
-                                                                                          bias, N, C);
+  if (N > 0) layernorm_forward_kernel<<<warp_row_blocks(N), kThreads, 0, s>>>(out, mean, rstd, inp, weight, bias, N, C);
 }
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int N, int C, float* work,
                         float* partials, cudaStream_t s) {
   if (N <= 0) return;
-  layernorm_backward_kernel<<<(N + kRowsPerBlock - 1) / kRowsPerBlock, kThreads, 0, s>>>(dinp, work, dout, inp, weight,
-                                                                                         mean, rstd, N, C);
+  layernorm_backward_kernel<<<warp_row_blocks(N), kThreads, 0, s>>>(dinp, work, dout, inp, weight, mean, rstd, N, C);
   add_column_sums(dbias, dout, N, C, partials, s);
   add_column_sums(dweight, work, N, C, partials, s);
 }
