@@ -42,8 +42,8 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
   std::printf("  plan    %s, %s schedule, micro-batch %d x %d per replica, global batch %d, recompute %s, %s%s%s%s\n\n",
               plan_name(e).c_str(), to_string(e.parallel.schedule).c_str(), e.training.micro_batch, e.micro_batches(),
               e.training.global_batch, recompute_text(e.training).c_str(), to_string(e.training.precision).c_str(),
-              e.parallel.sequence_parallel ? ", sequence parallel" : "",
-              e.parallel.distributed_optimizer ? ", distributed optimizer" : "", state.c_str());
+              e.parallel.sequence_parallel ? ", sequence parallel" : "", sharding_text(e.parallel).c_str(),
+              state.c_str());
   std::printf("  iteration time        %12.4f s\n", T);
   std::printf("  throughput            %12.0f tokens/s\n", p.tokens_per_s);
   std::printf("  model TFLOP/s/GPU     %12.1f   MFU %5.1f %%\n", p.model_tflops_per_gpu, 100 * p.mfu);

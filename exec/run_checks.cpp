@@ -46,6 +46,14 @@ void check_runnable(const Experiment& e, int ranks) {
   const auto& p = e.parallel;
   if (p.cp > 1)
     throw InputError("parallel.cp = " + std::to_string(p.cp) + ": the executor does not run context parallelism yet");
+  if (p.shard_gradients && !p.fsdp)
+    throw InputError(
+        "parallel.shard_gradients = true (ZeRO-2): the executor shards the optimizer state "
+        "(distributed_optimizer) or everything (fsdp); ZeRO-2 is predicted, not run");
+  if (!p.reshard_after_forward)
+    throw InputError(
+        "parallel.reshard_after_forward = false: the executor's FSDP gathers each layer's weights for its "
+        "forward and again for its backward");
   if (e.model.moe())
     throw InputError("model.experts = " + std::to_string(e.model.experts) +
                      ": the executor trains dense models only (the simulator predicts MoE)");

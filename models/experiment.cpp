@@ -79,6 +79,20 @@ std::string recompute_text(const TrainingConfig& t) {
   return to_string(t.recompute);
 }
 
+std::string sharding_text(const ParallelConfig& p) {
+  switch (p.zero_stage()) {
+    case 1:
+      return ", distributed optimizer";
+    case 2:
+      return ", gradients and optimizer state sharded (ZeRO-2)";
+    case 3:
+      return std::string(", fully sharded (FSDP") +
+             (p.reshard_after_forward ? "" : ", weights kept forward to backward") +
+             (p.fsdp_per_tensor ? ", tensor by tensor" : "") + ")";
+  }
+  return "";
+}
+
 std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp, int ep) {
   std::string s;
   for (auto [letter, value] :
@@ -285,6 +299,8 @@ void validate_model_and_system(const Experiment& e) {
   positive(e.training.global_batch, "training.global_batch");
   positive(e.training.micro_batch, "training.micro_batch");
   require(e.parallel.fsdp || !e.parallel.fsdp_per_tensor, "parallel.fsdp_per_tensor = true needs parallel.fsdp = true");
+  require(e.parallel.fsdp || e.parallel.reshard_after_forward,
+          "parallel.reshard_after_forward = false needs parallel.fsdp = true (only FSDP shards the weights)");
   // The degrees a sweep varies are still sizes (cp and ep it keeps as given).
   positive_degrees(e.parallel);
   require(e.training.recompute_layers >= 0,

@@ -141,6 +141,14 @@ struct ParallelConfig {
   // one's compute (PyTorch FSDP, Megatron-FSDP; DeepSpeed coalesces and prefetches from 2022);
   // true, tensor by tensor, each collective blocking (DeepSpeed's ZeRO-3 of 2021).
   bool fsdp_per_tensor = false;
+  // ZeRO-2: gradients reduce-scattered into their DP shard as each micro-batch's backward
+  // produces them (DeepSpeed's stage 2; Llama 3's FSDP, which keeps the weights whole), the
+  // optimizer state sharded with them.
+  bool shard_gradients = false;
+  // FSDP only: the weights freed after each forward and gathered again for its backward
+  // (PyTorch's FULL_SHARD, ZeRO-3); false keeps a micro-batch's gathered weights from its forward
+  // to its backward (SHARD_GRAD_OP), one gather a micro-batch fewer for a whole stage held.
+  bool reshard_after_forward = true;
   // How the framework runs the plan (extensions of contract v1; defaults are Megatron-Core's).
   bool overlap_grad_reduce = true;   // DP reduction of the last micro-batch overlaps its backward
   bool overlap_param_gather = true;  // distributed optimizer's all-gather overlaps the next forward
@@ -154,6 +162,12 @@ struct ParallelConfig {
   bool overlap_p2p_comm = false;
   // Layers per pipeline stage when uneven (DeepSpeed-style balanced partition); empty = L/pp each.
   std::vector<int> stage_layers;
+
+  // The ZeRO stage the sharding flags amount to: 1 the optimizer state, 2 and the gradients,
+  // 3 and the weights (Rajbhandari et al. 2020, sec. 5).
+  int zero_stage() const { return fsdp ? 3 : shard_gradients ? 2 : distributed_optimizer ? 1 : 0; }
+  bool shards_state() const { return zero_stage() >= 1; }
+  bool shards_gradients() const { return zero_stage() >= 2; }
 };
 
 struct TrainingConfig {
@@ -228,9 +242,11 @@ struct Experiment {
   double recomputed_fraction() const;
 };
 
-// Compact plan name, e.g. "t8p4d2m1v2": tp, pp, dp, micro-batch, and vpp when interleaved.
 // "none", "selective", "full", or "full (N layers a chunk)".
 std::string recompute_text(const TrainingConfig& t);
+// What the data-parallel ranks shard, as a clause for a plan's line ("" when nothing).
+std::string sharding_text(const ParallelConfig& p);
+// Compact plan name, e.g. "t8p4d2m1v2": tp, pp, dp, micro-batch, and vpp when interleaved.
 std::string plan_name(int tp, int pp, int dp, int micro_batch, int vpp, int cp = 1, int ep = 1);
 inline std::string plan_name(const Experiment& e) {
   return plan_name(e.parallel.tp, e.parallel.pp, e.parallel.dp, e.training.micro_batch, e.parallel.vpp, e.parallel.cp,

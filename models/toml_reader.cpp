@@ -199,6 +199,20 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
   set_if(p.distributed_optimizer, s.boolean("distributed_optimizer"));
   set_if(p.fsdp, s.boolean("fsdp"));
   set_if(p.fsdp_per_tensor, s.boolean("fsdp_per_tensor"));
+  set_if(p.shard_gradients, s.boolean("shard_gradients"));
+  set_if(p.reshard_after_forward, s.boolean("reshard_after_forward"));
+  // DeepSpeed's name for the three sharding flags: stage 1 the optimizer state, 2 and the
+  // gradients, 3 and the weights.
+  if (const auto stage = s.int32("zero_stage")) {
+    if (*stage < 0 || *stage > 3)
+      throw InputError("parallel.zero_stage = " + std::to_string(*stage) + " must be 0, 1, 2 or 3");
+    for (const char* flag : {"distributed_optimizer", "shard_gradients", "fsdp"})
+      if (s.boolean(flag))
+        throw InputError(std::string("parallel.zero_stage and parallel.") + flag + " are both set: give one of them");
+    p.distributed_optimizer = *stage >= 1;
+    p.shard_gradients = *stage == 2;
+    p.fsdp = *stage == 3;
+  }
   set_if(p.overlap_grad_reduce, s.boolean("overlap_grad_reduce"));
   set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));
   set_if(p.tp_comm_overlap, s.boolean("tp_comm_overlap"));

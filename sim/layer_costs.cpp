@@ -1,12 +1,12 @@
 #include "sim/layer_costs.hpp"
 
 #include <algorithm>
-#include <array>
 
 #include "sim/collectives.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/memory.hpp"
 #include "sim/placement.hpp"
+#include "sim/sharded_dp.hpp"
 
 namespace parallax::sim {
 
@@ -234,44 +234,6 @@ void layer_body(KernelSum& p, const Shape& x, bool backward, const Experiment& e
   p.memory(k * residual);
 }
 
-// FSDP: a pass gathers the 16-bit weights it runs (`params` held by this TP rank, `experts` of
-// them expert weights, in `tensors`) from the replica groups that shard them (replica_groups),
-// and the backward reduce-scatters their gradients. Gathered as one unit prefetched a unit
-// ahead, they hide behind the pass's own compute; what outlasts it is exposed.
-// Gathered tensor by tensor (fsdp_per_tensor), as DeepSpeed's ZeRO-3 of 2021 does
-// (partition_parameters.py: torch.distributed.all_gather into one view per rank, then a copy into
-// each parameter; reduce_scatter from one view per rank, waited on), each collective pays its
-// ring latency and blocks: all of it is exposed. PyTorch's list collectives copy the n views out
-// of (into) a flat buffer, so each gather reads and writes the weights twice and each
-// reduce-scatter the gradients once; the recompute forward (`regathered`: the share of the
-// units it recomputes) gathers the weights again.
-void add_fsdp_traffic(LayerCost& c, const Experiment& e, double params, double experts, WeightTensors tensors,
-                      double regathered = 0) {
-  const auto& p = e.parallel;
-  if (!p.fsdp || p.dp * p.cp < 2) return;
-  const double weight = bytes_per_element(e.training.precision), grad = gradient_bytes(e.training);
-  const std::array<int, 2> count{tensors.dense, tensors.experts};
-  const auto groups = replica_groups(p, params, experts);
-  double gather = 0, reduce = 0;
-  for (std::size_t i = 0; i < groups.size(); ++i) {
-    const ReplicaGroup& g = groups[i];
-    if (g.params <= 0 || g.ranks < 2) continue;
-    const GroupLink link = group_link(e.system, g.ranks, g.stride);
-    const int k = p.fsdp_per_tensor ? std::max(1, count[i]) : 1;  // collectives: one per tensor, or one
-    gather += k * collective_time(Collective::all_gather, g.params * weight / k, g.ranks, link);
-    reduce += k * collective_time(Collective::reduce_scatter, g.params * grad / k, g.ranks, link);
-  }
-  if (p.fsdp_per_tensor) {
-    gather += memory_time(4 * params * weight, e.system);
-    reduce += memory_time(2 * params * grad, e.system);
-    c.forward.dp_comm = gather;
-    c.backward.dp_comm = (1 + regathered) * gather + reduce;
-    return;
-  }
-  c.forward.dp_comm = std::max(0.0, gather - c.forward.compute);
-  c.backward.dp_comm = std::max(0.0, gather + reduce - c.backward.compute - c.backward.recompute);
-}
-
 // TP communication left on the critical path. With tp_comm_overlap the collectives are
 // pipelined with their GEMMs in chunks (Megatron-Core userbuffers); a quarter stays exposed.
 double exposed_tp(const KernelSum& p, bool overlap) {
@@ -313,10 +275,10 @@ LayerCost transformer_layer_cost(const Experiment& e) {
     }
   }
   c.kernels = fwd.kernels + core_fwd.kernels + bwd.kernels;
-  add_fsdp_traffic(c, e, layer_params_per_device(e.model, e.parallel.tp, e.parallel.ep),
-                   layer_expert_params_per_device(e.model, e.parallel.tp, e.parallel.ep),
-                   layer_weight_tensors(e.model, e.parallel.ep),
-                   e.training.recompute == Recompute::full ? e.recomputed_fraction() : 0.0);
+  add_sharded_traffic(c, e, layer_params_per_device(e.model, e.parallel.tp, e.parallel.ep),
+                      layer_expert_params_per_device(e.model, e.parallel.tp, e.parallel.ep),
+                      layer_weight_tensors(e.model, e.parallel.ep),
+                      e.training.recompute == Recompute::full ? e.recomputed_fraction() : 0.0);
   return c;
 }
 
@@ -333,8 +295,8 @@ LayerCost embedding_cost(const Experiment& e) {
   LayerCost c;
   c.forward = {fwd.compute_time(), 0, fwd.comm};
   c.backward = {bwd.compute_time(), 0, bwd.comm};
-  add_fsdp_traffic(c, e, embedding_params_per_device(e.model, e.parallel.tp), 0,
-                   {embedding_weight_tensors(e.model), 0});
+  add_sharded_traffic(c, e, embedding_params_per_device(e.model, e.parallel.tp), 0,
+                      {embedding_weight_tensors(e.model), 0});
   return c;
 }
 
@@ -365,7 +327,8 @@ LayerCost head_cost(const Experiment& e) {
   LayerCost c;
   c.forward = {fwd.compute_time(), 0, fwd.comm};
   c.backward = {bwd.compute_time(), 0, bwd.comm};
-  add_fsdp_traffic(c, e, head_params_per_device(e.model, e.parallel), 0, {head_weight_tensors(e.model, e.parallel), 0});
+  add_sharded_traffic(c, e, head_params_per_device(e.model, e.parallel), 0,
+                      {head_weight_tensors(e.model, e.parallel), 0});
   return c;
 }
 

@@ -109,7 +109,7 @@ double stage_expert_params_per_device(const Experiment& e, int stage) {
 
 namespace {
 double sharded(const ParallelConfig& p, double params, double experts) {
-  if (!p.distributed_optimizer && !p.fsdp) return params;
+  if (!p.shards_state()) return params;
   double shard = 0;
   for (const ReplicaGroup& g : replica_groups(p, params, experts)) shard += g.params / g.ranks;
   return shard;
@@ -124,7 +124,7 @@ namespace {
 struct Bytes {
   double E, s, b, h, a, d, kv, f, t, c;  // s: tokens of a sequence on this rank (seq_len / cp)
   bool sp, flash, swiglu;
-  double mask = 1;  // bytes of an element of a dropout mask; 0 without dropout
+  double mask = 1;            // bytes of an element of a dropout mask; 0 without dropout
   double k = 1, experts = 0;  // MoE: experts each token visits, experts in the layer
   // Bytes of a linear layer's saved input: Transformer Engine keeps the FP8 cast it fed the
   // GEMM (for the weight gradient) under fp8, the 16-bit tensor otherwise.
@@ -171,7 +171,8 @@ double activations(const Bytes& x, bool keep_attention_scores) {
   if (x.flash)
     inside += 4.0 * x.a * x.s * x.b / x.t;  // softmax statistics (fp32)
   else if (keep_attention_scores)
-    inside += (x.E + (x.mask > 0 ? x.E + x.mask : 0)) * x.a * x.s * (x.s * x.c) * x.b / x.t;  // softmax, dropout mask and out
+    inside +=
+        (x.E + (x.mask > 0 ? x.E + x.mask : 0)) * x.a * x.s * (x.s * x.c) * x.b / x.t;  // softmax, dropout mask and out
   return outside + inside;
 }
 }  // namespace
@@ -220,16 +221,19 @@ StageMemory stage_memory_at(const Experiment& e, int stage, int in_flight, int c
   sm.weights = params * weight_bytes;
   sm.gradients = params * grad_bytes;
   sm.optimizer = state * optimizer_bytes;
-  if (p.fsdp) {
-    // Only a shard of the weights and gradients stays; the unit being computed, the one
-    // prefetched behind it and one unit's unsharded gradients come and go (the largest unit:
-    // a layer, or a weight tensor when they are gathered one by one, or the embedding on a
-    // stage that holds it).
+  if (p.shards_gradients()) {
+    // Only a shard of the gradients stays, and one unit's unsharded gradients come and go (the
+    // largest unit: a layer, or a weight tensor when they are gathered one by one, or the
+    // embedding on a stage that holds it). Under FSDP likewise the weights: the unit being
+    // computed and the one prefetched behind it; not resharded after forward, the whole
+    // stage's gathered weights stay from the first forward to the last backward.
     double unit = p.fsdp_per_tensor ? largest_layer_tensor_per_device(m, p.tp) : layer_params_per_device(m, p.tp, p.ep);
     if (stage == 0 || (stage == p.pp - 1 && head_holds_output_weights(m, p)))
       unit = std::max(unit, vocab_params_per_device(m, p.tp));
-    sm.weights = state * weight_bytes + 2 * unit * bytes_per_element(t.precision);
     sm.gradients = state * grad_bytes + unit * grad_bytes;
+    if (p.fsdp)
+      sm.weights =
+          state * weight_bytes + (p.reshard_after_forward ? 2 * unit : params) * bytes_per_element(t.precision);
   }
   const double layers_per_chunk = static_cast<double>(e.layers_on_stage(stage)) / chunks;
   const bool uniform_groups =

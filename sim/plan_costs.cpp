@@ -7,6 +7,7 @@
 #include "sim/gemm_model.hpp"
 #include "sim/memory.hpp"
 #include "sim/placement.hpp"
+#include "sim/sharded_dp.hpp"
 
 namespace parallax::sim {
 
@@ -37,19 +38,17 @@ double exposed_data_parallel_time(const Experiment& e, int stage, double last_ba
   const double params = stage_params_per_device(e, stage);
   const double experts = stage_expert_params_per_device(e, stage);
   const int n = p.dp * p.cp;
-  // FSDP reduces each micro-batch's gradients inside its backward (layer_costs).
-  if (n > 1 && !p.fsdp) {
-    const double grad_bytes = gradient_bytes(e.training);
-    const double weight_bytes = bytes_per_element(e.training.precision);
+  // ZeRO-2 and FSDP reduce each micro-batch's gradients inside its backward (sharded_dp).
+  if (n > 1) {
     double reduce = 0, gather = 0;
     for (const ReplicaGroup& g : replica_groups(p, params, experts)) {
       if (g.params <= 0) continue;  // no expert weights
       GroupLink link = group_link(e.system, g.ranks, g.stride);
       if (link.inter_node) link.busbw *= e.system.calibration.dp_reduce_efficiency;
-      const Collective c = p.distributed_optimizer ? Collective::reduce_scatter : Collective::all_reduce;
-      reduce += collective_time(c, g.params * grad_bytes, g.ranks, link);
-      if (p.distributed_optimizer)
-        gather += collective_time(Collective::all_gather, g.params * weight_bytes, g.ranks, link);
+      const StepTraffic t = step_traffic(e, g.params);
+      reduce += collective_time(Collective::all_reduce, t.all_reduce, g.ranks, link) +
+                collective_time(Collective::reduce_scatter, t.reduce_scatter, g.ranks, link);
+      gather += collective_time(Collective::all_gather, t.all_gather, g.ranks, link);
     }
     const double buckets = std::max(1.0, std::ceil(params / bucket_params(n)));
     exposed += p.overlap_grad_reduce ? std::max(reduce / buckets, reduce - last_backward) : reduce;
@@ -86,7 +85,7 @@ double optimizer_time(const Experiment& e, int stage) {
     per_param += (state == OptimizerState::fp32 ? 6.0 : 0.0) + (e.training.gradient_accumulation_fusion ? 0.0 : 6.0);
   if (precision == Precision::fp16) per_param += 8.0;
   if (precision == Precision::fp8) per_param += 4.0;
-  return memory_time(per_param * updated + 8.0 * (e.parallel.fsdp ? updated : params), e.system);
+  return memory_time(per_param * updated + 8.0 * (e.parallel.shards_gradients() ? updated : params), e.system);
 }
 
 bool blocking_p2p(const ParallelConfig& p) { return !(p.overlap_p2p_comm && p.schedule == Schedule::interleaved); }

@@ -157,8 +157,8 @@ class ItemSweep {
         if (layers_divide(m, pp, v)) k.vpps.push_back(v);
     k.vpps = listed_or(spec_.vpp, k.vpps);
     k.sps = listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
-    // A fully sharded experiment (parallel.fsdp) shards the optimizer state whatever this says.
-    const bool both = k.dp > 1 && !base_.parallel.fsdp;
+    // An experiment that shards its gradients (ZeRO-2, FSDP) shards the optimizer state whatever this says.
+    const bool both = k.dp > 1 && !base_.parallel.shards_gradients();
     k.opts =
         listed_or(spec_.distributed_optimizer, both ? std::vector<bool>{false, true} : std::vector<bool>{k.dp > 1});
     k.recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});

@@ -110,6 +110,9 @@ expect "model.top_k = 9 must be between 1 and model.experts = 8" predict $good "
 expect "parallel.ep = 3 must divide model.experts = 8" predict $good "${mix[@]}" --set parallel.ep=3
 expect "parallel.ep = 8 must divide parallel.dp*parallel.cp = 4" predict $good "${mix[@]}" --set parallel.ep=8 --set system.nodes=2
 expect "model.experts = 8: the executor trains dense models only" run ../experiments/train-tiny.toml --set model.experts=8 --out "$tmp/out.h5"
+expect "parallel.shard_gradients = true (ZeRO-2): the executor shards" run ../experiments/train-tiny.toml --set parallel.zero_stage=2 --out "$tmp/out.h5"
+expect "parallel.reshard_after_forward = false: the executor's FSDP" run ../experiments/train-tiny.toml --set parallel.fsdp=true --set parallel.reshard_after_forward=false --out "$tmp/out.h5"
+expect "parallel.zero_stage = 5 must be 0, 1, 2 or 3" predict $good --set parallel.zero_stage=5
 expect "parallel.cp = 2: the executor does not run context parallelism" run ../experiments/train-tiny.toml --set training.data=synthetic --set parallel.cp=2 --set system.gpus=2 --out "$tmp/out.h5"
 study=../experiments/study-tiny.toml
 expect "no [study] section" study $good --dir "$tmp/s1"

@@ -99,6 +99,7 @@ void read_degrees(const Row& row, const Framework& fw, const std::string& moe_te
                             (affirmative(sharding) || has(sharding, "distributed") || has(sharding, "zero") ||
                              has(sharding, "fsdp") || has(sharding, "shard"));
   p.fsdp = p.distributed_optimizer && (has(sharding, "fsdp") || has(sharding, "fully sharded") || zero_stage == 3);
+  p.shard_gradients = p.distributed_optimizer && zero_stage == 2;
 }
 
 void read_habits(const Row& row, const Framework& fw, const std::string& arch, Experiment& e, BlankKnobs& blank) {
