@@ -45,6 +45,10 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
               e.parallel.sequence_parallel ? ", sequence parallel" : "", sharding_text(e.parallel).c_str(),
               state.c_str());
   std::printf("  iteration time        %12.4f s\n", T);
+  if (p.interval)
+    std::printf("    P10-P90             %8.4f - %.4f s  (published runs of %s on %s, %d rows)\n", p.interval->p10_s,
+                p.interval->p90_s, p.interval->of.framework == "*" ? "any framework" : p.interval->of.framework.c_str(),
+                p.interval->of.device == "*" ? "any device" : p.interval->of.device.c_str(), p.interval->of.rows);
   std::printf("  throughput            %12.0f tokens/s\n", p.tokens_per_s);
   std::printf("  model TFLOP/s/GPU     %12.1f   MFU %5.1f %%\n", p.model_tflops_per_gpu, 100 * p.mfu);
   std::printf("  hardware TFLOP/s/GPU  %12.1f   HFU %5.1f %%\n", p.hardware_tflops_per_gpu, 100 * p.hfu);
@@ -84,7 +88,7 @@ Runner add_predict(CLI::App& app) {
     const Experiment e = load_experiment_file(args->experiment, args->sets);
     sim::PredictOptions options;
     options.timeline = !args->timeline.empty() || !args->out.empty();
-    const sim::Prediction p = sim::predict(e, options);
+    const sim::Prediction p = sim::with_interval(sim::predict(e, options), e, sim::interval_table());
     if (!args->timeline.empty())
       write_file_atomically(args->timeline, sim::chrome_trace(p.timeline, e.name + " " + plan_name(e)));
     const std::string id = args->out.empty() ? "" : results::add_predicted_run(args->out, e, p);

@@ -134,20 +134,35 @@ std::string batches_text(const Experiment& base, const SweepSpec& spec) {
   return out;
 }
 
+// Whether plan i's P10-P90 interval overlaps the best plan's (both attached by with_interval).
+bool overlaps_best(const std::vector<sim::RankedPlan>& top, size_t i) {
+  return sim::overlaps(*top[i].prediction.interval, *top[0].prediction.interval);
+}
+
 void print_top(const std::vector<sim::RankedPlan>& top, int gpus) {
   std::printf("\nTop plans on %d devices (re-timed with the event simulation)\n", gpus);
-  std::printf("  #  %-14s %6s %-16s %-9s %-3s %-4s %12s %9s %6s %10s %7s  %s\n", "plan", "batch", "schedule",
-              "recompute", "sp", "dopt", "tokens/s", "TF/s/GPU", "MFU%", "peak GiB", "bubble%",
+  std::printf("  #  %-14s %6s %-16s %-9s %-3s %-4s %12s %9s %6s %10s %7s %19s  %s\n", "plan", "batch", "schedule",
+              "recompute", "sp", "dopt", "tokens/s", "TF/s/GPU", "MFU%", "peak GiB", "bubble%", "P10-P90 s",
               "dominant exposed cost");
   for (size_t i = 0; i < top.size(); ++i) {
     const auto& r = top[i];
     const auto& pr = r.prediction;
-    std::printf("%3zu  %-14s %6d %-16s %-9s %-3s %-4s %12.0f %9.1f %6.1f %10.2f %7.1f  %s\n", i + 1,
+    char interval[32];
+    std::snprintf(interval, sizeof interval, "%.3f-%.3f%s", pr.interval->p10_s, pr.interval->p90_s,
+                  i > 0 && overlaps_best(top, i) ? " ~" : "");
+    std::printf("%3zu  %-14s %6d %-16s %-9s %-3s %-4s %12.0f %9.1f %6.1f %10.2f %7.1f %19s  %s\n", i + 1,
                 sim::plan_name(r.plan).c_str(), r.plan.global_batch, to_string(r.plan.schedule).c_str(),
                 to_string(r.plan.recompute).c_str(), yes(r.plan.sequence_parallel), yes(r.plan.distributed_optimizer),
                 pr.tokens_per_s, pr.model_tflops_per_gpu, 100 * pr.mfu, gib(pr.peak_memory_bytes),
-                100 * pr.breakdown.bubble / pr.iteration_time_s, sim::dominant_cost(pr.breakdown).c_str());
+                100 * pr.breakdown.bubble / pr.iteration_time_s, interval, sim::dominant_cost(pr.breakdown).c_str());
   }
+  std::printf(
+      "  (~: its P10-P90 overlaps #1's; the published runs of its class cannot tell the two apart. "
+      "Intervals: published runs of %s on %s, %d rows)\n",
+      top[0].prediction.interval->of.framework == "*" ? "any framework"
+                                                      : top[0].prediction.interval->of.framework.c_str(),
+      top[0].prediction.interval->of.device == "*" ? "any device" : top[0].prediction.interval->of.device.c_str(),
+      top[0].prediction.interval->of.rows);
 }
 
 // Best against runner-up, component by component.
@@ -178,8 +193,10 @@ void print_why(const sim::RankedPlan& a, const sim::RankedPlan& b) {
               gap > 0 ? "more" : "less");
 }
 
-nlohmann::json plan_json(const sim::RankedPlan& r) {
+nlohmann::json plan_json(const std::vector<sim::RankedPlan>& top, size_t i) {
+  const sim::RankedPlan& r = top[i];
   nlohmann::json j = sim::prediction_json(r.experiment, r.prediction);
+  j["overlaps_best"] = i > 0 && overlaps_best(top, i);
   j.erase("config");
   j.update(plan_fields(r.plan));
   j["peak_memory_bytes"] = static_cast<long long>(r.prediction.peak_memory_bytes);
@@ -219,6 +236,7 @@ Runner add_sweep(CLI::App& app) {
       if (!args->quiet) std::cerr << "parallax: added sweep " << id << " to " << args->out << "\n";
     }
 
+    const sim::IntervalTable intervals = sim::interval_table();
     nlohmann::json top_json = nlohmann::json::array();
     const bool table = args->format == "table";
     if (table)
@@ -226,8 +244,9 @@ Runner add_sweep(CLI::App& app) {
                   base.system.name.c_str(), batches_text(base, spec).c_str(),
                   to_string(base.training.precision).c_str());
     for (int gpus : spec.gpus) {
-      const auto top = sim::top_plans(base, result, gpus, args->top);
-      for (const auto& r : top) top_json.push_back(plan_json(r));
+      auto top = sim::top_plans(base, result, gpus, args->top);
+      for (auto& r : top) r.prediction = sim::with_interval(std::move(r.prediction), r.experiment, intervals);
+      for (size_t i = 0; i < top.size(); ++i) top_json.push_back(plan_json(top, i));
       if (!table) continue;
       if (top.empty()) {
         std::printf("\nNo plan fits on %d devices.\n", gpus);

@@ -19,6 +19,7 @@ struct ValidateArgs {
   double max_mean_time = -1, max_max_time = -1, max_mean_memory = -1;
   int max_oom_missed = -1;
   double max_regret = -1, min_tau = -2;
+  double min_coverage = -1, max_coverage = 101;
   std::vector<std::string> sets;
 };
 
@@ -42,6 +43,7 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
     } else {
       j["plan"] = plan_name(row.experiment);
       j["device"] = row.experiment.system.device.name;
+      j["framework"] = row.framework;
       j["gpus"] = row.experiment.system.gpus;
       j["precision"] = to_string(row.experiment.training.precision);
       j["searched"] = row.searched;
@@ -54,6 +56,8 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
         j["published_iteration_time_s"] = *row.published_time_s;
         j["time_measured"] = row.time_measured;
         j["time_error_pct"] = *row.time_error_pct();
+        j["iteration_time_p10_s"] = row.interval->p10_s;
+        j["iteration_time_p90_s"] = row.interval->p90_s;
       }
       if (row.measured_memory_gib) {
         j["measured_memory_gib"] = *row.measured_memory_gib;
@@ -87,6 +91,7 @@ nlohmann::json report_json(const sim::ValidationReport& r) {
           {"memory", stats_json(r.memory)},
           {"layer_forward", stats_json(r.layer_forward)},
           {"layer_backward", stats_json(r.layer_backward)},
+          {"interval_coverage", {{"rows", r.interval_rows}, {"inside_p10_p90", r.inside_interval}}},
           {"oom_rows", r.oom_rows},
           {"oom_predicted_not_to_fit", r.oom_predicted},
           {"skipped", r.skipped}};
@@ -147,6 +152,9 @@ void print_report(const sim::ValidationReport& r) {
   line("  all", r.time);
   line("memory (measured rows)", r.memory);
   std::printf("OOM rows predicted not to fit      %d of %d\n", r.oom_predicted, r.oom_rows);
+  if (r.interval_rows > 0)
+    std::printf("published times inside P10-P90    %d of %d (%.1f %%)\n", r.inside_interval, r.interval_rows,
+                100.0 * r.inside_interval / r.interval_rows);
   // The rows the summary lines are made of: past the 12 % bound, and OOM rows that fit.
   std::string far, missed;
   for (const auto& row : r.rows) {
@@ -194,6 +202,10 @@ Runner add_validate(CLI::App& app) {
                  "Fail (exit 1) if more OOM rows than this are predicted to fit");
   app.add_option("--max-regret", args->max_regret, "Fail (exit 1) if a sweep group's regret exceeds this %");
   app.add_option("--min-tau", args->min_tau, "Fail (exit 1) if a sweep group's Kendall tau is below this");
+  app.add_option("--min-interval-coverage", args->min_coverage,
+                 "Fail (exit 1) if fewer than this % of published times fall inside their P10-P90");
+  app.add_option("--max-interval-coverage", args->max_coverage,
+                 "Fail (exit 1) if more than this % of published times fall inside their P10-P90 (too wide)");
   return [args] {
     std::vector<sim::CalibrationOverride> overrides;
     for (const auto& s : args->sets) overrides.push_back(sim::parse_calibration_override(s));
@@ -221,6 +233,11 @@ Runner add_validate(CLI::App& app) {
            std::to_string(args->max_mean_memory) + "%");
     if (args->max_oom_missed >= 0 && report.oom_rows - report.oom_predicted > args->max_oom_missed)
       fail(std::to_string(report.oom_rows - report.oom_predicted) + " OOM rows are predicted to fit");
+    const double coverage = report.interval_rows ? 100.0 * report.inside_interval / report.interval_rows : 0.0;
+    if ((args->min_coverage >= 0 && coverage < args->min_coverage) || coverage > args->max_coverage)
+      fail(std::to_string(coverage) + "% of published times inside their P10-P90, outside [" +
+           std::to_string(std::max(0.0, args->min_coverage)) + ", " +
+           std::to_string(std::min(100.0, args->max_coverage)) + "]%");
     for (const auto& g : report.rankings) {
       if (args->max_regret >= 0 && g.regret_pct > args->max_regret)
         fail(g.group + ": regret " + std::to_string(g.regret_pct) + "% exceeds " + std::to_string(args->max_regret) +

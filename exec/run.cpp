@@ -295,7 +295,7 @@ int run_training(const RunRequest& args, MpiCommunicator& world) {
   // Predicted for the run as it is placed: a CPU rank on several BLAS threads is as many cores.
   Experiment as_placed = e;
   as_placed.system = sim::with_threads(e.system, kernels->threads());
-  const sim::Prediction predicted = sim::predict(as_placed);
+  const sim::Prediction predicted = sim::with_interval(sim::predict(as_placed), as_placed, sim::interval_table());
 
   // Rank 0 alone writes the results file.
   const std::vector<results::RankInfo> ranks = gather_ranks(world, groups.node());

@@ -190,6 +190,9 @@ struct TrainingConfig {
   // unless the precision is fp16. See fp32_gradients().
   std::optional<bool> grad_reduce_in_fp32;
   OptimizerState optimizer_state = OptimizerState::fp32;  // "remainders" and "bf16" need bf16 weights
+  // The framework the plan runs under, by family: its validation residuals give the prediction's
+  // interval (sim/prediction_interval.hpp).
+  std::string framework = "megatron-core";
   // Executor-only settings.
   // The executor's kernels and communication: "cpu" (OpenBLAS, oneDNN, MPI) or "cuda" (cuBLASLt,
   // NCCL); read from a file, by default the system's: a device named cpu* is a CPU, any other a GPU.

@@ -13,6 +13,8 @@ const std::vector<EmbeddedPreset>& table(PresetKind kind) {
       return presets_data::systems();
     case PresetKind::device:
       return presets_data::devices();
+    case PresetKind::intervals:
+      return presets_data::intervals();
   }
   return presets_data::models();
 }

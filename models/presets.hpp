@@ -1,4 +1,5 @@
-// Model, system and device presets: TOML files under models/presets/, embedded at build time.
+// Model, system and device presets and the prediction intervals: TOML files under
+// models/presets/, embedded at build time.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,9 +15,10 @@ namespace presets_data {
 const std::vector<EmbeddedPreset>& models();
 const std::vector<EmbeddedPreset>& systems();
 const std::vector<EmbeddedPreset>& devices();
+const std::vector<EmbeddedPreset>& intervals();
 }  // namespace presets_data
 
-enum class PresetKind { model, system, device };
+enum class PresetKind { model, system, device, intervals };
 
 // The TOML text of a preset; throws InputError naming the key and the presets available.
 const char* preset_text(PresetKind kind, const std::string& name, const std::string& key);

@@ -84,6 +84,10 @@ void write_prediction_attributes(hid_t run, const Experiment& e, const sim::Pred
   write_attribute(run, "predicted_iteration_time_s", p.iteration_time_s);
   write_attribute(run, "predicted_peak_memory_bytes", p.peak_memory_bytes);
   write_attribute(run, "prediction_json", sim::prediction_json(e, p).dump());
+  if (p.interval) {
+    write_attribute(run, "iteration_time_p10_s", p.interval->p10_s);
+    write_attribute(run, "iteration_time_p90_s", p.interval->p90_s);
+  }
 }
 
 // One row per rank: its host, local rank and (tp, pp, dp) coordinates.

@@ -35,14 +35,17 @@ def summary_rows(runs):
         mfu = float(it["mfu"][-1]) if it is not None and len(it) else float("nan")
         peak = float(it["peak_memory_bytes"][-1]) if it is not None and len(it) else float("nan")
         err = 100 * (predicted - measured) / measured if predicted and measured else None
+        p10, p90 = r.attrs.get("iteration_time_p10_s"), r.attrs.get("iteration_time_p90_s")
         rows.append([r.id, r.kind, r.model, r.system, r.world_size, r.plan,
-                     f"{predicted:.4g}" if predicted else "", f"{measured:.4g}" if measured else "",
+                     f"{predicted:.4g}" if predicted else "", f"{p10:.4g}-{p90:.4g}" if p10 and p90 else "",
+                     f"{measured:.4g}" if measured else "",
                      f"{err:+.1f} %" if err is not None else "", f"{100 * mfu:.1f} %", f"{peak / 2 ** 30:.2f}"])
     return rows
 
 
 def write_index(out_dir, path, runs, figures, skipped):
-    header = ["run", "kind", "model", "system", "devices", "plan", "predicted s/iter", "measured s/iter", "error",
+    header = ["run", "kind", "model", "system", "devices", "plan", "predicted s/iter", "P10-P90", "measured s/iter",
+              "error",
               "MFU", "peak GiB"]
     table = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                     for row in summary_rows(runs))

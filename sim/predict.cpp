@@ -13,6 +13,11 @@ namespace parallax::sim {
 
 Prediction predict(const Experiment& e, const PredictOptions& options) { return predict(resolve(e), options); }
 
+Prediction with_interval(Prediction p, const Experiment& e, const IntervalTable& table) {
+  p.interval = prediction_interval(table, e.training.framework, e.system.device.name, p.iteration_time_s);
+  return p;
+}
+
 Prediction predict(const ResolvedPlan& plan, const PredictOptions& options) {
   const Experiment& e = plan.experiment;
   const auto& p = e.parallel;

@@ -1,11 +1,13 @@
 // One configuration's prediction: iteration time with its breakdown, throughput, FLOP
 // rates, and memory per pipeline stage. A pure function of the resolved plan.
 #pragma once
+#include <optional>
 #include <vector>
 
 #include "models/experiment.hpp"
 #include "sim/event_sim.hpp"
 #include "sim/memory.hpp"
+#include "sim/prediction_interval.hpp"
 #include "sim/resolved_plan.hpp"
 
 namespace parallax::sim {
@@ -33,6 +35,9 @@ struct Prediction {
   bool fits = true;
   std::vector<RankTotals> stages;       // per pipeline rank
   std::vector<TimelineEvent> timeline;  // filled when asked for
+  // P10-P90 of the iteration time, attached by with_interval: predict itself is a function of
+  // the plan alone.
+  std::optional<PredictionInterval> interval;
 };
 
 struct PredictOptions {
@@ -41,5 +46,7 @@ struct PredictOptions {
 
 Prediction predict(const ResolvedPlan& plan, const PredictOptions& options = {});
 Prediction predict(const Experiment& e, const PredictOptions& options = {});  // of resolve(e)
+// `p` with the interval of its class: the experiment's framework on its device.
+Prediction with_interval(Prediction p, const Experiment& e, const IntervalTable& table);
 
 }  // namespace parallax::sim

@@ -27,23 +27,30 @@ nlohmann::json prediction_json(const Experiment& e, const Prediction& p) {
                       {"other", static_cast<long long>(s.other)},
                       {"total", static_cast<long long>(s.total())}});
   }
-  return {{"config", to_json(e)},
-          {"fits", p.fits},
-          {"iteration_time_s", p.iteration_time_s},
-          {"tokens_per_s", p.tokens_per_s},
-          {"model_tflops_per_gpu", p.model_tflops_per_gpu},
-          {"mfu", p.mfu},
-          {"hardware_tflops_per_gpu", p.hardware_tflops_per_gpu},
-          {"hfu", p.hfu},
-          {"megatron96_tflops_per_gpu", p.megatron96_tflops_per_gpu},
-          {"bubble_fraction", p.breakdown.bubble / p.iteration_time_s},
-          {"critical_stage", p.critical_stage},
-          {"breakdown_s", breakdown_json(b)},
-          {"memory_bytes",
-           {{"peak", static_cast<long long>(p.peak_memory_bytes)},
-            {"device", static_cast<long long>(p.device_memory_bytes)},
-            {"usable", static_cast<long long>(p.usable_memory_bytes)},
-            {"per_stage", stages}}}};
+  json j = {{"config", to_json(e)},
+            {"fits", p.fits},
+            {"iteration_time_s", p.iteration_time_s},
+            {"tokens_per_s", p.tokens_per_s},
+            {"model_tflops_per_gpu", p.model_tflops_per_gpu},
+            {"mfu", p.mfu},
+            {"hardware_tflops_per_gpu", p.hardware_tflops_per_gpu},
+            {"hfu", p.hfu},
+            {"megatron96_tflops_per_gpu", p.megatron96_tflops_per_gpu},
+            {"bubble_fraction", p.breakdown.bubble / p.iteration_time_s},
+            {"critical_stage", p.critical_stage},
+            {"breakdown_s", breakdown_json(b)},
+            {"memory_bytes",
+             {{"peak", static_cast<long long>(p.peak_memory_bytes)},
+              {"device", static_cast<long long>(p.device_memory_bytes)},
+              {"usable", static_cast<long long>(p.usable_memory_bytes)},
+              {"per_stage", stages}}}};
+  if (p.interval) {
+    j["iteration_time_p10_s"] = p.interval->p10_s;
+    j["iteration_time_p90_s"] = p.interval->p90_s;
+    j["interval_class"] = {
+        {"framework", p.interval->of.framework}, {"device", p.interval->of.device}, {"rows", p.interval->of.rows}};
+  }
+  return j;
 }
 
 }  // namespace parallax::sim

@@ -101,6 +101,7 @@ Manifest create_study(const std::string& dir, const std::string& study_text, con
   std::error_code ec;
   if (fs::exists(fs::path(dir) / "study.json", ec))
     throw InputError(dir + " already holds a study (parallax study status|resume|collect " + dir + ")");
+  const sim::IntervalTable intervals = sim::interval_table();
   for (size_t i = 0; i < plans.size(); ++i) {
     const PlanEntry& e = m.plans[i];
     const fs::path plan_dir = fs::path(dir) / e.dir;
@@ -110,7 +111,7 @@ Manifest create_study(const std::string& dir, const std::string& study_text, con
     sim::PredictOptions options;
     options.timeline = true;
     results::add_predicted_run((plan_dir / "results.h5").string(), plans[i].config,
-                               sim::predict(plans[i].config, options));
+                               sim::with_interval(sim::predict(plans[i].config, options), plans[i].config, intervals));
     write_status(dir, e, "pending");
   }
   results::write_file_atomically((fs::path(dir) / "study.toml").string(), study_text);

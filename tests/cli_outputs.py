@@ -48,6 +48,17 @@ with tempfile.TemporaryDirectory() as tmp:
     for key in ["config", "fits", "iteration_time_s", "tokens_per_s", "model_tflops_per_gpu", "mfu",
                 "hardware_tflops_per_gpu", "hfu", "breakdown_s", "memory_bytes"]:
         check(key in j, f"predict json has {key}")
+    c = j["interval_class"]
+    check(c["framework"] == "*" and c["device"] == "A100-SXM4-80GB" and c["rows"] > 100,
+          "the interval comes from the A100 rows (no Megatron-Core A100 class)")
+    with open(os.path.join(os.path.dirname(example), "..", "models", "presets", "intervals",
+                           "prediction-intervals.toml"), "rb") as f:
+        import tomllib
+        a100 = [k for k in tomllib.load(f)["class"] if k["framework"] == "*" and k["device"] == "A100-SXM4-80GB"][0]
+    t = j["iteration_time_s"]
+    check(abs(j["iteration_time_p10_s"] - t / (1 + a100["p90_pct"] / 100)) < 1e-12 * t and
+          abs(j["iteration_time_p90_s"] - t / (1 + a100["p10_pct"] / 100)) < 1e-12 * t,
+          "P10 = t / (1 + P90 error), P90 = t / (1 + P10 error)")
     b = j["breakdown_s"]
     check(set(b) == {"compute", "recompute", "bubble", "tp_comm_exposed", "pp_comm_exposed", "dp_comm_exposed",
                      "optimizer"}, "breakdown keys")
@@ -124,6 +135,9 @@ with tempfile.TemporaryDirectory() as tmp:
         check(len(tl) == len(spans), "HDF5 timeline has the trace's events")
         check(np.all(tl["start_s"] >= 0), "timeline starts are non-negative")
         check(json.loads(run.attrs["config_json"])["parallel"]["tp"] == j["config"]["parallel"]["tp"], "config_json")
+        # The interval of the example's class (A100 runs of any framework, from the shipped file).
+        check(run.attrs["iteration_time_p10_s"] == j["iteration_time_p10_s"] and
+              run.attrs["iteration_time_p90_s"] == j["iteration_time_p90_s"], "HDF5 carries the P10-P90 of the JSON")
 
     # sweep: JSON summary, CSV and HDF5 configs table hold the same plans
     sweep_toml = os.path.join(os.path.dirname(example), "sweep-gpt3-512.toml")

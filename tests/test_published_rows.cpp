@@ -443,3 +443,31 @@ BOOST_AUTO_TEST_CASE(kendall_tau_counts_concordant_and_discordant_pairs) {
   BOOST_TEST(sim::kendall_tau({1, 2}, {5, 5}, 0, &pairs) == 0.0);  // ties only
   BOOST_TEST(pairs == 0);
 }
+
+BOOST_AUTO_TEST_CASE(prediction_intervals_come_from_the_class_then_the_device_then_all_rows) {
+  sim::IntervalTable table;
+  table.classes = {{"*", "*", 200, -10, 25}, {"*", "A", 50, -5, 10}, {"nemo", "A", 20, 0, 20}};
+  // An error e = (predicted - published) / published puts the published time at t / (1 + e).
+  const auto own = sim::prediction_interval(table, "nemo", "A", 12.0);
+  BOOST_TEST(own.p10_s == 12.0 / 1.2, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(own.p90_s == 12.0, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(own.of.rows == 20);
+  const auto device = sim::prediction_interval(table, "megatron-core", "A", 11.0);
+  BOOST_TEST(device.p10_s == 10.0, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(device.p90_s == 11.0 / 0.95, boost::test_tools::tolerance(1e-15));
+  const auto all = sim::prediction_interval(table, "nemo", "B", 9.0);
+  BOOST_TEST(all.p10_s == 9.0 / 1.25, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(all.p90_s == 10.0, boost::test_tools::tolerance(1e-15));
+  // [7.2, 10] and [10, 11.58] touch; [10, 12] and [7.2, 9.9] do not.
+  BOOST_TEST(sim::overlaps(all, device));
+  BOOST_TEST(!sim::overlaps(own, sim::PredictionInterval{7.2, 9.9, {}}));
+  // The shipped table: a fallback over all rows, every class fitted on rows with P10 <= P90.
+  const sim::IntervalTable shipped = sim::interval_table();
+  int fallbacks = 0;
+  for (const auto& c : shipped.classes) {
+    fallbacks += c.framework == "*" && c.device == "*";
+    BOOST_TEST(c.rows >= 10);
+    BOOST_TEST(c.p10_pct <= c.p90_pct);
+  }
+  BOOST_TEST(fallbacks == 1);
+}

@@ -25,6 +25,11 @@ Framework framework_of(const Row& row) {
   fw.from_2022 = year && *year >= 2022;
   fw.from_2023 = year && *year >= 2023;
   fw.embedding_named = has(f, "type:transformer|embedding");
+  fw.family = fw.deepspeed ? "megatron-deepspeed"
+              : fw.nemo    ? "nemo"
+              : fw.mcore   ? "megatron-core"
+              : fw.legacy  ? "megatron-lm"
+                           : "other";
   return fw;
 }
 

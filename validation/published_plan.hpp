@@ -18,6 +18,9 @@ struct Framework {
   bool legacy = false;                        // Megatron-LM before Megatron-Core, and the Megatron-DeepSpeed forks
   bool from_2022 = false, from_2023 = false;  // by the year the cell names
   bool embedding_named = false;               // DeepSpeed's "type:transformer|embedding" partition
+  // The family whose validation residuals give the row's prediction interval: megatron-lm
+  // (before Megatron-Core), megatron-core, nemo, megatron-deepspeed, or other.
+  std::string family;
 };
 Framework framework_of(const cells::Row& row);
 

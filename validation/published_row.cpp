@@ -252,6 +252,7 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
 
   const std::string arch = lowered(row, "arch_notes");
   const Framework fw = framework_of(row);
+  out.framework = fw.family;
   const std::string moe_text = arch + " " + lowered(row, "model") + " " + fw.name + " " + lowered(row, "notes");
   e.model.name = out.model;
   read_model(row, arch, moe_text, e.model);

@@ -288,6 +288,7 @@ ValidationReport validate_runs(const CsvTable& table, const std::vector<Calibrat
     if (std::find(table.header.begin(), table.header.end(), column) == table.header.end())
       throw InputError(std::string("published-runs table has no column \"") + column + "\"");
   ValidationReport report;
+  const IntervalTable intervals = interval_table();
   std::map<std::string, ErrorStats> by_source;
   std::vector<std::string> order;
   for (size_t i = 0; i < table.rows.size(); ++i) {
@@ -297,6 +298,10 @@ ValidationReport validate_runs(const CsvTable& table, const std::vector<Calibrat
     ValidationRow r = problem.empty() ? check_row(row, overrides) : unchecked_row(row, problem);
     if (!r.skipped.empty()) ++report.skipped;
     if (auto err = r.time_error_pct()) {
+      r.interval = prediction_interval(intervals, r.framework, r.experiment.system.device.name, r.predicted_time_s);
+      ++report.interval_rows;
+      if (r.interval->p10_s <= *r.published_time_s && *r.published_time_s <= r.interval->p90_s)
+        ++report.inside_interval;
       accumulate(report.time, *err);
       if (!by_source.count(r.source)) order.push_back(r.source);
       accumulate(by_source[r.source], *err);

@@ -19,6 +19,7 @@ struct LayerTimes {
 
 struct ValidationRow {
   std::string row_id, source, model;
+  std::string framework;  // the framework family (validation/published_plan.hpp)
   std::string skipped;    // why the row cannot be checked; empty if it can
   Experiment experiment;  // the plan predicted (best over the knobs the row leaves blank)
   std::string searched;   // knobs chosen by search, e.g. "micro_batch=2 recompute=selective"
@@ -27,8 +28,9 @@ struct ValidationRow {
   std::optional<double> measured_memory_gib;
   bool oom = false;
   double predicted_time_s = 0;
-  Breakdown predicted_breakdown;    // of the rank that finishes last
-  double predicted_memory_gib = 0;  // the largest of the first and last stages (where BigScience measured)
+  std::optional<PredictionInterval> interval;  // of the predicted time, by the row's class
+  Breakdown predicted_breakdown;               // of the rank that finishes last
+  double predicted_memory_gib = 0;             // the largest of the first and last stages (where BigScience measured)
   bool fits = true;
   double tflops_reported = 0;
   double predicted_tflops_same_formula = 0;
@@ -65,6 +67,7 @@ struct ValidationReport {
   ErrorStats time, memory;
   ErrorStats layer_forward, layer_backward;  // rows that time one layer
   int oom_rows = 0, oom_predicted = 0;
+  int interval_rows = 0, inside_interval = 0;  // rows with a published time; those inside their P10-P90
   int skipped = 0;
   std::vector<std::pair<std::string, ErrorStats>> time_by_source;
   std::vector<RankingStats> rankings;  // sweep groups of at least 4 rows

@@ -1,6 +1,6 @@
 """The study view: each measured plan of a study against the prediction stored with it.
-Throughput by device count, parallel efficiency against the smallest run (measured against
-measured, predicted against predicted), and each plan's phases, measured (mean over ranks and
+Throughput by device count (the prediction with its P10-P90 band), parallel efficiency against
+the smallest run (measured against measured, predicted against predicted), and each plan's phases, measured (mean over ranks and
 steps after the first) beside predicted (the predicted run of the same configuration, mean over
 its pipeline stages)."""
 import numpy as np
@@ -30,8 +30,11 @@ def study_points(runs):
             continue
         tokens = r.config["training"]["global_batch"] * r.config["model"]["seq_len"]
         twin = predicted_by_hash.get(r.attrs.get("config_hash"))
+        p10, p90 = r.attrs.get("iteration_time_p10_s"), r.attrs.get("iteration_time_p90_s")
         points.append({"run": r, "devices": r.world_size, "measured": tokens / measured,
                        "predicted": tokens / float(predicted),
+                       # throughput's band: the slow end of the time interval is its low end
+                       "predicted_band": (tokens / float(p90), tokens / float(p10)) if p10 and p90 else None,
                        "measured_phases": phase_means(r.tables.get("phases"), True),
                        "predicted_phases": phase_means(twin.tables.get("phases"), False) if twin else None})
     return sorted(points, key=lambda p: (p["devices"], p["run"].plan))
@@ -45,6 +48,12 @@ def study_figure(runs, out_dir):
     x = np.arange(len(points))
     labels = [f"{p['devices']}: {p['run'].plan}" for p in points]
     tput.bar(x - 0.2, [p["predicted"] for p in points], 0.38, color="0.7", label="predicted")
+    banded = [(i, p) for i, p in enumerate(points) if p["predicted_band"]]
+    if banded:
+        tput.errorbar([x[i] - 0.2 for i, _ in banded], [p["predicted"] for _, p in banded],
+                      yerr=np.array([[p["predicted"] - p["predicted_band"][0] for _, p in banded],
+                                     [p["predicted_band"][1] - p["predicted"] for _, p in banded]]),
+                      fmt="none", ecolor="k", capsize=2, lw=0.8, label="predicted P10-P90")
     tput.bar(x + 0.2, [p["measured"] for p in points], 0.38, color=COLORS["forward"], label="measured")
     tput.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     tput.set_ylabel("throughput (tokens/s)")
