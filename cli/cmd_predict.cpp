@@ -34,8 +34,8 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
       m.moe() ? " x " + std::to_string(m.experts) + " experts (top " + std::to_string(m.top_k) + ")" : "";
   std::printf("  model   %s: %d layers, hidden %d, %d heads (%d kv), ffn %d%s, seq %d, vocab %d\n", m.name.c_str(),
               m.layers, m.hidden, m.heads, m.kv_heads, m.mlp_width(), experts.c_str(), m.seq_len, m.vocab);
-  std::printf("  system  %s: %d x %s (%d per node)\n", e.system.name.c_str(), e.system.gpus,
-              e.system.device.name.c_str(), e.system.gpus_per_node);
+  std::printf("  system  %s: %d x %s (%d per node), framework %s\n", e.system.name.c_str(), e.system.gpus,
+              e.system.device.name.c_str(), e.system.gpus_per_node, e.training.framework.c_str());
   const std::string state = e.training.optimizer_state == OptimizerState::fp32
                                 ? ""
                                 : ", optimizer state " + to_string(e.training.optimizer_state);

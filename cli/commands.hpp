@@ -22,6 +22,7 @@ Runner add_run(CLI::App& app);
 Runner add_validate(CLI::App& app);
 Runner add_models(CLI::App& app);
 Runner add_systems(CLI::App& app);
+Runner add_frameworks(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_compare(CLI::App& app);
 Runner add_calibrate(CLI::App& app);

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
       parallax::cli::add_study);
   add("models", "List the model presets", parallax::cli::add_models);
   add("systems", "List the system presets", parallax::cli::add_systems);
+  add("frameworks", "List the framework profiles (training.framework)", parallax::cli::add_frameworks);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

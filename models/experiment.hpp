@@ -149,17 +149,18 @@ struct ParallelConfig {
   // (PyTorch's FULL_SHARD, ZeRO-3); false keeps a micro-batch's gathered weights from its forward
   // to its backward (SHARD_GRAD_OP), one gather a micro-batch fewer for a whole stage held.
   bool reshard_after_forward = true;
-  // How the framework runs the plan (extensions of contract v1; defaults are Megatron-Core's).
-  bool overlap_grad_reduce = true;   // DP reduction of the last micro-batch overlaps its backward
-  bool overlap_param_gather = true;  // distributed optimizer's all-gather overlaps the next forward
-  bool tp_comm_overlap = false;      // TP collectives pipelined with their GEMMs (userbuffers)
+  // How the framework runs the plan (extensions of contract v1): Megatron-Core's defaults, which its
+  // profile (models/presets/frameworks/megatron-core.toml) repeats; a plan's framework sets them.
+  bool overlap_grad_reduce = true;    // DP reduction of the last micro-batch overlaps its backward
+  bool overlap_param_gather = false;  // distributed optimizer's all-gather overlaps the next forward
+  bool tp_comm_overlap = false;       // TP collectives pipelined with their GEMMs (userbuffers)
   // Megatron's --async-tensor-model-parallel-allreduce: in a column-parallel linear's backward
   // the input gradient's all-reduce runs beside the weight-gradient GEMM (always so under SP).
   bool async_tp_allreduce = true;
   bool pipeline_scatter_gather = true;  // stages exchange 1/tp of an activation each, then all-gather
   // Interleaved schedule only: sends and receives run asynchronously beside the next pass
   // (Megatron-Core's overlap_p2p_comm) instead of the sender waiting for its transfer.
-  bool overlap_p2p_comm = false;
+  bool overlap_p2p_comm = true;
   // Layers per pipeline stage when uneven (DeepSpeed-style balanced partition); empty = L/pp each.
   std::vector<int> stage_layers;
 

@@ -104,6 +104,7 @@ json training_json(const TrainingConfig& t) {
           {"grad_reduce_in_fp32", fp32_gradients(t)},
           {"optimizer_state", to_string(t.optimizer_state)},
           {"backend", t.backend},
+          {"framework", t.framework},
           {"steps", t.steps},
           {"lr", t.lr},
           {"min_lr", t.min_lr},

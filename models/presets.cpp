@@ -15,6 +15,8 @@ const std::vector<EmbeddedPreset>& table(PresetKind kind) {
       return presets_data::devices();
     case PresetKind::intervals:
       return presets_data::intervals();
+    case PresetKind::framework:
+      return presets_data::frameworks();
   }
   return presets_data::models();
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "models/framework_profile.hpp"
 #include "models/presets.hpp"
 #include "models/toml_section.hpp"
 
@@ -254,6 +255,7 @@ TrainingConfig read_training(Section& s) {
   set_if(t.gradient_accumulation_fusion, s.boolean("gradient_accumulation_fusion"));
   if (auto v = s.boolean("grad_reduce_in_fp32")) t.grad_reduce_in_fp32 = *v;
   set_if(t.backend, s.choice<std::string>("backend", {{"cpu", std::string("cpu")}, {"cuda", std::string("cuda")}}));
+  set_if(t.framework, s.string("framework"));
   set_if(t.steps, s.int32("steps"));
   set_if(t.lr, s.number("lr"));
   set_if(t.min_lr, s.number("min_lr"));
@@ -426,10 +428,13 @@ Experiment load_experiment_text(const std::string& text, const std::string& sour
   e.parallel = read_parallel(parallel, dp_given, schedule_given);
   Section training(top.table("training"), "training");
   e.training = read_training(training);
-  // Fused (flash) attention is what every framework runs on Hopper and later (devices with FP8
-  // tensor cores: Megatron-Core, NeMo and PyTorch's SDPA all default to it there); on older
-  // devices the s x s scores are materialised unless the experiment says otherwise.
-  if (!training.node("flash_attention")) e.training.flash_attention = e.system.device.peak_tflops_fp8 > 0;
+  // The framework's habits, where the file does not set the knob itself (fused attention among
+  // them: every framework runs it on Hopper and later, Megatron-Core and NeMo everywhere).
+  apply_framework(framework_profile(e.training.framework), e,
+                  [&root](const std::string& section, const std::string& key) {
+                    const toml::table* t = root.at_path(section).as_table();
+                    return t && t->contains(key);
+                  });
   if (!training.node("backend")) e.training.backend = e.system.device.name.rfind("cpu", 0) == 0 ? "cpu" : "cuda";
   top.table("sweep");  // read by `parallax sweep`
   top.table("study");  // read by `parallax study`

@@ -5,8 +5,8 @@ Coordinate descent over a small set of named constants (one value per machine or
 family, never per row), minimising  mean|time error| + the root mean square over sources of
 their mean |time error| + 0.5 * max|time error| + 0.5 * (regret % + 10 (1 - Kendall tau)) summed
 over the sweep groups (memory constants: mean + 0.25 * max |memory error|), by running `parallax validate --format json --set ...`.
-Prints the fitted values; copy them into models/presets/ and the DeepSpeed per-pass cost into
-validation/published_row.cpp (docs/cost-model.md lists them).
+Prints the fitted values; copy them into models/presets/ (the DeepSpeed ones into the
+[calibration] of models/presets/frameworks/megatron-deepspeed-*.toml; docs/cost-model.md lists them).
 
 usage: scripts/fit_calibration.py build/parallax experiments/validation/published_runs.csv
 """

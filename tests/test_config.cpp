@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
+#include "models/framework_profile.hpp"
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 
@@ -63,16 +65,61 @@ BOOST_AUTO_TEST_CASE(overrides_win) {
   BOOST_TEST(e.parallel.sequence_parallel);
 }
 
-BOOST_AUTO_TEST_CASE(flash_attention_defaults_by_device) {
-  // On by default where the device has FP8 tensor cores (Hopper and later), off before; a
-  // file that says either is taken at its word.
-  BOOST_TEST(!load_experiment_text(base, "exp.toml").training.flash_attention);  // A100
+BOOST_AUTO_TEST_CASE(flash_attention_defaults_by_framework_and_device) {
+  // Megatron-Core (the default framework) runs fused attention on every GPU; Megatron-LM before
+  // it only where the device has FP8 tensor cores (Hopper and later); a file that says either
+  // is taken at its word.
+  BOOST_TEST(load_experiment_text(base, "exp.toml").training.flash_attention);  // A100
+  const std::vector<std::string> legacy{"training.framework=megatron-lm-2020"};
+  BOOST_TEST(!load_experiment_text(base, "exp.toml", legacy).training.flash_attention);
   const std::string hopper =
       "[model]\npreset = \"llama3-70b\"\n[system]\npreset = \"dgx-h100\"\ngpus = 64\n"
       "[parallel]\ntp = 8\npp = 4\n[training]\nglobal_batch = 128\nmicro_batch = 1\n";
   BOOST_TEST(load_experiment_text(hopper, "exp.toml").training.flash_attention);
+  BOOST_TEST(load_experiment_text(hopper, "exp.toml", legacy).training.flash_attention);
   BOOST_TEST(!load_experiment_text(hopper, "exp.toml", {"training.flash_attention=false"}).training.flash_attention);
   BOOST_TEST(load_experiment_text(base, "exp.toml", {"training.flash_attention=true"}).training.flash_attention);
+}
+
+BOOST_AUTO_TEST_CASE(framework_profiles_set_what_the_experiment_leaves_out) {
+  // Every profile reads; Megatron-Core is the default, and the defaults of a plan built in code.
+  for (const auto& name : framework_names()) BOOST_TEST(framework_profile(name).name == name);
+  const Experiment core = load_experiment_text(base, "exp.toml");
+  BOOST_TEST(core.training.framework == "megatron-core");
+  const ParallelConfig plain;
+  BOOST_TEST(core.parallel.overlap_p2p_comm == plain.overlap_p2p_comm);
+  BOOST_TEST(core.parallel.overlap_param_gather == plain.overlap_param_gather);
+  BOOST_TEST(!core.parallel.tp_comm_overlap);
+  // NeMo 2.x: the distributed optimizer, TP overlap and 16-bit gradient reduction in bf16; the
+  // file's own word wins.
+  const Experiment nemo = load_experiment_text(base, "exp.toml", {"training.framework=nemo-2"});
+  BOOST_TEST(nemo.parallel.distributed_optimizer);
+  BOOST_TEST(nemo.parallel.tp_comm_overlap);
+  BOOST_TEST((nemo.training.grad_reduce_in_fp32 == std::optional<bool>(false)));
+  BOOST_TEST((nemo.training.optimizer_state == OptimizerState::fp32));
+  BOOST_TEST(!load_experiment_text(base, "exp.toml", {"training.framework=nemo-2", "parallel.tp_comm_overlap=false"})
+                  .parallel.tp_comm_overlap);
+  // NeMo 1.x keeps 16-bit remainders of the master weights, where the state is sharded over bf16
+  // weights only.
+  BOOST_TEST((load_experiment_text(base, "exp.toml", {"training.framework=nemo-1"}).training.optimizer_state ==
+              OptimizerState::remainders));
+  BOOST_TEST((load_experiment_text(base, "exp.toml", {"training.framework=nemo-1", "training.precision=fp16"})
+                  .training.optimizer_state == OptimizerState::fp32));
+  // Megatron-DeepSpeed of 2021: its fitted constants, gathers tensor by tensor under ZeRO-3 only.
+  const std::vector<std::string> ds{"training.framework=megatron-deepspeed-2021"};
+  const Experiment deepspeed = load_experiment_text(base, "exp.toml", ds);
+  BOOST_TEST(deepspeed.system.calibration.pass_overhead_us == 17591);
+  BOOST_TEST(deepspeed.system.calibration.dp_reduce_efficiency == 0.2328);
+  BOOST_TEST(!deepspeed.parallel.overlap_grad_reduce);
+  BOOST_TEST(!deepspeed.training.gradient_accumulation_fusion);
+  BOOST_TEST(!deepspeed.parallel.fsdp_per_tensor);
+  std::vector<std::string> zero3 = ds;
+  zero3.push_back("parallel.zero_stage=3");
+  BOOST_TEST(load_experiment_text(base, "exp.toml", zero3).parallel.fsdp_per_tensor);
+  const std::string own_constant = base + "[system.calibration]\npass_overhead_us = 0\n";
+  BOOST_TEST(load_experiment_text(own_constant, "exp.toml", ds).system.calibration.pass_overhead_us == 0);
+  BOOST_TEST(mentions(error_of(base, {"training.framework=megatron-9"}),
+                      "training.framework = \"megatron-9\" is not a known preset (allowed: megatron-core"));
 }
 
 BOOST_AUTO_TEST_CASE(vpp_selects_interleaving) {

@@ -52,7 +52,8 @@ BOOST_AUTO_TEST_CASE(overlapped_sends_hold_only_the_receiver) {
   // its own sends, so less of the transfer time is exposed; other schedules ignore it.
   const std::string toml =
       "[model]\npreset=\"megatron-22b\"\n[system]\npreset=\"dgx-a100-80g\"\ngpus=128\n[parallel]\ntp=8\npp=16\n"
-      "vpp=3\nschedule=\"interleaved-1f1b\"\n[training]\nglobal_batch=128\nmicro_batch=4\nrecompute=\"full\"\n";
+      "vpp=3\nschedule=\"interleaved-1f1b\"\noverlap_p2p_comm=false\n[training]\nglobal_batch=128\nmicro_batch=4\n"
+      "recompute=\"full\"\n";
   const Experiment blocking = load_experiment_text(toml, "test");
   Experiment overlapped = blocking;
   overlapped.parallel.overlap_p2p_comm = true;

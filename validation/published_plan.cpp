@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <regex>
 
+#include "models/framework_profile.hpp"
+
 namespace parallax::sim {
 
 using namespace cells;  // the row's cell readers (validation/published_cells.hpp)
@@ -25,11 +27,18 @@ Framework framework_of(const Row& row) {
   fw.from_2022 = year && *year >= 2022;
   fw.from_2023 = year && *year >= 2023;
   fw.embedding_named = has(f, "type:transformer|embedding");
-  fw.family = fw.deepspeed ? "megatron-deepspeed"
-              : fw.nemo    ? "nemo"
-              : fw.mcore   ? "megatron-core"
-              : fw.legacy  ? "megatron-lm"
-                           : "other";
+  // The profile (models/presets/frameworks/) by framework and year. NeMo 1.x: a row naming its
+  // launcher, a 1.y version or a container of 24.xx or before.
+  const std::optional<int> nemo_version = find_int(f, R"(nemo[^0-9]{0,24}(\d+)\.\d+)");
+  const bool nemo_1x =
+      has(f, "launcher") || (nemo_version && (*nemo_version == 1 || (*nemo_version >= 20 && *nemo_version <= 24)));
+  fw.profile = fw.deepspeed ? (fw.from_2023   ? "megatron-deepspeed-2023"
+                               : fw.from_2022 ? "megatron-deepspeed-2022"
+                                              : "megatron-deepspeed-2021")
+               : fw.nemo    ? (nemo_1x ? "nemo-1" : "nemo-2")
+               : fw.mcore   ? "megatron-core"
+               : fw.legacy  ? (fw.from_2022 ? "megatron-lm-2022" : "megatron-lm-2020")
+                            : "other";
   return fw;
 }
 
@@ -110,58 +119,40 @@ void read_degrees(const Row& row, const Framework& fw, const std::string& moe_te
 void read_habits(const Row& row, const Framework& fw, const std::string& arch, Experiment& e, BlankKnobs& blank) {
   const std::string& framework = fw.name;
   const std::string& sharding = fw.sharding;
-  const bool deepspeed = fw.deepspeed, nemo = fw.nemo, mcore = fw.mcore, legacy = fw.legacy;
-  const bool from_2022 = fw.from_2022, from_2023 = fw.from_2023;
   auto& p = e.parallel;
-  const std::string sp = given(row, "seq_parallel");
-  // Gradient reduction overlapped with the backward in Megatron, not in DeepSpeed's pipeline
-  // engine nor Megatron-LM's local DDP (Framework); NeMo runs Megatron-Core with its
-  // distributed optimizer, whose parameter all-gather it overlaps (its default optimizer,
-  // distributed_fused_adam).
-  p.overlap_grad_reduce = !deepspeed && !fw.local_ddp;
-  if (nemo && sharding.empty()) p.distributed_optimizer = true;
-  p.overlap_param_gather = has(framework, "--overlap-param-gather") || (nemo && p.distributed_optimizer);
-  // NeMo's performance recipes also pipeline the TP collectives with their GEMMs
-  // (ub_tp_comm_overlap / tp_comm_overlap = True, with sequence parallelism) and keep
-  // gradients in 16-bit (optim.grad_sync_dtype: bf16 in NeMo 1.x, grad_reduce_in_fp32 = False
-  // in NeMo 2.x). Megatron-Core overlaps the interleaved schedule's sends and receives with
-  // compute (overlap_p2p_comm; Megatron-LM's --no-overlap-p2p-communication turns it off).
-  p.tp_comm_overlap = has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap") || nemo;
-  p.overlap_p2p_comm = mcore;
-  p.pipeline_scatter_gather = true;  // Megatron scatter/gather; DeepSpeed pipe_partitioned
-  e.training.gradient_accumulation_fusion = !deepspeed;
-  // Fused (flash) attention: Megatron-Core and NeMo use it, and so does every framework on
-  // Hopper or later (a device with FP8 tensor cores); legacy frameworks on older GPUs
-  // materialise the s x s scores.
-  e.training.flash_attention =
-      mcore || has(framework, "flash") || has(arch, "flash") || !legacy || e.system.device.peak_tflops_fp8 > 0;
-  // Megatron-LM's column-parallel linears overlap their backward collectives with the GEMMs
-  // from late 2021 on (--async-tensor-model-parallel-allreduce, on by default); SC21's and
-  // 2020's Megatron-LM and the Megatron-DeepSpeed forks all-reduce synchronously
-  // (copy_to_tensor_model_parallel_region). A legacy row counts as async when it names 2022 on.
-  p.async_tp_allreduce = !legacy || from_2022;
-  // DeepSpeed's ZeRO-3 gathered tensor by tensor, each collective blocking, until its 2022
-  // rework (coalesced, prefetched gathers); a DeepSpeed row counts as the rework when it names 2022 on.
-  p.fsdp_per_tensor = p.fsdp && deepspeed && !from_2022;
-  // A blank knob is searched over what the framework could run. Sequence parallelism and
-  // selective and block recomputation came with Megatron-LM 3.0 (2022); the Megatron-DeepSpeed
-  // forks took them with their 2023 rebase (the BigScience fork never did), and DeepSpeed's
-  // pipeline engine does not run sequence parallelism (deepspeedai/Megatron-DeepSpeed#170).
-  const bool offers_sequence_parallel = !legacy || (deepspeed ? from_2023 && p.pp == 1 : from_2022);
-  blank.sequence_parallel = sp.empty() && (p.tp > 1 || blank.layout) && offers_sequence_parallel;
-  blank.whole_layer_recompute = legacy && !(deepspeed ? from_2023 : from_2022);
-  // A blank optimizer_sharding (NeMo's default is read above): sharding the optimizer state over
-  // DP is searched where the framework offers it, DeepSpeed's ZeRO-1 from the start and
-  // Megatron-LM's --use-distributed-optimizer from 2022 (Megatron-LM 3.0).
+  auto& t = e.training;
+  // The framework's profile (models/presets/frameworks/) sets how it runs the plan; the row's
+  // sharding cell, read with the degrees, is the row's own word on sharding.
+  const FrameworkProfile profile = framework_profile(fw.profile, "framework profile");
+  const bool sharding_given = !sharding.empty();
+  const bool profile_shards = profile.distributed_optimizer.value_or(false) && !sharding_given;
+  apply_framework(profile, e, [&](const std::string&, const std::string& key) {
+    return key == "fsdp" || (key == "distributed_optimizer" && sharding_given);
+  });
+  // What the row's own text adds to its framework's habits: Megatron-LM's local DDP reduces
+  // after the last backward (SC21's scripts: --DDP-impl local), command-line flags it names, a
+  // fused attention it names, Megatron-Core's optimizer named in place of NeMo 1.x's Apex one.
+  if (fw.local_ddp) p.overlap_grad_reduce = false;
+  if (has(framework, "--overlap-param-gather")) p.overlap_param_gather = true;
+  if (has(framework, "--tp-comm-overlap") || has(framework, "tp_comm_overlap")) p.tp_comm_overlap = true;
+  if (has(framework, "flash") || has(arch, "flash")) t.flash_attention = true;
+  const bool mcore_optimizer = has(framework, "mcore_distributed_optim") || has(sharding, "mcore_distributed_optim");
+  if (mcore_optimizer) t.optimizer_state = OptimizerState::fp32;
+  // NeMo 1.x recipes may also set optim.dtype: bf16 (bf16 moments, no master; the Nemotron-4
+  // 340B recipe does), which the row does not say: searched like a blank knob (validation.cpp).
+  blank.optimizer_state = t.optimizer_state == OptimizerState::remainders;
+  // A blank knob is searched over what the framework offers.
+  using SP = FrameworkProfile::SequenceParallel;
+  const bool offers_sequence_parallel =
+      profile.sequence_parallel == SP::yes || (profile.sequence_parallel == SP::without_pipeline && p.pp == 1);
+  blank.sequence_parallel =
+      given(row, "seq_parallel").empty() && (p.tp > 1 || blank.layout) && offers_sequence_parallel;
+  blank.whole_layer_recompute = !profile.selective_recompute;
   blank.distributed_optimizer =
-      sharding.empty() && !nemo && (p.dp > 1 || blank.layout) && (!legacy || deepspeed || from_2022);
-  split_layers(e, deepspeed, fw.embedding_named);
+      !sharding_given && !profile_shards && (p.dp > 1 || blank.layout) && profile.offers_distributed_optimizer;
 }
 
-void read_training(const Row& row, const Framework& fw, Experiment& e, BlankKnobs& blank) {
-  const std::string& framework = fw.name;
-  const std::string& sharding = fw.sharding;
-  const bool nemo = fw.nemo;
+void read_training(const Row& row, Experiment& e, BlankKnobs& blank) {
   const auto& p = e.parallel;
   auto& t = e.training;
   // A layer timed alone runs one micro-batch per replica.
@@ -206,22 +197,6 @@ void read_training(const Row& row, const Framework& fw, Experiment& e, BlankKnob
       const size_t at = prec.find(name);
       if (at < first) first = at, t.precision = precision;
     }
-  }
-  if (nemo && t.precision != Precision::fp32) t.grad_reduce_in_fp32 = false;  // NeMo's recipes, above
-  // NeMo 1.x (a row naming its launcher, a 1.y version or a container of 24.xx or before) shards
-  // the state with Apex's DistributedFusedAdam (optim.name: distributed_fused_adam), which NeMo's
-  // setup_optimization gives 16-bit remainders of the fp32 master for bf16 weights. Its recipes
-  // may also set optim.dtype: bf16 (bf16 moments, no master; the Nemotron-4 340B recipe does),
-  // which the row does not say: searched like a blank knob (validation.cpp). A recipe that names
-  // Megatron-Core's optimizer instead (optim.name: mcore_distributed_optim) keeps its fp32 state.
-  const std::optional<int> nemo_version = find_int(framework, R"(nemo[^0-9]{0,24}(\d+)\.\d+)");
-  const bool nemo_1x = has(framework, "launcher") ||
-                       (nemo_version && (*nemo_version == 1 || (*nemo_version >= 20 && *nemo_version <= 24)));
-  const bool mcore_optimizer = has(framework, "mcore_distributed_optim") || has(sharding, "mcore_distributed_optim");
-  if (nemo && nemo_1x && !mcore_optimizer && p.distributed_optimizer && !p.fsdp &&
-      (t.precision == Precision::bf16 || t.precision == Precision::fp8)) {
-    t.optimizer_state = OptimizerState::remainders;
-    blank.optimizer_state = true;
   }
 }
 

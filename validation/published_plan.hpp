@@ -18,9 +18,7 @@ struct Framework {
   bool legacy = false;                        // Megatron-LM before Megatron-Core, and the Megatron-DeepSpeed forks
   bool from_2022 = false, from_2023 = false;  // by the year the cell names
   bool embedding_named = false;               // DeepSpeed's "type:transformer|embedding" partition
-  // The family whose validation residuals give the row's prediction interval: megatron-lm
-  // (before Megatron-Core), megatron-core, nemo, megatron-deepspeed, or other.
-  std::string family;
+  std::string profile;                        // of models/presets/frameworks/, by framework and year
 };
 Framework framework_of(const cells::Row& row);
 
@@ -28,12 +26,12 @@ Framework framework_of(const cells::Row& row);
 // sharding); `moe_text` is the row's text that names experts.
 void read_degrees(const cells::Row& row, const Framework& fw, const std::string& moe_text, Experiment& e,
                   BlankKnobs& blank);
-// How the framework runs the plan (overlaps, fused attention, synchronous collectives), the
-// blank knobs it could run, and the layers cut into stages; `arch` is the lowered arch_notes.
+// How the framework runs the plan (its profile, and the flags the row names), its constants, and
+// the blank knobs it could run; `arch` is the lowered arch_notes. After read_training.
 void read_habits(const cells::Row& row, const Framework& fw, const std::string& arch, Experiment& e, BlankKnobs& blank);
 // Batch, recomputation, precision (InputError for a format the model does not time) and the
 // optimizer state.
-void read_training(const cells::Row& row, const Framework& fw, Experiment& e, BlankKnobs& blank);
+void read_training(const cells::Row& row, Experiment& e, BlankKnobs& blank);
 
 // A block recomputation of N layers holds to the plan's fullest chunk.
 void hold_block_to_chunk(Experiment& e);

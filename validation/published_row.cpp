@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "models/framework_profile.hpp"
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/flops.hpp"
@@ -14,13 +15,6 @@ namespace parallax::sim {
 namespace {
 
 using namespace cells;  // the row's cell readers (sim/published_cells.hpp)
-
-// Host time per pipeline pass of DeepSpeed's pipeline engine, and the share of the link's bus
-// bandwidth its ZeRO stage 0-2 gradient reduction reaches across nodes, fitted on
-// bloom_tr11_prequel_sweeps (scripts/fit_calibration.py sets them as deepspeed.KEY; the
-// per-pass cost is held there at this value, docs/cost-model.md).
-constexpr double kDeepSpeedPassOverheadUs = 17591;
-constexpr double kDeepSpeedReduceEfficiency = 0.2328;
 
 // Every tensor- and pipeline-parallel layout of the row's devices, for the degrees it leaves
 // blank: tp within a node (where Megatron keeps it), pp dividing the layers (or the layers and
@@ -252,31 +246,24 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
 
   const std::string arch = lowered(row, "arch_notes");
   const Framework fw = framework_of(row);
-  out.framework = fw.family;
   const std::string moe_text = arch + " " + lowered(row, "model") + " " + fw.name + " " + lowered(row, "notes");
   e.model.name = out.model;
   read_model(row, arch, moe_text, e.model);
 
   e.system = system_preset(*system);
-  // DeepSpeed's pipeline engine interprets its schedule in Python, one instruction at a time:
-  // a host cost per pass and micro-batch that Megatron's schedules do not have; and its ZeRO
-  // gradient reduction (bucketed, after the last micro-batch) moves far less across nodes than
-  // NCCL's collectives do on the same links, while its pipeline sends run at the links' rate.
-  // Both belong to the framework, not the machine (fitted on the BigScience rows:
-  // docs/cost-model.md).
+  e.system.gpus = gpus;
+  read_degrees(row, fw, moe_text, e, blank);
   const bool deepspeed = fw.deepspeed;
-  if (deepspeed) {
-    e.system.calibration.pass_overhead_us = kDeepSpeedPassOverheadUs;
-    e.system.calibration.dp_reduce_efficiency = kDeepSpeedReduceEfficiency;
-  }
+  split_layers(e, deepspeed, fw.embedding_named);
+  read_training(row, e, blank);
+  // The framework's habits and constants (DeepSpeed's per-pass host cost and its reduction's
+  // share of the links: its profile), then the constants --set replaces.
+  read_habits(row, fw, arch, e, blank);
   for (const auto& o : overrides)
     if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))
       set_calibration(e.system.calibration, o.key, o.value);
-  e.system.gpus = gpus;
-  read_degrees(row, fw, moe_text, e, blank);
-  read_habits(row, fw, arch, e, blank);
-  read_training(row, fw, e, blank);
   e.name = out.model;
+  out.framework = framework_profile(fw.profile).family;
   if (rate.time_from_flops) out.published_time_s = time_from_flops(row, e, rate, gpus);
   if (blank.layout) {
     const auto given = [&](const char* key) {
