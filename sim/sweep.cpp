@@ -257,9 +257,12 @@ class ItemSweep {
   }
 
   // Layer costs depend on (tp, micro-batch, sequence parallelism, recomputation) only, not on
-  // pp, dp or the device count: computed once per thread for every pp that shares them.
+  // pp or the device count, and on dp only where the DP ranks shard the gradients (ZeRO-2, FSDP:
+  // the layer's own reduce-scatters and gathers): computed once per thread for every plan that
+  // shares them.
   const LayerCosts& cached_layer_costs(int tp, int mb, bool sp, Recompute rec) {
-    const auto key = std::make_tuple(tp, mb, sp, static_cast<int>(rec));
+    const int dp = e_.parallel.shards_gradients() ? e_.parallel.dp : 0;
+    const auto key = std::make_tuple(tp, mb, sp, static_cast<int>(rec), dp);
     auto it = costs_.find(key);
     if (it == costs_.end()) it = costs_.emplace(key, layer_costs(e_)).first;
     return it->second;
@@ -270,7 +273,7 @@ class ItemSweep {
   const Experiment& base_;
   const SweepSpec& spec_;
   Experiment e_;  // the plan being evaluated: the base with the knobs set in place
-  std::map<std::tuple<int, int, bool, int>, LayerCosts> costs_;
+  std::map<std::tuple<int, int, bool, int, int>, LayerCosts> costs_;
   ScheduleCache schedules_;
   SweepProgress* progress_;
 };

@@ -4,13 +4,16 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
+#include "models/sweep_spec.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/collectives.hpp"
+#include "sim/fast_estimate.hpp"
 #include "sim/layer_costs.hpp"
 #include "sim/memory.hpp"
 #include "sim/plan_costs.hpp"
 #include "sim/predict.hpp"
 #include "sim/sharded_dp.hpp"
+#include "sim/sweep.hpp"
 
 using namespace parallax;
 using boost::test_tools::tolerance;
@@ -179,4 +182,29 @@ BOOST_AUTO_TEST_CASE(sharding_keys_are_read_and_checked) {
   BOOST_TEST(refused("zero_stage=4", "parallel.zero_stage = 4 must be 0, 1, 2 or 3"));
   BOOST_TEST(refused("zero_stage=2\nfsdp=true", "parallel.zero_stage and parallel.fsdp are both set"));
   BOOST_TEST(refused("reshard_after_forward=false", "parallel.reshard_after_forward = false needs parallel.fsdp"));
+}
+
+BOOST_AUTO_TEST_CASE(the_sweep_times_sharded_plans_as_they_would_be_timed_alone) {
+  // Under ZeRO-2 and FSDP a layer's cost holds its DP traffic, which depends on dp: a sweep that
+  // reused one dp's layer costs for another (same tp, micro-batch, sp, recomputation) would rank
+  // plans by the wrong times. Every plan it times equals the closed form of that plan alone.
+  for (const char* sharding : {"zero_stage=1", "zero_stage=2", "zero_stage=3"}) {
+    const std::string text = std::string("[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=64\n") +
+                             "[parallel]\n" + sharding +
+                             "\n[training]\nglobal_batch=256\nmicro_batch=1\n"
+                             "[sweep]\ngpus=[32, 64]\ntp=[1, 2]\nmicro_batch=[1]\nrecompute=[\"selective\"]\n";
+    const Experiment base = load_experiment_text(text, "test", {}, false);
+    const SweepSpec spec = load_sweep_spec_text(text, "test", {}, base);
+    const sim::SweepResult result = sim::run_sweep(base, spec, {1});
+    int timed = 0;
+    for (const auto& plan : result.plans) {
+      if (!plan.fits()) continue;
+      const Experiment e = sim::plan_experiment(base, plan);
+      BOOST_TEST_CONTEXT(sharding << " " << sim::plan_name(plan)) {
+        BOOST_TEST(plan.iteration_time_s == sim::fast_iteration_time(e, sim::layer_costs(e)), tolerance(1e-12));
+      }
+      ++timed;
+    }
+    BOOST_TEST(timed > 8);
+  }
 }
