@@ -89,14 +89,15 @@ nlohmann::json plan_fields(const sim::PlanRecord& p) {
           {"global_batch", p.global_batch},
           {"recompute", to_string(p.recompute)},
           {"sequence_parallel", p.sequence_parallel},
-          {"distributed_optimizer", p.distributed_optimizer}};
+          {"distributed_optimizer", p.distributed_optimizer},
+          {"zero_stage", p.zero_stage}};
 }
 
 void write_plans(const std::string& path, const sim::SweepResult& r, bool json_lines) {
   std::ostringstream out;
   if (!json_lines)
     out << "gpus,tp,pp,dp,vpp,schedule,micro_batch,global_batch,recompute,sequence_parallel,distributed_optimizer,fits,"
-           "reject_reason,iteration_time_s,tokens_per_s,mfu,peak_memory_bytes\n";
+           "reject_reason,iteration_time_s,tokens_per_s,mfu,peak_memory_bytes,zero_stage\n";
   for (const auto& p : r.plans) {
     if (json_lines) {
       nlohmann::json j = plan_fields(p);
@@ -117,7 +118,7 @@ void write_plans(const std::string& path, const sim::SweepResult& r, bool json_l
         out << p.iteration_time_s << ',' << p.tokens_per_s << ',' << p.mfu;
       else
         out << ",,";
-      out << ',' << static_cast<long long>(p.peak_memory_bytes) << "\n";
+      out << ',' << static_cast<long long>(p.peak_memory_bytes) << ',' << p.zero_stage << "\n";
     }
   }
   write_file_atomically(path, out.str());
@@ -142,7 +143,7 @@ bool overlaps_best(const std::vector<sim::RankedPlan>& top, size_t i) {
 void print_top(const std::vector<sim::RankedPlan>& top, int gpus) {
   std::printf("\nTop plans on %d devices (re-timed with the event simulation)\n", gpus);
   std::printf("  #  %-14s %6s %-16s %-9s %-3s %-4s %12s %9s %6s %10s %7s %19s  %s\n", "plan", "batch", "schedule",
-              "recompute", "sp", "dopt", "tokens/s", "TF/s/GPU", "MFU%", "peak GiB", "bubble%", "P10-P90 s",
+              "recompute", "sp", "zero", "tokens/s", "TF/s/GPU", "MFU%", "peak GiB", "bubble%", "P10-P90 s",
               "dominant exposed cost");
   for (size_t i = 0; i < top.size(); ++i) {
     const auto& r = top[i];
@@ -150,10 +151,10 @@ void print_top(const std::vector<sim::RankedPlan>& top, int gpus) {
     char interval[32];
     std::snprintf(interval, sizeof interval, "%.3f-%.3f%s", pr.interval->p10_s, pr.interval->p90_s,
                   i > 0 && overlaps_best(top, i) ? " ~" : "");
-    std::printf("%3zu  %-14s %6d %-16s %-9s %-3s %-4s %12.0f %9.1f %6.1f %10.2f %7.1f %19s  %s\n", i + 1,
+    std::printf("%3zu  %-14s %6d %-16s %-9s %-3s %-4d %12.0f %9.1f %6.1f %10.2f %7.1f %19s  %s\n", i + 1,
                 sim::plan_name(r.plan).c_str(), r.plan.global_batch, to_string(r.plan.schedule).c_str(),
-                to_string(r.plan.recompute).c_str(), yes(r.plan.sequence_parallel), yes(r.plan.distributed_optimizer),
-                pr.tokens_per_s, pr.model_tflops_per_gpu, 100 * pr.mfu, gib(pr.peak_memory_bytes),
+                to_string(r.plan.recompute).c_str(), yes(r.plan.sequence_parallel), r.plan.zero_stage, pr.tokens_per_s,
+                pr.model_tflops_per_gpu, 100 * pr.mfu, gib(pr.peak_memory_bytes),
                 100 * pr.breakdown.bubble / pr.iteration_time_s, interval, sim::dominant_cost(pr.breakdown).c_str());
   }
   std::printf(

@@ -90,6 +90,15 @@ SweepSpec load_sweep_spec_text(const std::string& text, const std::string& sourc
       for (bool v : *values) add_candidate(distinct, v, s, key);
       *field = distinct;
     }
+  if (s.node("zero_stage")) {
+    spec.zero_stage = ints(s, "zero_stage", 0);
+    for (int z : *spec.zero_stage)
+      if (z > 3) throw InputError("sweep.zero_stage = " + std::to_string(z) + " must be 0, 1, 2 or 3");
+    if (spec.distributed_optimizer)
+      throw InputError(
+          "sweep.zero_stage and sweep.distributed_optimizer are both listed: give one (1 is the "
+          "distributed optimizer)");
+  }
   if (auto b = s.boolean("tp_across_nodes")) spec.tp_across_nodes = *b;
   if (auto b = s.boolean("weak_scaling")) spec.weak_scaling = *b;
   s.finish();

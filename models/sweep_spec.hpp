@@ -19,6 +19,9 @@ struct SweepSpec {
   std::optional<std::vector<Schedule>> schedule;
   std::optional<std::vector<Recompute>> recompute;
   std::optional<std::vector<bool>> sequence_parallel, distributed_optimizer;
+  // ZeRO stages to try where dp > 1: 0 nothing sharded, 1 the optimizer state, 2 and the
+  // gradients, 3 and the weights (FSDP); an alternative to listing distributed_optimizer.
+  std::optional<std::vector<int>> zero_stage;
   bool tp_across_nodes = false;  // let tp exceed a node (default: tp within one node)
   // Weak scaling: the global batch grows with the device count (training.global_batch is the
   // batch at system.gpus devices); otherwise it is fixed (strong scaling).

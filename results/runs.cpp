@@ -340,7 +340,8 @@ std::string add_sweep(const std::string& path, const Experiment& base, const sim
                    {"iteration_time_s", ColumnType::float64},
                    {"tokens_per_s", ColumnType::float64},
                    {"mfu", ColumnType::float64},
-                   {"peak_memory_bytes", ColumnType::float64}});
+                   {"peak_memory_bytes", ColumnType::float64},
+                   {"zero_stage", ColumnType::int64}});
     std::vector<std::vector<Value>> rows;
     auto flush = [&] {
       configs.append(rows);
@@ -355,7 +356,8 @@ std::string add_sweep(const std::string& path, const Experiment& base, const sim
                       to_string(plan.recompute), static_cast<long long>(plan.sequence_parallel),
                       static_cast<long long>(plan.distributed_optimizer), static_cast<long long>(plan.fits()),
                       std::string(sim::to_string(plan.reject)), plan.fits() ? plan.iteration_time_s : nan,
-                      plan.fits() ? plan.tokens_per_s : nan, plan.fits() ? plan.mfu : nan, plan.peak_memory_bytes});
+                      plan.fits() ? plan.tokens_per_s : nan, plan.fits() ? plan.mfu : nan, plan.peak_memory_bytes,
+                      static_cast<long long>(plan.zero_stage)});
       if (rows.size() == 65536) flush();
     }
     flush();

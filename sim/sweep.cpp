@@ -42,6 +42,17 @@ std::vector<int> sweep_global_batches(const Experiment& base, const SweepSpec& s
 }
 
 namespace {
+// A plan's sharding: the flags of its ZeRO stage; FSDP's own habits only under FSDP.
+void set_zero_stage(ParallelConfig& p, int stage) {
+  p.distributed_optimizer = stage >= 1;
+  p.shard_gradients = stage == 2;
+  p.fsdp = stage == 3;
+  if (!p.fsdp) {
+    p.fsdp_per_tensor = false;
+    p.reshard_after_forward = true;
+  }
+}
+
 // The experiment as the sweep varies it: even stages, and all layers recomputed or none.
 Experiment sweepable(const Experiment& base) {
   Experiment e = base;
@@ -63,7 +74,7 @@ Experiment plan_experiment(const Experiment& base, const PlanRecord& plan) {
   e.parallel.vpp = plan.vpp;
   e.parallel.schedule = plan.schedule;
   e.parallel.sequence_parallel = plan.sequence_parallel;
-  e.parallel.distributed_optimizer = plan.distributed_optimizer;
+  set_zero_stage(e.parallel, plan.zero_stage);
   e.training.micro_batch = plan.micro_batch;
   e.training.recompute = plan.recompute;
   return e;
@@ -110,6 +121,7 @@ class ItemSweep {
     if (spec_.recompute) n *= static_cast<long long>(spec_.recompute->size());
     if (spec_.sequence_parallel) n *= static_cast<long long>(spec_.sequence_parallel->size());
     if (spec_.distributed_optimizer) n *= static_cast<long long>(spec_.distributed_optimizer->size());
+    if (spec_.zero_stage) n *= static_cast<long long>(spec_.zero_stage->size());
     return n;
   }
 
@@ -118,7 +130,8 @@ class ItemSweep {
   struct Knobs {
     int dp = 1, global = 0, per_replica = 0;
     std::vector<int> vpps, mbs;
-    std::vector<bool> sps, opts;
+    std::vector<bool> sps;
+    std::vector<int> stages;  // ZeRO stages
     std::vector<Recompute> recs;
     // The schedules of a plan with `v` chunks a stage over `pp` stages, from the listed ones if
     // any: without a pipeline GPipe and 1F1B are the same plan, counted once (as 1F1B).
@@ -157,13 +170,25 @@ class ItemSweep {
         if (layers_divide(m, pp, v)) k.vpps.push_back(v);
     k.vpps = listed_or(spec_.vpp, k.vpps);
     k.sps = listed_or(spec_.sequence_parallel, tp > 1 ? std::vector<bool>{false, true} : std::vector<bool>{false});
-    // An experiment that shards its gradients (ZeRO-2, FSDP) shards the optimizer state whatever this says.
-    const bool both = k.dp > 1 && !base_.parallel.shards_gradients();
-    k.opts =
-        listed_or(spec_.distributed_optimizer, both ? std::vector<bool>{false, true} : std::vector<bool>{k.dp > 1});
+    k.stages = zero_stages(k.dp);
     k.recs = listed_or(spec_.recompute, {Recompute::none, Recompute::selective, Recompute::full});
     k.mbs = listed_or(spec_.micro_batch, divisors(k.per_replica));
     return k;
+  }
+
+  // The ZeRO stages tried at `dp`: the listed ones (sweep.distributed_optimizer: 0 and 1), else
+  // the distributed optimizer off and on, or the experiment's own stage where it shards its
+  // gradients; nothing sharded without DP.
+  std::vector<int> zero_stages(int dp) const {
+    if (dp == 1) return {0};
+    if (spec_.zero_stage) return *spec_.zero_stage;
+    const int own = base_.parallel.zero_stage();
+    std::vector<int> out;
+    for (bool d : listed_or(spec_.distributed_optimizer, std::vector<bool>{false, true})) {
+      const int stage = own >= 2 ? own : d ? 1 : 0;
+      if (std::ranges::find(out, stage) == out.end()) out.push_back(stage);
+    }
+    return out;
   }
 
   // How many candidates run() evaluates at one (gpus, global batch, tp, pp), found without evaluating them.
@@ -173,7 +198,7 @@ class ItemSweep {
     long long per_vpp = 0;
     for (int v : k->vpps) per_vpp += static_cast<long long>(k->schedules(v, pp, spec_.schedule).size());
     return static_cast<long long>(k->mbs.size()) *
-           static_cast<long long>(k->sps.size() * k->recs.size() * k->opts.size()) * per_vpp;
+           static_cast<long long>(k->sps.size() * k->recs.size() * k->stages.size()) * per_vpp;
   }
 
   void run(int gpus, int global_batch, int tp, int pp, Tally& tally) {
@@ -183,7 +208,6 @@ class ItemSweep {
     const int cp = base_.parallel.cp, ep = base_.parallel.ep;
     const auto& vpps = k->vpps;
     const auto& sps = k->sps;
-    const auto& opts = k->opts;
     const auto& recs = k->recs;
     e_.training.global_batch = global;
     e_.system.gpus = gpus;
@@ -204,14 +228,19 @@ class ItemSweep {
         for (Recompute rec : recs) {
           e_.parallel.sequence_parallel = sp;
           e_.training.recompute = rec;
-          const LayerCosts& costs = cached_layer_costs(tp, mb, sp, rec);
+          std::vector<const LayerCosts*> costs;  // by ZeRO stage, as listed
+          for (int stage : k->stages) {
+            set_zero_stage(e_.parallel, stage);
+            costs.push_back(&cached_layer_costs(tp, mb, sp, rec));
+          }
           for (int v : vpps) {
             for (Schedule sched : k->schedules(v, pp, spec_.schedule))
-              for (bool opt : opts) {
-                PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, opt};
+              for (size_t i = 0; i < k->stages.size(); ++i) {
+                PlanRecord plan{gpus, tp, pp, dp, v, mb, global, sched, rec, sp, k->stages[i] >= 1};
+                plan.zero_stage = k->stages[i];
                 plan.cp = cp;
                 plan.ep = ep;
-                evaluate(plan, micro_batches, costs, tally);
+                evaluate(plan, micro_batches, *costs[i], tally);
               }
           }
         }
@@ -240,7 +269,7 @@ class ItemSweep {
     }
     e_.parallel.vpp = v;
     e_.parallel.schedule = sched;
-    e_.parallel.distributed_optimizer = plan.distributed_optimizer;
+    set_zero_stage(e_.parallel, plan.zero_stage);
     plan.peak_memory_bytes = fast_peak_memory(e_);
     if (plan.peak_memory_bytes > base_.system.usable_memory_bytes()) {
       plan.reject = RejectReason::memory;
@@ -262,7 +291,7 @@ class ItemSweep {
   // shares them.
   const LayerCosts& cached_layer_costs(int tp, int mb, bool sp, Recompute rec) {
     const int dp = e_.parallel.shards_gradients() ? e_.parallel.dp : 0;
-    const auto key = std::make_tuple(tp, mb, sp, static_cast<int>(rec), dp);
+    const auto key = std::make_tuple(tp, mb, sp, static_cast<int>(rec), e_.parallel.zero_stage(), dp);
     auto it = costs_.find(key);
     if (it == costs_.end()) it = costs_.emplace(key, layer_costs(e_)).first;
     return it->second;
@@ -273,7 +302,7 @@ class ItemSweep {
   const Experiment& base_;
   const SweepSpec& spec_;
   Experiment e_;  // the plan being evaluated: the base with the knobs set in place
-  std::map<std::tuple<int, int, bool, int, int>, LayerCosts> costs_;
+  std::map<std::tuple<int, int, bool, int, int, int>, LayerCosts> costs_;
   ScheduleCache schedules_;
   SweepProgress* progress_;
 };

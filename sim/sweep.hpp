@@ -21,6 +21,7 @@ struct PlanRecord {
   Schedule schedule = Schedule::one_f_one_b;
   Recompute recompute = Recompute::none;
   bool sequence_parallel = false, distributed_optimizer = false;
+  int zero_stage = 0;  // what the DP ranks shard (ParallelConfig::zero_stage); >= 1 with distributed_optimizer
   RejectReason reject = RejectReason::none;
   double iteration_time_s = 0, tokens_per_s = 0, mfu = 0, peak_memory_bytes = 0;
   int cp = 1;  // context parallelism, the experiment's (not swept)
@@ -58,7 +59,7 @@ struct SweepOptions {
 long long sweep_candidates(const Experiment& base, const SweepSpec& spec);
 
 // Plans come out in enumeration order (gpus, global batch, tp, pp, micro_batch, sequence_parallel,
-// recompute, vpp, schedule, distributed_optimizer), whatever the thread count.
+// recompute, vpp, schedule, ZeRO stage), whatever the thread count.
 // Throws InputError, before evaluating any, when the space holds more than
 // options.max_candidates plans.
 SweepResult run_sweep(const Experiment& base, const SweepSpec& spec, const SweepOptions& options = {});

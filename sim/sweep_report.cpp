@@ -79,7 +79,7 @@ std::string plan_differences(const PlanRecord& a, const PlanRecord& b) {
   add("schedule", to_string(a.schedule), to_string(b.schedule));
   add("recompute", to_string(a.recompute), to_string(b.recompute));
   add("sequence parallelism", on(a.sequence_parallel), on(b.sequence_parallel));
-  add("distributed optimizer", on(a.distributed_optimizer), on(b.distributed_optimizer));
+  add("ZeRO stage", std::to_string(a.zero_stage), std::to_string(b.zero_stage));
   return out;
 }
 

@@ -94,7 +94,9 @@ std::vector<std::string> knobs_of(const sim::PlanRecord& r) {
           "parallel.vpp=" + std::to_string(r.vpp),
           "parallel.schedule=" + quoted(to_string(r.schedule)),
           "parallel.sequence_parallel=" + flag(r.sequence_parallel),
-          "parallel.distributed_optimizer=" + flag(r.distributed_optimizer),
+          "parallel.distributed_optimizer=" + flag(r.zero_stage >= 1),
+          "parallel.shard_gradients=" + flag(r.zero_stage == 2),
+          "parallel.fsdp=" + flag(r.zero_stage == 3),
           "training.micro_batch=" + std::to_string(r.micro_batch),
           "training.global_batch=" + std::to_string(r.global_batch),
           "training.recompute=" + quoted(to_string(r.recompute))};

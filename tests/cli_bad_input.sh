@@ -128,6 +128,8 @@ expect "sweep.tp is an empty list" sweep $sweep --set 'sweep.tp=[]'
 expect "sweep.tp = 5 does not divide model.heads" sweep $sweep --set 'sweep.tp=[5]'
 expect "unknown key sweep.colour" sweep $sweep --set 'sweep.colour=[1]'
 expect "parallel.fsdp_per_tensor = true needs parallel.fsdp = true" sweep $sweep --set parallel.fsdp_per_tensor=true
+expect "sweep.zero_stage = 4 must be 0, 1, 2 or 3" sweep $sweep --set "sweep.zero_stage=[1,4]"
+expect "sweep.zero_stage and sweep.distributed_optimizer are both listed" sweep $sweep --set "sweep.zero_stage=[1,3]" --set "sweep.distributed_optimizer=[true]"
 expect "sweep.schedule = \"zigzag\" is not allowed" sweep $sweep --set 'sweep.schedule=["zigzag"]'
 expect "sweep.micro_batch = 0 is not allowed" sweep $sweep --set 'sweep.micro_batch=[0]'
 expect "spans nodes" sweep $sweep --set 'sweep.tp=[16]' --set model.heads=96

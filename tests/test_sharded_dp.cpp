@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE sharded_dp
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <set>
 
 #include "models/sweep_spec.hpp"
 #include "models/toml_reader.hpp"
@@ -188,23 +189,31 @@ BOOST_AUTO_TEST_CASE(the_sweep_times_sharded_plans_as_they_would_be_timed_alone)
   // Under ZeRO-2 and FSDP a layer's cost holds its DP traffic, which depends on dp: a sweep that
   // reused one dp's layer costs for another (same tp, micro-batch, sp, recomputation) would rank
   // plans by the wrong times. Every plan it times equals the closed form of that plan alone.
-  for (const char* sharding : {"zero_stage=1", "zero_stage=2", "zero_stage=3"}) {
-    const std::string text = std::string("[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=64\n") +
-                             "[parallel]\n" + sharding +
+  const std::string all_stages = "zero_stage=[0, 1, 2, 3]";  // listed in [sweep]
+  for (const std::string sharding : {"zero_stage=1", "zero_stage=2", "zero_stage=3", "sweep"}) {
+    const bool swept = sharding == "sweep";
+    const std::string text = "[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=64\n[parallel]\n" +
+                             (swept ? std::string() : sharding) +
                              "\n[training]\nglobal_batch=256\nmicro_batch=1\n"
-                             "[sweep]\ngpus=[32, 64]\ntp=[1, 2]\nmicro_batch=[1]\nrecompute=[\"selective\"]\n";
+                             "[sweep]\ngpus=[32, 64]\ntp=[1, 2]\nmicro_batch=[1]\nrecompute=[\"selective\"]\n" +
+                             (swept ? all_stages : std::string()) + "\n";
     const Experiment base = load_experiment_text(text, "test", {}, false);
     const SweepSpec spec = load_sweep_spec_text(text, "test", {}, base);
     const sim::SweepResult result = sim::run_sweep(base, spec, {1});
     int timed = 0;
+    std::set<int> stages;
     for (const auto& plan : result.plans) {
       if (!plan.fits()) continue;
       const Experiment e = sim::plan_experiment(base, plan);
+      BOOST_TEST(e.parallel.zero_stage() == (plan.dp > 1 ? plan.zero_stage : e.parallel.zero_stage()));
+      stages.insert(plan.zero_stage);
       BOOST_TEST_CONTEXT(sharding << " " << sim::plan_name(plan)) {
         BOOST_TEST(plan.iteration_time_s == sim::fast_iteration_time(e, sim::layer_costs(e)), tolerance(1e-12));
       }
       ++timed;
     }
     BOOST_TEST(timed > 8);
+    // Listed, every stage is tried at every dp > 1.
+    if (swept) BOOST_TEST((stages == std::set<int>{0, 1, 2, 3}));
   }
 }

@@ -270,7 +270,8 @@ BOOST_AUTO_TEST_CASE(kendall_and_frontier_helpers) {
 
 BOOST_AUTO_TEST_CASE(a_fully_sharded_experiment_sweeps_sharded_plans_once) {
   // FSDP shards the optimizer state anyway: the sweep does not also try plans without the
-  // distributed optimizer (they would repeat the sharded ones), and every plan stays fully sharded.
+  // distributed optimizer (they would repeat the sharded ones), and every plan with DP stays fully
+  // sharded (one replica has nothing to shard).
   Experiment e = base("gpt2-1.5b", "dgx-a100-80g", 16, 64);
   SweepSpec spec;
   spec.gpus = {16};
@@ -284,7 +285,7 @@ BOOST_AUTO_TEST_CASE(a_fully_sharded_experiment_sweeps_sharded_plans_once) {
   BOOST_TEST(sharded.plans.size() == expected);
   for (const auto& plan : sharded.plans) {
     BOOST_TEST(plan.distributed_optimizer == (plan.dp > 1));
-    BOOST_TEST(plan_experiment(e, plan).parallel.fsdp);
+    BOOST_TEST(plan_experiment(e, plan).parallel.fsdp == (plan.dp > 1));
   }
 }
 
