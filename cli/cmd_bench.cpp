@@ -50,9 +50,7 @@ bench::Report collectives(const BenchArgs& a, exec::Communicator& world) {
 // format, cuBLASLt alone (the kernel seam's rows also cast fp32 operands to 16 bits).
 void add_library_gemms(bench::Report& r, const std::vector<bench::GemmShape>& shapes, Precision precision,
                        int iterations) {
-  using Seconds = double(int, int, int, Precision, int);
-  auto* seconds_of = reinterpret_cast<Seconds*>(kernels::cuda_symbol("parallax_cuda_gemm_seconds"));
-  if (!seconds_of) return;
+  auto* seconds_of = kernels::cuda_function<double(int, int, int, Precision, int)>("parallax_cuda_gemm_seconds");
   for (const auto& s : shapes) {
     const double seconds =
         seconds_of(static_cast<int>(s.M), static_cast<int>(s.N), static_cast<int>(s.K), precision, iterations);

@@ -46,9 +46,8 @@ void print_table(const Experiment& e, const sim::Prediction& p) {
               state.c_str());
   std::printf("  iteration time        %12.4f s\n", T);
   if (p.interval)
-    std::printf("    P10-P90             %8.4f - %.4f s  (published runs of %s on %s, %d rows)\n", p.interval->p10_s,
-                p.interval->p90_s, p.interval->of.framework == "*" ? "any framework" : p.interval->of.framework.c_str(),
-                p.interval->of.device == "*" ? "any device" : p.interval->of.device.c_str(), p.interval->of.rows);
+    std::printf("    P10-P90             %8.4f - %.4f s  (%s)\n", p.interval->p10_s, p.interval->p90_s,
+                sim::interval_source(p.interval->of).c_str());
   std::printf("  throughput            %12.0f tokens/s\n", p.tokens_per_s);
   std::printf("  model TFLOP/s/GPU     %12.1f   MFU %5.1f %%\n", p.model_tflops_per_gpu, 100 * p.mfu);
   std::printf("  hardware TFLOP/s/GPU  %12.1f   HFU %5.1f %%\n", p.hardware_tflops_per_gpu, 100 * p.hfu);

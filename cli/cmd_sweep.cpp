@@ -159,11 +159,8 @@ void print_top(const std::vector<sim::RankedPlan>& top, int gpus) {
   }
   std::printf(
       "  (~: its P10-P90 overlaps #1's; the published runs of its class cannot tell the two apart. "
-      "Intervals: published runs of %s on %s, %d rows)\n",
-      top[0].prediction.interval->of.framework == "*" ? "any framework"
-                                                      : top[0].prediction.interval->of.framework.c_str(),
-      top[0].prediction.interval->of.device == "*" ? "any device" : top[0].prediction.interval->of.device.c_str(),
-      top[0].prediction.interval->of.rows);
+      "Intervals: %s)\n",
+      sim::interval_source(top[0].prediction.interval->of).c_str());
 }
 
 // Best against runner-up, component by component.

@@ -167,6 +167,11 @@ struct ParallelConfig {
   // The ZeRO stage the sharding flags amount to: 1 the optimizer state, 2 and the gradients,
   // 3 and the weights (Rajbhandari et al. 2020, sec. 5).
   int zero_stage() const { return fsdp ? 3 : shard_gradients ? 2 : distributed_optimizer ? 1 : 0; }
+  void set_zero_stage(int stage) {
+    distributed_optimizer = stage >= 1;
+    shard_gradients = stage == 2;
+    fsdp = stage == 3;
+  }
   bool shards_state() const { return zero_stage() >= 1; }
   bool shards_gradients() const { return zero_stage() >= 2; }
 };

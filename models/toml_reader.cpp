@@ -210,9 +210,7 @@ ParallelConfig read_parallel(Section& s, bool& dp_given, bool& schedule_given) {
     for (const char* flag : {"distributed_optimizer", "shard_gradients", "fsdp"})
       if (s.boolean(flag))
         throw InputError(std::string("parallel.zero_stage and parallel.") + flag + " are both set: give one of them");
-    p.distributed_optimizer = *stage >= 1;
-    p.shard_gradients = *stage == 2;
-    p.fsdp = *stage == 3;
+    p.set_zero_stage(*stage);
   }
   set_if(p.overlap_grad_reduce, s.boolean("overlap_grad_reduce"));
   set_if(p.overlap_param_gather, s.boolean("overlap_param_gather"));

@@ -31,6 +31,11 @@ IntervalTable interval_table() {
   return table;
 }
 
+std::string interval_source(const IntervalClass& c) {
+  return "published runs of " + (c.framework == "*" ? std::string("any framework") : c.framework) + " on " +
+         (c.device == "*" ? std::string("any device") : c.device) + ", " + std::to_string(c.rows) + " rows";
+}
+
 PredictionInterval prediction_interval(const IntervalTable& table, const std::string& framework,
                                        const std::string& device, double predicted_s) {
   const IntervalClass* chosen = nullptr;

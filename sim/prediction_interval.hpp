@@ -14,6 +14,9 @@ struct IntervalClass {
   double p10_pct = 0, p90_pct = 0;
 };
 
+// "published runs of nemo on H100-SXM5-80GB, 103 rows" ("any framework", "any device" for "*").
+std::string interval_source(const IntervalClass& c);
+
 struct IntervalTable {
   std::vector<IntervalClass> classes;
 };

@@ -44,9 +44,7 @@ std::vector<int> sweep_global_batches(const Experiment& base, const SweepSpec& s
 namespace {
 // A plan's sharding: the flags of its ZeRO stage; FSDP's own habits only under FSDP.
 void set_zero_stage(ParallelConfig& p, int stage) {
-  p.distributed_optimizer = stage >= 1;
-  p.shard_gradients = stage == 2;
-  p.fsdp = stage == 3;
+  p.set_zero_stage(stage);
   if (!p.fsdp) {
     p.fsdp_per_tensor = false;
     p.reshard_after_forward = true;

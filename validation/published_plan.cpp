@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <regex>
 
-#include "models/framework_profile.hpp"
-
 namespace parallax::sim {
 
 using namespace cells;  // the row's cell readers (validation/published_cells.hpp)
@@ -16,29 +14,28 @@ Framework framework_of(const Row& row) {
   const std::string& f = fw.name;
   // A row whose sharding column names DeepSpeed ("ZeRO-1 (DeepSpeed)") ran under it too.
   fw.deepspeed = has(f, "deepspeed") || has(fw.sharding, "deepspeed");
-  fw.nemo = has(f, "nemo");
-  fw.mcore = has(f, "megatron-core") || has(f, "mcore") || fw.nemo;
   // Megatron-LM's own data parallelism (--DDP-impl local, as SC21's scripts run it) all-reduces
   // the gradients in train_step after the last micro-batch's backward, like DeepSpeed.
   fw.local_ddp = has(f, "ddp impl=local") || has(f, "ddp-impl local");
-  // Megatron-LM and Megatron-DeepSpeed of 2020-2022. PTD-P is SC21's name for Megatron-LM.
-  fw.legacy = fw.deepspeed || ((has(f, "megatron") || has(f, "ptd-p")) && !fw.mcore);
-  const std::optional<int> year = find_int(f, R"((20\d\d))");
-  fw.from_2022 = year && *year >= 2022;
-  fw.from_2023 = year && *year >= 2023;
   fw.embedding_named = has(f, "type:transformer|embedding");
-  // The profile (models/presets/frameworks/) by framework and year. NeMo 1.x: a row naming its
-  // launcher, a 1.y version or a container of 24.xx or before.
+  // The profile (models/presets/frameworks/) by framework and year: Megatron-LM before
+  // Megatron-Core (PTD-P is SC21's name for it), Megatron-Core, NeMo on it (1.x: a row naming
+  // its launcher, a 1.y version or a container of 24.xx or before), Megatron-DeepSpeed.
+  const bool nemo = has(f, "nemo");
+  const bool mcore = has(f, "megatron-core") || has(f, "mcore") || nemo;
+  const bool megatron_lm = (has(f, "megatron") || has(f, "ptd-p")) && !mcore;
+  const std::optional<int> year = find_int(f, R"((20\d\d))");
+  const bool from_2022 = year && *year >= 2022, from_2023 = year && *year >= 2023;
   const std::optional<int> nemo_version = find_int(f, R"(nemo[^0-9]{0,24}(\d+)\.\d+)");
   const bool nemo_1x =
       has(f, "launcher") || (nemo_version && (*nemo_version == 1 || (*nemo_version >= 20 && *nemo_version <= 24)));
-  fw.profile = fw.deepspeed ? (fw.from_2023   ? "megatron-deepspeed-2023"
-                               : fw.from_2022 ? "megatron-deepspeed-2022"
-                                              : "megatron-deepspeed-2021")
-               : fw.nemo    ? (nemo_1x ? "nemo-1" : "nemo-2")
-               : fw.mcore   ? "megatron-core"
-               : fw.legacy  ? (fw.from_2022 ? "megatron-lm-2022" : "megatron-lm-2020")
-                            : "other";
+  fw.profile = fw.deepspeed  ? (from_2023   ? "megatron-deepspeed-2023"
+                                : from_2022 ? "megatron-deepspeed-2022"
+                                            : "megatron-deepspeed-2021")
+               : nemo        ? (nemo_1x ? "nemo-1" : "nemo-2")
+               : mcore       ? "megatron-core"
+               : megatron_lm ? (from_2022 ? "megatron-lm-2022" : "megatron-lm-2020")
+                             : "other";
   return fw;
 }
 
@@ -116,14 +113,14 @@ void read_degrees(const Row& row, const Framework& fw, const std::string& moe_te
   p.shard_gradients = p.distributed_optimizer && zero_stage == 2;
 }
 
-void read_habits(const Row& row, const Framework& fw, const std::string& arch, Experiment& e, BlankKnobs& blank) {
+void read_habits(const Row& row, const Framework& fw, const FrameworkProfile& profile, const std::string& arch,
+                 Experiment& e, BlankKnobs& blank) {
   const std::string& framework = fw.name;
   const std::string& sharding = fw.sharding;
   auto& p = e.parallel;
   auto& t = e.training;
   // The framework's profile (models/presets/frameworks/) sets how it runs the plan; the row's
   // sharding cell, read with the degrees, is the row's own word on sharding.
-  const FrameworkProfile profile = framework_profile(fw.profile, "framework profile");
   const bool sharding_given = !sharding.empty();
   const bool profile_shards = profile.distributed_optimizer.value_or(false) && !sharding_given;
   apply_framework(profile, e, [&](const std::string&, const std::string& key) {

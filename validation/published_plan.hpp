@@ -5,6 +5,7 @@
 #pragma once
 #include <string>
 
+#include "models/framework_profile.hpp"
 #include "validation/published_cells.hpp"
 #include "validation/published_row.hpp"
 
@@ -12,13 +13,11 @@ namespace parallax::sim {
 
 // The framework a row names, as the plan's readers need it.
 struct Framework {
-  std::string name, sharding;  // the framework and optimizer_sharding cells, lowered
-  bool deepspeed = false, nemo = false, mcore = false;
-  bool local_ddp = false;                     // Megatron-LM's --DDP-impl local
-  bool legacy = false;                        // Megatron-LM before Megatron-Core, and the Megatron-DeepSpeed forks
-  bool from_2022 = false, from_2023 = false;  // by the year the cell names
-  bool embedding_named = false;               // DeepSpeed's "type:transformer|embedding" partition
-  std::string profile;                        // of models/presets/frameworks/, by framework and year
+  std::string name, sharding;    // the framework and optimizer_sharding cells, lowered
+  bool deepspeed = false;        // its pipeline partition and --set deepspeed.KEY
+  bool local_ddp = false;        // Megatron-LM's --DDP-impl local
+  bool embedding_named = false;  // DeepSpeed's "type:transformer|embedding" partition
+  std::string profile;           // of models/presets/frameworks/, by framework and year
 };
 Framework framework_of(const cells::Row& row);
 
@@ -28,7 +27,8 @@ void read_degrees(const cells::Row& row, const Framework& fw, const std::string&
                   BlankKnobs& blank);
 // How the framework runs the plan (its profile, and the flags the row names), its constants, and
 // the blank knobs it could run; `arch` is the lowered arch_notes. After read_training.
-void read_habits(const cells::Row& row, const Framework& fw, const std::string& arch, Experiment& e, BlankKnobs& blank);
+void read_habits(const cells::Row& row, const Framework& fw, const FrameworkProfile& profile, const std::string& arch,
+                 Experiment& e, BlankKnobs& blank);
 // Batch, recomputation, precision (InputError for a format the model does not time) and the
 // optimizer state.
 void read_training(const cells::Row& row, Experiment& e, BlankKnobs& blank);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <regex>
 
-#include "models/framework_profile.hpp"
 #include "models/presets.hpp"
 #include "models/toml_reader.hpp"
 #include "sim/flops.hpp"
@@ -258,12 +257,13 @@ PublishedRow read_row(const std::map<std::string, std::string>& row,
   read_training(row, e, blank);
   // The framework's habits and constants (DeepSpeed's per-pass host cost and its reduction's
   // share of the links: its profile), then the constants --set replaces.
-  read_habits(row, fw, arch, e, blank);
+  const FrameworkProfile profile = framework_profile(fw.profile, "framework profile");
+  read_habits(row, fw, profile, arch, e, blank);
   for (const auto& o : overrides)
     if (o.system == "*" || o.system == *system || (deepspeed && o.system == "deepspeed"))
       set_calibration(e.system.calibration, o.key, o.value);
   e.name = out.model;
-  out.framework = framework_profile(fw.profile).family;
+  out.framework = profile.family;
   if (rate.time_from_flops) out.published_time_s = time_from_flops(row, e, rate, gpus);
   if (blank.layout) {
     const auto given = [&](const char* key) {
