@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "models/framework_profile.hpp"
 #include "sim/flops.hpp"
 #include "sim/layer_costs.hpp"
 #include "sim/pipeline_schedule.hpp"
@@ -14,7 +15,8 @@ namespace parallax::sim {
 Prediction predict(const Experiment& e, const PredictOptions& options) { return predict(resolve(e), options); }
 
 Prediction with_interval(Prediction p, const Experiment& e, const IntervalTable& table) {
-  p.interval = prediction_interval(table, e.training.framework, e.system.device.name, p.iteration_time_s);
+  const std::string family = framework_profile(e.training.framework).family;
+  p.interval = prediction_interval(table, family, e.system.device.name, p.iteration_time_s);
   return p;
 }
 

@@ -46,7 +46,7 @@ struct PredictOptions {
 
 Prediction predict(const ResolvedPlan& plan, const PredictOptions& options = {});
 Prediction predict(const Experiment& e, const PredictOptions& options = {});  // of resolve(e)
-// `p` with the interval of its class: the experiment's framework on its device.
+// `p` with the interval of its class: the family of the experiment's framework on its device.
 Prediction with_interval(Prediction p, const Experiment& e, const IntervalTable& table);
 
 }  // namespace parallax::sim

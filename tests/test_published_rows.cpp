@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
+#include "models/toml_reader.hpp"
 #include "sim/layer_costs.hpp"
 #include "sim/predict.hpp"
 #include "validation/csv.hpp"
@@ -470,4 +471,12 @@ BOOST_AUTO_TEST_CASE(prediction_intervals_come_from_the_class_then_the_device_th
     BOOST_TEST(c.p10_pct <= c.p90_pct);
   }
   BOOST_TEST(fallbacks == 1);
+  // A plan's class is its framework's family: NeMo 2.x on H100s is read against NeMo's rows.
+  const Experiment nemo = load_experiment_text(
+      "[model]\npreset=\"llama3-8b\"\n[system]\npreset=\"dgx-h100\"\ngpus=8\n[parallel]\ntp=1\npp=1\n"
+      "[training]\nglobal_batch=8\nframework=\"nemo-2\"\n",
+      "test");
+  const auto of = sim::with_interval(sim::predict(nemo), nemo, shipped).interval->of;
+  BOOST_TEST(of.framework == "nemo");
+  BOOST_TEST(of.device == "H100-SXM5-80GB");
 }
