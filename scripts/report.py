@@ -45,8 +45,7 @@ def summary_rows(runs):
 
 def write_index(out_dir, path, runs, figures, skipped):
     header = ["run", "kind", "model", "system", "devices", "plan", "predicted s/iter", "P10-P90", "measured s/iter",
-              "error",
-              "MFU", "peak GiB"]
+              "error", "MFU", "peak GiB"]
     table = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                     for row in summary_rows(runs))
     figs = "".join(f'<figure><img src="{os.path.basename(p)}" alt="{name}"><figcaption>{name}: '

@@ -1,8 +1,8 @@
 """The study view: each measured plan of a study against the prediction stored with it.
 Throughput by device count (the prediction with its P10-P90 band), parallel efficiency against
-the smallest run (measured against measured, predicted against predicted), and each plan's phases, measured (mean over ranks and
-steps after the first) beside predicted (the predicted run of the same configuration, mean over
-its pipeline stages)."""
+the smallest run (measured against measured, predicted against predicted), and each plan's
+phases, measured (mean over ranks and steps after the first) beside predicted (the predicted run
+of the same configuration, mean over its pipeline stages)."""
 import numpy as np
 
 from .style import COLORS, plt, save
